@@ -1,0 +1,220 @@
+//! The storage a transport runs on: an Iggy-shaped log of streams, topics,
+//! partitions and offsets, with consumer-group coordination.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+
+use crate::{DlqStore, HealthStatus, Message, OffsetStore, Record, Result};
+
+/// A topic inside a stream, Iggy's two-level namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicRef {
+    /// Stream name.
+    pub stream: String,
+    /// Topic name inside the stream.
+    pub topic: String,
+}
+
+impl TopicRef {
+    /// `stream/topic`.
+    pub fn new(stream: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            stream: stream.into(),
+            topic: topic.into(),
+        }
+    }
+}
+
+impl fmt::Display for TopicRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.stream, self.topic)
+    }
+}
+
+/// A topic and its partition count, as configured or as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Which topic.
+    pub topic: TopicRef,
+    /// Number of partitions, numbered `0..partitions`.
+    pub partitions: u32,
+}
+
+/// Where a partition's data starts and ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PartitionInfo {
+    /// Offset of the oldest record still stored (retention may have removed
+    /// earlier ones).
+    pub first_offset: u64,
+    /// Offset the next appended record will get; `next_offset - first_offset`
+    /// records are stored.
+    pub next_offset: u64,
+}
+
+/// Where a poll starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollFrom {
+    /// At this offset. An offset below the partition's first offset starts at the
+    /// first offset.
+    Offset(u64),
+    /// At the first record appended at or after this time (microseconds since the
+    /// Unix epoch).
+    Timestamp(u64),
+}
+
+/// One poll of one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollRequest {
+    /// Topic to read.
+    pub topic: TopicRef,
+    /// Partition to read.
+    pub partition: u32,
+    /// Where to start.
+    pub from: PollFrom,
+    /// At most this many records.
+    pub max_records: u32,
+    /// How long the backend may wait for a record when none is there yet. A
+    /// backend without long polling returns at once; the caller then sleeps.
+    pub max_wait: Duration,
+}
+
+/// What `append` stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendAck {
+    /// Offset of the first appended record; the rest follow densely.
+    pub first_offset: u64,
+    /// How many were appended.
+    pub count: u32,
+}
+
+/// Identifies one member of a consumer group at a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberId(pub u64);
+
+/// The partitions a member of a group may consume now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Assignment {
+    /// Changes whenever the group's membership changes.
+    pub generation: u64,
+    /// Partitions granted to this member, ascending.
+    pub partitions: Vec<u32>,
+}
+
+/// What a backend can do; conformance suites and generic code skip what a
+/// backend does not claim.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackendCapabilities {
+    /// Data survives the process (and, per the backend's policy, a crash).
+    pub persistent: bool,
+    /// `poll` honours [`PollFrom::Timestamp`].
+    pub poll_by_timestamp: bool,
+    /// `poll` waits up to `max_wait` for data instead of returning at once.
+    pub long_poll: bool,
+    /// A partition moves between members only after its holder released it, so
+    /// a rebalance never lets two members handle one partition at once.
+    pub cooperative_rebalance: bool,
+}
+
+impl BackendCapabilities {
+    /// Sets `persistent`.
+    pub fn persistent(mut self, yes: bool) -> Self {
+        self.persistent = yes;
+        self
+    }
+    /// Sets `poll_by_timestamp`.
+    pub fn poll_by_timestamp(mut self, yes: bool) -> Self {
+        self.poll_by_timestamp = yes;
+        self
+    }
+    /// Sets `long_poll`.
+    pub fn long_poll(mut self, yes: bool) -> Self {
+        self.long_poll = yes;
+        self
+    }
+    /// Sets `cooperative_rebalance`.
+    pub fn cooperative_rebalance(mut self, yes: bool) -> Self {
+        self.cooperative_rebalance = yes;
+        self
+    }
+}
+
+/// An Iggy-shaped log: the one trait a storage plugin implements.
+///
+/// Offsets are dense per partition and never reused. Every method is safe to
+/// call concurrently; `append` to one partition is serialized by the backend.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// The name it is registered under (`"memory"`, `"embedded"`, `"remote"`).
+    fn name(&self) -> &str;
+
+    /// What it can do.
+    fn capabilities(&self) -> BackendCapabilities;
+
+    /// Creates the stream and topic with `partitions` partitions unless they
+    /// exist. Idempotent; an existing topic with another partition count is a
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) error.
+    async fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo>;
+
+    /// The topic's partition count; [`ErrorKind::NotFound`](crate::ErrorKind::NotFound)
+    /// if it does not exist.
+    async fn topic_info(&self, topic: &TopicRef) -> Result<TopicInfo>;
+
+    /// Every topic of `stream`.
+    async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>>;
+
+    /// Appends `messages` to one partition in order. Resolves once they are
+    /// stored per the backend's durability policy, never before.
+    async fn append(
+        &self,
+        topic: &TopicRef,
+        partition: u32,
+        messages: Vec<Message>,
+    ) -> Result<AppendAck>;
+
+    /// Reads records in offset order.
+    async fn poll(&self, request: PollRequest) -> Result<Vec<Record>>;
+
+    /// First and next offset of a partition.
+    async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo>;
+
+    /// Joins `group` on `topic` as a new member.
+    async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId>;
+
+    /// Heartbeat: tells the backend which partitions `member` still holds and
+    /// returns those it may consume now. With cooperative rebalancing a partition
+    /// is granted only once no other member holds it.
+    async fn sync_group(
+        &self,
+        topic: &TopicRef,
+        group: &str,
+        member: MemberId,
+        held: Vec<u32>,
+    ) -> Result<Assignment>;
+
+    /// Leaves the group; its partitions go to the remaining members.
+    async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()>;
+
+    /// How the backend is doing.
+    async fn health(&self) -> HealthStatus;
+
+    /// Flushes and closes. Calls after this fail with
+    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed).
+    async fn shutdown(&self) -> Result<()>;
+
+    /// The backend's own offset store, if it has one (the default when config
+    /// names none).
+    fn offset_store(&self) -> Option<Arc<dyn OffsetStore>>;
+
+    /// The backend's own dead-letter store, if it has one (the default when
+    /// config names none).
+    fn dlq_store(&self) -> Option<Arc<dyn DlqStore>>;
+}
+
+impl fmt::Debug for dyn Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Backend({})", self.name())
+    }
+}

@@ -1,0 +1,9 @@
+//! The consumer runtime: subscriptions, partition workers, retries and the DLQ.
+
+mod backoff;
+mod handler;
+mod subscription;
+mod worker;
+
+pub use handler::{handler_fn, Delivery, Handler, HandlerError};
+pub use subscription::{Subscription, SubscriptionOptions, SubscriptionStats};

@@ -1,0 +1,337 @@
+//! A running subscription: one supervisor per topic keeps the group assignment,
+//! one worker per assigned partition handles its messages.
+
+use std::{
+    collections::BTreeMap,
+    marker::PhantomData,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use serde::de::DeserializeOwned;
+use tokio::{sync::Semaphore, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use super::{worker, Handler};
+use crate::{
+    transport::Inner, ConsumerConfig, Error, ErrorKind, MemberId, Result, TopicRef, Transport,
+};
+
+/// Which group and topics to subscribe to, and how.
+///
+/// ```
+/// use rustok_iggy::{ConsumerConfig, SubscriptionOptions};
+///
+/// let options = SubscriptionOptions::new("billing", ["orders", "refunds"])
+///     .consumer(ConsumerConfig { poll_batch: 64, ..ConsumerConfig::default() });
+/// assert_eq!(options.topics.len(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SubscriptionOptions {
+    /// Consumer group name; members of one group share the partitions.
+    pub group: String,
+    /// Topic names in the transport's stream.
+    pub topics: Vec<String>,
+    /// Overrides the transport's `[consumer]` defaults.
+    pub consumer: Option<ConsumerConfig>,
+}
+
+impl SubscriptionOptions {
+    /// Subscribe `group` to `topics` with the transport's consumer defaults.
+    pub fn new<T: Into<String>>(
+        group: impl Into<String>,
+        topics: impl IntoIterator<Item = T>,
+    ) -> Self {
+        Self {
+            group: group.into(),
+            topics: topics.into_iter().map(Into::into).collect(),
+            consumer: None,
+        }
+    }
+
+    /// Uses `config` instead of the transport's consumer defaults.
+    pub fn consumer(mut self, config: ConsumerConfig) -> Self {
+        self.consumer = Some(config);
+        self
+    }
+}
+
+/// Counters of a subscription since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscriptionStats {
+    /// Messages a handler accepted.
+    pub handled: u64,
+    /// Failed attempts that were retried.
+    pub retries: u64,
+    /// Messages moved to the DLQ (handler gave up, or undecodable).
+    pub dead_lettered: u64,
+    /// Offset commits that failed (the messages will be delivered again).
+    pub commit_failures: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) handled: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) commit_failures: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> SubscriptionStats {
+        SubscriptionStats {
+            handled: self.handled.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            commit_failures: self.commit_failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What every worker of one subscription shares.
+pub(crate) struct Shared<E, H> {
+    pub(crate) transport: Arc<Inner>,
+    pub(crate) group: String,
+    pub(crate) config: ConsumerConfig,
+    pub(crate) handler: H,
+    pub(crate) permits: Semaphore,
+    pub(crate) counters: Arc<Counters>,
+    _event: PhantomData<fn() -> E>,
+}
+
+/// A running subscription. Dropping it stops it in the background; call
+/// [`Subscription::shutdown`] to wait until in-flight handlers finished and
+/// offsets were committed.
+#[must_use = "a dropped subscription stops consuming"]
+pub struct Subscription {
+    group: String,
+    cancel: CancellationToken,
+    supervisors: Vec<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("group", &self.group)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Subscription {
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Counters since the subscription started.
+    pub fn stats(&self) -> SubscriptionStats {
+        self.counters.snapshot()
+    }
+
+    /// Stops polling, lets in-flight handlers finish, commits what was handled
+    /// and leaves the group.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.cancel.cancel();
+        let mut first_error = None;
+        for supervisor in std::mem::take(&mut self.supervisors) {
+            if let Err(e) = supervisor.await {
+                first_error.get_or_insert(
+                    Error::new(ErrorKind::Backend, "a subscription task failed").with_source(e),
+                );
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Transport {
+    /// Subscribes `group` to `topics` (names in this transport's stream) with
+    /// the configured consumer defaults; see [`Transport::subscribe_with`].
+    pub async fn subscribe<E, H>(
+        &self,
+        group: &str,
+        topics: &[&str],
+        handler: H,
+    ) -> Result<Subscription>
+    where
+        E: DeserializeOwned + Send + 'static,
+        H: Handler<E>,
+    {
+        self.subscribe_with(
+            SubscriptionOptions::new(group, topics.iter().copied()),
+            handler,
+        )
+        .await
+    }
+
+    /// Starts consuming: joins the group on every topic, and from then on
+    /// handles each assigned partition's messages in offset order, partitions
+    /// concurrently (at most `consumer.max_concurrency` at once).
+    ///
+    /// A message's offset is committed only after its handler succeeded or it
+    /// was stored in the DLQ: delivery is at least once.
+    pub async fn subscribe_with<E, H>(
+        &self,
+        options: SubscriptionOptions,
+        handler: H,
+    ) -> Result<Subscription>
+    where
+        E: DeserializeOwned + Send + 'static,
+        H: Handler<E>,
+    {
+        let config = options
+            .consumer
+            .unwrap_or_else(|| self.inner.consumer.clone());
+        config.validate()?;
+        if options.topics.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a subscription needs at least one topic",
+            ));
+        }
+        let backend = &self.inner.backend;
+        let mut joined = Vec::with_capacity(options.topics.len());
+        for name in &options.topics {
+            let topic = self.topic(name);
+            // Fails with NotFound before joining a group on a topic that is not there.
+            backend
+                .topic_info(&topic)
+                .await
+                .map_err(|e| e.with_context("operation", "subscribe"))?;
+            let member = backend
+                .join_group(&topic, &options.group)
+                .await
+                .map_err(|e| e.with_context("operation", "subscribe"))?;
+            joined.push((topic, member));
+        }
+        let counters = Arc::new(Counters::default());
+        let shared = Arc::new(Shared {
+            transport: self.inner.clone(),
+            group: options.group.clone(),
+            permits: Semaphore::new(config.max_concurrency),
+            config,
+            handler,
+            counters: counters.clone(),
+            _event: PhantomData,
+        });
+        let cancel = CancellationToken::new();
+        let supervisors = joined
+            .into_iter()
+            .map(|(topic, member)| {
+                tokio::spawn(supervise(
+                    shared.clone(),
+                    topic,
+                    member,
+                    cancel.child_token(),
+                ))
+            })
+            .collect();
+        tracing::info!(group = %options.group, topics = ?options.topics, "subscribed");
+        Ok(Subscription {
+            group: options.group,
+            cancel,
+            supervisors,
+            counters,
+        })
+    }
+}
+
+struct Worker {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// Keeps one topic's assignment: heartbeats the group, starts workers for
+/// granted partitions, stops workers for revoked ones, and reports a partition
+/// as held until its worker finished (so the next owner starts after our
+/// commit).
+async fn supervise<E, H>(
+    shared: Arc<Shared<E, H>>,
+    topic: TopicRef,
+    mut member: MemberId,
+    cancel: CancellationToken,
+) where
+    E: DeserializeOwned + Send + 'static,
+    H: Handler<E>,
+{
+    let backend = shared.transport.backend.clone();
+    let heartbeat = Duration::from_millis(shared.config.heartbeat_ms);
+    let mut workers: BTreeMap<u32, Worker> = BTreeMap::new();
+    while !cancel.is_cancelled() {
+        workers.retain(|_, w| !w.task.is_finished());
+        let held: Vec<u32> = workers.keys().copied().collect();
+        match backend
+            .sync_group(&topic, &shared.group, member, held)
+            .await
+        {
+            Ok(assignment) => {
+                for (partition, worker) in &workers {
+                    if !assignment.partitions.contains(partition) {
+                        tracing::debug!(group = %shared.group, %topic, partition, "partition revoked");
+                        worker.cancel.cancel();
+                    }
+                }
+                for partition in assignment.partitions {
+                    workers.entry(partition).or_insert_with(|| {
+                        tracing::debug!(group = %shared.group, %topic, partition, "partition assigned");
+                        let token = cancel.child_token();
+                        Worker {
+                            cancel: token.clone(),
+                            task: tokio::spawn(worker::run(
+                                shared.clone(),
+                                topic.clone(),
+                                partition,
+                                token,
+                            )),
+                        }
+                    });
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // The backend no longer knows this member (it restarted, or
+                // evicted us): stop everything and join again.
+                tracing::warn!(group = %shared.group, %topic, error = %e, "lost group membership; rejoining");
+                stop_all(&mut workers).await;
+                match backend.join_group(&topic, &shared.group).await {
+                    Ok(id) => member = id,
+                    Err(e) => {
+                        tracing::warn!(group = %shared.group, %topic, error = %e, "rejoin failed")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(group = %shared.group, %topic, error = %e, "group heartbeat failed")
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = tokio::time::sleep(heartbeat) => {}
+        }
+    }
+    stop_all(&mut workers).await;
+    if let Err(e) = backend.leave_group(&topic, &shared.group, member).await {
+        tracing::warn!(group = %shared.group, %topic, error = %e, "leaving the group failed");
+    }
+}
+
+async fn stop_all(workers: &mut BTreeMap<u32, Worker>) {
+    for worker in workers.values() {
+        worker.cancel.cancel();
+    }
+    for (partition, worker) in std::mem::take(workers) {
+        if let Err(e) = worker.task.await {
+            tracing::error!(partition, error = %e, "partition worker panicked");
+        }
+    }
+}

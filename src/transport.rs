@@ -1,0 +1,390 @@
+//! The transport: composes a backend, codecs and stores, publishes envelopes and
+//! starts subscriptions.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+    sync::Arc,
+};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::{
+    partition_for, wire, Backend, BuildContext, Codec, CodecExt, ConsumerConfig, DlqStore, Error,
+    ErrorKind, EventEnvelope, Message, OffsetStore, PluginKind, Registry, Result, Router,
+    RoutingConfig, TopicRef, TransportConfig,
+};
+
+/// Where a published event was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishReceipt {
+    /// Topic it went to.
+    pub topic: TopicRef,
+    /// Partition its key maps to.
+    pub partition: u32,
+    /// Offset the backend gave it.
+    pub offset: u64,
+}
+
+/// Publishes and consumes [`EventEnvelope`]s over a configured backend.
+///
+/// Cheap to clone: clones share one backend and its connections.
+#[derive(Clone)]
+pub struct Transport {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) codec: Arc<dyn Codec>,
+    pub(crate) decoders: HashMap<String, Arc<dyn Codec>>,
+    pub(crate) offsets: Arc<dyn OffsetStore>,
+    pub(crate) dlq: Arc<dyn DlqStore>,
+    pub(crate) router: Router,
+    pub(crate) topics: Vec<TopicRef>,
+    pub(crate) stream: String,
+    pub(crate) consumer: ConsumerConfig,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Transport")
+            .field("backend", &i.backend.name())
+            .field("codec", &i.codec.name())
+            .field("offsets", &i.offsets.name())
+            .field("dlq", &i.dlq.name())
+            .field("stream", &i.stream)
+            .field("topics", &i.topics)
+            .finish()
+    }
+}
+
+impl Transport {
+    /// Builds the transport `config` describes from the plugins registered at
+    /// link time, and ensures its topics exist.
+    pub async fn from_config(config: &TransportConfig) -> Result<Self> {
+        Self::from_config_with(config, &Registry::from_inventory()).await
+    }
+
+    /// Like [`Transport::from_config`], with an explicit registry.
+    pub async fn from_config_with(config: &TransportConfig, registry: &Registry) -> Result<Self> {
+        // Check the parts that need no I/O before connecting anything.
+        config.consumer.validate()?;
+        Router::new(&config.routing)?;
+        let mut decoders = Vec::new();
+        for name in registry.names(PluginKind::Codec) {
+            decoders.push(registry.build_codec(name, &config.plugin(name))?);
+        }
+        let codec = registry.build_codec(&config.codec, &config.plugin(&config.codec))?;
+
+        let mut context = BuildContext {
+            stream: config.stream.clone(),
+            backend: None,
+        };
+        let backend = registry
+            .build_backend(&config.backend, &config.plugin(&config.backend), &context)
+            .await?;
+        context.backend = Some(backend.clone());
+
+        let mut builder = Transport::builder(backend, codec)
+            .stream(config.stream.clone())
+            .routing(config.routing.clone())
+            .consumer(config.consumer.clone());
+        for decoder in decoders {
+            builder = builder.decoder(decoder);
+        }
+        if let Some(name) = &config.offsets {
+            builder =
+                builder.offsets(registry.build_offsets(name, &config.plugin(name), &context)?);
+        }
+        if let Some(name) = &config.dlq {
+            builder = builder.dlq(registry.build_dlq(name, &config.plugin(name), &context)?);
+        }
+        builder.build().await
+    }
+
+    /// Composes a transport from plugin instances, without the registry.
+    pub fn builder(backend: Arc<dyn Backend>, codec: Arc<dyn Codec>) -> TransportBuilder {
+        TransportBuilder {
+            backend,
+            codec,
+            decoders: Vec::new(),
+            offsets: None,
+            dlq: None,
+            stream: TransportConfig::default().stream,
+            routing: RoutingConfig::default(),
+            consumer: ConsumerConfig::default(),
+        }
+    }
+
+    /// Publishes one event and returns once the backend stored it.
+    ///
+    /// The envelope is validated, routed to its topic, placed on the partition
+    /// its key maps to, and its event encoded with the configured codec.
+    pub async fn publish<E: Serialize + Sync>(
+        &self,
+        envelope: &EventEnvelope<E>,
+    ) -> Result<PublishReceipt> {
+        let (topic, partition, message) = self.prepare(envelope)?;
+        let span = tracing::debug_span!(
+            "rustok_iggy.publish",
+            event_id = %envelope.id,
+            event_type = %envelope.event_type,
+            topic = %self.inner.topics[topic],
+            partition,
+        );
+        async {
+            let ack = self
+                .inner
+                .backend
+                .append(&self.inner.topics[topic], partition, vec![message])
+                .await
+                .map_err(|e| e.with_context("operation", "publish"))?;
+            Ok(PublishReceipt {
+                topic: self.inner.topics[topic].clone(),
+                partition,
+                offset: ack.first_offset,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Publishes several events, one append per (topic, partition), all
+    /// concurrently; returns once every append was stored, with one receipt per
+    /// envelope in input order.
+    ///
+    /// Events of one partition keep their input order. If an append fails the
+    /// error is returned, and appends to other partitions may have been stored:
+    /// publishing the same envelopes again is safe where the backend deduplicates
+    /// message ids (Iggy does) and at-least-once otherwise.
+    pub async fn publish_batch<E: Serialize + Sync>(
+        &self,
+        envelopes: &[EventEnvelope<E>],
+    ) -> Result<Vec<PublishReceipt>> {
+        let mut groups: BTreeMap<(usize, u32), (Vec<usize>, Vec<Message>)> = BTreeMap::new();
+        for (index, envelope) in envelopes.iter().enumerate() {
+            let (topic, partition, message) = self.prepare(envelope)?;
+            let group = groups.entry((topic, partition)).or_default();
+            group.0.push(index);
+            group.1.push(message);
+        }
+        let span = tracing::debug_span!(
+            "rustok_iggy.publish_batch",
+            events = envelopes.len(),
+            appends = groups.len()
+        );
+        let backend = &self.inner.backend;
+        let topics = &self.inner.topics;
+        let appends =
+            groups
+                .into_iter()
+                .map(|((topic, partition), (indexes, messages))| async move {
+                    let ack = backend
+                        .append(&topics[topic], partition, messages)
+                        .await
+                        .map_err(|e| e.with_context("operation", "publish_batch"))?;
+                    Ok::<_, Error>((topic, partition, indexes, ack))
+                });
+        let acks = futures::future::try_join_all(appends)
+            .instrument(span)
+            .await?;
+        let mut receipts: Vec<Option<PublishReceipt>> = vec![None; envelopes.len()];
+        for (topic, partition, indexes, ack) in acks {
+            for (i, index) in indexes.into_iter().enumerate() {
+                receipts[index] = Some(PublishReceipt {
+                    topic: topics[topic].clone(),
+                    partition,
+                    offset: ack.first_offset + i as u64,
+                });
+            }
+        }
+        receipts
+            .into_iter()
+            .map(|r| {
+                r.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Backend,
+                        "backend acknowledged fewer messages than were sent",
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Validates, routes and encodes one envelope: (topic index, partition, message).
+    fn prepare<E: Serialize>(&self, envelope: &EventEnvelope<E>) -> Result<(usize, u32, Message)> {
+        envelope.validate()?;
+        let routed = self.inner.router.route(&envelope.event_type);
+        let topic = self
+            .inner
+            .router
+            .topics()
+            .iter()
+            .position(|t| t.name == routed.name)
+            .unwrap_or(0);
+        let partition = partition_for(&envelope.partition_key_bytes(), routed.partitions);
+        let payload = self
+            .inner
+            .codec
+            .encode_value(&envelope.event)
+            .map_err(|e| e.with_context("event_id", envelope.id))?;
+        let message =
+            wire::envelope_message(envelope, self.inner.codec.name(), Bytes::from(payload));
+        Ok((topic, partition, message))
+    }
+
+    /// The backend this transport runs on.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    /// The offset store subscriptions commit to.
+    pub fn offset_store(&self) -> &Arc<dyn OffsetStore> {
+        &self.inner.offsets
+    }
+
+    /// The dead-letter store subscriptions write to.
+    pub fn dlq_store(&self) -> &Arc<dyn DlqStore> {
+        &self.inner.dlq
+    }
+
+    /// The codec new messages are written with.
+    pub fn codec(&self) -> &Arc<dyn Codec> {
+        &self.inner.codec
+    }
+
+    /// The stream all topics live in.
+    pub fn stream(&self) -> &str {
+        &self.inner.stream
+    }
+
+    /// The topics the router sends to.
+    pub fn topics(&self) -> &[TopicRef] {
+        &self.inner.topics
+    }
+
+    /// `name` in this transport's stream.
+    pub fn topic(&self, name: &str) -> TopicRef {
+        TopicRef::new(self.inner.stream.clone(), name)
+    }
+
+    /// Closes the backend. Stop subscriptions first ([`Subscription::shutdown`](crate::Subscription::shutdown)):
+    /// they need the backend to commit.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.inner.backend.shutdown().await
+    }
+}
+
+/// Builds a [`Transport`] from plugin instances; see [`Transport::builder`].
+#[must_use]
+pub struct TransportBuilder {
+    backend: Arc<dyn Backend>,
+    codec: Arc<dyn Codec>,
+    decoders: Vec<Arc<dyn Codec>>,
+    offsets: Option<Arc<dyn OffsetStore>>,
+    dlq: Option<Arc<dyn DlqStore>>,
+    stream: String,
+    routing: RoutingConfig,
+    consumer: ConsumerConfig,
+}
+
+impl TransportBuilder {
+    /// Adds a codec for reading messages written with it (the writing codec is
+    /// always readable).
+    pub fn decoder(mut self, codec: Arc<dyn Codec>) -> Self {
+        self.decoders.push(codec);
+        self
+    }
+
+    /// Uses this offset store instead of the backend's own.
+    pub fn offsets(mut self, store: Arc<dyn OffsetStore>) -> Self {
+        self.offsets = Some(store);
+        self
+    }
+
+    /// Uses this DLQ store instead of the backend's own.
+    pub fn dlq(mut self, store: Arc<dyn DlqStore>) -> Self {
+        self.dlq = Some(store);
+        self
+    }
+
+    /// Sets the stream (default `rustok`).
+    pub fn stream(mut self, stream: impl Into<String>) -> Self {
+        self.stream = stream.into();
+        self
+    }
+
+    /// Sets the routing rules.
+    pub fn routing(mut self, routing: RoutingConfig) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// Sets the subscription defaults.
+    pub fn consumer(mut self, consumer: ConsumerConfig) -> Self {
+        self.consumer = consumer;
+        self
+    }
+
+    /// Checks the parts, ensures every routed topic exists with its partition
+    /// count, and returns the transport.
+    pub async fn build(self) -> Result<Transport> {
+        self.consumer.validate()?;
+        let router = Router::new(&self.routing)?;
+        let missing = |kind: PluginKind| {
+            Error::config(
+                kind.config_key(),
+                format!(
+                    "backend `{}` has no {kind} of its own; name one in config",
+                    self.backend.name()
+                ),
+            )
+        };
+        let offsets = match self.offsets {
+            Some(store) => store,
+            None => self
+                .backend
+                .offset_store()
+                .ok_or_else(|| missing(PluginKind::Offsets))?,
+        };
+        let dlq = match self.dlq {
+            Some(store) => store,
+            None => self
+                .backend
+                .dlq_store()
+                .ok_or_else(|| missing(PluginKind::Dlq))?,
+        };
+        let mut topics = Vec::with_capacity(router.topics().len());
+        for routed in router.topics() {
+            let topic = TopicRef::new(self.stream.clone(), routed.name.clone());
+            self.backend
+                .ensure_topic(&topic, routed.partitions)
+                .await
+                .map_err(|e| e.with_context("operation", "ensure_topic"))?;
+            topics.push(topic);
+        }
+        let mut decoders: HashMap<String, Arc<dyn Codec>> = self
+            .decoders
+            .into_iter()
+            .map(|c| (c.name().to_owned(), c))
+            .collect();
+        decoders.insert(self.codec.name().to_owned(), self.codec.clone());
+        Ok(Transport {
+            inner: Arc::new(Inner {
+                backend: self.backend,
+                codec: self.codec,
+                decoders,
+                offsets,
+                dlq,
+                router,
+                topics,
+                stream: self.stream,
+                consumer: self.consumer,
+            }),
+        })
+    }
+}
