@@ -472,9 +472,10 @@ mod tests {
     #[tokio::test]
     async fn a_failing_append_surfaces_as_a_retryable_error() {
         let mut backend = backend();
-        backend.expect_append().times(1).returning(|_, _, _| {
-            Err(Error::new(ErrorKind::Unavailable, "connection reset"))
-        });
+        backend
+            .expect_append()
+            .times(1)
+            .returning(|_, _, _| Err(Error::new(ErrorKind::Unavailable, "connection reset")));
         let transport = Transport::builder(Arc::new(backend), Arc::new(codec(b"x")))
             .build()
             .await

@@ -7,3 +7,6 @@ mod worker;
 
 pub use handler::{handler_fn, Delivery, Handler, HandlerError};
 pub use subscription::{Subscription, SubscriptionOptions, SubscriptionStats};
+
+#[cfg(test)]
+mod tests;

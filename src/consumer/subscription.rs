@@ -11,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use tokio::{sync::Semaphore, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -109,7 +110,7 @@ pub(crate) struct Shared<E, H> {
 pub struct Subscription {
     group: String,
     cancel: CancellationToken,
-    supervisors: Vec<JoinHandle<()>>,
+    supervisors: Vec<JoinHandle<Result<()>>>,
     counters: Arc<Counters>,
 }
 
@@ -135,14 +136,19 @@ impl Subscription {
 
     /// Stops polling, lets in-flight handlers finish, commits what was handled
     /// and leaves the group.
+    ///
+    /// Returns an error if a partition worker panicked (a bug in a plugin; a
+    /// panicking handler is caught and retried instead); the other partitions
+    /// were still stopped and committed.
     pub async fn shutdown(mut self) -> Result<()> {
         self.cancel.cancel();
         let mut first_error = None;
         for supervisor in std::mem::take(&mut self.supervisors) {
-            if let Err(e) = supervisor.await {
-                first_error.get_or_insert(
-                    Error::new(ErrorKind::Backend, "a subscription task failed").with_source(e),
-                );
+            let result = supervisor.await.unwrap_or_else(|e| {
+                Err(Error::new(ErrorKind::Backend, "a subscription task panicked").with_source(e))
+            });
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(()), Err)
@@ -261,7 +267,8 @@ async fn supervise<E, H>(
     topic: TopicRef,
     mut member: MemberId,
     cancel: CancellationToken,
-) where
+) -> Result<()>
+where
     E: DeserializeOwned + Send + 'static,
     H: Handler<E>,
 {
@@ -269,7 +276,7 @@ async fn supervise<E, H>(
     let heartbeat = Duration::from_millis(shared.config.heartbeat_ms);
     let mut workers: BTreeMap<u32, Worker> = BTreeMap::new();
     while !cancel.is_cancelled() {
-        workers.retain(|_, w| !w.task.is_finished());
+        reap_finished(&mut workers);
         let held: Vec<u32> = workers.keys().copied().collect();
         match backend
             .sync_group(&topic, &shared.group, member, held)
@@ -302,7 +309,9 @@ async fn supervise<E, H>(
                 // The backend no longer knows this member (it restarted, or
                 // evicted us): stop everything and join again.
                 tracing::warn!(group = %shared.group, %topic, error = %e, "lost group membership; rejoining");
-                stop_all(&mut workers).await;
+                if let Err(e) = stop_all(&mut workers).await {
+                    tracing::error!(group = %shared.group, %topic, error = %e, "while rejoining");
+                }
                 match backend.join_group(&topic, &shared.group).await {
                     Ok(id) => member = id,
                     Err(e) => {
@@ -319,19 +328,44 @@ async fn supervise<E, H>(
             _ = tokio::time::sleep(heartbeat) => {}
         }
     }
-    stop_all(&mut workers).await;
+    let stopped = stop_all(&mut workers).await;
     if let Err(e) = backend.leave_group(&topic, &shared.group, member).await {
         tracing::warn!(group = %shared.group, %topic, error = %e, "leaving the group failed");
     }
+    stopped
 }
 
-async fn stop_all(workers: &mut BTreeMap<u32, Worker>) {
+/// Forgets workers that ended on their own (only a panic ends one early), so
+/// their partitions are reported free and started again.
+fn reap_finished(workers: &mut BTreeMap<u32, Worker>) {
+    workers.retain(|partition, worker| {
+        if !worker.task.is_finished() {
+            return true;
+        }
+        if let Some(Err(e)) = (&mut worker.task).now_or_never() {
+            tracing::error!(partition, error = %e, "partition worker panicked; restarting it");
+        }
+        false
+    });
+}
+
+/// Stops every worker and waits for them; the first panic is returned.
+async fn stop_all(workers: &mut BTreeMap<u32, Worker>) -> Result<()> {
     for worker in workers.values() {
         worker.cancel.cancel();
     }
+    let mut first_panic = Ok(());
     for (partition, worker) in std::mem::take(workers) {
         if let Err(e) = worker.task.await {
             tracing::error!(partition, error = %e, "partition worker panicked");
+            if first_panic.is_ok() {
+                first_panic = Err(Error::new(
+                    ErrorKind::Backend,
+                    format!("the worker of partition {partition} panicked"),
+                )
+                .with_source(e));
+            }
         }
     }
+    first_panic
 }

@@ -1,0 +1,294 @@
+//! The runtime's failure policy, checked against mocks: what is committed when,
+//! and what goes to the DLQ.
+
+use std::sync::{
+    atomic::{AtomicU32, AtomicUsize, Ordering},
+    Arc,
+};
+
+use bytes::Bytes;
+use mockall::Sequence;
+use uuid::Uuid;
+
+use crate::{
+    mocks::{MockBackend, MockDlqStore, MockOffsetStore},
+    wire, Assignment, BackendCapabilities, Codec, CodecCapabilities, ConsumerConfig, DecodeSink,
+    Delivery, Error, ErrorKind, EventEnvelope, Handler, HandlerError, MemberId, Message, Record,
+    RetryConfig, TopicInfo, Transport,
+};
+
+/// JSON, enough to decode test payloads (the real codecs live in their crate).
+struct TestJson;
+
+impl Codec for TestJson {
+    fn name(&self) -> &str {
+        "json"
+    }
+    fn capabilities(&self) -> CodecCapabilities {
+        CodecCapabilities::new(true)
+    }
+    fn encode(&self, value: &dyn erased_serde::Serialize) -> crate::Result<Vec<u8>> {
+        serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Codec, e.to_string()))
+    }
+    fn decode(&self, bytes: &[u8], sink: &mut dyn DecodeSink) -> crate::Result<()> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        sink.deserialize(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+            .map_err(|e| Error::new(ErrorKind::Codec, e.to_string()))
+    }
+}
+
+fn record(offset: u64, value: u32) -> Record {
+    let envelope = EventEnvelope::builder("test.value", Uuid::now_v7(), value)
+        .build()
+        .unwrap();
+    Record {
+        offset,
+        timestamp_micros: 0,
+        message: wire::envelope_message(&envelope, "json", Bytes::from(value.to_string())),
+    }
+}
+
+fn poison(offset: u64) -> Record {
+    Record {
+        offset,
+        timestamp_micros: 0,
+        message: Message {
+            id: 99,
+            headers: Default::default(),
+            payload: Bytes::from_static(b"\xff\x00garbage"),
+        },
+    }
+}
+
+/// A one-partition backend whose first poll returns `records`, later polls none.
+fn backend(records: Vec<Record>) -> MockBackend {
+    let mut b = MockBackend::new();
+    b.expect_name().return_const("mock".to_owned());
+    b.expect_capabilities()
+        .return_const(BackendCapabilities::default());
+    b.expect_ensure_topic().returning(|t, p| {
+        Ok(TopicInfo {
+            topic: t.clone(),
+            partitions: p,
+        })
+    });
+    b.expect_topic_info().returning(|t| {
+        Ok(TopicInfo {
+            topic: t.clone(),
+            partitions: 1,
+        })
+    });
+    b.expect_join_group().returning(|_, _| Ok(MemberId(1)));
+    b.expect_sync_group().returning(|_, _, _, _| {
+        Ok(Assignment {
+            generation: 1,
+            partitions: vec![0],
+        })
+    });
+    b.expect_leave_group().returning(|_, _, _| Ok(()));
+    let polls = AtomicUsize::new(0);
+    b.expect_poll().returning(move |_| {
+        Ok(if polls.fetch_add(1, Ordering::SeqCst) == 0 {
+            records.clone()
+        } else {
+            Vec::new()
+        })
+    });
+    b
+}
+
+fn config(max_attempts: u32) -> ConsumerConfig {
+    ConsumerConfig {
+        poll_wait_ms: 5,
+        heartbeat_ms: 5,
+        retry: RetryConfig {
+            max_attempts,
+            initial_backoff_ms: 1,
+            max_backoff_ms: 2,
+            ..RetryConfig::default()
+        },
+        ..ConsumerConfig::default()
+    }
+}
+
+/// Fails the first `failures` attempts of every message, permanently if asked.
+struct Flaky {
+    failures: u32,
+    permanent: bool,
+    calls: AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl Handler<u32> for Flaky {
+    async fn handle(&self, _: EventEnvelope<u32>, d: &Delivery) -> Result<(), HandlerError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match (d.attempt <= self.failures, self.permanent) {
+            (false, _) => Ok(()),
+            (true, false) => Err(HandlerError::transient("try again")),
+            (true, true) => Err(HandlerError::permanent("never")),
+        }
+    }
+}
+
+fn flaky(failures: u32, permanent: bool) -> Arc<Flaky> {
+    Arc::new(Flaky {
+        failures,
+        permanent,
+        calls: AtomicU32::new(0),
+    })
+}
+
+async fn run(
+    backend: MockBackend,
+    offsets: MockOffsetStore,
+    dlq: MockDlqStore,
+    handler: Arc<Flaky>,
+    max_attempts: u32,
+    until: impl Fn(&crate::SubscriptionStats) -> bool,
+) -> crate::SubscriptionStats {
+    let transport = Transport::builder(Arc::new(backend), Arc::new(TestJson))
+        .offsets(Arc::new(offsets))
+        .dlq(Arc::new(dlq))
+        .consumer(config(max_attempts))
+        .build()
+        .await
+        .unwrap();
+    let subscription = transport
+        .subscribe("g", &["events"], handler)
+        .await
+        .unwrap();
+    for _ in 0..10_000 {
+        if until(&subscription.stats()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let stats = subscription.stats();
+    subscription.shutdown().await.unwrap();
+    stats
+}
+
+fn offsets_starting_at(start: Option<u64>) -> MockOffsetStore {
+    let mut o = MockOffsetStore::new();
+    o.expect_load().returning(move |_, _, _| Ok(start));
+    o
+}
+
+#[tokio::test]
+async fn poison_goes_to_the_dlq_before_its_offset_is_committed() {
+    let mut seq = Sequence::new();
+    let mut dlq = MockDlqStore::new();
+    dlq.expect_put()
+        .withf(|l| l.offset == 5 && l.error.contains("undecodable") && l.attempts == 1)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(1));
+    let mut offsets = offsets_starting_at(Some(5));
+    offsets
+        .expect_commit()
+        .withf(|_, _, partition, next| *partition == 0 && *next == 7)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _, _| Ok(()));
+    let handler = flaky(0, false);
+    let stats = run(
+        backend(vec![poison(5), record(6, 1)]),
+        offsets,
+        dlq,
+        handler.clone(),
+        3,
+        |s| s.handled == 1 && s.dead_lettered == 1,
+    )
+    .await;
+    assert_eq!((stats.handled, stats.dead_lettered), (1, 1));
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        1,
+        "poison never reaches the handler"
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_in_place_without_the_dlq() {
+    let mut offsets = offsets_starting_at(None);
+    offsets
+        .expect_commit()
+        .withf(|_, _, _, next| *next == 2)
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    // No DLQ expectation: a put would fail the test.
+    let handler = flaky(2, false);
+    let stats = run(
+        backend(vec![record(0, 1), record(1, 2)]),
+        offsets,
+        MockDlqStore::new(),
+        handler.clone(),
+        5,
+        |s| s.handled == 2,
+    )
+    .await;
+    assert_eq!(
+        (stats.handled, stats.retries, stats.dead_lettered),
+        (2, 4, 0)
+    );
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test]
+async fn exhausted_and_permanent_failures_are_dead_lettered_with_their_attempts() {
+    for (permanent, expected_attempts) in [(false, 3), (true, 1)] {
+        let mut dlq = MockDlqStore::new();
+        dlq.expect_put()
+            .withf(move |l| l.attempts == expected_attempts && l.first_failure <= l.last_failure)
+            .times(1)
+            .returning(|_| Ok(1));
+        let mut offsets = offsets_starting_at(None);
+        offsets
+            .expect_commit()
+            .withf(|_, _, _, next| *next == 1)
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        let stats = run(
+            backend(vec![record(0, 1)]),
+            offsets,
+            dlq,
+            flaky(u32::MAX, permanent),
+            3,
+            |s| s.dead_lettered == 1,
+        )
+        .await;
+        assert_eq!(stats.dead_lettered, 1, "permanent: {permanent}");
+        assert_eq!(stats.handled, 0);
+    }
+}
+
+#[tokio::test]
+async fn the_partition_waits_while_the_dlq_is_down_and_commits_after() {
+    let mut seq = Sequence::new();
+    let mut dlq = MockDlqStore::new();
+    dlq.expect_put()
+        .times(2)
+        .in_sequence(&mut seq)
+        .returning(|_| Err(Error::new(ErrorKind::Unavailable, "dlq down")));
+    dlq.expect_put()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(7));
+    let mut offsets = offsets_starting_at(None);
+    offsets
+        .expect_commit()
+        .withf(|_, _, _, next| *next == 1)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _, _| Ok(()));
+    let stats = run(
+        backend(vec![record(0, 1)]),
+        offsets,
+        dlq,
+        flaky(u32::MAX, true),
+        1,
+        |s| s.dead_lettered == 1,
+    )
+    .await;
+    assert_eq!(stats.dead_lettered, 1);
+}
