@@ -44,15 +44,16 @@ async fn publish_all(transport: &Transport, events: &[EventEnvelope<Numbered>]) 
 /// Runs the scenario on `backend` and checks every guarantee.
 async fn three_members_consume_everything(backend: Arc<dyn Backend>) {
     rustok_iggy_codecs::link();
-    let transport = Transport::builder(backend.clone(), Arc::new(rustok_iggy_codecs::PostcardCodec))
-        .routing(RoutingConfig {
-            partitions: PARTITIONS,
-            ..RoutingConfig::default()
-        })
-        .consumer(consumer())
-        .build()
-        .await
-        .unwrap();
+    let transport =
+        Transport::builder(backend.clone(), Arc::new(rustok_iggy_codecs::PostcardCodec))
+            .routing(RoutingConfig {
+                partitions: PARTITIONS,
+                ..RoutingConfig::default()
+            })
+            .consumer(consumer())
+            .build()
+            .await
+            .unwrap();
     let recorded = recorder();
     let mut members = Vec::new();
     for _ in 0..3 {
@@ -72,18 +73,30 @@ async fn three_members_consume_everything(backend: Arc<dyn Backend>) {
     recorded.assert_per_key_order();
     let topic = transport.topic("events");
     for partition in 0..PARTITIONS {
-        let end = backend.partition_info(&topic, partition).await.unwrap().next_offset;
+        let end = backend
+            .partition_info(&topic, partition)
+            .await
+            .unwrap()
+            .next_offset;
         let committed = transport
             .offset_store()
             .load("billing", &topic, partition)
             .await
             .unwrap();
-        assert_eq!(committed, Some(end), "partition {partition} fully committed");
+        assert_eq!(
+            committed,
+            Some(end),
+            "partition {partition} fully committed"
+        );
     }
     let total: u64 = {
         let mut total = 0;
         for partition in 0..PARTITIONS {
-            total += backend.partition_info(&topic, partition).await.unwrap().next_offset;
+            total += backend
+                .partition_info(&topic, partition)
+                .await
+                .unwrap()
+                .next_offset;
         }
         total
     };
@@ -134,7 +147,11 @@ async fn each_message_is_decoded_with_the_codec_that_wrote_it() {
     subscription.shutdown().await.unwrap();
     recorded.assert_per_key_order();
     assert_eq!(
-        postcard_writer.dlq_store().count(Default::default()).await.unwrap(),
+        postcard_writer
+            .dlq_store()
+            .count(Default::default())
+            .await
+            .unwrap(),
         0
     );
 }

@@ -85,12 +85,17 @@ impl Handler<OrderPlaced> for DemoHandler {
         if event.flaky && delivery.attempt == 1 {
             return Err(HandlerError::transient("payment service timed out"));
         }
-        let mut ledger = self.ledger.lock().map_err(|_| HandlerError::transient("ledger lock poisoned"))?;
+        let mut ledger = self
+            .ledger
+            .lock()
+            .map_err(|_| HandlerError::transient("ledger lock poisoned"))?;
         if !ledger.seen.insert(envelope.id) {
             ledger.duplicates += 1;
             return Ok(());
         }
-        let last = ledger.last_by_tenant.insert(envelope.tenant_id, event.tenant_seq);
+        let last = ledger
+            .last_by_tenant
+            .insert(envelope.tenant_id, event.tenant_seq);
         if last.is_some_and(|last| last >= event.tenant_seq) {
             ledger.out_of_order += 1;
         }
@@ -116,7 +121,11 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
     let topic = config.routing.default_topic.as_str();
     let mut members = Vec::new();
     for _ in 0..3 {
-        members.push(transport.subscribe("demo", &[topic], handler.clone()).await?);
+        members.push(
+            transport
+                .subscribe("demo", &[topic], handler.clone())
+                .await?,
+        );
     }
 
     let tenants: Vec<Uuid> = (0..args.tenants.max(1)).map(|_| Uuid::now_v7()).collect();
@@ -149,12 +158,15 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
 
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     let total = |members: &[rustok_iggy::Subscription]| {
-        members.iter().map(|m| m.stats()).fold(SubscriptionStats::default(), |a, s| SubscriptionStats {
-            handled: a.handled + s.handled,
-            retries: a.retries + s.retries,
-            dead_lettered: a.dead_lettered + s.dead_lettered,
-            commit_failures: a.commit_failures + s.commit_failures,
-        })
+        members
+            .iter()
+            .map(|m| m.stats())
+            .fold(SubscriptionStats::default(), |a, s| SubscriptionStats {
+                handled: a.handled + s.handled,
+                retries: a.retries + s.retries,
+                dead_lettered: a.dead_lettered + s.dead_lettered,
+                commit_failures: a.commit_failures + s.commit_failures,
+            })
     };
     while total(&members).handled + total(&members).dead_lettered < args.events {
         if Instant::now() > deadline {
@@ -172,7 +184,10 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
     let mut lag = 0;
     let topic_ref = transport.topic(topic);
     for partition in 0..config.routing.partitions {
-        let info = transport.backend().partition_info(&topic_ref, partition).await?;
+        let info = transport
+            .backend()
+            .partition_info(&topic_ref, partition)
+            .await?;
         let committed = transport
             .offset_store()
             .load("demo", &topic_ref, partition)
@@ -185,7 +200,10 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
         .list(DlqFilter::default(), None, 1)
         .await?;
     let dlq_count = transport.dlq_store().count(DlqFilter::default()).await?;
-    let ledger = handler.ledger.lock().map(|l| (l.seen.len() as u64, l.out_of_order, l.duplicates));
+    let ledger = handler
+        .ledger
+        .lock()
+        .map(|l| (l.seen.len() as u64, l.out_of_order, l.duplicates));
     let (unique, out_of_order, duplicates) = ledger.unwrap_or((0, 0, 0));
 
     let rate = |d: Duration| args.events as f64 / d.as_secs_f64().max(1e-9);
@@ -197,7 +215,10 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
     println!("  {:<34} {:>12}", "dead-lettered", stats.dead_lettered);
     println!("  {:<34} {:>12}", "entries in the DLQ", dlq_count);
     println!("  {:<34} {:>12}", "duplicates delivered", duplicates);
-    println!("  {:<34} {:>12}", "per-tenant order violations", out_of_order);
+    println!(
+        "  {:<34} {:>12}",
+        "per-tenant order violations", out_of_order
+    );
     println!("  {:<34} {:>12}", "lag after shutdown", lag);
     println!("  {:<34} {:>12.0}/s", "end-to-end rate", rate(consumed_in));
     if let Some(entry) = dlq.entries.first() {
@@ -220,7 +241,9 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
         && lag == 0;
     println!();
     if ok {
-        println!("OK: every event was handled or dead-lettered, in order per tenant, and committed.");
+        println!(
+            "OK: every event was handled or dead-lettered, in order per tenant, and committed."
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         println!("FAILED: the numbers above do not add up.");

@@ -41,7 +41,10 @@ fn main() -> ExitCode {
     rustok_iggy_codecs::link();
     rustok_iggy_testkit::link();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
