@@ -3,7 +3,7 @@
 
 use std::{panic::AssertUnwindSafe, sync::atomic::Ordering, time::Duration};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
@@ -173,8 +173,8 @@ async fn commit<E, H>(
     }
 }
 
-/// Delivers one record: decode, handle with retries, dead-letter when the
-/// handler gives up or the message cannot be decoded.
+/// Delivers one record: handle with retries, dead-letter when the handler gives
+/// up or the message cannot be decoded.
 async fn deliver<E, H>(
     shared: &Shared<E, H>,
     topic: &TopicRef,
@@ -182,6 +182,45 @@ async fn deliver<E, H>(
     record: &Record,
     cancel: &CancellationToken,
 ) -> Outcome
+where
+    E: DeserializeOwned + Send + 'static,
+    H: Handler<E>,
+{
+    match attempt(shared, topic, partition, record, cancel).await {
+        Attempted::Handled => Outcome::Done,
+        Attempted::Interrupted => Outcome::Interrupted,
+        Attempted::Failed(failure) => {
+            dead_letter(shared, topic, partition, record, failure, cancel).await
+        }
+    }
+}
+
+/// How handling one record ended.
+pub(crate) enum Attempted {
+    /// The handler accepted it.
+    Handled,
+    /// The handler gave up on it, or it could not be decoded.
+    Failed(Failure),
+    /// Cancelled between attempts.
+    Interrupted,
+}
+
+/// Why and how often handling a record failed.
+pub(crate) struct Failure {
+    pub(crate) reason: String,
+    pub(crate) attempts: u32,
+    pub(crate) first_failure: DateTime<Utc>,
+}
+
+/// Decodes and handles one record, retrying transient failures with backoff
+/// up to `max_attempts`.
+pub(crate) async fn attempt<E, H>(
+    shared: &Shared<E, H>,
+    topic: &TopicRef,
+    partition: u32,
+    record: &Record,
+    cancel: &CancellationToken,
+) -> Attempted
 where
     E: DeserializeOwned + Send + 'static,
     H: Handler<E>,
@@ -194,18 +233,11 @@ where
         let mut envelope = match decode::<E>(&shared.transport, &record.message) {
             Ok(envelope) => envelope,
             Err(e) => {
-                let reason = format!("undecodable message: {e}");
-                return dead_letter(
-                    shared,
-                    topic,
-                    partition,
-                    record,
-                    reason,
-                    attempt,
+                return Attempted::Failed(Failure {
+                    reason: format!("undecodable message: {e}"),
+                    attempts: attempt,
                     first_failure,
-                    cancel,
-                )
-                .await;
+                })
             }
         };
         envelope.retry_count = envelope.retry_count.saturating_add(attempt - 1);
@@ -241,27 +273,21 @@ where
         let error = match outcome {
             Ok(()) => {
                 shared.counters.handled.fetch_add(1, Ordering::Relaxed);
-                return Outcome::Done;
+                return Attempted::Handled;
             }
             Err(error) => error,
         };
         if !error.is_transient() || attempt >= retry.max_attempts {
-            return dead_letter(
-                shared,
-                topic,
-                partition,
-                record,
-                error.to_string(),
-                attempt,
+            return Attempted::Failed(Failure {
+                reason: error.to_string(),
+                attempts: attempt,
                 first_failure,
-                cancel,
-            )
-            .await;
+            });
         }
         shared.counters.retries.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(group = %shared.group, %topic, partition, offset = record.offset, attempt, error = %error, "handler failed; retrying");
         if !pause(cancel, backoff::random_delay(retry, attempt)).await {
-            return Outcome::Interrupted;
+            return Attempted::Interrupted;
         }
     }
 }
@@ -289,15 +315,12 @@ fn decode<E: DeserializeOwned>(
 }
 
 /// Stores the record in the DLQ, retrying until it is stored or cancelled.
-#[allow(clippy::too_many_arguments)]
 async fn dead_letter<E, H>(
     shared: &Shared<E, H>,
     topic: &TopicRef,
     partition: u32,
     record: &Record,
-    error: String,
-    attempts: u32,
-    first_failure: chrono::DateTime<Utc>,
+    failure: Failure,
     cancel: &CancellationToken,
 ) -> Outcome {
     let letter = DeadLetter {
@@ -306,9 +329,9 @@ async fn dead_letter<E, H>(
         partition,
         offset: record.offset,
         group: shared.group.clone(),
-        error,
-        attempts,
-        first_failure,
+        error: failure.reason,
+        attempts: failure.attempts,
+        first_failure: failure.first_failure,
         last_failure: Utc::now(),
     };
     let mut failures = 0;
@@ -321,7 +344,7 @@ async fn dead_letter<E, H>(
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     group = %shared.group, %topic, partition, offset = record.offset,
-                    dlq_id = id, attempts, error = %letter.error,
+                    dlq_id = id, attempts = letter.attempts, error = %letter.error,
                     "message moved to the dead-letter queue"
                 );
                 return Outcome::Done;
@@ -343,7 +366,7 @@ async fn dead_letter<E, H>(
 }
 
 /// Sleeps for `duration`; `false` if cancelled first.
-async fn pause(cancel: &CancellationToken, duration: Duration) -> bool {
+pub(crate) async fn pause(cancel: &CancellationToken, duration: Duration) -> bool {
     tokio::select! {
         biased;
         _ = cancel.cancelled() => false,
