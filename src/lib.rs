@@ -29,6 +29,7 @@ mod backend;
 mod codec;
 pub mod config;
 mod consumer;
+mod dead_letters;
 mod dlq;
 mod envelope;
 mod error;
@@ -50,9 +51,10 @@ pub use backend::{
 pub use codec::{Codec, CodecCapabilities, CodecExt, DecodeSink};
 pub use config::{ConsumerConfig, RetryConfig, StartFrom, TransportConfig};
 pub use consumer::{
-    handler_fn, Delivery, Handler, HandlerError, Subscription, SubscriptionOptions,
-    SubscriptionStats,
+    handler_fn, Delivery, Handler, HandlerError, ReplayFailure, ReplayFrom, ReplayReport,
+    Subscription, SubscriptionOptions, SubscriptionStats,
 };
+pub use dead_letters::DeadLetters;
 pub use dlq::{DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore};
 pub use envelope::{EventEnvelope, EventEnvelopeBuilder, MAX_TRACE_ID_LEN};
 pub use error::{Error, ErrorKind, Result};

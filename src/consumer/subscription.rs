@@ -103,6 +103,25 @@ pub(crate) struct Shared<E, H> {
     _event: PhantomData<fn() -> E>,
 }
 
+impl<E, H> Shared<E, H> {
+    pub(crate) fn new(
+        transport: &Transport,
+        group: String,
+        config: ConsumerConfig,
+        handler: H,
+    ) -> Self {
+        Self {
+            transport: transport.inner.clone(),
+            group,
+            permits: Semaphore::new(config.max_concurrency),
+            config,
+            handler,
+            counters: Arc::new(Counters::default()),
+            _event: PhantomData,
+        }
+    }
+}
+
 /// A running subscription. Dropping it stops it in the background; call
 /// [`Subscription::shutdown`] to wait until in-flight handlers finished and
 /// offsets were committed.
@@ -221,16 +240,8 @@ impl Transport {
                 .map_err(|e| e.with_context("operation", "subscribe"))?;
             joined.push((topic, member));
         }
-        let counters = Arc::new(Counters::default());
-        let shared = Arc::new(Shared {
-            transport: self.inner.clone(),
-            group: options.group.clone(),
-            permits: Semaphore::new(config.max_concurrency),
-            config,
-            handler,
-            counters: counters.clone(),
-            _event: PhantomData,
-        });
+        let shared = Arc::new(Shared::new(self, options.group.clone(), config, handler));
+        let counters = shared.counters.clone();
         let cancel = CancellationToken::new();
         let supervisors = joined
             .into_iter()
