@@ -86,14 +86,14 @@ pub trait CodecExt: Codec {
     /// Encodes `value` with this codec.
     fn encode_value<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
         self.encode(&value as &dyn erased_serde::Serialize)
-            .map_err(|e| e.with_context("codec", self.name()))
+            .map_err(|e| with_codec(e, self.name()))
     }
 
     /// Decodes a `T` from `bytes` with this codec.
     fn decode_value<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         let mut slot = Slot::<T>(None);
         self.decode(bytes, &mut slot)
-            .map_err(|e| e.with_context("codec", self.name()))?;
+            .map_err(|e| with_codec(e, self.name()))?;
         slot.0.ok_or_else(|| {
             Error::new(
                 ErrorKind::Codec,
@@ -104,6 +104,15 @@ pub trait CodecExt: Codec {
 }
 
 impl<C: Codec + ?Sized> CodecExt for C {}
+
+/// Names the codec in the error's context unless the codec already did.
+fn with_codec(error: Error, name: &str) -> Error {
+    if error.context("codec").is_some() {
+        error
+    } else {
+        error.with_context("codec", name)
+    }
+}
 
 struct Slot<T>(Option<T>);
 

@@ -52,8 +52,9 @@ pub struct EventEnvelope<E> {
     /// How many times delivery of this event was attempted before this one.
     pub retry_count: u32,
     /// Overrides the partition key (default: the tenant id). Events with the same
-    /// key keep their order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// key keep their order. Always serialized (as `None` when unset): skipping it
+    /// would break formats that are not self-describing, like postcard.
+    #[serde(default)]
     pub partition_key: Option<String>,
     /// The domain event itself.
     pub event: E,

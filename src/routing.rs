@@ -110,7 +110,7 @@ impl Router {
             }
             rules.push((rule.prefix.clone(), index));
         }
-        rules.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        rules.sort_by_key(|rule| std::cmp::Reverse(rule.0.len()));
         Ok(Self { topics, rules })
     }
 
