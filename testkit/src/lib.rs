@@ -1,1 +1,129 @@
+//! # rustok-iggy-testkit
+//!
+//! Everything needed to test code built on [`rustok_iggy`] without a broker,
+//! and to check that a plugin keeps the core's contracts.
+//!
+//! - [`MemoryBackend`]: a complete in-memory [`Backend`](rustok_iggy::Backend)
+//!   (dense offsets, timestamps, timestamp polls, long polls, in-process
+//!   consumer groups) with its own [`MemoryOffsetStore`] and
+//!   [`MemoryDlqStore`]. It is also registered under the name `"memory"` for
+//!   config-driven composition (call [`link()`] from the binary).
+//! - [`mocks`]: the core's mockall mocks ([`MockBackend`], [`MockCodec`],
+//!   [`MockOffsetStore`], [`MockDlqStore`]) for tests that script one exact
+//!   interaction.
+//! - [`conformance`]: one suite per plugin trait, run with
+//!   [`backend_conformance!`], [`offsets_conformance!`],
+//!   [`dlq_conformance!`] and [`codec_conformance!`]; every backend, store
+//!   and codec runs it.
+//! - [`FaultyBackend`]: wraps any backend and makes chosen appends and polls
+//!   fail (retryably) or wait, by a deterministic [`FaultPlan`].
+//! - [`fixtures`]: sample events, valid envelopes (with per-key sequence
+//!   numbers), messages and dead letters.
+//!
+//! ## Example: a transport on the memory backend
+//!
+//! A transport needs a codec; the codecs crate provides `json` and
+//! `postcard`. Here a ten-line JSON codec stands in for it.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> rustok_iggy::Result<()> {
+//! use std::sync::Arc;
+//! use rustok_iggy::{Backend, Codec, CodecCapabilities, DecodeSink, Error, ErrorKind, Result, Transport};
+//! use rustok_iggy_testkit::{fixtures, MemoryBackend};
+//!
+//! struct Json;
+//! impl Codec for Json {
+//!     fn name(&self) -> &str { "json" }
+//!     fn capabilities(&self) -> CodecCapabilities { CodecCapabilities::new(true) }
+//!     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>> {
+//!         serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Codec, e.to_string()))
+//!     }
+//!     fn decode(&self, bytes: &[u8], sink: &mut dyn DecodeSink) -> Result<()> {
+//!         let mut de = serde_json::Deserializer::from_slice(bytes);
+//!         sink.deserialize(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+//!             .map_err(|e| Error::new(ErrorKind::Codec, e.to_string()))?;
+//!         de.end().map_err(|e| Error::new(ErrorKind::Codec, e.to_string()))
+//!     }
+//! }
+//!
+//! let backend = Arc::new(MemoryBackend::new());
+//! // No stores named: the memory backend brings its own.
+//! let transport = Transport::builder(backend.clone(), Arc::new(Json)).build().await?;
+//!
+//! let receipt = transport
+//!     .publish(&fixtures::order_placed_envelope(fixtures::tenant(1), 42))
+//!     .await?;
+//! let stored = backend.records(&receipt.topic, receipt.partition)?;
+//! assert_eq!(stored.len(), 1);
+//! assert_eq!(stored[0].offset, receipt.offset);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Example: running the conformance suites
+//!
+//! In a plugin crate's `tests/conformance.rs`:
+//!
+//! ```ignore
+//! use std::sync::Arc;
+//! use rustok_iggy::Backend;
+//!
+//! rustok_iggy_testkit::backend_conformance!(my_backend, async {
+//!     Arc::new(MyBackend::open_temporary().await.unwrap()) as Arc<dyn Backend>
+//! });
+//! ```
 
+#![warn(missing_docs)]
+
+pub mod conformance;
+pub mod faults;
+pub mod fixtures;
+pub mod memory;
+mod plugin;
+
+pub use faults::{FaultPlan, FaultStats, FaultyBackend};
+pub use memory::{MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
+pub use mocks::{MockBackend, MockCodec, MockDlqStore, MockOffsetStore};
+pub use plugin::{link, MemoryConfig, BACKEND_PLUGIN, DLQ_PLUGIN, OFFSETS_PLUGIN};
+
+/// The core's mockall mocks of the plugin traits, and mockall itself (for
+/// `predicate`, `Sequence`, ...).
+///
+/// Mock methods take the same arguments as the trait's (async methods are
+/// mocked through `async-trait`, so an expectation returns the plain value):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use rustok_iggy::{AppendAck, Backend, ErrorKind, Error, TopicRef};
+/// use rustok_iggy_testkit::{fixtures::test_message, mocks::{predicate, MockBackend}};
+///
+/// let mut mock = MockBackend::new();
+/// mock.expect_append()
+///     .with(predicate::always(), predicate::eq(3), predicate::always())
+///     .times(1)
+///     .returning(|_, _, messages| Ok(AppendAck { first_offset: 10, count: messages.len() as u32 }));
+/// mock.expect_partition_info()
+///     .returning(|_, _| Err(Error::new(ErrorKind::Unavailable, "scripted outage")));
+///
+/// let backend: Arc<dyn Backend> = Arc::new(mock);
+/// let topic = TopicRef::new("app", "orders");
+/// let ack = backend.append(&topic, 3, vec![test_message(1)]).await.unwrap();
+/// assert_eq!(ack.first_offset, 10);
+/// assert!(backend.partition_info(&topic, 3).await.unwrap_err().is_retryable());
+/// # }
+/// ```
+///
+/// An expectation checked inside a spawned task panics in that task: await
+/// its `JoinHandle` and re-raise the panic, or the test cannot fail.
+pub mod mocks {
+    pub use mockall::{self, predicate, Sequence};
+    pub use rustok_iggy::mocks::*;
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use rustok_iggy;
+    pub use tokio;
+}

@@ -1,0 +1,236 @@
+//! Conformance suites: one per plugin trait, run by every implementation.
+//!
+//! Each case is a plain `pub async fn` (or `fn` for codecs) taking the plugin
+//! under test, so the logic lives once; the `*_conformance!` macros expand
+//! into a module with one test per case, so each case passes or fails on its
+//! own and shows up by name:
+//!
+//! ```ignore
+//! use std::sync::Arc;
+//! use rustok_iggy::{Backend, DlqStore, OffsetStore};
+//! use rustok_iggy_testkit::{MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
+//!
+//! rustok_iggy_testkit::backend_conformance!(memory_backend, async {
+//!     Arc::new(MemoryBackend::new()) as Arc<dyn Backend>
+//! });
+//! rustok_iggy_testkit::offsets_conformance!(memory_offsets, async {
+//!     Arc::new(MemoryOffsetStore::new()) as Arc<dyn OffsetStore>
+//! });
+//! rustok_iggy_testkit::dlq_conformance!(memory_dlq, async {
+//!     Arc::new(MemoryDlqStore::new()) as Arc<dyn DlqStore>
+//! });
+//! rustok_iggy_testkit::codec_conformance!(json, || Arc::new(JsonCodec) as Arc<dyn Codec>);
+//! ```
+//!
+//! The factory expression is evaluated once per case, so every case gets a
+//! fresh plugin. It may also produce `(plugin, guard)`: the guard (a temporary
+//! directory, a server handle) is kept alive until the case ends; see
+//! [`Fixture`]. Names used in the expression must be in scope where the macro is
+//! invoked (the generated module imports `super::*`).
+//!
+//! The suites are driven by capabilities: a case about something a plugin
+//! does not claim (timestamp polls, long polls, cooperative rebalancing)
+//! returns early and passes. Cases create their streams, topics, groups and
+//! DLQ topics under fresh unique names, so they also run against a shared,
+//! persistent server or store. Persistence across a reopen is out of scope
+//! here: each persistent plugin tests that itself.
+//!
+//! The async macros generate `#[tokio::test]`s on a multi-threaded runtime
+//! through this crate's own tokio, so the calling crate needs no tokio
+//! dependency, but it must depend on this crate under its own name,
+//! `rustok_iggy_testkit` (not renamed).
+
+pub mod backend;
+pub mod codec;
+pub mod dlq;
+pub mod offsets;
+
+use std::sync::Arc;
+
+/// What a conformance factory produces: the plugin under test, possibly with
+/// something that must live as long as the case.
+///
+/// Implemented for `Arc<T>` and for `(Arc<T>, G)` with any guard `G`.
+pub trait Fixture<T: ?Sized> {
+    /// The plugin under test.
+    fn subject(&self) -> Arc<T>;
+}
+
+impl<T: ?Sized> Fixture<T> for Arc<T> {
+    fn subject(&self) -> Arc<T> {
+        self.clone()
+    }
+}
+
+impl<T: ?Sized, G> Fixture<T> for (Arc<T>, G) {
+    fn subject(&self) -> Arc<T> {
+        self.0.clone()
+    }
+}
+
+/// `prefix-<fresh v7 uuid>`: a name no other case (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Prints why a case was skipped (visible with `--nocapture`).
+fn skip(case: &str, why: &str) {
+    eprintln!("conformance case `{case}` skipped: {why}");
+}
+
+/// Runs the [`Backend`](rustok_iggy::Backend) conformance suite
+/// ([`conformance::backend`](crate::conformance::backend)) as one test per case.
+///
+/// `$name` names the generated module; `$factory` is an expression producing a
+/// future of `Arc<dyn Backend>` (or of `(Arc<dyn Backend>, guard)`), evaluated
+/// afresh for every case.
+///
+/// ```ignore
+/// rustok_iggy_testkit::backend_conformance!(memory, async {
+///     Arc::new(MemoryBackend::new()) as Arc<dyn Backend>
+/// });
+/// ```
+#[macro_export]
+macro_rules! backend_conformance {
+    ($name:ident, $factory:expr $(,)?) => {
+        $crate::__conformance_module!(
+            $name, backend, $factory;
+            ensure_topic_is_idempotent,
+            ensure_topic_rejects_another_partition_count,
+            topic_info_and_list_topics,
+            unknown_topics_and_partitions_are_not_found,
+            append_returns_dense_offsets,
+            poll_from_offset,
+            poll_beyond_end_is_empty,
+            poll_below_first_offset_starts_at_first,
+            poll_respects_max_records,
+            records_keep_id_headers_and_payload,
+            partitions_are_independent,
+            partition_info_tracks_first_and_next,
+            timestamps_are_microseconds_and_non_decreasing,
+            poll_by_timestamp,
+            long_poll_wakes_on_append,
+            concurrent_appends_get_dense_unique_offsets,
+            group_members_share_partitions,
+            group_leave_hands_partitions_over,
+            sync_of_unknown_member_is_not_found,
+            shutdown_closes,
+        );
+    };
+}
+
+/// Runs the [`OffsetStore`](rustok_iggy::OffsetStore) conformance suite
+/// ([`conformance::offsets`](crate::conformance::offsets)) as one test per case.
+///
+/// `$factory` produces a future of `Arc<dyn OffsetStore>` (or of
+/// `(Arc<dyn OffsetStore>, guard)`).
+#[macro_export]
+macro_rules! offsets_conformance {
+    ($name:ident, $factory:expr $(,)?) => {
+        $crate::__conformance_module!(
+            $name, offsets, $factory;
+            describes_itself,
+            load_of_unknown_position_is_none,
+            commit_then_load,
+            commit_can_move_backwards,
+            commit_is_idempotent,
+            delete_forgets,
+            delete_of_unknown_position_is_ok,
+            positions_are_independent,
+        );
+    };
+}
+
+/// Runs the [`DlqStore`](rustok_iggy::DlqStore) conformance suite
+/// ([`conformance::dlq`](crate::conformance::dlq)) as one test per case.
+///
+/// `$factory` produces a future of `Arc<dyn DlqStore>` (or of
+/// `(Arc<dyn DlqStore>, guard)`).
+#[macro_export]
+macro_rules! dlq_conformance {
+    ($name:ident, $factory:expr $(,)?) => {
+        $crate::__conformance_module!(
+            $name, dlq, $factory;
+            describes_itself,
+            put_returns_ascending_ids,
+            get_returns_the_letter_unchanged,
+            get_of_unknown_id_is_none,
+            list_pages_with_after_limit_and_next_after,
+            list_filters_by_topic_group_and_event_type,
+            list_filters_by_time,
+            mark_redriven_hides_entries_by_default,
+            mark_redriven_of_unknown_id_is_not_found,
+            delete_removes,
+            count_matches_filters,
+        );
+    };
+}
+
+/// Runs the [`Codec`](rustok_iggy::Codec) conformance suite
+/// ([`conformance::codec`](crate::conformance::codec)) as one `#[test]` per case.
+///
+/// `$factory` is a closure returning `Arc<dyn Codec>`, called once per case.
+///
+/// ```ignore
+/// rustok_iggy_testkit::codec_conformance!(json, || Arc::new(JsonCodec) as Arc<dyn Codec>);
+/// ```
+#[macro_export]
+macro_rules! codec_conformance {
+    ($name:ident, $factory:expr $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__codec_cases!(
+                $factory;
+                name_is_stable_and_header_safe,
+                round_trips_sample_events,
+                round_trips_an_envelope,
+                encoding_is_deterministic,
+                rejects_garbage,
+                never_panics_on_random_input,
+                rejects_truncated_input,
+                rejects_trailing_bytes,
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_module {
+    ($name:ident, $suite:ident, $factory:expr; $($case:ident),* $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(
+                #[$crate::__private::tokio::test(
+                    flavor = "multi_thread",
+                    worker_threads = 2,
+                    crate = "rustok_iggy_testkit::__private::tokio"
+                )]
+                async fn $case() {
+                    let fixture = $factory.await;
+                    let subject = $crate::conformance::Fixture::subject(&fixture);
+                    $crate::conformance::$suite::$case(subject).await;
+                    drop(fixture);
+                }
+            )*
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __codec_cases {
+    ($factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let codec: ::std::sync::Arc<dyn $crate::__private::rustok_iggy::Codec> = ($factory)();
+                $crate::conformance::codec::$case(codec);
+            }
+        )*
+    };
+}

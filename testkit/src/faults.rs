@@ -1,0 +1,517 @@
+//! [`FaultyBackend`]: a wrapper that makes chosen `append`s and `poll`s of any
+//! backend fail or wait, to test retry, backoff and at-least-once paths.
+//!
+//! An injected failure is an [`ErrorKind::Unavailable`] error (retryable), and
+//! it happens *before* the inner backend is called: a failed append stored
+//! nothing, a failed poll consumed nothing. Everything else forwards unchanged.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> rustok_iggy::Result<()> {
+//! use std::sync::Arc;
+//! use rustok_iggy::{Backend, ErrorKind, TopicRef};
+//! use rustok_iggy_testkit::{fixtures::test_message, FaultPlan, FaultyBackend, MemoryBackend};
+//!
+//! let backend = FaultyBackend::new(Arc::new(MemoryBackend::new()))
+//!     .appends(FaultPlan::none().fail_every(2));
+//! let topic = TopicRef::new("app", "orders");
+//! backend.ensure_topic(&topic, 1).await?;
+//!
+//! assert!(backend.append(&topic, 0, vec![test_message(1)]).await.is_ok());
+//! let err = backend.append(&topic, 0, vec![test_message(2)]).await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Unavailable);
+//! assert!(err.is_retryable());
+//! // The failed append stored nothing: the next one gets offset 1.
+//! assert_eq!(backend.append(&topic, 0, vec![test_message(2)]).await?.first_offset, 1);
+//! assert_eq!(backend.append_stats().injected_failures, 1);
+//! # Ok(()) }
+//! ```
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rustok_iggy::{
+    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind,
+    HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result,
+    TopicInfo, TopicRef,
+};
+
+use crate::memory::lock;
+
+/// Which calls of one operation fail, and how long every call waits first.
+///
+/// Rules combine: a call fails if any rule picks it. Calls are numbered from 1
+/// per operation, counting every call since the plan was set.
+///
+/// ```
+/// use std::time::Duration;
+/// use rustok_iggy_testkit::FaultPlan;
+///
+/// // The first two calls fail, then every fifth, and each call waits 10 ms.
+/// let plan = FaultPlan::none()
+///     .fail_first(2)
+///     .fail_every(5)
+///     .delay(Duration::from_millis(10));
+/// # let _ = plan;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[must_use]
+pub struct FaultPlan {
+    fail_first: u64,
+    fail_every: u64,
+    probability: Option<(f64, u64)>,
+    delay: Duration,
+}
+
+impl FaultPlan {
+    /// No faults, no delay: every call forwards.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Every call fails.
+    pub fn always() -> Self {
+        Self::none().fail_every(1)
+    }
+
+    /// Calls 1 to `n` fail (a backend that comes up late).
+    pub fn fail_first(mut self, n: u64) -> Self {
+        self.fail_first = n;
+        self
+    }
+
+    /// Calls `n`, `2n`, `3n`, ... fail; `0` turns this rule off, `1` fails
+    /// every call.
+    pub fn fail_every(mut self, n: u64) -> Self {
+        self.fail_every = n;
+        self
+    }
+
+    /// Each call fails with probability `p` (clamped to 0..=1; NaN is 0),
+    /// drawn from an RNG seeded with `seed`: the same seed fails the same calls
+    /// on every run.
+    pub fn fail_with_probability(mut self, p: f64, seed: u64) -> Self {
+        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        self.probability = Some((p, seed));
+        self
+    }
+
+    /// Every call waits `delay` before it fails or forwards.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// Counters of one operation since the wrapper was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultStats {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed by injection (never reached the inner backend).
+    pub injected_failures: u64,
+    /// Calls that were delayed.
+    pub delayed: u64,
+}
+
+struct PlanState {
+    plan: FaultPlan,
+    /// Calls since the plan was set.
+    calls: u64,
+    rng: Option<StdRng>,
+}
+
+impl PlanState {
+    fn new(plan: FaultPlan) -> Self {
+        let rng = plan
+            .probability
+            .map(|(_, seed)| StdRng::seed_from_u64(seed));
+        Self {
+            plan,
+            calls: 0,
+            rng,
+        }
+    }
+
+    /// Numbers this call and decides: (fail?, delay, call number).
+    fn next(&mut self) -> (bool, Duration, u64) {
+        self.calls += 1;
+        let n = self.calls;
+        let plan = &self.plan;
+        let mut fail = n <= plan.fail_first || (plan.fail_every > 0 && n % plan.fail_every == 0);
+        if let (Some((p, _)), Some(rng)) = (plan.probability, self.rng.as_mut()) {
+            // Draw on every call, so which calls fail depends only on the seed.
+            fail |= rng.random_bool(p);
+        }
+        (fail, plan.delay, n)
+    }
+}
+
+struct Injector {
+    operation: &'static str,
+    state: Mutex<PlanState>,
+    calls: AtomicU64,
+    failures: AtomicU64,
+    delayed: AtomicU64,
+}
+
+impl Injector {
+    fn new(operation: &'static str) -> Self {
+        Self {
+            operation,
+            state: Mutex::new(PlanState::new(FaultPlan::none())),
+            calls: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            delayed: AtomicU64::new(0),
+        }
+    }
+
+    fn set(&self, plan: FaultPlan) {
+        *lock(&self.state) = PlanState::new(plan);
+    }
+
+    fn stats(&self) -> FaultStats {
+        FaultStats {
+            calls: self.calls.load(Ordering::Relaxed),
+            injected_failures: self.failures.load(Ordering::Relaxed),
+            delayed: self.delayed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs before the inner call: waits, then fails or lets it through.
+    async fn before(&self, backend: &str) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let (fail, delay, n) = lock(&self.state).next();
+        if !delay.is_zero() {
+            self.delayed.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(delay).await;
+        }
+        if fail {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(backend, operation = self.operation, call = n, "injecting a fault");
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("injected fault: {} call {n} failed", self.operation),
+            )
+            .with_context("backend", backend)
+            .with_context("operation", self.operation)
+            .with_context("fault", "injected"));
+        }
+        Ok(())
+    }
+}
+
+/// Wraps a backend and injects failures and delays into its `append`s and
+/// `poll`s according to a [`FaultPlan`] per operation; see the
+/// [module docs](self).
+///
+/// Its name, capabilities and stores are the inner backend's.
+pub struct FaultyBackend {
+    inner: Arc<dyn Backend>,
+    appends: Injector,
+    polls: Injector,
+}
+
+impl fmt::Debug for FaultyBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyBackend")
+            .field("inner", &self.inner.name())
+            .field("appends", &self.appends.stats())
+            .field("polls", &self.polls.stats())
+            .finish()
+    }
+}
+
+impl FaultyBackend {
+    /// Wraps `inner` with no faults planned.
+    pub fn new(inner: Arc<dyn Backend>) -> Self {
+        Self {
+            inner,
+            appends: Injector::new("append"),
+            polls: Injector::new("poll"),
+        }
+    }
+
+    /// Uses `plan` for `append`.
+    pub fn appends(self, plan: FaultPlan) -> Self {
+        self.appends.set(plan);
+        self
+    }
+
+    /// Uses `plan` for `poll`.
+    pub fn polls(self, plan: FaultPlan) -> Self {
+        self.polls.set(plan);
+        self
+    }
+
+    /// Replaces the `append` plan while in use (e.g. `FaultPlan::none()` to
+    /// heal); call numbering restarts, counters do not.
+    pub fn set_appends(&self, plan: FaultPlan) {
+        self.appends.set(plan);
+    }
+
+    /// Replaces the `poll` plan while in use; call numbering restarts,
+    /// counters do not.
+    pub fn set_polls(&self, plan: FaultPlan) {
+        self.polls.set(plan);
+    }
+
+    /// Counters of `append` calls.
+    pub fn append_stats(&self) -> FaultStats {
+        self.appends.stats()
+    }
+
+    /// Counters of `poll` calls.
+    pub fn poll_stats(&self) -> FaultStats {
+        self.polls.stats()
+    }
+
+    /// Failures injected into appends and polls together.
+    pub fn injected_failures(&self) -> u64 {
+        self.appends.stats().injected_failures + self.polls.stats().injected_failures
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &Arc<dyn Backend> {
+        &self.inner
+    }
+}
+
+#[async_trait]
+impl Backend for FaultyBackend {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> BackendCapabilities {
+        self.inner.capabilities()
+    }
+
+    async fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo> {
+        self.inner.ensure_topic(topic, partitions).await
+    }
+
+    async fn topic_info(&self, topic: &TopicRef) -> Result<TopicInfo> {
+        self.inner.topic_info(topic).await
+    }
+
+    async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
+        self.inner.list_topics(stream).await
+    }
+
+    async fn append(
+        &self,
+        topic: &TopicRef,
+        partition: u32,
+        messages: Vec<Message>,
+    ) -> Result<AppendAck> {
+        self.appends
+            .before(self.inner.name())
+            .await
+            .map_err(|e| e.with_context("topic", topic).with_context("partition", partition))?;
+        self.inner.append(topic, partition, messages).await
+    }
+
+    async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {
+        self.polls.before(self.inner.name()).await.map_err(|e| {
+            e.with_context("topic", &request.topic)
+                .with_context("partition", request.partition)
+        })?;
+        self.inner.poll(request).await
+    }
+
+    async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo> {
+        self.inner.partition_info(topic, partition).await
+    }
+
+    async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId> {
+        self.inner.join_group(topic, group).await
+    }
+
+    async fn sync_group(
+        &self,
+        topic: &TopicRef,
+        group: &str,
+        member: MemberId,
+        held: Vec<u32>,
+    ) -> Result<Assignment> {
+        self.inner.sync_group(topic, group, member, held).await
+    }
+
+    async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()> {
+        self.inner.leave_group(topic, group, member).await
+    }
+
+    async fn health(&self) -> HealthStatus {
+        self.inner.health().await
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.inner.shutdown().await
+    }
+
+    fn offset_store(&self) -> Option<Arc<dyn OffsetStore>> {
+        self.inner.offset_store()
+    }
+
+    fn dlq_store(&self) -> Option<Arc<dyn DlqStore>> {
+        self.inner.dlq_store()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{fixtures::test_message, MemoryBackend};
+    use rustok_iggy::PollFrom;
+
+    async fn setup(plan: FaultPlan) -> (Arc<MemoryBackend>, FaultyBackend, TopicRef) {
+        let memory = Arc::new(MemoryBackend::new());
+        let faulty = FaultyBackend::new(memory.clone()).appends(plan);
+        let topic = TopicRef::new("s", "t");
+        faulty.ensure_topic(&topic, 1).await.unwrap();
+        (memory, faulty, topic)
+    }
+
+    /// Appends `calls` single messages; returns which calls (from 1) failed.
+    async fn failing_calls(faulty: &FaultyBackend, topic: &TopicRef, calls: u64) -> Vec<u64> {
+        let mut failed = Vec::new();
+        for n in 1..=calls {
+            match faulty.append(topic, 0, vec![test_message(n.into())]).await {
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Unavailable);
+                    assert!(e.is_retryable());
+                    assert_eq!(e.context("fault"), Some("injected"));
+                    failed.push(n);
+                }
+            }
+        }
+        failed
+    }
+
+    #[tokio::test]
+    async fn fail_every_fails_every_nth_and_stores_nothing_then() {
+        let (memory, faulty, topic) = setup(FaultPlan::none().fail_every(3)).await;
+        assert_eq!(failing_calls(&faulty, &topic, 10).await, vec![3, 6, 9]);
+        let stored: Vec<u128> = memory
+            .records(&topic, 0)
+            .unwrap()
+            .iter()
+            .map(|r| r.message.id)
+            .collect();
+        assert_eq!(stored, vec![1, 2, 4, 5, 7, 8, 10]);
+        assert_eq!(
+            faulty.append_stats(),
+            FaultStats {
+                calls: 10,
+                injected_failures: 3,
+                delayed: 0
+            }
+        );
+        assert_eq!(faulty.injected_failures(), 3);
+    }
+
+    #[tokio::test]
+    async fn fail_first_and_healing() {
+        let (_, faulty, topic) = setup(FaultPlan::none().fail_first(2)).await;
+        assert_eq!(failing_calls(&faulty, &topic, 4).await, vec![1, 2]);
+        faulty.set_appends(FaultPlan::always());
+        assert_eq!(failing_calls(&faulty, &topic, 2).await, vec![1, 2]);
+        faulty.set_appends(FaultPlan::none());
+        assert!(failing_calls(&faulty, &topic, 3).await.is_empty());
+        assert_eq!(faulty.append_stats().injected_failures, 4);
+        assert_eq!(faulty.append_stats().calls, 9);
+    }
+
+    #[tokio::test]
+    async fn probability_is_deterministic_per_seed() {
+        let run = |seed| async move {
+            let plan = FaultPlan::none().fail_with_probability(0.3, seed);
+            let (_, faulty, topic) = setup(plan).await;
+            failing_calls(&faulty, &topic, 200).await
+        };
+        let a = run(7).await;
+        assert_eq!(a, run(7).await);
+        assert_ne!(a, run(8).await);
+        // Roughly 30 %: generous bounds, the point is "some, not all".
+        assert!((20..=100).contains(&a.len()), "{}", a.len());
+
+        let (_, never, topic) = setup(FaultPlan::none().fail_with_probability(0.0, 1)).await;
+        assert!(failing_calls(&never, &topic, 50).await.is_empty());
+        let (_, all, topic) = setup(FaultPlan::none().fail_with_probability(f64::NAN, 1).fail_with_probability(5.0, 1)).await;
+        assert_eq!(failing_calls(&all, &topic, 5).await.len(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delays_then_forwards() {
+        let (_, faulty, topic) = setup(FaultPlan::none()).await;
+        let faulty = faulty.polls(FaultPlan::none().delay(Duration::from_secs(2)));
+        faulty.append(&topic, 0, vec![test_message(1)]).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let records = faulty
+            .poll(PollRequest {
+                topic: topic.clone(),
+                partition: 0,
+                from: PollFrom::Offset(0),
+                max_records: 10,
+                max_wait: Duration::ZERO,
+            })
+            .await
+            .unwrap();
+        assert_eq!(records.len(), 1);
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        assert_eq!(
+            faulty.poll_stats(),
+            FaultStats {
+                calls: 1,
+                injected_failures: 0,
+                delayed: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_polls_and_forwarding() {
+        let (memory, faulty, topic) = setup(FaultPlan::none()).await;
+        let faulty = faulty.polls(FaultPlan::always());
+        let err = faulty
+            .poll(PollRequest {
+                topic: topic.clone(),
+                partition: 0,
+                from: PollFrom::Offset(0),
+                max_records: 10,
+                max_wait: Duration::ZERO,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(err.context("operation"), Some("poll"));
+        assert_eq!(faulty.poll_stats().injected_failures, 1);
+
+        assert_eq!(faulty.name(), "memory");
+        assert_eq!(faulty.capabilities(), memory.capabilities());
+        assert_eq!(faulty.topic_info(&topic).await.unwrap().partitions, 1);
+        assert_eq!(faulty.list_topics("s").await.unwrap().len(), 1);
+        assert_eq!(faulty.partition_info(&topic, 0).await.unwrap().next_offset, 0);
+        let m = faulty.join_group(&topic, "g").await.unwrap();
+        assert_eq!(faulty.sync_group(&topic, "g", m, vec![]).await.unwrap().partitions, vec![0]);
+        faulty.leave_group(&topic, "g", m).await.unwrap();
+        assert!(faulty.health().await.is_healthy());
+        let offsets = faulty.offset_store().unwrap();
+        offsets.commit("g", &topic, 0, 3).await.unwrap();
+        assert_eq!(memory.offsets().load("g", &topic, 0).await.unwrap(), Some(3));
+        assert_eq!(faulty.dlq_store().unwrap().name(), "memory");
+        assert!(format!("{faulty:?}").contains("memory"));
+        faulty.shutdown().await.unwrap();
+        assert!(memory.is_closed());
+    }
+}

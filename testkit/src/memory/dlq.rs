@@ -1,0 +1,145 @@
+//! [`MemoryDlqStore`]: dead letters in an ordered map.
+
+use std::{collections::BTreeMap, sync::Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rustok_iggy::{
+    DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error, ErrorKind, Result,
+};
+
+use super::lock;
+
+#[derive(Debug, Default)]
+struct Entries {
+    /// The id of the last entry put; ids are never reused, even after a delete.
+    last_id: u64,
+    entries: BTreeMap<u64, DlqEntry>,
+}
+
+/// A [`DlqStore`] that keeps dead letters in memory.
+///
+/// Ids ascend from 1 in insertion order and are never reused. Registered as
+/// `"memory"`; also what [`MemoryBackend::dlq_store`](rustok_iggy::Backend::dlq_store)
+/// returns. Not persistent.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> rustok_iggy::Result<()> {
+/// use rustok_iggy::{DlqFilter, DlqStore};
+/// use rustok_iggy_testkit::{fixtures, MemoryDlqStore};
+///
+/// let store = MemoryDlqStore::new();
+/// let id = store.put(fixtures::test_dead_letter(1)).await?;
+/// assert_eq!(id, 1);
+/// let page = store.list(DlqFilter::default(), None, 10).await?;
+/// assert_eq!(page.entries.len(), 1);
+/// assert_eq!(page.next_after, None);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryDlqStore {
+    inner: Mutex<Entries>,
+}
+
+impl MemoryDlqStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored entry (redriven or not), in id order.
+    pub fn entries(&self) -> Vec<DlqEntry> {
+        lock(&self.inner).entries.values().cloned().collect()
+    }
+
+    /// How many entries are stored, redriven or not.
+    pub fn len(&self) -> usize {
+        lock(&self.inner).entries.len()
+    }
+
+    /// Whether the store holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl DlqStore for MemoryDlqStore {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn capabilities(&self) -> DlqCapabilities {
+        DlqCapabilities::new(false)
+    }
+
+    async fn put(&self, letter: DeadLetter) -> Result<u64> {
+        let mut inner = lock(&self.inner);
+        let id = inner.last_id.checked_add(1).ok_or_else(|| {
+            Error::new(ErrorKind::Backend, "memory DLQ ran out of ids").with_context("dlq", "memory")
+        })?;
+        inner.last_id = id;
+        inner.entries.insert(
+            id,
+            DlqEntry {
+                id,
+                letter,
+                redriven_at: None,
+            },
+        );
+        Ok(id)
+    }
+
+    async fn list(&self, filter: DlqFilter, after: Option<u64>, limit: usize) -> Result<DlqPage> {
+        if limit == 0 {
+            return Err(
+                Error::new(ErrorKind::InvalidInput, "a DLQ page needs a limit of at least 1")
+                    .with_context("dlq", "memory"),
+            );
+        }
+        let inner = lock(&self.inner);
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        let mut matching = inner
+            .entries
+            .range(start..)
+            .map(|(_, entry)| entry)
+            .filter(|entry| filter.matches(entry));
+        let entries: Vec<DlqEntry> = matching.by_ref().take(limit).cloned().collect();
+        // A cursor only when another matching entry really follows.
+        let next_after = match matching.next() {
+            Some(_) => entries.last().map(|e| e.id),
+            None => None,
+        };
+        Ok(DlqPage {
+            entries,
+            next_after,
+        })
+    }
+
+    async fn get(&self, id: u64) -> Result<Option<DlqEntry>> {
+        Ok(lock(&self.inner).entries.get(&id).cloned())
+    }
+
+    async fn delete(&self, id: u64) -> Result<bool> {
+        Ok(lock(&self.inner).entries.remove(&id).is_some())
+    }
+
+    async fn mark_redriven(&self, id: u64, at: DateTime<Utc>) -> Result<()> {
+        match lock(&self.inner).entries.get_mut(&id) {
+            Some(entry) => {
+                entry.redriven_at = Some(at);
+                Ok(())
+            }
+            None => Err(
+                Error::new(ErrorKind::NotFound, format!("no DLQ entry with id {id}"))
+                    .with_context("dlq", "memory"),
+            ),
+        }
+    }
+
+    async fn count(&self, filter: DlqFilter) -> Result<u64> {
+        let inner = lock(&self.inner);
+        Ok(inner.entries.values().filter(|e| filter.matches(e)).count() as u64)
+    }
+}
