@@ -39,9 +39,9 @@ use std::{
 use async_trait::async_trait;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rustok_iggy::{
-    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind,
-    HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result,
-    TopicInfo, TopicRef,
+    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, HealthStatus,
+    MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo,
+    TopicRef,
 };
 
 use crate::memory::lock;
@@ -196,7 +196,12 @@ impl Injector {
         }
         if fail {
             self.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(backend, operation = self.operation, call = n, "injecting a fault");
+            tracing::debug!(
+                backend,
+                operation = self.operation,
+                call = n,
+                "injecting a fault"
+            );
             return Err(Error::new(
                 ErrorKind::Unavailable,
                 format!("injected fault: {} call {n} failed", self.operation),
@@ -313,10 +318,10 @@ impl Backend for FaultyBackend {
         partition: u32,
         messages: Vec<Message>,
     ) -> Result<AppendAck> {
-        self.appends
-            .before(self.inner.name())
-            .await
-            .map_err(|e| e.with_context("topic", topic).with_context("partition", partition))?;
+        self.appends.before(self.inner.name()).await.map_err(|e| {
+            e.with_context("topic", topic)
+                .with_context("partition", partition)
+        })?;
         self.inner.append(topic, partition, messages).await
     }
 
@@ -447,7 +452,12 @@ mod tests {
 
         let (_, never, topic) = setup(FaultPlan::none().fail_with_probability(0.0, 1)).await;
         assert!(failing_calls(&never, &topic, 50).await.is_empty());
-        let (_, all, topic) = setup(FaultPlan::none().fail_with_probability(f64::NAN, 1).fail_with_probability(5.0, 1)).await;
+        let (_, all, topic) = setup(
+            FaultPlan::none()
+                .fail_with_probability(f64::NAN, 1)
+                .fail_with_probability(5.0, 1),
+        )
+        .await;
         assert_eq!(failing_calls(&all, &topic, 5).await.len(), 5);
     }
 
@@ -455,7 +465,10 @@ mod tests {
     async fn delays_then_forwards() {
         let (_, faulty, topic) = setup(FaultPlan::none()).await;
         let faulty = faulty.polls(FaultPlan::none().delay(Duration::from_secs(2)));
-        faulty.append(&topic, 0, vec![test_message(1)]).await.unwrap();
+        faulty
+            .append(&topic, 0, vec![test_message(1)])
+            .await
+            .unwrap();
         let started = tokio::time::Instant::now();
         let records = faulty
             .poll(PollRequest {
@@ -501,14 +514,27 @@ mod tests {
         assert_eq!(faulty.capabilities(), memory.capabilities());
         assert_eq!(faulty.topic_info(&topic).await.unwrap().partitions, 1);
         assert_eq!(faulty.list_topics("s").await.unwrap().len(), 1);
-        assert_eq!(faulty.partition_info(&topic, 0).await.unwrap().next_offset, 0);
+        assert_eq!(
+            faulty.partition_info(&topic, 0).await.unwrap().next_offset,
+            0
+        );
         let m = faulty.join_group(&topic, "g").await.unwrap();
-        assert_eq!(faulty.sync_group(&topic, "g", m, vec![]).await.unwrap().partitions, vec![0]);
+        assert_eq!(
+            faulty
+                .sync_group(&topic, "g", m, vec![])
+                .await
+                .unwrap()
+                .partitions,
+            vec![0]
+        );
         faulty.leave_group(&topic, "g", m).await.unwrap();
         assert!(faulty.health().await.is_healthy());
         let offsets = faulty.offset_store().unwrap();
         offsets.commit("g", &topic, 0, 3).await.unwrap();
-        assert_eq!(memory.offsets().load("g", &topic, 0).await.unwrap(), Some(3));
+        assert_eq!(
+            memory.offsets().load("g", &topic, 0).await.unwrap(),
+            Some(3)
+        );
         assert_eq!(faulty.dlq_store().unwrap().name(), "memory");
         assert!(format!("{faulty:?}").contains("memory"));
         faulty.shutdown().await.unwrap();

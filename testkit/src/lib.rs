@@ -64,13 +64,21 @@
 //!
 //! In a plugin crate's `tests/conformance.rs`:
 //!
-//! ```ignore
+//! ```
 //! use std::sync::Arc;
 //! use rustok_iggy::Backend;
+//! # struct TempDir;
+//! # async fn open_temporary() -> rustok_iggy::Result<(rustok_iggy_testkit::MemoryBackend, TempDir)> {
+//! #     Ok((rustok_iggy_testkit::MemoryBackend::new(), TempDir))
+//! # }
 //!
+//! // Evaluated once per case. A `(backend, guard)` pair keeps the guard (here
+//! // a temporary directory) alive until the case ends.
 //! rustok_iggy_testkit::backend_conformance!(my_backend, async {
-//!     Arc::new(MyBackend::open_temporary().await.unwrap()) as Arc<dyn Backend>
+//!     let (backend, dir) = open_temporary().await.unwrap();
+//!     (Arc::new(backend) as Arc<dyn Backend>, dir)
 //! });
+//! # fn main() {}
 //! ```
 
 #![warn(missing_docs)]

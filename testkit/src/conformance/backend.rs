@@ -13,8 +13,7 @@ use std::{
 
 use bytes::Bytes;
 use rustok_iggy::{
-    Backend, ErrorKind, Headers, MemberId, Message, PollFrom, PollRequest, Record, Result,
-    TopicRef,
+    Backend, ErrorKind, Headers, MemberId, Message, PollFrom, PollRequest, Record, Result, TopicRef,
 };
 
 use super::{skip, unique};
@@ -55,13 +54,21 @@ fn messages(ids: impl IntoIterator<Item = u128>) -> Vec<Message> {
     ids.into_iter().map(test_message).collect()
 }
 
-async fn append(backend: &dyn Backend, topic: &TopicRef, partition: u32, ids: std::ops::Range<u128>) -> u64 {
+async fn append(
+    backend: &dyn Backend,
+    topic: &TopicRef,
+    partition: u32,
+    ids: std::ops::Range<u128>,
+) -> u64 {
     let count = (ids.end - ids.start) as usize;
     let ack = backend
         .append(topic, partition, messages(ids))
         .await
         .unwrap_or_else(|e| panic!("append to {topic}/{partition} failed: {e}"));
-    assert_eq!(ack.count as usize, count, "append acknowledged another count");
+    assert_eq!(
+        ack.count as usize, count,
+        "append acknowledged another count"
+    );
     ack.first_offset
 }
 
@@ -72,21 +79,37 @@ async fn poll(backend: &dyn Backend, request: PollRequest) -> Vec<Record> {
         .await
         .unwrap_or_else(|e| panic!("poll {what} failed: {e}"));
     for pair in records.windows(2) {
-        assert_eq!(pair[1].offset, pair[0].offset + 1, "poll returned offsets out of order or with gaps");
+        assert_eq!(
+            pair[1].offset,
+            pair[0].offset + 1,
+            "poll returned offsets out of order or with gaps"
+        );
     }
     records
 }
 
 /// Everything in a partition from `from` on, polling page by page.
-async fn poll_all(backend: &dyn Backend, topic: &TopicRef, partition: u32, from: u64) -> Vec<Record> {
+async fn poll_all(
+    backend: &dyn Backend,
+    topic: &TopicRef,
+    partition: u32,
+    from: u64,
+) -> Vec<Record> {
     let mut all: Vec<Record> = Vec::new();
     let mut next = from;
     loop {
-        let page = poll(backend, request(topic, partition, PollFrom::Offset(next), 100)).await;
+        let page = poll(
+            backend,
+            request(topic, partition, PollFrom::Offset(next), 100),
+        )
+        .await;
         let Some(last) = page.last() else {
             return all;
         };
-        assert!(page[0].offset >= next, "poll returned records below the requested offset");
+        assert!(
+            page[0].offset >= next,
+            "poll returned records below the requested offset"
+        );
         next = last.offset + 1;
         all.extend(page);
     }
@@ -123,8 +146,16 @@ pub async fn ensure_topic_is_idempotent(backend: Arc<dyn Backend>) {
 /// `Config` error and changes nothing.
 pub async fn ensure_topic_rejects_another_partition_count(backend: Arc<dyn Backend>) {
     let topic = ready(&*backend, 3).await;
-    assert_kind(backend.ensure_topic(&topic, 5).await, ErrorKind::Config, "ensure_topic with 5 partitions over 3");
-    assert_kind(backend.ensure_topic(&topic, 1).await, ErrorKind::Config, "ensure_topic with 1 partition over 3");
+    assert_kind(
+        backend.ensure_topic(&topic, 5).await,
+        ErrorKind::Config,
+        "ensure_topic with 5 partitions over 3",
+    );
+    assert_kind(
+        backend.ensure_topic(&topic, 1).await,
+        ErrorKind::Config,
+        "ensure_topic with 1 partition over 3",
+    );
     assert_eq!(backend.topic_info(&topic).await.unwrap().partitions, 3);
 }
 
@@ -149,9 +180,15 @@ pub async fn topic_info_and_list_topics(backend: Arc<dyn Backend>) {
         })
         .collect();
     listed.sort();
-    assert_eq!(listed, vec![("alpha".to_owned(), 2), ("beta".to_owned(), 5)]);
+    assert_eq!(
+        listed,
+        vec![("alpha".to_owned(), 2), ("beta".to_owned(), 5)]
+    );
     match backend.list_topics(&unique("conformance-missing")).await {
-        Ok(topics) => assert!(topics.is_empty(), "an unknown stream lists topics: {topics:?}"),
+        Ok(topics) => assert!(
+            topics.is_empty(),
+            "an unknown stream lists topics: {topics:?}"
+        ),
         Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
     }
 }
@@ -160,15 +197,47 @@ pub async fn topic_info_and_list_topics(backend: Arc<dyn Backend>) {
 /// operation that names them.
 pub async fn unknown_topics_and_partitions_are_not_found(backend: Arc<dyn Backend>) {
     let missing = fresh_topic("missing");
-    assert_kind(backend.topic_info(&missing).await, ErrorKind::NotFound, "topic_info of an unknown topic");
-    assert_kind(backend.poll(request(&missing, 0, PollFrom::Offset(0), 10)).await, ErrorKind::NotFound, "poll of an unknown topic");
-    assert_kind(backend.append(&missing, 0, messages(1..2)).await, ErrorKind::NotFound, "append to an unknown topic");
-    assert_kind(backend.partition_info(&missing, 0).await, ErrorKind::NotFound, "partition_info of an unknown topic");
+    assert_kind(
+        backend.topic_info(&missing).await,
+        ErrorKind::NotFound,
+        "topic_info of an unknown topic",
+    );
+    assert_kind(
+        backend
+            .poll(request(&missing, 0, PollFrom::Offset(0), 10))
+            .await,
+        ErrorKind::NotFound,
+        "poll of an unknown topic",
+    );
+    assert_kind(
+        backend.append(&missing, 0, messages(1..2)).await,
+        ErrorKind::NotFound,
+        "append to an unknown topic",
+    );
+    assert_kind(
+        backend.partition_info(&missing, 0).await,
+        ErrorKind::NotFound,
+        "partition_info of an unknown topic",
+    );
 
     let topic = ready(&*backend, 2).await;
-    assert_kind(backend.poll(request(&topic, 2, PollFrom::Offset(0), 10)).await, ErrorKind::NotFound, "poll of partition 2 of 2");
-    assert_kind(backend.append(&topic, 2, messages(1..2)).await, ErrorKind::NotFound, "append to partition 2 of 2");
-    assert_kind(backend.partition_info(&topic, 7).await, ErrorKind::NotFound, "partition_info of partition 7 of 2");
+    assert_kind(
+        backend
+            .poll(request(&topic, 2, PollFrom::Offset(0), 10))
+            .await,
+        ErrorKind::NotFound,
+        "poll of partition 2 of 2",
+    );
+    assert_kind(
+        backend.append(&topic, 2, messages(1..2)).await,
+        ErrorKind::NotFound,
+        "append to partition 2 of 2",
+    );
+    assert_kind(
+        backend.partition_info(&topic, 7).await,
+        ErrorKind::NotFound,
+        "partition_info of partition 7 of 2",
+    );
 }
 
 /// Offsets are dense from 0 and continue across batches.
@@ -179,7 +248,11 @@ pub async fn append_returns_dense_offsets(backend: Arc<dyn Backend>) {
     assert_eq!(append(&*backend, &topic, 0, 6..7).await, 5);
     let records = poll_all(&*backend, &topic, 0, 0).await;
     assert_eq!(offsets(&records), (0..6).collect::<Vec<_>>());
-    assert_eq!(ids(&records), (1..7).collect::<Vec<_>>(), "records are stored in append order");
+    assert_eq!(
+        ids(&records),
+        (1..7).collect::<Vec<_>>(),
+        "records are stored in append order"
+    );
 }
 
 /// A poll from an offset returns records from exactly there, in order.
@@ -197,11 +270,20 @@ pub async fn poll_from_offset(backend: Arc<dyn Backend>) {
 /// allowed).
 pub async fn poll_beyond_end_is_empty(backend: Arc<dyn Backend>) {
     let topic = ready(&*backend, 1).await;
-    assert!(poll(&*backend, request(&topic, 0, PollFrom::Offset(0), 10)).await.is_empty(), "an empty partition returned records");
+    assert!(
+        poll(&*backend, request(&topic, 0, PollFrom::Offset(0), 10))
+            .await
+            .is_empty(),
+        "an empty partition returned records"
+    );
     append(&*backend, &topic, 0, 1..4).await;
     for from in [3, 4, 1_000, u64::MAX] {
         let records = poll(&*backend, request(&topic, 0, PollFrom::Offset(from), 10)).await;
-        assert!(records.is_empty(), "poll from {from} of 3 records returned {:?}", offsets(&records));
+        assert!(
+            records.is_empty(),
+            "poll from {from} of 3 records returned {:?}",
+            offsets(&records)
+        );
     }
 }
 
@@ -213,7 +295,11 @@ pub async fn poll_below_first_offset_starts_at_first(backend: Arc<dyn Backend>) 
     let records = poll(&*backend, request(&topic, 0, PollFrom::Offset(0), 100)).await;
     assert_eq!(records.first().map(|r| r.offset), Some(info.first_offset));
     if info.first_offset > 0 {
-        let below = poll(&*backend, request(&topic, 0, PollFrom::Offset(info.first_offset - 1), 100)).await;
+        let below = poll(
+            &*backend,
+            request(&topic, 0, PollFrom::Offset(info.first_offset - 1), 100),
+        )
+        .await;
         assert_eq!(below.first().map(|r| r.offset), Some(info.first_offset));
     }
 }
@@ -271,9 +357,18 @@ pub async fn partitions_are_independent(backend: Arc<dyn Backend>) {
     assert_eq!(append(&*backend, &topic, 0, 3..4).await, 2);
     assert_eq!(ids(&poll_all(&*backend, &topic, 0, 0).await), vec![1, 2, 3]);
     assert!(poll_all(&*backend, &topic, 1, 0).await.is_empty());
-    assert_eq!(ids(&poll_all(&*backend, &topic, 2, 0).await), (10..15).collect::<Vec<_>>());
-    assert_eq!(backend.partition_info(&topic, 1).await.unwrap().next_offset, 0);
-    assert_eq!(backend.partition_info(&topic, 2).await.unwrap().next_offset, 5);
+    assert_eq!(
+        ids(&poll_all(&*backend, &topic, 2, 0).await),
+        (10..15).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        backend.partition_info(&topic, 1).await.unwrap().next_offset,
+        0
+    );
+    assert_eq!(
+        backend.partition_info(&topic, 2).await.unwrap().next_offset,
+        5
+    );
 }
 
 /// `partition_info` reports first and next offsets as records are appended.
@@ -285,8 +380,14 @@ pub async fn partition_info_tracks_first_and_next(backend: Arc<dyn Backend>) {
     let info = backend.partition_info(&topic, 1).await.unwrap();
     assert_eq!((info.first_offset, info.next_offset), (0, 3));
     append(&*backend, &topic, 1, 4..6).await;
-    assert_eq!(backend.partition_info(&topic, 1).await.unwrap().next_offset, 5);
-    assert_eq!(backend.partition_info(&topic, 0).await.unwrap().next_offset, 0);
+    assert_eq!(
+        backend.partition_info(&topic, 1).await.unwrap().next_offset,
+        5
+    );
+    assert_eq!(
+        backend.partition_info(&topic, 0).await.unwrap().next_offset,
+        0
+    );
 }
 
 fn now_micros() -> u64 {
@@ -318,7 +419,11 @@ pub async fn timestamps_are_microseconds_and_non_decreasing(backend: Arc<dyn Bac
         );
     }
     for pair in records.windows(2) {
-        assert!(pair[0].timestamp_micros <= pair[1].timestamp_micros, "timestamps decrease at offset {}", pair[1].offset);
+        assert!(
+            pair[0].timestamp_micros <= pair[1].timestamp_micros,
+            "timestamps decrease at offset {}",
+            pair[1].offset
+        );
     }
 }
 
@@ -326,7 +431,10 @@ pub async fn timestamps_are_microseconds_and_non_decreasing(backend: Arc<dyn Bac
 /// record stored at or after it.
 pub async fn poll_by_timestamp(backend: Arc<dyn Backend>) {
     if !backend.capabilities().poll_by_timestamp {
-        return skip("poll_by_timestamp", "the backend does not claim poll_by_timestamp");
+        return skip(
+            "poll_by_timestamp",
+            "the backend does not claim poll_by_timestamp",
+        );
     }
     let topic = ready(&*backend, 1).await;
     append(&*backend, &topic, 0, 1..4).await;
@@ -338,7 +446,11 @@ pub async fn poll_by_timestamp(backend: Arc<dyn Backend>) {
     assert_eq!(all.len(), 8);
     for probe in &all {
         let ts = probe.timestamp_micros;
-        let expected: Vec<u64> = all.iter().filter(|r| r.timestamp_micros >= ts).map(|r| r.offset).collect();
+        let expected: Vec<u64> = all
+            .iter()
+            .filter(|r| r.timestamp_micros >= ts)
+            .map(|r| r.offset)
+            .collect();
         let got = poll(&*backend, request(&topic, 0, PollFrom::Timestamp(ts), 100)).await;
         assert_eq!(offsets(&got), expected, "poll from timestamp {ts}");
     }
@@ -347,15 +459,26 @@ pub async fn poll_by_timestamp(backend: Arc<dyn Backend>) {
     let limited = poll(&*backend, request(&topic, 0, PollFrom::Timestamp(0), 2)).await;
     assert_eq!(offsets(&limited), vec![0, 1]);
     let last = all.last().map(|r| r.timestamp_micros).unwrap_or(0);
-    let after = poll(&*backend, request(&topic, 0, PollFrom::Timestamp(last + 1), 100)).await;
-    assert!(after.is_empty(), "poll after the last timestamp returned {:?}", offsets(&after));
+    let after = poll(
+        &*backend,
+        request(&topic, 0, PollFrom::Timestamp(last + 1), 100),
+    )
+    .await;
+    assert!(
+        after.is_empty(),
+        "poll after the last timestamp returned {:?}",
+        offsets(&after)
+    );
 }
 
 /// (If `long_poll`.) A poll waiting for data returns the record appended while
 /// it waits, instead of waiting out its `max_wait` ([`LONG_POLL_WAIT`]).
 pub async fn long_poll_wakes_on_append(backend: Arc<dyn Backend>) {
     if !backend.capabilities().long_poll {
-        return skip("long_poll_wakes_on_append", "the backend does not claim long_poll");
+        return skip(
+            "long_poll_wakes_on_append",
+            "the backend does not claim long_poll",
+        );
     }
     let topic = ready(&*backend, 1).await;
     append(&*backend, &topic, 0, 1..2).await;
@@ -376,9 +499,15 @@ pub async fn long_poll_wakes_on_append(backend: Arc<dyn Backend>) {
     // Give the poll time to start waiting (correct either way).
     tokio::time::sleep(Duration::from_millis(100)).await;
     append(&*backend, &topic, 0, 7..8).await;
-    let records = waiting.await.expect("the polling task panicked").expect("the long poll failed");
+    let records = waiting
+        .await
+        .expect("the polling task panicked")
+        .expect("the long poll failed");
     assert_eq!(
-        records.iter().map(|r| (r.offset, r.message.id)).collect::<Vec<_>>(),
+        records
+            .iter()
+            .map(|r| (r.offset, r.message.id))
+            .collect::<Vec<_>>(),
         vec![(1, 7)],
         "the long poll did not return the record appended while it waited"
     );
@@ -398,7 +527,10 @@ pub async fn concurrent_appends_get_dense_unique_offsets(backend: Arc<dyn Backen
                 let mut acks = Vec::new();
                 for a in 0..APPENDS {
                     let first = 1 + t * 1_000_000 + a * BATCH;
-                    let ack = backend.append(&topic, 0, messages(first..first + BATCH)).await.unwrap();
+                    let ack = backend
+                        .append(&topic, 0, messages(first..first + BATCH))
+                        .await
+                        .unwrap();
                     assert_eq!(u128::from(ack.count), BATCH);
                     acks.push(ack.first_offset);
                 }
@@ -415,17 +547,28 @@ pub async fn concurrent_appends_get_dense_unique_offsets(backend: Arc<dyn Backen
         }
     }
     let total = (TASKS * APPENDS * BATCH) as u64;
-    assert_eq!(covered, (0..total).collect::<BTreeSet<_>>(), "offsets are not dense");
+    assert_eq!(
+        covered,
+        (0..total).collect::<BTreeSet<_>>(),
+        "offsets are not dense"
+    );
     let records = poll_all(&*backend, &topic, 0, 0).await;
     assert_eq!(offsets(&records), (0..total).collect::<Vec<_>>());
     let unique_ids: BTreeSet<u128> = ids(&records).into_iter().collect();
-    assert_eq!(unique_ids.len() as u64, total, "records were lost or duplicated");
+    assert_eq!(
+        unique_ids.len() as u64,
+        total,
+        "records were lost or duplicated"
+    );
     let mut per_task: BTreeMap<u128, Vec<u128>> = BTreeMap::new();
     for id in ids(&records) {
         per_task.entry((id - 1) / 1_000_000).or_default().push(id);
     }
     for (task, ids) in per_task {
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "task {task}'s records are out of order");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "task {task}'s records are out of order"
+        );
     }
 }
 
@@ -454,7 +597,11 @@ async fn settle(
                 let mut seen = BTreeSet::new();
                 for (m, partitions) in held.iter() {
                     for p in partitions {
-                        assert!(seen.insert(*p), "partition {p} is granted to member {} while another holds it", m.0);
+                        assert!(
+                            seen.insert(*p),
+                            "partition {p} is granted to member {} while another holds it",
+                            m.0
+                        );
                     }
                 }
             }
@@ -478,7 +625,10 @@ pub async fn group_members_share_partitions(backend: Arc<dyn Backend>) {
     assert_ne!(a, b, "two joins returned one member id");
     let mut held = BTreeMap::from([(a, Vec::new()), (b, Vec::new())]);
     settle(&*backend, &topic, &group, &mut held, 4).await;
-    assert!(held.values().all(|p| !p.is_empty()), "one member got nothing: {held:?}");
+    assert!(
+        held.values().all(|p| !p.is_empty()),
+        "one member got nothing: {held:?}"
+    );
     // Settled: another round changes nothing.
     let before = held.clone();
     settle(&*backend, &topic, &group, &mut held, 4).await;
@@ -516,7 +666,9 @@ pub async fn sync_of_unknown_member_is_not_found(backend: Arc<dyn Backend>) {
     let member = backend.join_group(&topic, &group).await.unwrap();
     let stranger = MemberId(member.0.wrapping_add(1_000_003));
     assert_kind(
-        backend.sync_group(&topic, &group, stranger, Vec::new()).await,
+        backend
+            .sync_group(&topic, &group, stranger, Vec::new())
+            .await,
         ErrorKind::NotFound,
         "sync_group of an unknown member",
     );
@@ -529,15 +681,48 @@ pub async fn shutdown_closes(backend: Arc<dyn Backend>) {
     let topic = ready(&*backend, 1).await;
     append(&*backend, &topic, 0, 1..2).await;
     let health = backend.health().await;
-    assert!(!matches!(health, rustok_iggy::HealthStatus::Unhealthy(_)), "unhealthy before shutdown: {health:?}");
+    assert!(
+        !matches!(health, rustok_iggy::HealthStatus::Unhealthy(_)),
+        "unhealthy before shutdown: {health:?}"
+    );
     backend.shutdown().await.unwrap();
-    assert_kind(backend.ensure_topic(&topic, 1).await, ErrorKind::Closed, "ensure_topic after shutdown");
-    assert_kind(backend.topic_info(&topic).await, ErrorKind::Closed, "topic_info after shutdown");
-    assert_kind(backend.list_topics(&topic.stream).await, ErrorKind::Closed, "list_topics after shutdown");
-    assert_kind(backend.append(&topic, 0, messages(2..3)).await, ErrorKind::Closed, "append after shutdown");
-    assert_kind(backend.poll(request(&topic, 0, PollFrom::Offset(0), 10)).await, ErrorKind::Closed, "poll after shutdown");
-    assert_kind(backend.partition_info(&topic, 0).await, ErrorKind::Closed, "partition_info after shutdown");
-    assert_kind(backend.join_group(&topic, "g").await, ErrorKind::Closed, "join_group after shutdown");
+    assert_kind(
+        backend.ensure_topic(&topic, 1).await,
+        ErrorKind::Closed,
+        "ensure_topic after shutdown",
+    );
+    assert_kind(
+        backend.topic_info(&topic).await,
+        ErrorKind::Closed,
+        "topic_info after shutdown",
+    );
+    assert_kind(
+        backend.list_topics(&topic.stream).await,
+        ErrorKind::Closed,
+        "list_topics after shutdown",
+    );
+    assert_kind(
+        backend.append(&topic, 0, messages(2..3)).await,
+        ErrorKind::Closed,
+        "append after shutdown",
+    );
+    assert_kind(
+        backend
+            .poll(request(&topic, 0, PollFrom::Offset(0), 10))
+            .await,
+        ErrorKind::Closed,
+        "poll after shutdown",
+    );
+    assert_kind(
+        backend.partition_info(&topic, 0).await,
+        ErrorKind::Closed,
+        "partition_info after shutdown",
+    );
+    assert_kind(
+        backend.join_group(&topic, "g").await,
+        ErrorKind::Closed,
+        "join_group after shutdown",
+    );
     let health = backend.health().await;
     assert!(!health.is_healthy(), "healthy after shutdown");
 }

@@ -12,8 +12,7 @@ use rustok_iggy::{Codec, CodecExt, EventEnvelope};
 use serde::de::DeserializeOwned;
 
 use crate::fixtures::{
-    envelope, order_placed, sample_events, tenant, OrderEvent, OrderPlaced, Sequenced,
-    ORDER_EVENT,
+    envelope, order_placed, sample_events, tenant, OrderEvent, OrderPlaced, Sequenced, ORDER_EVENT,
 };
 
 fn encode<T: serde::Serialize + Debug>(codec: &dyn Codec, value: &T) -> Vec<u8> {
@@ -55,7 +54,10 @@ pub fn name_is_stable_and_header_safe(codec: Arc<dyn Codec>) {
         name.chars().all(|c| c.is_ascii_graphic()),
         "codec name {name:?} must be printable ASCII without spaces"
     );
-    assert!(name.len() <= 255, "codec name {name:?} is too long for a header");
+    assert!(
+        name.len() <= 255,
+        "codec name {name:?} is too long for a header"
+    );
     assert_eq!(codec.name(), name, "the codec name changed between calls");
     let _ = codec.capabilities();
 }
@@ -82,8 +84,7 @@ pub fn round_trips_sample_events(codec: Arc<dyn Codec>) {
     assert_eq!(back, seq);
     let values: Vec<(String, Option<u64>)> =
         vec![("a".to_owned(), None), ("".to_owned(), Some(u64::MAX))];
-    let back: Vec<(String, Option<u64>)> =
-        codec.decode_value(&encode(&*codec, &values)).unwrap();
+    let back: Vec<(String, Option<u64>)> = codec.decode_value(&encode(&*codec, &values)).unwrap();
     assert_eq!(back, values);
 }
 

@@ -45,7 +45,11 @@ async fn put(store: &dyn DlqStore, letter: DeadLetter) -> u64 {
         .unwrap_or_else(|e| panic!("put failed: {e}"))
 }
 
-async fn put_all(store: &dyn DlqStore, scope: &Scope, ns: impl IntoIterator<Item = u64>) -> Vec<u64> {
+async fn put_all(
+    store: &dyn DlqStore,
+    scope: &Scope,
+    ns: impl IntoIterator<Item = u64>,
+) -> Vec<u64> {
     let mut ids = Vec::new();
     for n in ns {
         ids.push(put(store, scope.letter(n)).await);
@@ -69,7 +73,10 @@ pub async fn describes_itself(store: Arc<dyn DlqStore>) {
 pub async fn put_returns_ascending_ids(store: Arc<dyn DlqStore>) {
     let scope = Scope::new();
     let ids = put_all(&*store, &scope, 1..=5).await;
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids are not ascending: {ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids are not ascending: {ids:?}"
+    );
     assert_eq!(list_ids(&*store, scope.filter()).await, ids);
 }
 
@@ -83,7 +90,11 @@ pub async fn get_returns_the_letter_unchanged(store: Arc<dyn DlqStore>) {
     letter.partition = 3;
     letter.offset = u64::MAX / 3;
     let id = put(&*store, letter.clone()).await;
-    let entry = store.get(id).await.unwrap().expect("the entry just put is missing");
+    let entry = store
+        .get(id)
+        .await
+        .unwrap()
+        .expect("the entry just put is missing");
     assert_eq!(entry.id, id);
     assert_eq!(entry.letter, letter);
     assert_eq!(entry.redriven_at, None);
@@ -101,15 +112,22 @@ pub async fn get_of_unknown_id_is_none(store: Arc<dyn DlqStore>) {
 pub async fn list_pages_with_after_limit_and_next_after(store: Arc<dyn DlqStore>) {
     let scope = Scope::new();
     let ids = put_all(&*store, &scope, 1..=5).await;
-    let ids_of = |page: &rustok_iggy::DlqPage| page.entries.iter().map(|e| e.id).collect::<Vec<_>>();
+    let ids_of =
+        |page: &rustok_iggy::DlqPage| page.entries.iter().map(|e| e.id).collect::<Vec<_>>();
 
     let first = store.list(scope.filter(), None, 2).await.unwrap();
     assert_eq!(ids_of(&first), ids[0..2]);
     assert_eq!(first.next_after, Some(ids[1]));
-    let second = store.list(scope.filter(), first.next_after, 2).await.unwrap();
+    let second = store
+        .list(scope.filter(), first.next_after, 2)
+        .await
+        .unwrap();
     assert_eq!(ids_of(&second), ids[2..4]);
     assert_eq!(second.next_after, Some(ids[3]));
-    let last = store.list(scope.filter(), second.next_after, 2).await.unwrap();
+    let last = store
+        .list(scope.filter(), second.next_after, 2)
+        .await
+        .unwrap();
     assert_eq!(ids_of(&last), ids[4..5]);
     assert_eq!(last.next_after, None, "the last page has no cursor");
 
@@ -208,10 +226,17 @@ pub async fn mark_redriven_hides_entries_by_default(store: Arc<dyn DlqStore>) {
     let ids = put_all(&*store, &scope, 1..=3).await;
     let at = time(5_000);
     store.mark_redriven(ids[1], at).await.unwrap();
-    let entry = store.get(ids[1]).await.unwrap().expect("a redriven entry is still there");
+    let entry = store
+        .get(ids[1])
+        .await
+        .unwrap()
+        .expect("a redriven entry is still there");
     assert_eq!(entry.redriven_at, Some(at));
     assert_eq!(entry.letter, scope.letter(2));
-    assert_eq!(list_ids(&*store, scope.filter()).await, vec![ids[0], ids[2]]);
+    assert_eq!(
+        list_ids(&*store, scope.filter()).await,
+        vec![ids[0], ids[2]]
+    );
     assert_eq!(store.count(scope.filter()).await.unwrap(), 2);
     let all = DlqFilter {
         include_redriven: true,
@@ -236,7 +261,10 @@ pub async fn delete_removes(store: Arc<dyn DlqStore>) {
     let scope = Scope::new();
     let ids = put_all(&*store, &scope, 1..=2).await;
     assert!(store.delete(ids[0]).await.unwrap());
-    assert!(!store.delete(ids[0]).await.unwrap(), "a second delete found the entry");
+    assert!(
+        !store.delete(ids[0]).await.unwrap(),
+        "a second delete found the entry"
+    );
     assert_eq!(store.get(ids[0]).await.unwrap(), None);
     assert_eq!(list_ids(&*store, scope.filter()).await, vec![ids[1]]);
     assert_eq!(store.count(scope.filter()).await.unwrap(), 1);
@@ -267,7 +295,11 @@ pub async fn count_matches_filters(store: Arc<dyn DlqStore>) {
     ];
     for filter in filters {
         let listed = list_ids(&*store, filter.clone()).await.len() as u64;
-        assert_eq!(store.count(filter.clone()).await.unwrap(), listed, "{filter:?}");
+        assert_eq!(
+            store.count(filter.clone()).await.unwrap(),
+            listed,
+            "{filter:?}"
+        );
     }
     assert_eq!(store.count(scope.filter()).await.unwrap(), 3);
 }

@@ -5,9 +5,10 @@
 //! into a module with one test per case, so each case passes or fails on its
 //! own and shows up by name:
 //!
-//! ```ignore
+//! ```
+//! // In a test file such as `tests/conformance.rs`:
 //! use std::sync::Arc;
-//! use rustok_iggy::{Backend, DlqStore, OffsetStore};
+//! use rustok_iggy::{Backend, Codec, DlqStore, OffsetStore};
 //! use rustok_iggy_testkit::{MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
 //!
 //! rustok_iggy_testkit::backend_conformance!(memory_backend, async {
@@ -19,7 +20,15 @@
 //! rustok_iggy_testkit::dlq_conformance!(memory_dlq, async {
 //!     Arc::new(MemoryDlqStore::new()) as Arc<dyn DlqStore>
 //! });
+//! # struct JsonCodec;
+//! # impl Codec for JsonCodec {
+//! #     fn name(&self) -> &str { "json" }
+//! #     fn capabilities(&self) -> rustok_iggy::CodecCapabilities { Default::default() }
+//! #     fn encode(&self, _: &dyn erased_serde::Serialize) -> rustok_iggy::Result<Vec<u8>> { unimplemented!() }
+//! #     fn decode(&self, _: &[u8], _: &mut dyn rustok_iggy::DecodeSink) -> rustok_iggy::Result<()> { unimplemented!() }
+//! # }
 //! rustok_iggy_testkit::codec_conformance!(json, || Arc::new(JsonCodec) as Arc<dyn Codec>);
+//! # fn main() {}
 //! ```
 //!
 //! The factory expression is evaluated once per case, so every case gets a
@@ -85,10 +94,15 @@ fn skip(case: &str, why: &str) {
 /// future of `Arc<dyn Backend>` (or of `(Arc<dyn Backend>, guard)`), evaluated
 /// afresh for every case.
 ///
-/// ```ignore
+/// ```
+/// use std::sync::Arc;
+/// use rustok_iggy::Backend;
+/// use rustok_iggy_testkit::MemoryBackend;
+///
 /// rustok_iggy_testkit::backend_conformance!(memory, async {
 ///     Arc::new(MemoryBackend::new()) as Arc<dyn Backend>
 /// });
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! backend_conformance {
@@ -172,7 +186,13 @@ macro_rules! dlq_conformance {
 /// `$factory` is a closure returning `Arc<dyn Codec>`, called once per case.
 ///
 /// ```ignore
-/// rustok_iggy_testkit::codec_conformance!(json, || Arc::new(JsonCodec) as Arc<dyn Codec>);
+/// // With the codecs crate:
+/// use std::sync::Arc;
+/// use rustok_iggy::Codec;
+///
+/// rustok_iggy_testkit::codec_conformance!(json, || {
+///     Arc::new(rustok_iggy_codecs::JsonCodec::new()) as Arc<dyn Codec>
+/// });
 /// ```
 #[macro_export]
 macro_rules! codec_conformance {

@@ -11,10 +11,18 @@ use rustok_iggy::{OffsetStore, TopicRef};
 use super::unique;
 
 fn names() -> (String, TopicRef) {
-    (unique("group"), TopicRef::new(unique("conformance"), "orders"))
+    (
+        unique("group"),
+        TopicRef::new(unique("conformance"), "orders"),
+    )
 }
 
-async fn load(store: &dyn OffsetStore, group: &str, topic: &TopicRef, partition: u32) -> Option<u64> {
+async fn load(
+    store: &dyn OffsetStore,
+    group: &str,
+    topic: &TopicRef,
+    partition: u32,
+) -> Option<u64> {
     store
         .load(group, topic, partition)
         .await
@@ -58,7 +66,11 @@ pub async fn commit_can_move_backwards(store: Arc<dyn OffsetStore>) {
     commit(&*store, &group, &topic, 1, 10).await;
     assert_eq!(load(&*store, &group, &topic, 1).await, Some(10));
     commit(&*store, &group, &topic, 1, 0).await;
-    assert_eq!(load(&*store, &group, &topic, 1).await, Some(0), "a commit of 0 is a position, not none");
+    assert_eq!(
+        load(&*store, &group, &topic, 1).await,
+        Some(0),
+        "a commit of 0 is a position, not none"
+    );
 }
 
 /// Committing the same offset again is harmless.
@@ -77,7 +89,11 @@ pub async fn delete_forgets(store: Arc<dyn OffsetStore>) {
     commit(&*store, &group, &topic, 1, 19).await;
     store.delete(&group, &topic, 0).await.unwrap();
     assert_eq!(load(&*store, &group, &topic, 0).await, None);
-    assert_eq!(load(&*store, &group, &topic, 1).await, Some(19), "delete removed another partition");
+    assert_eq!(
+        load(&*store, &group, &topic, 1).await,
+        Some(19),
+        "delete removed another partition"
+    );
     commit(&*store, &group, &topic, 0, 3).await;
     assert_eq!(load(&*store, &group, &topic, 0).await, Some(3));
 }

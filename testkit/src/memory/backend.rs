@@ -228,7 +228,11 @@ impl MemoryBackend {
     }
 }
 
-fn partition_of<'t>(topic_state: &'t Topic, topic: &TopicRef, partition: u32) -> Result<&'t Partition> {
+fn partition_of<'t>(
+    topic_state: &'t Topic,
+    topic: &TopicRef,
+    partition: u32,
+) -> Result<&'t Partition> {
     usize::try_from(partition)
         .ok()
         .and_then(|p| topic_state.partitions.get(p))
@@ -499,12 +503,21 @@ mod tests {
         b.ensure_topic(&t, 3).await.unwrap();
         let err = b.ensure_topic(&t, 5).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
-        assert!(err.message().contains('3') && err.message().contains('5'), "{err}");
+        assert!(
+            err.message().contains('3') && err.message().contains('5'),
+            "{err}"
+        );
         for bad in [0, MAX_PARTITIONS + 1] {
-            let err = b.ensure_topic(&TopicRef::new("s", "u"), bad).await.unwrap_err();
+            let err = b
+                .ensure_topic(&TopicRef::new("s", "u"), bad)
+                .await
+                .unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput);
         }
-        let err = b.ensure_topic(&TopicRef::new("", "u"), 1).await.unwrap_err();
+        let err = b
+            .ensure_topic(&TopicRef::new("", "u"), 1)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
@@ -513,15 +526,29 @@ mod tests {
         let b = MemoryBackend::new();
         let t = TopicRef::new("s", "t");
         b.ensure_topic(&t, 1).await.unwrap();
-        b.append(&t, 0, (0..5).map(test_message).collect()).await.unwrap();
+        b.append(&t, 0, (0..5).map(test_message).collect())
+            .await
+            .unwrap();
         assert_eq!(b.truncate_before(&t, 0, 3).unwrap(), 3);
         let info = b.partition_info(&t, 0).await.unwrap();
         assert_eq!((info.first_offset, info.next_offset), (3, 5));
-        let records = b.poll(request(&t, PollFrom::Offset(0), Duration::ZERO)).await.unwrap();
-        assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![3, 4]);
+        let records = b
+            .poll(request(&t, PollFrom::Offset(0), Duration::ZERO))
+            .await
+            .unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
         // Removing everything keeps the offsets: the next append gets 5.
         assert_eq!(b.truncate_before(&t, 0, 100).unwrap(), 5);
-        assert_eq!(b.append(&t, 0, vec![test_message(9)]).await.unwrap().first_offset, 5);
+        assert_eq!(
+            b.append(&t, 0, vec![test_message(9)])
+                .await
+                .unwrap()
+                .first_offset,
+            5
+        );
         assert_eq!(b.records(&t, 0).unwrap().len(), 1);
     }
 
@@ -561,8 +588,12 @@ mod tests {
         let poll = tokio::spawn({
             let (b, t) = (b.clone(), t.clone());
             async move {
-                b.poll(request(&t, PollFrom::Timestamp(future), Duration::from_secs(5)))
-                    .await
+                b.poll(request(
+                    &t,
+                    PollFrom::Timestamp(future),
+                    Duration::from_secs(5),
+                ))
+                .await
             }
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -598,7 +629,11 @@ mod tests {
     async fn backend_stores_are_its_own() {
         let b = MemoryBackend::new();
         let t = TopicRef::new("s", "t");
-        b.offset_store().unwrap().commit("g", &t, 0, 7).await.unwrap();
+        b.offset_store()
+            .unwrap()
+            .commit("g", &t, 0, 7)
+            .await
+            .unwrap();
         assert_eq!(b.offsets().load("g", &t, 0).await.unwrap(), Some(7));
         b.dlq_store()
             .unwrap()

@@ -77,7 +77,8 @@ impl DlqStore for MemoryDlqStore {
     async fn put(&self, letter: DeadLetter) -> Result<u64> {
         let mut inner = lock(&self.inner);
         let id = inner.last_id.checked_add(1).ok_or_else(|| {
-            Error::new(ErrorKind::Backend, "memory DLQ ran out of ids").with_context("dlq", "memory")
+            Error::new(ErrorKind::Backend, "memory DLQ ran out of ids")
+                .with_context("dlq", "memory")
         })?;
         inner.last_id = id;
         inner.entries.insert(
@@ -93,10 +94,11 @@ impl DlqStore for MemoryDlqStore {
 
     async fn list(&self, filter: DlqFilter, after: Option<u64>, limit: usize) -> Result<DlqPage> {
         if limit == 0 {
-            return Err(
-                Error::new(ErrorKind::InvalidInput, "a DLQ page needs a limit of at least 1")
-                    .with_context("dlq", "memory"),
-            );
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a DLQ page needs a limit of at least 1",
+            )
+            .with_context("dlq", "memory"));
         }
         let inner = lock(&self.inner);
         let start = after.map_or(0, |a| a.saturating_add(1));

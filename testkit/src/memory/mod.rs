@@ -16,5 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 /// Locks `mutex`, recovering the data if a holder panicked: every update in
 /// this module leaves the data consistent before anything can panic.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
