@@ -145,3 +145,41 @@ impl DlqStore for MemoryDlqStore {
         Ok(inner.entries.values().filter(|e| filter.matches(e)).count() as u64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::test_dead_letter;
+
+    #[tokio::test]
+    async fn ids_start_at_one_and_are_never_reused() {
+        let store = MemoryDlqStore::new();
+        assert!(store.is_empty());
+        assert_eq!(store.put(test_dead_letter(1)).await.unwrap(), 1);
+        assert_eq!(store.put(test_dead_letter(2)).await.unwrap(), 2);
+        assert!(store.delete(2).await.unwrap());
+        assert_eq!(store.put(test_dead_letter(3)).await.unwrap(), 3);
+        assert_eq!(
+            store.entries().iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+        assert_eq!(store.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_zero_limit_is_invalid_and_unknown_marks_are_not_found() {
+        let store = MemoryDlqStore::new();
+        store.put(test_dead_letter(1)).await.unwrap();
+        let err = store.list(DlqFilter::default(), None, 0).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let err = store.mark_redriven(9, Utc::now()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        // A cursor past the last id pages nothing, without overflow at the top.
+        let page = store
+            .list(DlqFilter::default(), Some(u64::MAX), 5)
+            .await
+            .unwrap();
+        assert!(page.entries.is_empty());
+        assert_eq!(page.next_after, None);
+    }
+}

@@ -80,3 +80,21 @@ impl OffsetStore for MemoryOffsetStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn describes_itself_and_counts_positions() {
+        let store = MemoryOffsetStore::new();
+        assert_eq!(store.name(), "memory");
+        assert!(!store.capabilities().persistent);
+        let t = TopicRef::new("s", "t");
+        store.commit("g", &t, 0, 1).await.unwrap();
+        store.commit("g", &t, 1, 1).await.unwrap();
+        assert_eq!(store.len(), 2);
+        store.delete("g", &t, 0).await.unwrap();
+        assert_eq!(store.len(), 1);
+    }
+}
