@@ -162,7 +162,7 @@ pub trait Backend: Send + Sync {
     /// if it does not exist.
     async fn topic_info(&self, topic: &TopicRef) -> Result<TopicInfo>;
 
-    /// Every topic of `stream`.
+    /// Every topic of `stream` (empty, or NotFound, for an unknown stream).
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>>;
 
     /// Appends `messages` to one partition in order. Resolves once they are
@@ -174,7 +174,9 @@ pub trait Backend: Send + Sync {
         messages: Vec<Message>,
     ) -> Result<AppendAck>;
 
-    /// Reads records in offset order.
+    /// Reads records in offset order. From an offset at or beyond the
+    /// partition's next offset it returns nothing (after waiting up to
+    /// `max_wait` where long polling is supported).
     async fn poll(&self, request: PollRequest) -> Result<Vec<Record>>;
 
     /// First and next offset of a partition.
@@ -185,7 +187,10 @@ pub trait Backend: Send + Sync {
 
     /// Heartbeat: tells the backend which partitions `member` still holds and
     /// returns those it may consume now. With cooperative rebalancing a partition
-    /// is granted only once no other member holds it.
+    /// is granted only once no other member holds it. A member the backend does
+    /// not know (it left, was evicted, or the backend restarted) is
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound): the subscription then
+    /// joins again.
     async fn sync_group(
         &self,
         topic: &TopicRef,
@@ -201,7 +206,7 @@ pub trait Backend: Send + Sync {
     async fn health(&self) -> HealthStatus;
 
     /// Flushes and closes. Calls after this fail with
-    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed).
+    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed); a second `shutdown` is `Ok`.
     async fn shutdown(&self) -> Result<()>;
 
     /// The backend's own offset store, if it has one (the default when config

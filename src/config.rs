@@ -305,7 +305,7 @@ impl<'de> Deserialize<'de> for PluginSections {
 /// use rustok_iggy::config::PluginConfig;
 /// use serde::Deserialize;
 ///
-/// #[derive(Deserialize, Default)]
+/// #[derive(Debug, Deserialize, Default)]
 /// #[serde(default, deny_unknown_fields)]
 /// struct MyConfig { level: u8 }
 ///
@@ -315,7 +315,8 @@ impl<'de> Deserialize<'de> for PluginSections {
 ///
 /// let bad: toml::Table = toml::from_str("levle = 3").unwrap();
 /// let err = PluginConfig::new("plugins.mine", bad).parse::<MyConfig>().unwrap_err();
-/// assert!(err.to_string().contains("`plugins.mine`"), "{err}");
+/// assert_eq!(err.context("key"), Some("plugins.mine.levle"));
+/// assert!(err.to_string().contains("unknown field `levle`, expected `level`"), "{err}");
 /// ```
 #[derive(Clone, PartialEq)]
 pub struct PluginConfig {

@@ -93,9 +93,10 @@ impl Error {
         }
     }
 
-    /// Shorthand for a [`ErrorKind::Config`] error about `key`.
+    /// Shorthand for a [`ErrorKind::Config`] error about config key `key`
+    /// (shown as `key=...` in the message's context).
     pub fn config(key: impl fmt::Display, message: impl fmt::Display) -> Self {
-        Self::new(ErrorKind::Config, format!("`{key}`: {message}")).with_context("key", key)
+        Self::new(ErrorKind::Config, message.to_string()).with_context("key", key)
     }
 
     /// Adds a `key=value` pair telling where the error happened.

@@ -176,8 +176,20 @@ inventory::collect!(Plugin);
 
 /// Registers a [`Plugin`] at link time.
 ///
-/// ```ignore
-/// rustok_iggy::register_plugin!(rustok_iggy::Plugin::codec("msgpack", build_msgpack));
+/// ```
+/// use std::sync::Arc;
+/// use rustok_iggy::{config::PluginConfig, Codec, Error, ErrorKind, Plugin, PluginKind, Registry, Result};
+///
+/// fn build_msgpack(_config: &PluginConfig) -> Result<Arc<dyn Codec>> {
+///     // A real factory parses its section and builds the codec.
+///     Err(Error::new(ErrorKind::Unsupported, "not built in this example"))
+/// }
+///
+/// rustok_iggy::register_plugin!(Plugin::codec("msgpack", build_msgpack));
+///
+/// fn main() {
+///     assert!(Registry::from_inventory().names(PluginKind::Codec).contains(&"msgpack"));
+/// }
 /// ```
 #[macro_export]
 macro_rules! register_plugin {
