@@ -49,6 +49,8 @@ pub struct TransportConfig {
     pub routing: RoutingConfig,
     /// Defaults for subscriptions.
     pub consumer: ConsumerConfig,
+    /// When the health report turns degraded.
+    pub health: HealthConfig,
     /// Per-plugin sections, `[plugins.<name>]`.
     pub plugins: PluginSections,
 }
@@ -68,6 +70,7 @@ impl Default for TransportConfig {
             stream: "rustok".into(),
             routing: RoutingConfig::default(),
             consumer: ConsumerConfig::default(),
+            health: HealthConfig::default(),
             plugins: PluginSections::default(),
         }
     }
@@ -149,6 +152,14 @@ pub struct ConsumerConfig {
     pub max_concurrency: usize,
     /// Where a group starts on a partition it never committed on.
     pub start_from: StartFrom,
+    /// Remember this many recently handled event ids per subscription and skip
+    /// a message whose id is among them (0: off). See `docs/delivery.md` for
+    /// what this does and does not guarantee.
+    pub dedup_window: usize,
+    /// How long `Subscription::shutdown` waits for in-flight handlers, in ms.
+    pub shutdown_timeout_ms: u64,
+    /// How often a subscription reads its partitions' ends for lag, in ms.
+    pub lag_probe_ms: u64,
     /// Retry and dead-letter policy.
     pub retry: RetryConfig,
 }
@@ -161,6 +172,9 @@ impl Default for ConsumerConfig {
             heartbeat_ms: 100,
             max_concurrency: 16,
             start_from: StartFrom::Earliest,
+            dedup_window: 0,
+            shutdown_timeout_ms: 30_000,
+            lag_probe_ms: 1_000,
             retry: RetryConfig::default(),
         }
     }
@@ -174,6 +188,9 @@ impl ConsumerConfig {
         if self.heartbeat_ms == 0 {
             return Err(Error::config("consumer.heartbeat_ms", "must be at least 1"));
         }
+        if self.lag_probe_ms == 0 {
+            return Err(Error::config("consumer.lag_probe_ms", "must be at least 1"));
+        }
         if self.max_concurrency == 0 {
             return Err(Error::config(
                 "consumer.max_concurrency",
@@ -181,6 +198,26 @@ impl ConsumerConfig {
             ));
         }
         self.retry.validate()
+    }
+}
+
+/// Thresholds of [`Transport::health`](crate::Transport::health).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// A subscription whose lag on a partition exceeds this is degraded.
+    pub max_lag: u64,
+    /// A subscription with this many failures in a row (handler, poll, commit,
+    /// DLQ) is degraded.
+    pub max_consecutive_failures: u64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            max_lag: 10_000,
+            max_consecutive_failures: 10,
+        }
     }
 }
 

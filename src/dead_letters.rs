@@ -105,6 +105,7 @@ impl DeadLetters<'_> {
             .dlq_store()
             .mark_redriven(id, Utc::now())
             .await?;
+        crate::metrics::redriven(&letter.topic);
         tracing::info!(dlq_id = id, topic = %letter.topic, partition = letter.partition, offset = ack.first_offset, "dead letter redriven");
         Ok(PublishReceipt {
             topic: letter.topic,

@@ -46,6 +46,49 @@ impl HealthStatus {
     }
 }
 
+/// Everything [`Transport::health`](crate::Transport::health) found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthReport {
+    /// The worst of everything below, with all reasons.
+    pub status: HealthStatus,
+    /// What the backend says about itself.
+    pub backend: HealthStatus,
+    /// Dead letters not yet redriven, if the DLQ store could count them.
+    pub dlq_pending: Option<u64>,
+    /// One entry per running subscription of this transport.
+    pub subscriptions: Vec<SubscriptionHealth>,
+}
+
+/// One subscription's part of a [`HealthReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscriptionHealth {
+    /// Its consumer group.
+    pub group: String,
+    /// Its topics (`stream/topic`).
+    pub topics: Vec<String>,
+    /// Its counters.
+    pub stats: crate::SubscriptionStats,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+    /// The partitions it runs now.
+    pub partitions: Vec<PartitionHealth>,
+}
+
+/// One partition a subscription runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionHealth {
+    /// `stream/topic`.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+    /// Next offset the group will handle.
+    pub position: u64,
+    /// The partition's next offset at the last lag probe.
+    pub end: u64,
+    /// `end - position`.
+    pub lag: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::HealthStatus::*;

@@ -37,11 +37,13 @@ mod event_transport;
 mod group;
 mod health;
 mod message;
+pub mod metrics;
 mod offsets;
 mod partition;
 mod registry;
 mod routing;
 mod transport;
+mod transport_health;
 pub mod wire;
 
 pub use backend::{
@@ -49,10 +51,10 @@ pub use backend::{
     PollRequest, TopicInfo, TopicRef,
 };
 pub use codec::{Codec, CodecCapabilities, CodecExt, DecodeSink};
-pub use config::{ConsumerConfig, RetryConfig, StartFrom, TransportConfig};
+pub use config::{ConsumerConfig, HealthConfig, RetryConfig, StartFrom, TransportConfig};
 pub use consumer::{
     handler_fn, Delivery, Handler, HandlerError, ReplayFailure, ReplayFrom, ReplayReport,
-    Subscription, SubscriptionOptions, SubscriptionStats,
+    ShutdownReport, StuckHandler, Subscription, SubscriptionOptions, SubscriptionStats,
 };
 pub use dead_letters::DeadLetters;
 pub use dlq::{DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore};
@@ -60,7 +62,7 @@ pub use envelope::{EventEnvelope, EventEnvelopeBuilder, MAX_TRACE_ID_LEN};
 pub use error::{Error, ErrorKind, Result};
 pub use event_transport::{EventTransport, ReliabilityLevel};
 pub use group::GroupCoordinator;
-pub use health::HealthStatus;
+pub use health::{HealthReport, HealthStatus, PartitionHealth, SubscriptionHealth};
 pub use message::{Headers, Message, Record};
 pub use offsets::{OffsetCapabilities, OffsetStore};
 pub use partition::partition_for;

@@ -4,7 +4,8 @@
 use std::{
     collections::{BTreeMap, HashMap},
     fmt,
-    sync::Arc,
+    sync::{Arc, Mutex, Weak},
+    time::Instant,
 };
 
 use bytes::Bytes;
@@ -12,9 +13,10 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::{
-    partition_for, wire, Backend, BuildContext, Codec, CodecExt, ConsumerConfig, DlqStore, Error,
-    ErrorKind, EventEnvelope, Message, OffsetStore, PluginKind, Registry, Result, Router,
-    RoutingConfig, TopicRef, TransportConfig,
+    config::HealthConfig, consumer::SubscriptionState, metrics::PublishMetrics, partition_for,
+    wire, Backend, BuildContext, Codec, CodecExt, ConsumerConfig, DlqStore, Error, ErrorKind,
+    EventEnvelope, Message, OffsetStore, PluginKind, Registry, Result, Router, RoutingConfig,
+    TopicRef, TransportConfig,
 };
 
 /// Where a published event was stored.
@@ -44,8 +46,30 @@ pub(crate) struct Inner {
     pub(crate) dlq: Arc<dyn DlqStore>,
     pub(crate) router: Router,
     pub(crate) topics: Vec<TopicRef>,
+    pub(crate) publish_metrics: Vec<PublishMetrics>,
     pub(crate) stream: String,
     pub(crate) consumer: ConsumerConfig,
+    pub(crate) health: HealthConfig,
+    subscriptions: Mutex<Vec<Weak<SubscriptionState>>>,
+}
+
+impl Inner {
+    /// Lists `state` in health reports while its subscription runs.
+    pub(crate) fn track(&self, state: &Arc<SubscriptionState>) {
+        let mut tracked = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        tracked.retain(|s| s.strong_count() > 0);
+        tracked.push(Arc::downgrade(state));
+    }
+
+    /// Subscriptions that still run.
+    pub(crate) fn live_subscriptions(&self) -> Vec<Arc<SubscriptionState>> {
+        let mut tracked = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        tracked.retain(|s| {
+            s.upgrade()
+                .is_some_and(|s| !s.stopped.load(std::sync::atomic::Ordering::Relaxed))
+        });
+        tracked.iter().filter_map(Weak::upgrade).collect()
+    }
 }
 
 impl fmt::Debug for Transport {
@@ -92,7 +116,8 @@ impl Transport {
         let mut builder = Transport::builder(backend, codec)
             .stream(config.stream.clone())
             .routing(config.routing.clone())
-            .consumer(config.consumer.clone());
+            .consumer(config.consumer.clone())
+            .health(config.health.clone());
         for decoder in decoders {
             builder = builder.decoder(decoder);
         }
@@ -117,6 +142,7 @@ impl Transport {
             stream: TransportConfig::default().stream,
             routing: RoutingConfig::default(),
             consumer: ConsumerConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 
@@ -137,12 +163,18 @@ impl Transport {
             partition,
         );
         async {
+            let started = Instant::now();
+            let metrics = &self.inner.publish_metrics[topic];
             let ack = self
                 .inner
                 .backend
                 .append(&self.inner.topics[topic], partition, vec![message])
                 .await
-                .map_err(|e| e.with_context("operation", "publish"))?;
+                .map_err(|e| {
+                    metrics.failed();
+                    e.with_context("operation", "publish")
+                })?;
+            metrics.appended(1, started.elapsed());
             Ok(PublishReceipt {
                 topic: self.inner.topics[topic].clone(),
                 partition,
@@ -232,8 +264,13 @@ impl Transport {
             .codec
             .encode_value(&envelope.event)
             .map_err(|e| e.with_context("event_id", envelope.id))?;
-        let message =
+        let mut message =
             wire::envelope_message(envelope, self.inner.codec.name(), Bytes::from(payload));
+        if let Some(traceparent) = crate::consumer::trace::traceparent(envelope) {
+            message
+                .headers
+                .insert_str(wire::header::TRACEPARENT, traceparent);
+        }
         Ok((topic, partition, message))
     }
 
@@ -290,6 +327,7 @@ pub struct TransportBuilder {
     stream: String,
     routing: RoutingConfig,
     consumer: ConsumerConfig,
+    health: HealthConfig,
 }
 
 impl TransportBuilder {
@@ -327,6 +365,12 @@ impl TransportBuilder {
     /// Sets the subscription defaults.
     pub fn consumer(mut self, consumer: ConsumerConfig) -> Self {
         self.consumer = consumer;
+        self
+    }
+
+    /// Sets the health thresholds.
+    pub fn health(mut self, health: HealthConfig) -> Self {
+        self.health = health;
         self
     }
 
@@ -381,9 +425,12 @@ impl TransportBuilder {
                 offsets,
                 dlq,
                 router,
+                publish_metrics: topics.iter().map(PublishMetrics::new).collect(),
                 topics,
                 stream: self.stream,
                 consumer: self.consumer,
+                health: self.health,
+                subscriptions: Mutex::new(Vec::new()),
             }),
         })
     }

@@ -161,7 +161,7 @@ async fn each_message_is_decoded_with_the_codec_that_wrote_it() {
         .await
         .unwrap();
     wait_until("both halves handled", || recorded.unique() == 20).await;
-    subscription.shutdown().await.unwrap();
+    assert!(subscription.shutdown().await.unwrap().is_clean());
     recorded.assert_per_key_order();
     assert_eq!(
         postcard_writer

@@ -168,15 +168,7 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
 
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     let total = |members: &[rustok_iggy::Subscription]| {
-        members
-            .iter()
-            .map(|m| m.stats())
-            .fold(SubscriptionStats::default(), |a, s| SubscriptionStats {
-                handled: a.handled + s.handled,
-                retries: a.retries + s.retries,
-                dead_lettered: a.dead_lettered + s.dead_lettered,
-                commit_failures: a.commit_failures + s.commit_failures,
-            })
+        members.iter().map(|m| m.stats()).sum::<SubscriptionStats>()
     };
     let unique = |handler: &DemoHandler| handler.ledger.lock().map_or(0, |l| l.seen.len() as u64);
     while total(&members).handled + total(&members).dead_lettered < args.events
@@ -214,7 +206,13 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
     }
     let stats = total(&members);
     for member in members {
-        member.shutdown().await?;
+        let report = member.shutdown().await?;
+        for stuck in report.stuck {
+            println!(
+                "  handler still running at shutdown: {}/{} offset {}",
+                stuck.topic, stuck.partition, stuck.offset
+            );
+        }
     }
 
     // What the group committed against what the log holds.

@@ -3,12 +3,16 @@
 mod backoff;
 mod handler;
 mod replay;
+mod state;
 mod subscription;
+pub(crate) mod trace;
 mod worker;
 
 pub use handler::{handler_fn, Delivery, Handler, HandlerError};
 pub use replay::{ReplayFailure, ReplayFrom, ReplayReport};
-pub use subscription::{Subscription, SubscriptionOptions, SubscriptionStats};
+pub(crate) use state::SubscriptionState;
+pub use state::SubscriptionStats;
+pub use subscription::{ShutdownReport, StuckHandler, Subscription, SubscriptionOptions};
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     subscription::Shared,
-    worker::{attempt, Attempted},
+    worker::{attempt, Attempted, PartitionCtx},
     Handler,
 };
 use crate::{Error, ErrorKind, PollFrom, PollRequest, Result, TopicRef, Transport};
@@ -66,10 +66,10 @@ impl Transport {
         let shared = Shared::new(
             self,
             format!("replay:{}", topic.topic),
+            vec![topic.clone()],
             self.inner.consumer.clone(),
             handler,
         );
-        let never = CancellationToken::new();
         let mut report = ReplayReport::default();
         for partition in 0..partitions {
             let end = self
@@ -78,6 +78,14 @@ impl Transport {
                 .await?
                 .next_offset;
             let mut next = self.resolve(&topic, partition, from).await?;
+            let state = shared.state.start_partition(&topic, partition);
+            let ctx = PartitionCtx::new(
+                &shared,
+                topic.clone(),
+                partition,
+                CancellationToken::new(),
+                state,
+            );
             while next < end {
                 let records = self
                     .backend()
@@ -92,8 +100,8 @@ impl Transport {
                 let Some(last) = records.last() else { break };
                 next = last.offset + 1;
                 for record in records.iter().filter(|r| r.offset < end) {
-                    match attempt(&shared, &topic, partition, record, &never).await {
-                        Attempted::Handled => report.handled += 1,
+                    match attempt(&ctx, record).await {
+                        Attempted::Handled | Attempted::Duplicate => report.handled += 1,
                         Attempted::Failed(failure) => report.failed.push(ReplayFailure {
                             partition,
                             offset: record.offset,

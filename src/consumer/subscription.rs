@@ -4,11 +4,8 @@
 use std::{
     collections::BTreeMap,
     marker::PhantomData,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
+    sync::{atomic::Ordering, Arc},
+    time::{Duration, Instant},
 };
 
 use futures::FutureExt;
@@ -16,7 +13,7 @@ use serde::de::DeserializeOwned;
 use tokio::{sync::Semaphore, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use super::{worker, Handler};
+use super::{state::SubscriptionStats, worker, Handler, SubscriptionState};
 use crate::{
     transport::Inner, ConsumerConfig, Error, ErrorKind, MemberId, Result, TopicRef, Transport,
 };
@@ -60,38 +57,6 @@ impl SubscriptionOptions {
     }
 }
 
-/// Counters of a subscription since it started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SubscriptionStats {
-    /// Messages a handler accepted.
-    pub handled: u64,
-    /// Failed attempts that were retried.
-    pub retries: u64,
-    /// Messages moved to the DLQ (handler gave up, or undecodable).
-    pub dead_lettered: u64,
-    /// Offset commits that failed (the messages will be delivered again).
-    pub commit_failures: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) handled: AtomicU64,
-    pub(crate) retries: AtomicU64,
-    pub(crate) dead_lettered: AtomicU64,
-    pub(crate) commit_failures: AtomicU64,
-}
-
-impl Counters {
-    fn snapshot(&self) -> SubscriptionStats {
-        SubscriptionStats {
-            handled: self.handled.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
-            commit_failures: self.commit_failures.load(Ordering::Relaxed),
-        }
-    }
-}
-
 /// What every worker of one subscription shares.
 pub(crate) struct Shared<E, H> {
     pub(crate) transport: Arc<Inner>,
@@ -99,7 +64,7 @@ pub(crate) struct Shared<E, H> {
     pub(crate) config: ConsumerConfig,
     pub(crate) handler: H,
     pub(crate) permits: Semaphore,
-    pub(crate) counters: Arc<Counters>,
+    pub(crate) state: Arc<SubscriptionState>,
     _event: PhantomData<fn() -> E>,
 }
 
@@ -107,16 +72,22 @@ impl<E, H> Shared<E, H> {
     pub(crate) fn new(
         transport: &Transport,
         group: String,
+        topics: Vec<TopicRef>,
         config: ConsumerConfig,
         handler: H,
     ) -> Self {
+        let state = Arc::new(SubscriptionState::new(
+            group.clone(),
+            topics,
+            config.dedup_window,
+        ));
         Self {
             transport: transport.inner.clone(),
             group,
             permits: Semaphore::new(config.max_concurrency),
             config,
             handler,
-            counters: Arc::new(Counters::default()),
+            state,
             _event: PhantomData,
         }
     }
@@ -127,16 +98,47 @@ impl<E, H> Shared<E, H> {
 /// offsets were committed.
 #[must_use = "a dropped subscription stops consuming"]
 pub struct Subscription {
-    group: String,
+    state: Arc<SubscriptionState>,
     cancel: CancellationToken,
     supervisors: Vec<JoinHandle<Result<()>>>,
-    counters: Arc<Counters>,
+    shutdown_timeout: Duration,
+}
+
+/// A handler still running when a shutdown's deadline passed. Its message is
+/// not committed: it is delivered again after a restart, unless the handler
+/// finishes first (it keeps running in the background and commits then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckHandler {
+    /// Topic of the message.
+    pub topic: TopicRef,
+    /// Partition of the message.
+    pub partition: u32,
+    /// Offset of the message.
+    pub offset: u64,
+    /// How long the handler had been running at the deadline.
+    pub running_for: Duration,
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct ShutdownReport {
+    /// Handlers that had not finished by the deadline (empty after a clean
+    /// shutdown).
+    pub stuck: Vec<StuckHandler>,
+}
+
+impl ShutdownReport {
+    /// Whether everything stopped within the deadline.
+    pub fn is_clean(&self) -> bool {
+        self.stuck.is_empty()
+    }
 }
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
-            .field("group", &self.group)
+            .field("group", &self.state.group)
             .field("stats", &self.stats())
             .finish()
     }
@@ -145,32 +147,69 @@ impl std::fmt::Debug for Subscription {
 impl Subscription {
     /// The consumer group.
     pub fn group(&self) -> &str {
-        &self.group
+        &self.state.group
     }
 
     /// Counters since the subscription started.
     pub fn stats(&self) -> SubscriptionStats {
-        self.counters.snapshot()
+        self.state.stats()
     }
 
     /// Stops polling, lets in-flight handlers finish, commits what was handled
-    /// and leaves the group.
+    /// and leaves the group, waiting at most `consumer.shutdown_timeout_ms`;
+    /// see [`Subscription::shutdown_within`].
+    pub async fn shutdown(self) -> Result<ShutdownReport> {
+        let deadline = self.shutdown_timeout;
+        self.shutdown_within(deadline).await
+    }
+
+    /// Like [`Subscription::shutdown`] with an explicit deadline. Handlers
+    /// still running at the deadline are listed in the report (and logged);
+    /// they keep running in the background and their messages stay
+    /// uncommitted until they finish.
     ///
     /// Returns an error if a partition worker panicked (a bug in a plugin; a
     /// panicking handler is caught and retried instead); the other partitions
     /// were still stopped and committed.
-    pub async fn shutdown(mut self) -> Result<()> {
+    pub async fn shutdown_within(mut self, deadline: Duration) -> Result<ShutdownReport> {
+        self.state.stopped.store(true, Ordering::Relaxed);
         self.cancel.cancel();
+        let supervisors = std::mem::take(&mut self.supervisors);
+        let joined = tokio::time::timeout(deadline, futures::future::join_all(supervisors)).await;
+        let Ok(results) = joined else {
+            let now = Instant::now();
+            let stuck: Vec<StuckHandler> = self
+                .state
+                .partitions()
+                .into_iter()
+                .filter_map(|((topic, partition), p)| {
+                    p.in_flight().map(|(offset, since)| StuckHandler {
+                        topic,
+                        partition,
+                        offset,
+                        running_for: now.saturating_duration_since(since),
+                    })
+                })
+                .collect();
+            for s in &stuck {
+                tracing::error!(
+                    group = %self.state.group, topic = %s.topic, partition = s.partition,
+                    offset = s.offset, running_for = ?s.running_for,
+                    "handler still running at the shutdown deadline; its message stays uncommitted"
+                );
+            }
+            return Ok(ShutdownReport { stuck });
+        };
         let mut first_error = None;
-        for supervisor in std::mem::take(&mut self.supervisors) {
-            let result = supervisor.await.unwrap_or_else(|e| {
+        for result in results {
+            let result = result.unwrap_or_else(|e| {
                 Err(Error::new(ErrorKind::Backend, "a subscription task panicked").with_source(e))
             });
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
         }
-        first_error.map_or(Ok(()), Err)
+        first_error.map_or(Ok(ShutdownReport::default()), Err)
     }
 }
 
@@ -240,8 +279,17 @@ impl Transport {
                 .map_err(|e| e.with_context("operation", "subscribe"))?;
             joined.push((topic, member));
         }
-        let shared = Arc::new(Shared::new(self, options.group.clone(), config, handler));
-        let counters = shared.counters.clone();
+        let topics = joined.iter().map(|(topic, _)| topic.clone()).collect();
+        let shutdown_timeout = Duration::from_millis(config.shutdown_timeout_ms);
+        let shared = Arc::new(Shared::new(
+            self,
+            options.group.clone(),
+            topics,
+            config,
+            handler,
+        ));
+        let state = shared.state.clone();
+        self.inner.track(&state);
         let cancel = CancellationToken::new();
         let supervisors = joined
             .into_iter()
@@ -256,10 +304,10 @@ impl Transport {
             .collect();
         tracing::info!(group = %options.group, topics = ?options.topics, "subscribed");
         Ok(Subscription {
-            group: options.group,
+            state,
             cancel,
             supervisors,
-            counters,
+            shutdown_timeout,
         })
     }
 }
@@ -285,8 +333,14 @@ where
 {
     let backend = shared.transport.backend.clone();
     let heartbeat = Duration::from_millis(shared.config.heartbeat_ms);
+    let lag_probe = Duration::from_millis(shared.config.lag_probe_ms);
+    let mut last_probe: Option<Instant> = None;
     let mut workers: BTreeMap<u32, Worker> = BTreeMap::new();
     while !cancel.is_cancelled() {
+        if last_probe.is_none_or(|at| at.elapsed() >= lag_probe) {
+            probe_lag(&shared, &topic).await;
+            last_probe = Some(Instant::now());
+        }
         reap_finished(&mut workers);
         let held: Vec<u32> = workers.keys().copied().collect();
         match backend
@@ -344,6 +398,30 @@ where
         tracing::warn!(group = %shared.group, %topic, error = %e, "leaving the group failed");
     }
     stopped
+}
+
+/// Reads the end of every partition this subscription runs on `topic`, for
+/// lag in health reports and the lag gauge.
+async fn probe_lag<E, H>(shared: &Shared<E, H>, topic: &TopicRef) {
+    for ((t, partition), state) in shared.state.partitions() {
+        if t != *topic {
+            continue;
+        }
+        match shared
+            .transport
+            .backend
+            .partition_info(topic, partition)
+            .await
+        {
+            Ok(info) => {
+                state.end.store(info.next_offset, Ordering::Relaxed);
+                crate::metrics::lag(topic, &shared.group, partition, state.lag());
+            }
+            Err(e) => {
+                tracing::debug!(group = %shared.group, %topic, partition, error = %e, "lag probe failed")
+            }
+        }
+    }
 }
 
 /// Forgets workers that ended on their own (only a panic ends one early), so

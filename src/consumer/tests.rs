@@ -164,7 +164,7 @@ async fn run(
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let stats = subscription.stats();
-    subscription.shutdown().await.unwrap();
+    assert!(subscription.shutdown().await.unwrap().is_clean());
     stats
 }
 

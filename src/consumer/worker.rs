@@ -1,7 +1,11 @@
 //! One partition's consumer: poll, decode, handle with retries, dead-letter,
 //! commit.
 
-use std::{panic::AssertUnwindSafe, sync::atomic::Ordering, time::Duration};
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{atomic::Ordering, Arc},
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
@@ -9,15 +13,48 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{backoff, subscription::Shared, Delivery, Handler, HandlerError};
-use crate::{
-    transport::Inner, wire, CodecExt, DeadLetter, Error, ErrorKind, EventEnvelope, Message,
-    PollFrom, PollRequest, Record, StartFrom, TopicRef,
+use super::{
+    backoff, state::PartitionState, subscription::Shared, trace, Delivery, Handler, HandlerError,
 };
+use crate::{
+    metrics::ConsumerMetrics, transport::Inner, wire, CodecExt, DeadLetter, Error, ErrorKind,
+    EventEnvelope, Message, PollFrom, PollRequest, Record, StartFrom, TopicRef,
+};
+
+/// Everything one partition's processing needs.
+pub(crate) struct PartitionCtx<'a, E, H> {
+    pub(crate) shared: &'a Shared<E, H>,
+    pub(crate) topic: TopicRef,
+    pub(crate) partition: u32,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) metrics: ConsumerMetrics,
+    pub(crate) state: Arc<PartitionState>,
+}
+
+impl<'a, E, H> PartitionCtx<'a, E, H> {
+    pub(crate) fn new(
+        shared: &'a Shared<E, H>,
+        topic: TopicRef,
+        partition: u32,
+        cancel: CancellationToken,
+        state: Arc<PartitionState>,
+    ) -> Self {
+        let metrics = ConsumerMetrics::new(&topic, &shared.group);
+        Self {
+            shared,
+            topic,
+            partition,
+            cancel,
+            metrics,
+            state,
+        }
+    }
+}
 
 /// Whether a message is finished with.
 enum Outcome {
-    /// Handled, or stored in the DLQ: its offset may be committed.
+    /// Handled, skipped as a duplicate, or stored in the DLQ: its offset may be
+    /// committed.
     Done,
     /// Stopped before either: it must be delivered again.
     Interrupted,
@@ -26,7 +63,7 @@ enum Outcome {
 /// Runs until `cancel`: the partition's messages in offset order, committing
 /// after each polled batch and once more on the way out.
 pub(crate) async fn run<E, H>(
-    shared: std::sync::Arc<Shared<E, H>>,
+    shared: Arc<Shared<E, H>>,
     topic: TopicRef,
     partition: u32,
     cancel: CancellationToken,
@@ -34,27 +71,43 @@ pub(crate) async fn run<E, H>(
     E: DeserializeOwned + Send + 'static,
     H: Handler<E>,
 {
-    let Some((mut next, mut committed)) = start_position(&shared, &topic, partition, &cancel).await
-    else {
+    let state = shared.state.start_partition(&topic, partition);
+    let ctx = PartitionCtx::new(&shared, topic, partition, cancel, state);
+    consume(&ctx).await;
+    ctx.shared.state.stop_partition(&ctx.topic, partition);
+}
+
+async fn consume<E, H>(ctx: &PartitionCtx<'_, E, H>)
+where
+    E: DeserializeOwned + Send + 'static,
+    H: Handler<E>,
+{
+    let Some((mut next, mut committed)) = start_position(ctx).await else {
         return;
     };
+    ctx.state.next.store(next, Ordering::Relaxed);
+    let shared = ctx.shared;
     let backend = &shared.transport.backend;
     let long_poll = backend.capabilities().long_poll;
     let poll_wait = Duration::from_millis(shared.config.poll_wait_ms);
     let mut failures = 0u32;
-    while !cancel.is_cancelled() {
+    while !ctx.cancel.is_cancelled() {
         let request = PollRequest {
-            topic: topic.clone(),
-            partition,
+            topic: ctx.topic.clone(),
+            partition: ctx.partition,
             from: PollFrom::Offset(next),
             max_records: shared.config.poll_batch,
             max_wait: poll_wait,
         };
+        let started = Instant::now();
         let polled = tokio::select! {
             biased;
-            _ = cancel.cancelled() => break,
+            _ = ctx.cancel.cancelled() => break,
             polled = backend.poll(request) => polled,
         };
+        ctx.metrics
+            .poll_duration
+            .record(started.elapsed().as_secs_f64());
         let records = match polled {
             Ok(records) => {
                 failures = 0;
@@ -62,9 +115,10 @@ pub(crate) async fn run<E, H>(
             }
             Err(e) => {
                 failures += 1;
-                tracing::warn!(group = %shared.group, %topic, partition, error = %e, "poll failed");
+                shared.state.failed();
+                tracing::warn!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, error = %e, "poll failed");
                 if !pause(
-                    &cancel,
+                    &ctx.cancel,
                     backoff::random_delay(&shared.config.retry, failures),
                 )
                 .await
@@ -75,52 +129,55 @@ pub(crate) async fn run<E, H>(
             }
         };
         if records.is_empty() {
-            if !long_poll && !pause(&cancel, poll_wait).await {
+            if !long_poll && !pause(&ctx.cancel, poll_wait).await {
                 break;
             }
             continue;
         }
         let permit = tokio::select! {
             biased;
-            _ = cancel.cancelled() => break,
+            _ = ctx.cancel.cancelled() => break,
             permit = shared.permits.acquire() => permit,
         };
         for record in records {
-            if cancel.is_cancelled() {
+            if ctx.cancel.is_cancelled() {
                 break;
             }
             if record.offset < next {
                 continue;
             }
-            match deliver(&shared, &topic, partition, &record, &cancel).await {
-                Outcome::Done => next = record.offset + 1,
+            match deliver(ctx, &record).await {
+                Outcome::Done => {
+                    next = record.offset + 1;
+                    ctx.state.next.store(next, Ordering::Relaxed);
+                }
                 Outcome::Interrupted => break,
             }
         }
         drop(permit);
-        commit(&shared, &topic, partition, next, &mut committed).await;
+        commit(ctx, next, &mut committed).await;
     }
-    commit(&shared, &topic, partition, next, &mut committed).await;
+    commit(ctx, next, &mut committed).await;
 }
 
 /// The group's committed position, or where its start policy says to begin.
 /// `None` if cancelled first. Returns (next offset, committed offset).
-async fn start_position<E, H>(
-    shared: &Shared<E, H>,
-    topic: &TopicRef,
-    partition: u32,
-    cancel: &CancellationToken,
-) -> Option<(u64, Option<u64>)> {
+async fn start_position<E, H>(ctx: &PartitionCtx<'_, E, H>) -> Option<(u64, Option<u64>)> {
+    let shared = ctx.shared;
     let inner = &shared.transport;
     let mut failures = 0;
     loop {
-        let found = match inner.offsets.load(&shared.group, topic, partition).await {
+        let found = match inner
+            .offsets
+            .load(&shared.group, &ctx.topic, ctx.partition)
+            .await
+        {
             Ok(Some(next)) => Ok((next, Some(next))),
             Ok(None) => match shared.config.start_from {
                 StartFrom::Earliest => Ok((0, None)),
                 StartFrom::Latest => inner
                     .backend
-                    .partition_info(topic, partition)
+                    .partition_info(&ctx.topic, ctx.partition)
                     .await
                     .map(|info| (info.next_offset, None)),
             },
@@ -130,9 +187,10 @@ async fn start_position<E, H>(
             Ok(position) => return Some(position),
             Err(e) => {
                 failures += 1;
-                tracing::warn!(group = %shared.group, %topic, partition, error = %e, "loading the group offset failed");
+                shared.state.failed();
+                tracing::warn!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, error = %e, "loading the group offset failed");
                 if !pause(
-                    cancel,
+                    &ctx.cancel,
                     backoff::random_delay(&shared.config.retry, failures),
                 )
                 .await
@@ -146,59 +204,50 @@ async fn start_position<E, H>(
 
 /// Commits `next` unless it is already committed. A failed commit is counted
 /// and logged; the messages since the last commit will be delivered again.
-async fn commit<E, H>(
-    shared: &Shared<E, H>,
-    topic: &TopicRef,
-    partition: u32,
-    next: u64,
-    committed: &mut Option<u64>,
-) {
+async fn commit<E, H>(ctx: &PartitionCtx<'_, E, H>, next: u64, committed: &mut Option<u64>) {
     if *committed == Some(next) || (committed.is_none() && next == 0) {
         return;
     }
+    let shared = ctx.shared;
     match shared
         .transport
         .offsets
-        .commit(&shared.group, topic, partition, next)
+        .commit(&shared.group, &ctx.topic, ctx.partition, next)
         .await
     {
         Ok(()) => *committed = Some(next),
         Err(e) => {
-            shared
-                .counters
-                .commit_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(group = %shared.group, %topic, partition, next, error = %e, "offset commit failed");
+            shared.state.commit_failures.fetch_add(1, Ordering::Relaxed);
+            shared.state.failed();
+            ctx.metrics.commit_failures.increment(1);
+            tracing::warn!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, next, error = %e, "offset commit failed");
         }
     }
 }
 
 /// Delivers one record: handle with retries, dead-letter when the handler gives
 /// up or the message cannot be decoded.
-async fn deliver<E, H>(
-    shared: &Shared<E, H>,
-    topic: &TopicRef,
-    partition: u32,
-    record: &Record,
-    cancel: &CancellationToken,
-) -> Outcome
+async fn deliver<E, H>(ctx: &PartitionCtx<'_, E, H>, record: &Record) -> Outcome
 where
     E: DeserializeOwned + Send + 'static,
     H: Handler<E>,
 {
-    match attempt(shared, topic, partition, record, cancel).await {
-        Attempted::Handled => Outcome::Done,
+    ctx.state.set_in_flight(Some(record.offset));
+    let outcome = match attempt(ctx, record).await {
+        Attempted::Handled | Attempted::Duplicate => Outcome::Done,
         Attempted::Interrupted => Outcome::Interrupted,
-        Attempted::Failed(failure) => {
-            dead_letter(shared, topic, partition, record, failure, cancel).await
-        }
-    }
+        Attempted::Failed(failure) => dead_letter(ctx, record, failure).await,
+    };
+    ctx.state.set_in_flight(None);
+    outcome
 }
 
 /// How handling one record ended.
 pub(crate) enum Attempted {
     /// The handler accepted it.
     Handled,
+    /// The dedup window had seen its event id: not handled again.
+    Duplicate,
     /// The handler gave up on it, or it could not be decoded.
     Failed(Failure),
     /// Cancelled between attempts.
@@ -214,17 +263,18 @@ pub(crate) struct Failure {
 
 /// Decodes and handles one record, retrying transient failures with backoff
 /// up to `max_attempts`.
-pub(crate) async fn attempt<E, H>(
-    shared: &Shared<E, H>,
-    topic: &TopicRef,
-    partition: u32,
-    record: &Record,
-    cancel: &CancellationToken,
-) -> Attempted
+pub(crate) async fn attempt<E, H>(ctx: &PartitionCtx<'_, E, H>, record: &Record) -> Attempted
 where
     E: DeserializeOwned + Send + 'static,
     H: Handler<E>,
 {
+    let shared = ctx.shared;
+    let state = &shared.state;
+    if state.seen(record.message.id) {
+        state.deduplicated.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics.deduplicated.increment(1);
+        return Attempted::Duplicate;
+    }
     let retry = &shared.config.retry;
     let first_failure = Utc::now();
     let mut attempt = 0u32;
@@ -233,17 +283,18 @@ where
         let mut envelope = match decode::<E>(&shared.transport, &record.message) {
             Ok(envelope) => envelope,
             Err(e) => {
+                state.failed();
                 return Attempted::Failed(Failure {
                     reason: format!("undecodable message: {e}"),
                     attempts: attempt,
                     first_failure,
-                })
+                });
             }
         };
         envelope.retry_count = envelope.retry_count.saturating_add(attempt - 1);
         let delivery = Delivery {
-            topic: topic.clone(),
-            partition,
+            topic: ctx.topic.clone(),
+            partition: ctx.partition,
             offset: record.offset,
             attempt,
             group: shared.group.clone(),
@@ -251,13 +302,17 @@ where
         let span = tracing::debug_span!(
             "rustok_iggy.handle",
             group = %shared.group,
-            %topic,
-            partition,
+            topic = %ctx.topic,
+            partition = ctx.partition,
             offset = record.offset,
             event_id = %envelope.id,
             event_type = %envelope.event_type,
             attempt,
+            trace_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
         );
+        trace::record_parent(&span, &record.message.headers);
+        let started = Instant::now();
         let outcome = AssertUnwindSafe(shared.handler.handle(envelope, &delivery))
             .catch_unwind()
             .instrument(span)
@@ -270,13 +325,20 @@ where
                     .unwrap_or_else(|| "non-string panic payload".into());
                 Err(HandlerError::transient(format!("handler panicked: {text}")))
             });
+        ctx.metrics
+            .handler_duration
+            .record(started.elapsed().as_secs_f64());
         let error = match outcome {
             Ok(()) => {
-                shared.counters.handled.fetch_add(1, Ordering::Relaxed);
+                state.handled.fetch_add(1, Ordering::Relaxed);
+                state.succeeded();
+                state.remember(record.message.id);
+                ctx.metrics.consumed.increment(1);
                 return Attempted::Handled;
             }
             Err(error) => error,
         };
+        state.failed();
         if !error.is_transient() || attempt >= retry.max_attempts {
             return Attempted::Failed(Failure {
                 reason: error.to_string(),
@@ -284,9 +346,10 @@ where
                 first_failure,
             });
         }
-        shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(group = %shared.group, %topic, partition, offset = record.offset, attempt, error = %error, "handler failed; retrying");
-        if !pause(cancel, backoff::random_delay(retry, attempt)).await {
+        state.retries.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics.retries.increment(1);
+        tracing::debug!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, offset = record.offset, attempt, error = %error, "handler failed; retrying");
+        if !pause(&ctx.cancel, backoff::random_delay(retry, attempt)).await {
             return Attempted::Interrupted;
         }
     }
@@ -316,17 +379,15 @@ fn decode<E: DeserializeOwned>(
 
 /// Stores the record in the DLQ, retrying until it is stored or cancelled.
 async fn dead_letter<E, H>(
-    shared: &Shared<E, H>,
-    topic: &TopicRef,
-    partition: u32,
+    ctx: &PartitionCtx<'_, E, H>,
     record: &Record,
     failure: Failure,
-    cancel: &CancellationToken,
 ) -> Outcome {
+    let shared = ctx.shared;
     let letter = DeadLetter {
         message: record.message.clone(),
-        topic: topic.clone(),
-        partition,
+        topic: ctx.topic.clone(),
+        partition: ctx.partition,
         offset: record.offset,
         group: shared.group.clone(),
         error: failure.reason,
@@ -338,22 +399,21 @@ async fn dead_letter<E, H>(
     loop {
         match shared.transport.dlq.put(letter.clone()).await {
             Ok(id) => {
-                shared
-                    .counters
-                    .dead_lettered
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.state.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                ctx.metrics.dead_lettered.increment(1);
                 tracing::warn!(
-                    group = %shared.group, %topic, partition, offset = record.offset,
-                    dlq_id = id, attempts = letter.attempts, error = %letter.error,
-                    "message moved to the dead-letter queue"
+                    group = %shared.group, topic = %ctx.topic, partition = ctx.partition,
+                    offset = record.offset, dlq_id = id, attempts = letter.attempts,
+                    error = %letter.error, "message moved to the dead-letter queue"
                 );
                 return Outcome::Done;
             }
             Err(e) => {
                 failures += 1;
-                tracing::error!(group = %shared.group, %topic, partition, offset = record.offset, error = %e, "storing a dead letter failed; the partition waits");
+                shared.state.failed();
+                tracing::error!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, offset = record.offset, error = %e, "storing a dead letter failed; the partition waits");
                 if !pause(
-                    cancel,
+                    &ctx.cancel,
                     backoff::random_delay(&shared.config.retry, failures),
                 )
                 .await

@@ -83,7 +83,7 @@ async fn published_events_are_consumed_in_key_order_and_committed() {
     for key in keys {
         assert_eq!(by_key[key], (0..20).collect::<Vec<_>>(), "key {key}");
     }
-    subscription.shutdown().await.unwrap();
+    assert!(subscription.shutdown().await.unwrap().is_clean());
 
     // Every partition with data is committed up to its end.
     let topic = transport.topic("events");
@@ -139,7 +139,7 @@ async fn failing_handlers_dead_letter_into_the_backends_store() {
         .unwrap();
     let by_key = receive(&mut rx, 8).await;
     assert_eq!(by_key["a"], vec![0, 1, 2, 4, 6, 7, 8, 9]);
-    subscription.shutdown().await.unwrap();
+    assert!(subscription.shutdown().await.unwrap().is_clean());
 
     let dlq = backend.dlq().entries();
     assert_eq!(dlq.len(), 2, "{dlq:?}");
@@ -192,7 +192,7 @@ async fn consumers_ride_out_failing_polls() {
     let by_key = receive(&mut rx, 30).await;
     assert_eq!(by_key["k1"], (0..15).collect::<Vec<_>>());
     assert_eq!(by_key["k2"], (0..15).collect::<Vec<_>>());
-    subscription.shutdown().await.unwrap();
+    assert!(subscription.shutdown().await.unwrap().is_clean());
     assert!(faulty.poll_stats().injected_failures > 0);
 }
 
@@ -235,7 +235,7 @@ async fn two_members_of_a_group_share_the_work() {
         seen.insert((event.key, event.seq), member);
     }
     for s in subscriptions {
-        s.shutdown().await.unwrap();
+        assert!(s.shutdown().await.unwrap().is_clean());
     }
     assert!(backend
         .group_members(&transport.topic("events"), "billing")

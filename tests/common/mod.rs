@@ -99,7 +99,7 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// Shuts every subscription down.
 pub async fn shutdown_all(subscriptions: Vec<Subscription>) {
     for s in subscriptions {
-        s.shutdown().await.unwrap();
+        assert!(s.shutdown().await.unwrap().is_clean());
     }
 }
 

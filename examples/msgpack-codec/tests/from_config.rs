@@ -97,7 +97,7 @@ async fn msgpack_is_chosen_from_config_and_travels_in_the_header() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    subscription.shutdown().await.unwrap();
+    assert!(subscription.shutdown().await.unwrap().is_clean());
     let received = received.lock().unwrap().clone();
     let expected: Vec<Shipped> = sent.into_iter().map(|e| e.event).collect();
     assert_eq!(received, expected);
