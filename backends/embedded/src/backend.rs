@@ -1,0 +1,354 @@
+//! [`EmbeddedBackend`]: the [`Backend`] trait over the engine.
+
+use std::{fmt, sync::Arc};
+
+use async_trait::async_trait;
+use rustok_iggy::{
+    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind,
+    GroupCoordinator, HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollRequest,
+    Record, Result, TopicInfo, TopicRef,
+};
+use tokio::time::Instant;
+
+use crate::{
+    config::EmbeddedConfig,
+    dlq::EmbeddedDlqStore,
+    error::{join_error, NAME},
+    offsets::EmbeddedOffsetStore,
+    partition::Clamp,
+    topology::Engine,
+};
+
+/// The embedded backend: a durable, in-process, Iggy-shaped log under one
+/// data directory, with its own offset and DLQ stores.
+///
+/// - offsets are dense per partition from 0 and never reused; timestamps are
+///   microseconds since the Unix epoch, assigned per append, never decreasing;
+/// - `append` returns once the batch is stored per the [`FsyncPolicy`](crate::FsyncPolicy);
+///   `poll` returns only records below the visible mark (see the crate docs),
+///   honours [`PollFrom::Timestamp`](rustok_iggy::PollFrom::Timestamp) and
+///   long-polls;
+/// - consumer groups are coordinated in process by the core's
+///   [`GroupCoordinator`] (cooperative rebalancing); membership is not
+///   persisted (members are live subscribers), committed offsets are;
+/// - `partition_info().next_offset` is the offset the next append gets, which
+///   under `fsync = "interval"` can be ahead of what `poll` returns yet.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> rustok_iggy::Result<()> {
+/// use std::time::Duration;
+/// use rustok_iggy::{Backend, Headers, Message, PollFrom, PollRequest, TopicRef};
+/// use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig, FsyncPolicy};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let config = EmbeddedConfig::new(dir.path()).fsync(FsyncPolicy::Always);
+/// let backend = EmbeddedBackend::open(config.clone()).await?;
+/// let topic = TopicRef::new("app", "orders");
+/// backend.ensure_topic(&topic, 2).await?;
+/// let message = Message { id: 1, headers: Headers::new(), payload: bytes::Bytes::from_static(b"hi") };
+/// let ack = backend.append(&topic, 1, vec![message.clone()]).await?;
+/// assert_eq!(ack.first_offset, 0);
+/// backend.shutdown().await?;
+///
+/// // Reopened, the record is still there.
+/// let backend = EmbeddedBackend::open(config).await?;
+/// let request = PollRequest {
+///     topic, partition: 1, from: PollFrom::Offset(0), max_records: 10, max_wait: Duration::ZERO,
+/// };
+/// assert_eq!(backend.poll(request).await?[0].message, message);
+/// # Ok(()) }
+/// ```
+pub struct EmbeddedBackend {
+    engine: Arc<Engine>,
+    groups: GroupCoordinator,
+    offsets: Arc<EmbeddedOffsetStore>,
+    dlq: Arc<EmbeddedDlqStore>,
+}
+
+impl fmt::Debug for EmbeddedBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedBackend")
+            .field("data_dir", &self.engine.config.data_dir)
+            .field("fsync", &self.engine.config.fsync)
+            .finish()
+    }
+}
+
+/// A poll that started at the first offset because retention had removed
+/// the offset it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionClamp {
+    /// Topic polled.
+    pub topic: TopicRef,
+    /// Partition polled.
+    pub partition: u32,
+    /// Offset asked for.
+    pub requested: u64,
+    /// Where the poll started instead.
+    pub first_offset: u64,
+}
+
+impl EmbeddedBackend {
+    /// Opens (creating) the data directory: takes its lock, recovers every
+    /// partition (see the crate docs) and loads offsets and DLQ marks.
+    ///
+    /// Fails with [`ErrorKind::Unavailable`] if another process (or another
+    /// backend in this one) has it open, and with [`ErrorKind::Backend`]
+    /// naming the file and byte position if a sealed segment is damaged.
+    pub async fn open(config: EmbeddedConfig) -> Result<Self> {
+        tokio::task::spawn_blocking(move || Self::open_blocking(config))
+            .await
+            .map_err(|e| join_error("open", e))?
+    }
+
+    pub(crate) fn open_blocking(config: EmbeddedConfig) -> Result<Self> {
+        let engine = Engine::open(config)?;
+        let offsets = Arc::new(EmbeddedOffsetStore::open(engine.clone())?);
+        let dlq = Arc::new(EmbeddedDlqStore::open(engine.clone())?);
+        Ok(Self {
+            engine,
+            groups: GroupCoordinator::default(),
+            offsets,
+            dlq,
+        })
+    }
+
+    /// The settings it was opened with.
+    pub fn config(&self) -> &EmbeddedConfig {
+        &self.engine.config
+    }
+
+    /// Its offset store, typed.
+    pub fn offsets(&self) -> &Arc<EmbeddedOffsetStore> {
+        &self.offsets
+    }
+
+    /// Its DLQ store, typed.
+    pub fn dlq(&self) -> &Arc<EmbeddedDlqStore> {
+        &self.dlq
+    }
+
+    /// Runs retention now (it also runs every `retention_check_secs` and
+    /// after each segment roll); returns how many segments were deleted.
+    pub async fn enforce_retention(&self) -> Result<usize> {
+        self.engine.check_open("enforce_retention")?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.enforce_retention())
+            .await
+            .map_err(|e| join_error("enforce_retention", e))?
+    }
+
+    /// The last clamped poll of each partition that had one.
+    pub fn retention_clamps(&self) -> Vec<RetentionClamp> {
+        self.engine
+            .partitions()
+            .into_iter()
+            .filter_map(|(topic, partition, p)| {
+                let Clamp {
+                    requested,
+                    first_offset,
+                } = p.state().clamped?;
+                Some(RetentionClamp {
+                    topic,
+                    partition,
+                    requested,
+                    first_offset,
+                })
+            })
+            .collect()
+    }
+
+    /// Live members of `group` on `topic`.
+    pub fn group_members(&self, topic: &TopicRef, group: &str) -> Vec<MemberId> {
+        self.groups.members(topic, group)
+    }
+}
+
+#[async_trait]
+impl Backend for EmbeddedBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> BackendCapabilities {
+        BackendCapabilities::default()
+            .persistent(true)
+            .poll_by_timestamp(true)
+            .long_poll(true)
+            .cooperative_rebalance(true)
+    }
+
+    async fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo> {
+        self.engine.check_open("ensure_topic")?;
+        let (engine, t) = (self.engine.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || engine.ensure_topic(&t, partitions))
+            .await
+            .map_err(|e| join_error("ensure_topic", e))?
+    }
+
+    async fn topic_info(&self, topic: &TopicRef) -> Result<TopicInfo> {
+        self.engine.check_open("topic_info")?;
+        let state = self.engine.topic(topic)?;
+        Ok(TopicInfo {
+            topic: topic.clone(),
+            partitions: state.partitions.len() as u32,
+        })
+    }
+
+    async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
+        self.engine.check_open("list_topics")?;
+        Ok(self.engine.list_topics(stream))
+    }
+
+    async fn append(
+        &self,
+        topic: &TopicRef,
+        partition: u32,
+        messages: Vec<Message>,
+    ) -> Result<AppendAck> {
+        self.engine.check_open("append")?;
+        let p = self.engine.partition(topic, partition)?;
+        let count = u32::try_from(messages.len()).map_err(|_| {
+            Error::new(ErrorKind::InvalidInput, "too many messages in one append")
+                .with_context("backend", NAME)
+        })?;
+        let (first_offset, rolled) = p
+            .append(&messages)
+            .await
+            .map_err(|e| e.with_context("topic", topic))?;
+        if rolled {
+            // Size retention can only change after a roll; a failure here
+            // does not undo the append, so it is logged, not returned.
+            if let Err(e) = self.enforce_retention().await {
+                tracing::error!(error = %e, "embedded retention after a roll failed");
+            }
+        }
+        Ok(AppendAck {
+            first_offset,
+            count,
+        })
+    }
+
+    async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {
+        self.engine.check_open("poll")?;
+        let p = self.engine.partition(&request.topic, request.partition)?;
+        if request.max_records == 0 {
+            return Ok(Vec::new());
+        }
+        let mut visible = p.subscribe();
+        let mut closed = self.engine.closed();
+        // `None`: a wait too long to represent, i.e. until data comes.
+        let deadline = Instant::now().checked_add(request.max_wait);
+        loop {
+            // Seen before reading, so a mark moved after the read wakes the wait.
+            visible.borrow_and_update();
+            let records = p.read(request.from, request.max_records)?;
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            self.engine.check_open("poll")?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(Vec::new());
+            }
+            let timeout = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = visible.changed() => {}
+                _ = closed.wait_for(|c| *c) => {}
+                () = timeout => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo> {
+        self.engine.check_open("partition_info")?;
+        let p = self.engine.partition(topic, partition)?;
+        let state = p.state();
+        Ok(PartitionInfo {
+            first_offset: state.first_offset(),
+            next_offset: state.next_offset(),
+        })
+    }
+
+    async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId> {
+        self.engine.check_open("join_group")?;
+        self.engine.topic(topic)?;
+        Ok(self.groups.join(topic, group))
+    }
+
+    async fn sync_group(
+        &self,
+        topic: &TopicRef,
+        group: &str,
+        member: MemberId,
+        held: Vec<u32>,
+    ) -> Result<Assignment> {
+        self.engine.check_open("sync_group")?;
+        let partitions = self.engine.topic(topic)?.partitions.len() as u32;
+        self.groups
+            .sync(topic, group, member, &held, partitions)
+            .map_err(|e| e.with_context("backend", NAME))
+    }
+
+    async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()> {
+        self.engine.check_open("leave_group")?;
+        self.groups
+            .leave(topic, group, member)
+            .map_err(|e| e.with_context("backend", NAME))
+    }
+
+    /// Unhealthy when closed or when a partition was poisoned by an I/O
+    /// failure; degraded when a group's committed offset is below its
+    /// partition's first offset (retention removed records it never consumed).
+    async fn health(&self) -> HealthStatus {
+        if self.engine.check_open("health").is_err() {
+            return HealthStatus::Unhealthy(vec!["embedded backend is closed".to_owned()]);
+        }
+        let mut unhealthy = Vec::new();
+        for (_, _, p) in self.engine.partitions() {
+            if let Some(reason) = &p.state().poisoned {
+                unhealthy.push(format!("partition {} refuses appends: {reason}", p.label()));
+            }
+        }
+        let mut degraded = Vec::new();
+        for (group, topic, partition, next) in self.offsets.positions().await {
+            let Ok(p) = self.engine.partition(&topic, partition) else {
+                continue;
+            };
+            let first = p.state().first_offset();
+            if next < first {
+                degraded.push(format!(
+                    "group `{group}` committed offset {next} on {topic}/{partition}, below the retained start {first}: retention removed {} records it had not consumed",
+                    first - next
+                ));
+            }
+        }
+        let status = if unhealthy.is_empty() {
+            HealthStatus::Healthy
+        } else {
+            HealthStatus::Unhealthy(unhealthy)
+        };
+        if degraded.is_empty() {
+            status
+        } else {
+            status.merge(HealthStatus::Degraded(degraded))
+        }
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.engine.close().await
+    }
+
+    fn offset_store(&self) -> Option<Arc<dyn OffsetStore>> {
+        Some(self.offsets.clone())
+    }
+
+    fn dlq_store(&self) -> Option<Arc<dyn DlqStore>> {
+        Some(self.dlq.clone())
+    }
+}

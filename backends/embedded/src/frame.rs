@@ -1,0 +1,248 @@
+//! The on-disk record frame.
+//!
+//! ```text
+//! u32 body_len | u32 crc32c(body) | body
+//! body = u64 offset | u64 timestamp_micros | u128 message_id
+//!      | u32 headers_len | headers | payload (the rest of the body)
+//! header = u16 key_len | key (UTF-8) | u32 value_len | value
+//! ```
+//!
+//! All integers are little-endian. The offset is stored in every record (not
+//! only implied by its position) so recovery can check that offsets are dense
+//! and a stale frame left past the end of the log is never mistaken for data.
+
+use bytes::Bytes;
+use rustok_iggy::{Headers, Message, Record};
+
+use crate::bin::Cursor;
+
+/// Bytes before the body: length and checksum.
+pub(crate) const FRAME_HEADER_LEN: usize = 8;
+/// Fixed part of the body: offset, timestamp, id, headers length.
+const BODY_FIXED_LEN: usize = 8 + 8 + 16 + 4;
+/// Largest body accepted, so a corrupt length is rejected before anything is
+/// read or allocated for it.
+pub(crate) const MAX_BODY_LEN: usize = 64 << 20;
+
+/// The encoded size of `message` as one frame.
+pub(crate) fn frame_len(message: &Message) -> usize {
+    FRAME_HEADER_LEN + BODY_FIXED_LEN + headers_len(&message.headers) + message.payload.len()
+}
+
+fn headers_len(headers: &Headers) -> usize {
+    headers.iter().map(|(k, v)| 2 + k.len() + 4 + v.len()).sum()
+}
+
+/// Why a message cannot be framed.
+pub(crate) fn check(message: &Message) -> Result<(), String> {
+    for (key, value) in message.headers.iter() {
+        if key.len() > usize::from(u16::MAX) {
+            return Err(format!(
+                "header key of {} bytes is longer than {}",
+                key.len(),
+                u16::MAX
+            ));
+        }
+        if u32::try_from(value.len()).is_err() {
+            return Err(format!("header `{key}` is longer than 4 GiB"));
+        }
+    }
+    let body = frame_len(message) - FRAME_HEADER_LEN;
+    if body > MAX_BODY_LEN {
+        return Err(format!(
+            "a record of {body} bytes is larger than the limit of {MAX_BODY_LEN}"
+        ));
+    }
+    Ok(())
+}
+
+/// Appends one frame to `buf`. The message must have passed [`check`].
+pub(crate) fn encode(buf: &mut Vec<u8>, offset: u64, timestamp: u64, message: &Message) {
+    let start = buf.len();
+    let body_len = frame_len(message) - FRAME_HEADER_LEN;
+    buf.reserve(FRAME_HEADER_LEN + body_len);
+    // `check` bounds the body to MAX_BODY_LEN, far below u32::MAX.
+    buf.extend_from_slice(&(body_len as u32).to_le_bytes());
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&offset.to_le_bytes());
+    buf.extend_from_slice(&timestamp.to_le_bytes());
+    buf.extend_from_slice(&message.id.to_le_bytes());
+    buf.extend_from_slice(&(headers_len(&message.headers) as u32).to_le_bytes());
+    for (key, value) in message.headers.iter() {
+        buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        buf.extend_from_slice(key.as_bytes());
+        buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        buf.extend_from_slice(value);
+    }
+    buf.extend_from_slice(&message.payload);
+    let crc = crc32c::crc32c(&buf[start + FRAME_HEADER_LEN..]);
+    buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// What [`decode`] found at a position.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// A valid record taking `len` bytes.
+    Record { record: Record, len: usize },
+    /// The buffer ends inside the frame; it needs `needed` bytes from the
+    /// frame's start (at most [`FRAME_HEADER_LEN`] + [`MAX_BODY_LEN`]).
+    Incomplete { needed: usize },
+    /// Not a valid frame.
+    Invalid(&'static str),
+}
+
+/// Decodes the frame at `pos` of `buf`. Header values and the payload are
+/// slices of `buf`, not copies.
+pub(crate) fn decode(buf: &Bytes, pos: usize) -> Decoded {
+    let Some(rest) = buf.get(pos..) else {
+        return Decoded::Incomplete {
+            needed: FRAME_HEADER_LEN,
+        };
+    };
+    let mut head = Cursor::new(rest);
+    let (Some(body_len), Some(crc)) = (head.u32(), head.u32()) else {
+        return Decoded::Incomplete {
+            needed: FRAME_HEADER_LEN,
+        };
+    };
+    let body_len = body_len as usize;
+    if body_len < BODY_FIXED_LEN {
+        return Decoded::Invalid(if body_len == 0 {
+            "zero length (a zero-filled or torn tail)"
+        } else {
+            "length below the fixed record size"
+        });
+    }
+    if body_len > MAX_BODY_LEN {
+        return Decoded::Invalid("length above the record size limit");
+    }
+    let total = FRAME_HEADER_LEN + body_len;
+    let Some(body) = rest.get(FRAME_HEADER_LEN..total) else {
+        return Decoded::Incomplete { needed: total };
+    };
+    if crc32c::crc32c(body) != crc {
+        return Decoded::Invalid("checksum mismatch");
+    }
+    let body_start = pos + FRAME_HEADER_LEN;
+    match decode_body(buf, body_start, body) {
+        Some(record) => Decoded::Record { record, len: total },
+        None => Decoded::Invalid("malformed record body"),
+    }
+}
+
+fn decode_body(buf: &Bytes, body_start: usize, body: &[u8]) -> Option<Record> {
+    let mut c = Cursor::new(body);
+    let offset = c.u64()?;
+    let timestamp_micros = c.u64()?;
+    let id = c.u128()?;
+    let headers_len = usize::try_from(c.u32()?).ok()?;
+    let headers_end = c.position().checked_add(headers_len)?;
+    if headers_end > body.len() {
+        return None;
+    }
+    let mut headers = Headers::new();
+    while c.position() < headers_end {
+        let key_len = usize::from(c.u16()?);
+        let key = std::str::from_utf8(c.take(key_len)?).ok()?.to_owned();
+        let value_len = usize::try_from(c.u32()?).ok()?;
+        let value_start = body_start + c.position();
+        c.take(value_len)?;
+        headers.insert(key, buf.slice(value_start..value_start + value_len));
+    }
+    if c.position() != headers_end {
+        return None;
+    }
+    let payload = buf.slice(body_start + headers_end..body_start + body.len());
+    Some(Record {
+        offset,
+        timestamp_micros,
+        message: Message {
+            id,
+            headers,
+            payload,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: u128, payload: &'static [u8]) -> Message {
+        let mut headers = Headers::new();
+        headers.insert_str("codec", "json");
+        headers.insert("raw", Bytes::from_static(&[0xff, 0]));
+        Message {
+            id,
+            headers,
+            payload: Bytes::from_static(payload),
+        }
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let mut buf = Vec::new();
+        let a = message(u128::MAX, b"hello");
+        let b = Message {
+            id: 1,
+            headers: Headers::new(),
+            payload: Bytes::new(),
+        };
+        encode(&mut buf, 7, 99, &a);
+        encode(&mut buf, 8, 100, &b);
+        assert_eq!(buf.len(), frame_len(&a) + frame_len(&b));
+        let buf = Bytes::from(buf);
+        let Decoded::Record { record, len } = decode(&buf, 0) else {
+            panic!("first frame")
+        };
+        assert_eq!((record.offset, record.timestamp_micros), (7, 99));
+        assert_eq!(record.message, a);
+        let Decoded::Record { record, .. } = decode(&buf, len) else {
+            panic!("second frame")
+        };
+        assert_eq!(record.message, b);
+        assert!(matches!(
+            decode(&buf, buf.len()),
+            Decoded::Incomplete { .. }
+        ));
+    }
+
+    #[test]
+    fn damage_is_detected_never_a_panic() {
+        let mut buf = Vec::new();
+        encode(&mut buf, 0, 1, &message(5, b"payload"));
+        for cut in 0..buf.len() {
+            let torn = Bytes::copy_from_slice(&buf[..cut]);
+            assert!(
+                matches!(decode(&torn, 0), Decoded::Incomplete { .. }),
+                "cut at {cut}"
+            );
+        }
+        for byte in 0..buf.len() {
+            for bit in 0..8 {
+                let mut flipped = buf.clone();
+                flipped[byte] ^= 1 << bit;
+                let flipped = Bytes::from(flipped);
+                assert!(
+                    !matches!(decode(&flipped, 0), Decoded::Record { .. }),
+                    "bit {bit} of byte {byte} went unnoticed"
+                );
+            }
+        }
+        let zeros = Bytes::from(vec![0u8; 64]);
+        assert!(matches!(decode(&zeros, 0), Decoded::Invalid(_)));
+        let huge = Bytes::from(vec![0xffu8; 16]);
+        assert!(matches!(decode(&huge, 0), Decoded::Invalid(_)));
+    }
+
+    #[test]
+    fn oversized_messages_are_rejected_before_encoding() {
+        let big = Message {
+            id: 1,
+            headers: Headers::new(),
+            payload: Bytes::from(vec![0u8; MAX_BODY_LEN]),
+        };
+        assert!(check(&big).is_err());
+        assert!(check(&message(1, b"ok")).is_ok());
+    }
+}

@@ -1,0 +1,543 @@
+//! One partition: a run of segments, one writer, any number of readers.
+//!
+//! Appends are serialized by the writer lock; each one encodes the batch into
+//! one buffer and writes it with a single positional write at the end of the
+//! active segment. Only after the write completed does the partition's state
+//! (segment length, next offset, index) move, so a reader, which never reads
+//! past that length, never sees a partial record.
+//!
+//! What readers may return is bounded by the *visible mark*: the written end
+//! under `fsync = "never"`, the durable (fsynced) end otherwise. Every move of
+//! the mark is published on a `watch` channel that long polls wait on.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use rustok_iggy::{Error, ErrorKind, Message, PollFrom, Record, Result};
+use tokio::sync::watch;
+
+use crate::{
+    config::FsyncPolicy,
+    error::{io_error, join_error, NAME},
+    frame,
+    fsutil::sync_dir,
+    index::{IndexEntry, SparseIndex},
+    segment::{log_name, read_records, ReadPlan, Segment},
+};
+
+/// The settings a partition needs from the config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub(crate) fsync: FsyncPolicy,
+    pub(crate) segment_bytes: u64,
+    pub(crate) index_interval: u64,
+}
+
+impl Settings {
+    pub(crate) fn durable(&self) -> bool {
+        self.fsync != FsyncPolicy::Never
+    }
+}
+
+/// A poll that asked for an offset retention had already removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clamp {
+    /// The offset asked for.
+    pub requested: u64,
+    /// The partition's first offset, where the poll started instead.
+    pub first_offset: u64,
+}
+
+/// The writer's scratch state, guarded by the writer lock.
+#[derive(Debug, Default)]
+struct Writer {
+    buf: Vec<u8>,
+    lens: Vec<u64>,
+    last_timestamp: u64,
+}
+
+/// Scratch buffers above this are released after the append that needed them.
+const KEEP_BUFFER: usize = 8 << 20;
+
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Never empty; the last one is the active segment.
+    pub(crate) segments: Vec<Segment>,
+    /// Everything below this offset is fsynced.
+    pub(crate) durable: u64,
+    /// Set when an fsync or a rollback failed: nothing more may be appended.
+    pub(crate) poisoned: Option<String>,
+    /// The last poll clamped to the first offset.
+    pub(crate) clamped: Option<Clamp>,
+}
+
+impl State {
+    fn active(&self) -> &Segment {
+        // `segments` is never empty (see `Partition::new`).
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.active().next
+    }
+
+    pub(crate) fn first_offset(&self) -> u64 {
+        self.segments[0].base
+    }
+}
+
+/// One partition of a topic.
+#[derive(Debug)]
+pub(crate) struct Partition {
+    dir: PathBuf,
+    label: String,
+    settings: Settings,
+    writer: Mutex<Writer>,
+    state: Mutex<State>,
+    /// Serializes fsyncs, so concurrent `always` appends share one.
+    sync_lock: tokio::sync::Mutex<()>,
+    visible: watch::Sender<u64>,
+}
+
+/// Locks a mutex, recovering from a panicked holder: every update here leaves
+/// the state consistent before anything that could panic.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Partition {
+    /// A partition over recovered segments (oldest first, never empty).
+    pub(crate) fn new(
+        dir: PathBuf,
+        label: String,
+        settings: Settings,
+        segments: Vec<Segment>,
+    ) -> Self {
+        let last_timestamp = segments.iter().map(|s| s.last_timestamp).max().unwrap_or(0);
+        let state = State {
+            durable: segments.last().map_or(0, |s| s.next),
+            segments,
+            poisoned: None,
+            clamped: None,
+        };
+        let visible = watch::Sender::new(state.next_offset());
+        Self {
+            dir,
+            label,
+            settings,
+            writer: Mutex::new(Writer {
+                last_timestamp,
+                ..Writer::default()
+            }),
+            state: Mutex::new(state),
+            sync_lock: tokio::sync::Mutex::new(()),
+            visible,
+        }
+    }
+
+    /// `stream/topic/partition`, for errors and logs.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// A receiver of the visible mark, for long polls.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.visible.subscribe()
+    }
+
+    fn visible_of(&self, state: &State) -> u64 {
+        if self.settings.durable() {
+            state.durable.min(state.next_offset())
+        } else {
+            state.next_offset()
+        }
+    }
+
+    /// Moves the published visible mark up to what `state` allows.
+    fn publish(&self, state: &State) {
+        let visible = self.visible_of(state);
+        self.visible.send_if_modified(|current| {
+            let moved = visible > *current;
+            if moved {
+                *current = visible;
+            }
+            moved
+        });
+    }
+
+    fn poisoned_error(&self, reason: &str) -> Error {
+        Error::new(
+            ErrorKind::Backend,
+            format!(
+                "partition {} refuses appends after an earlier failure ({reason}); \
+                 reopen the data directory to recover",
+                self.label
+            ),
+        )
+        .with_context("backend", NAME)
+    }
+
+    fn poison(&self, state: &mut State, err: &Error) {
+        tracing::error!(partition = %self.label, error = %err, "embedded partition poisoned");
+        state.poisoned.get_or_insert_with(|| err.to_string());
+    }
+
+    /// Appends `messages`, returning the first offset and whether a segment
+    /// was rolled. Under `fsync = "always"` it returns only once they are
+    /// fsynced.
+    pub(crate) async fn append(&self, messages: &[Message]) -> Result<(u64, bool)> {
+        for message in messages {
+            frame::check(message).map_err(|why| {
+                Error::new(ErrorKind::InvalidInput, why)
+                    .with_context("backend", NAME)
+                    .with_context("partition", &self.label)
+            })?;
+        }
+        let (first, end, rolled) = self.write(messages)?;
+        if self.settings.fsync == FsyncPolicy::Always {
+            self.sync_to(end).await?;
+        }
+        Ok((first, rolled))
+    }
+
+    /// The synchronous part of an append: roll if due, encode, write.
+    fn write(&self, messages: &[Message]) -> Result<(u64, u64, bool)> {
+        let mut writer = lock(&self.writer);
+        let writer = &mut *writer;
+        let (file, path, position, first, rolled) = {
+            let mut state = self.state();
+            if let Some(reason) = &state.poisoned {
+                return Err(self.poisoned_error(reason));
+            }
+            let mut rolled = false;
+            if !messages.is_empty() && state.active().len >= self.settings.segment_bytes {
+                self.roll(&mut state)?;
+                rolled = true;
+            }
+            let active = state.active();
+            (
+                active.file.clone(),
+                active.path.clone(),
+                active.len,
+                active.next,
+                rolled,
+            )
+        };
+        if messages.is_empty() {
+            return Ok((first, first, rolled));
+        }
+        let timestamp = now_micros().max(writer.last_timestamp);
+        writer.buf.clear();
+        writer.lens.clear();
+        for (i, message) in messages.iter().enumerate() {
+            let before = writer.buf.len();
+            frame::encode(&mut writer.buf, first + i as u64, timestamp, message);
+            writer.lens.push((writer.buf.len() - before) as u64);
+        }
+        if let Err(e) = file.write_all_at(&writer.buf, position) {
+            let err = io_error("append", &path, e).with_context("partition", &self.label);
+            // Cut what part of the batch reached the file, so stale frames never
+            // sit past the end where a later, shorter write could expose them.
+            if let Err(rollback) = file.set_len(position) {
+                let mut state = self.state();
+                self.poison(
+                    &mut state,
+                    &io_error("rollback", &path, rollback).with_context("partition", &self.label),
+                );
+            }
+            return Err(err);
+        }
+        writer.last_timestamp = timestamp;
+        let count = messages.len() as u64;
+        {
+            let mut state = self.state();
+            let active = state.active_mut();
+            let mut at = position;
+            for (i, len) in writer.lens.iter().enumerate() {
+                active.index.observe(first + i as u64, at, *len, timestamp);
+                at += len;
+            }
+            active.len = at;
+            active.next = first + count;
+            active.last_timestamp = timestamp;
+            self.publish(&state);
+        }
+        if writer.buf.capacity() > KEEP_BUFFER {
+            writer.buf = Vec::new();
+        }
+        Ok((first, first + count, rolled))
+    }
+
+    /// Seals the active segment and starts a new one at its next offset.
+    /// Runs under the writer lock (from `write`) and the state lock.
+    fn roll(&self, state: &mut State) -> Result<()> {
+        let durable = self.settings.durable();
+        let old = state.active();
+        if durable {
+            if let Err(e) = old.file.sync_data() {
+                let err = io_error("fsync", &old.path, e).with_context("partition", &self.label);
+                self.poison(state, &err);
+                return Err(err);
+            }
+        }
+        if let Err(e) = old.index.store(&old.index_path(), old.summary()) {
+            // Derived data: reopening rebuilds it by scanning.
+            tracing::warn!(segment = %old.path.display(), error = %e, "cannot write segment index");
+        }
+        let base = old.next;
+        if durable {
+            state.durable = state.durable.max(base);
+        }
+        let segment = create_segment(&self.dir, base, self.settings)?;
+        state.segments.push(segment);
+        self.publish(state);
+        Ok(())
+    }
+
+    /// Fsyncs the active segment unless everything below `target` already is.
+    /// Concurrent callers queue on one lock, and the first fsync covers all
+    /// of them (group commit). An fsync failure poisons the partition: the
+    /// page cache may have dropped the data, so it is never retried as if it
+    /// had worked.
+    pub(crate) async fn sync_to(&self, target: u64) -> Result<()> {
+        let _turn = self.sync_lock.lock().await;
+        let (file, path, next) = {
+            let state = self.state();
+            if let Some(reason) = &state.poisoned {
+                return Err(self.poisoned_error(reason));
+            }
+            if state.durable >= target {
+                return Ok(());
+            }
+            let active = state.active();
+            (active.file.clone(), active.path.clone(), active.next)
+        };
+        let result = tokio::task::spawn_blocking(move || file.sync_data()).await;
+        let mut state = self.state();
+        let err = match result {
+            Ok(Ok(())) => {
+                state.durable = state.durable.max(next);
+                self.publish(&state);
+                return Ok(());
+            }
+            Ok(Err(e)) => io_error("fsync", &path, e),
+            Err(e) => join_error("fsync", e),
+        };
+        let err = err.with_context("partition", &self.label);
+        self.poison(&mut state, &err);
+        Err(err)
+    }
+
+    /// The offset the next append gets, and whether it is above the durable mark.
+    pub(crate) fn pending_sync(&self) -> Option<u64> {
+        let state = self.state();
+        let next = state.next_offset();
+        (state.durable < next && state.poisoned.is_none()).then_some(next)
+    }
+
+    /// Reads up to `max` visible records from `from`.
+    pub(crate) fn read(&self, from: PollFrom, max: u32) -> Result<Vec<Record>> {
+        let max = max as usize;
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let start = match from {
+            PollFrom::Offset(offset) => {
+                let mut state = self.state();
+                let first = state.first_offset();
+                if offset < first {
+                    state.clamped = Some(Clamp {
+                        requested: offset,
+                        first_offset: first,
+                    });
+                }
+                offset.max(first)
+            }
+            PollFrom::Timestamp(micros) => match self.offset_at_time(micros)? {
+                Some(offset) => offset,
+                None => return Ok(Vec::new()),
+            },
+        };
+        let mut out = Vec::with_capacity(max.min(1024));
+        let mut offset = start;
+        while out.len() < max {
+            let Some((plan, segment_next)) = self.plan(offset) else {
+                break;
+            };
+            let outcome = read_records(&plan, &mut |r| r.offset >= start, &mut out, max)?;
+            if !outcome.exhausted || segment_next >= plan.limit_offset {
+                break;
+            }
+            offset = segment_next;
+        }
+        Ok(out)
+    }
+
+    /// How to read the segment holding `offset`, and that segment's next
+    /// offset; `None` if `offset` is not visible.
+    fn plan(&self, offset: u64) -> Option<(ReadPlan, u64)> {
+        let state = self.state();
+        let visible = self.visible_of(&state);
+        if offset >= visible || offset < state.first_offset() {
+            return None;
+        }
+        let i = state.segments.partition_point(|s| s.base <= offset);
+        let segment = &state.segments[i.checked_sub(1)?];
+        let start = segment.index.seek_offset(offset).unwrap_or(IndexEntry {
+            offset: segment.base,
+            position: 0,
+            timestamp: 0,
+        });
+        Some((plan_of(segment, start, visible), segment.next))
+    }
+
+    /// The first visible record at or after `micros`.
+    fn offset_at_time(&self, micros: u64) -> Result<Option<u64>> {
+        let plan = {
+            let state = self.state();
+            let visible = self.visible_of(&state);
+            let Some(segment) = state
+                .segments
+                .iter()
+                .find(|s| s.records() > 0 && s.last_timestamp >= micros)
+            else {
+                return Ok(None);
+            };
+            let start = segment.index.seek_timestamp(micros).unwrap_or(IndexEntry {
+                offset: segment.base,
+                position: 0,
+                timestamp: 0,
+            });
+            plan_of(segment, start, visible)
+        };
+        let mut found = Vec::with_capacity(1);
+        read_records(&plan, &mut |r| r.timestamp_micros >= micros, &mut found, 1)?;
+        Ok(found.first().map(|r| r.offset))
+    }
+
+    /// Deletes the oldest sealed segments that are older than `max_age` or
+    /// that keep the partition above `max_bytes`; returns how many.
+    pub(crate) fn apply_retention(
+        &self,
+        now: u64,
+        max_age: Option<Duration>,
+        max_bytes: Option<u64>,
+    ) -> Result<usize> {
+        let removed: Vec<Segment> = {
+            let mut state = self.state();
+            let mut total: u64 = state.segments.iter().map(|s| s.len).sum();
+            let mut n = 0;
+            // The active (last) segment is never deleted.
+            while n + 1 < state.segments.len() {
+                let s = &state.segments[n];
+                let too_old = max_age.is_some_and(|age| {
+                    let age = u64::try_from(age.as_micros()).unwrap_or(u64::MAX);
+                    s.last_timestamp.saturating_add(age) < now
+                });
+                let too_big = max_bytes.is_some_and(|limit| total > limit);
+                if !(too_old || too_big) {
+                    break;
+                }
+                total -= s.len;
+                n += 1;
+            }
+            state.segments.drain(..n).collect()
+        };
+        for segment in &removed {
+            tracing::info!(segment = %segment.path.display(), "retention deletes a segment");
+            remove_if_present(&segment.path)?;
+            remove_if_present(&segment.index_path())?;
+        }
+        if !removed.is_empty() && self.settings.durable() {
+            sync_dir(&self.dir).map_err(|e| io_error("retention", &self.dir, e))?;
+        }
+        Ok(removed.len())
+    }
+
+    /// Writes the active segment's index (on a clean shutdown).
+    pub(crate) fn store_active_index(&self) {
+        let state = self.state();
+        let active = state.active();
+        if active.len > 0 {
+            if let Err(e) = active.index.store(&active.index_path(), active.summary()) {
+                tracing::warn!(segment = %active.path.display(), error = %e, "cannot write segment index");
+            }
+        }
+    }
+}
+
+fn plan_of(segment: &Segment, start: IndexEntry, visible: u64) -> ReadPlan {
+    ReadPlan {
+        file: segment.file.clone(),
+        path: segment.path.clone(),
+        start,
+        end: segment.len,
+        limit_offset: visible,
+        average_record: segment.len / segment.records().max(1),
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("retention", path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Creates an empty segment file starting at `base` in `dir` (and fsyncs the
+/// directory, so the new file survives a crash, under durable policies).
+pub(crate) fn create_segment(dir: &Path, base: u64, settings: Settings) -> Result<Segment> {
+    let path = dir.join(log_name(base));
+    // A file of this name can only be debris of a crash before it held data.
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| io_error("create segment", &path, e))?;
+    if settings.durable() {
+        sync_dir(dir).map_err(|e| io_error("create segment", dir, e))?;
+    }
+    Ok(Segment {
+        base,
+        path,
+        file: Arc::new(file),
+        len: 0,
+        next: base,
+        last_timestamp: 0,
+        index: SparseIndex::new(settings.index_interval),
+    })
+}
+
+/// Opens an existing segment file read-write.
+pub(crate) fn open_segment_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_error("open segment", path, e))
+}

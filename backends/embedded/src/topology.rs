@@ -1,0 +1,520 @@
+//! Streams → topics → partitions on disk, the data directory lock, and the
+//! background group commit and retention.
+//!
+//! ```text
+//! <data_dir>/.lock                                  held while open
+//! <data_dir>/streams/<stream>/<topic>/topic.meta    partition count (written last)
+//! <data_dir>/streams/<stream>/<topic>/<n>/<base>.log
+//! <data_dir>/streams/<stream>/<topic>/<n>/<base>.index
+//! <data_dir>/offsets/<group>.json                   committed offsets
+//! <data_dir>/dlq/marks.json                         DLQ redrive marks, deletions
+//! ```
+//!
+//! Names are stored percent-encoded: ASCII letters, digits, `_` and `-` as
+//! they are, every other byte as `%XX`, so any stream or topic name is a safe
+//! file name and no two names share one.
+
+use std::{
+    collections::BTreeMap,
+    fs::{self, File, TryLockError},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, RwLock, Weak},
+    time::Duration,
+};
+
+use rustok_iggy::{Error, ErrorKind, Result, TopicInfo, TopicRef, MAX_PARTITIONS};
+use tokio::sync::watch;
+
+use crate::{
+    config::{EmbeddedConfig, FsyncPolicy},
+    error::{closed, io_error, NAME},
+    fsutil::{sync_dir, write_atomic},
+    partition::{lock, now_micros, Partition, Settings},
+    recovery::open_partition,
+};
+
+/// The stream the DLQ topic lives in; exempt from retention.
+pub(crate) const DLQ_STREAM: &str = "__rustok_dlq";
+/// Longest encoded name accepted (file names are limited to 255 bytes).
+const MAX_ENCODED_NAME: usize = 200;
+const TOPIC_META: &str = "topic.meta";
+
+/// Encodes a name as a file name (see the module docs).
+pub(crate) fn encode_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes [`encode_name`]; `None` for anything it cannot have produced.
+pub(crate) fn decode_name(encoded: &str) -> Option<String> {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A checked, encoded name.
+pub(crate) fn file_name(what: &str, name: &str) -> Result<String> {
+    let encoded = encode_name(name);
+    if name.is_empty() || encoded.len() > MAX_ENCODED_NAME {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{what} name `{name}` must be 1 to about {MAX_ENCODED_NAME} bytes"),
+        )
+        .with_context("backend", NAME));
+    }
+    Ok(encoded)
+}
+
+/// One topic: its partitions.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub(crate) partitions: Vec<Arc<Partition>>,
+}
+
+type Streams = BTreeMap<String, BTreeMap<String, Arc<Topic>>>;
+
+/// The open log: every stream, topic and partition under one data directory.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub(crate) config: EmbeddedConfig,
+    lock_file: Mutex<Option<File>>,
+    streams: RwLock<Streams>,
+    closed: watch::Sender<bool>,
+}
+
+impl Engine {
+    /// Opens (creating) `config.data_dir`, taking its lock and recovering
+    /// every partition. Blocking; starts the background task if called
+    /// inside a tokio runtime.
+    pub(crate) fn open(config: EmbeddedConfig) -> Result<Arc<Self>> {
+        config.validate("")?;
+        let root = config.data_dir.clone();
+        fs::create_dir_all(root.join("streams")).map_err(|e| io_error("open", &root, e))?;
+        let lock_path = root.join(".lock");
+        let lock_file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_error("open", &lock_path, e))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "data_dir {} is already open (by another process or another backend in this one)",
+                        root.display()
+                    ),
+                )
+                .with_context("backend", NAME));
+            }
+            Err(TryLockError::Error(e)) => return Err(io_error("lock", &lock_path, e)),
+        }
+        let engine = Arc::new(Self {
+            streams: RwLock::new(Streams::new()),
+            lock_file: Mutex::new(Some(lock_file)),
+            closed: watch::Sender::new(false),
+            config,
+        });
+        engine.load()?;
+        engine.start_background();
+        Ok(engine)
+    }
+
+    fn root(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            fsync: self.config.fsync,
+            segment_bytes: self.config.segment_bytes,
+            index_interval: self.config.index_interval_bytes,
+        }
+    }
+
+    fn topic_dir(&self, topic: &TopicRef) -> Result<PathBuf> {
+        Ok(self
+            .root()
+            .join("streams")
+            .join(file_name("stream", &topic.stream)?)
+            .join(file_name("topic", &topic.topic)?))
+    }
+
+    fn open_topic(&self, topic: &TopicRef, dir: &Path, partitions: u32) -> Result<Topic> {
+        let partitions = (0..partitions)
+            .map(|p| {
+                open_partition(
+                    &dir.join(p.to_string()),
+                    format!("{topic}/{p}"),
+                    self.settings(),
+                )
+                .map(Arc::new)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Topic { partitions })
+    }
+
+    /// Opens every topic whose `topic.meta` exists. A topic directory without
+    /// one is a creation interrupted before it completed, and is skipped.
+    fn load(&self) -> Result<()> {
+        let streams_dir = self.root().join("streams");
+        let mut streams = Streams::new();
+        for stream_entry in read_dir(&streams_dir)? {
+            let Some(stream) = decode_name(&stream_entry.file_name().to_string_lossy()) else {
+                continue;
+            };
+            for topic_entry in read_dir(&stream_entry.path())? {
+                let Some(name) = decode_name(&topic_entry.file_name().to_string_lossy()) else {
+                    continue;
+                };
+                let dir = topic_entry.path();
+                let meta_path = dir.join(TOPIC_META);
+                let text = match fs::read_to_string(&meta_path) {
+                    Ok(text) => text,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_error("open", &meta_path, e)),
+                };
+                let partitions = parse_topic_meta(&text)
+                    .ok_or_else(|| crate::error::corrupt(&meta_path, 0, "unreadable topic.meta"))?;
+                let topic = TopicRef::new(stream.clone(), name.clone());
+                let opened = self.open_topic(&topic, &dir, partitions)?;
+                streams
+                    .entry(stream.clone())
+                    .or_default()
+                    .insert(name, Arc::new(opened));
+            }
+        }
+        *self.streams.write().unwrap_or_else(|p| p.into_inner()) = streams;
+        Ok(())
+    }
+
+    /// Fails with `Closed` after shutdown.
+    pub(crate) fn check_open(&self, operation: &'static str) -> Result<()> {
+        if *self.closed.borrow() {
+            Err(closed(operation))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A receiver that sees `true` once the engine is shut down.
+    pub(crate) fn closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+
+    /// Creates the topic unless it exists (with the same partition count).
+    pub(crate) fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo> {
+        if partitions == 0 || partitions > MAX_PARTITIONS {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("a topic needs 1 to {MAX_PARTITIONS} partitions, not {partitions}"),
+            )
+            .with_context("backend", NAME)
+            .with_context("topic", topic));
+        }
+        let dir = self.topic_dir(topic)?;
+        let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = streams.get(&topic.stream).and_then(|t| t.get(&topic.topic)) {
+            let found = existing.partitions.len();
+            if found != partitions as usize {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "topic `{topic}` exists with {found} partitions, but {partitions} were requested"
+                    ),
+                )
+                .with_context("backend", NAME)
+                .with_context("topic", topic));
+            }
+            return Ok(TopicInfo {
+                topic: topic.clone(),
+                partitions,
+            });
+        }
+        let opened = self.open_topic(topic, &dir, partitions)?;
+        let durable = self.config.durable();
+        let meta = format!("partitions = {partitions}\n");
+        write_atomic(&dir.join(TOPIC_META), meta.as_bytes(), durable)
+            .map_err(|e| io_error("ensure_topic", &dir, e))?;
+        if durable {
+            for d in [dir.parent(), dir.parent().and_then(Path::parent)]
+                .into_iter()
+                .flatten()
+            {
+                sync_dir(d).map_err(|e| io_error("ensure_topic", d, e))?;
+            }
+        }
+        streams
+            .entry(topic.stream.clone())
+            .or_default()
+            .insert(topic.topic.clone(), Arc::new(opened));
+        Ok(TopicInfo {
+            topic: topic.clone(),
+            partitions,
+        })
+    }
+
+    /// The topic, or `NotFound`.
+    pub(crate) fn topic(&self, topic: &TopicRef) -> Result<Arc<Topic>> {
+        self.streams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&topic.stream)
+            .and_then(|t| t.get(&topic.topic))
+            .cloned()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("topic `{topic}` does not exist"),
+                )
+                .with_context("backend", NAME)
+                .with_context("topic", topic)
+            })
+    }
+
+    /// One partition, or `NotFound`.
+    pub(crate) fn partition(&self, topic: &TopicRef, partition: u32) -> Result<Arc<Partition>> {
+        let state = self.topic(topic)?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| state.partitions.get(p))
+            .cloned()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "topic `{topic}` has {} partitions; there is no partition {partition}",
+                        state.partitions.len()
+                    ),
+                )
+                .with_context("backend", NAME)
+                .with_context("topic", topic)
+                .with_context("partition", partition)
+            })
+    }
+
+    /// Every topic of `stream`.
+    pub(crate) fn list_topics(&self, stream: &str) -> Vec<TopicInfo> {
+        self.streams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(stream)
+            .map(|topics| {
+                topics
+                    .iter()
+                    .map(|(name, t)| TopicInfo {
+                        topic: TopicRef::new(stream, name.clone()),
+                        partitions: t.partitions.len() as u32,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every partition of every topic.
+    pub(crate) fn partitions(&self) -> Vec<(TopicRef, u32, Arc<Partition>)> {
+        let streams = self.streams.read().unwrap_or_else(|p| p.into_inner());
+        let mut all = Vec::new();
+        for (stream, topics) in streams.iter() {
+            for (name, topic) in topics {
+                for (p, partition) in topic.partitions.iter().enumerate() {
+                    all.push((
+                        TopicRef::new(stream.clone(), name.clone()),
+                        p as u32,
+                        partition.clone(),
+                    ));
+                }
+            }
+        }
+        all
+    }
+
+    /// Applies the retention limits to every partition (except the DLQ's);
+    /// returns how many segments were deleted.
+    pub(crate) fn enforce_retention(&self) -> Result<usize> {
+        let max_age = self.config.retention_max_age_secs.map(Duration::from_secs);
+        let max_bytes = self.config.retention_max_bytes;
+        if max_age.is_none() && max_bytes.is_none() {
+            return Ok(0);
+        }
+        let now = now_micros();
+        let mut deleted = 0;
+        for (topic, _, partition) in self.partitions() {
+            if topic.stream != DLQ_STREAM {
+                deleted += partition.apply_retention(now, max_age, max_bytes)?;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Group commit: fsyncs every partition with data above its durable mark.
+    async fn sync_pending(&self) -> Result<()> {
+        let mut first_error = None;
+        for (_, _, partition) in self.partitions() {
+            if let Some(next) = partition.pending_sync() {
+                if let Err(e) = partition.sync_to(next).await {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Flushes (unless `fsync = "never"`), writes the active indexes and
+    /// releases the data directory. Later calls fail with `Closed`; a second
+    /// close is `Ok`.
+    pub(crate) async fn close(&self) -> Result<()> {
+        if self.closed.send_replace(true) {
+            return Ok(());
+        }
+        let result = if self.config.durable() {
+            self.sync_pending().await
+        } else {
+            Ok(())
+        };
+        for (_, _, partition) in self.partitions() {
+            partition.store_active_index();
+        }
+        lock(&self.lock_file).take();
+        result
+    }
+
+    fn start_background(self: &Arc<Self>) {
+        let interval = self.config.fsync == FsyncPolicy::Interval;
+        let retention = self.config.retention_max_age_secs.is_some()
+            || self.config.retention_max_bytes.is_some();
+        if !(interval || retention) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("embedded backend opened outside a tokio runtime: no background group commit or retention");
+            return;
+        };
+        let retention_every = Duration::from_secs(self.config.retention_check_secs);
+        let tick = if interval {
+            self.config.fsync_interval().min(retention_every)
+        } else {
+            retention_every
+        };
+        let weak = Arc::downgrade(self);
+        let closed = self.closed();
+        runtime.spawn(background(
+            weak,
+            closed,
+            tick,
+            interval,
+            retention,
+            retention_every,
+        ));
+    }
+}
+
+async fn background(
+    engine: Weak<Engine>,
+    mut closed: watch::Receiver<bool>,
+    tick: Duration,
+    interval: bool,
+    retention: bool,
+    retention_every: Duration,
+) {
+    let mut since_retention = Duration::ZERO;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            _ = closed.wait_for(|c| *c) => return,
+        }
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        if interval {
+            if let Err(e) = engine.sync_pending().await {
+                tracing::error!(error = %e, "embedded group commit failed");
+            }
+        }
+        since_retention += tick;
+        if retention && since_retention >= retention_every {
+            since_retention = Duration::ZERO;
+            let task = engine.clone();
+            match tokio::task::spawn_blocking(move || task.enforce_retention()).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "embedded retention failed"),
+                Err(e) => tracing::error!(error = %e, "embedded retention task failed"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.map_err(|e| io_error("open", dir, e)))
+            .filter(|e| e.as_ref().map_or(true, |e| e.path().is_dir()))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_error("open", dir, e)),
+    }
+}
+
+fn parse_topic_meta(text: &str) -> Option<u32> {
+    let value = text.trim().strip_prefix("partitions")?.trim_start();
+    let n: u32 = value.strip_prefix('=')?.trim().parse().ok()?;
+    (1..=MAX_PARTITIONS).contains(&n).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_file_safe() {
+        for name in [
+            "orders",
+            "a.b/c",
+            "снег",
+            "..",
+            "%41",
+            "x y",
+            "__rustok_dlq",
+        ] {
+            let encoded = encode_name(name);
+            assert!(
+                encoded
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-%".contains(&b)),
+                "{encoded}"
+            );
+            assert_eq!(decode_name(&encoded).as_deref(), Some(name));
+        }
+        assert_eq!(decode_name("%4"), None);
+        assert_eq!(decode_name("%zz"), None);
+        assert!(file_name("topic", "").is_err());
+        assert!(file_name("topic", &"é".repeat(100)).is_err());
+    }
+
+    #[test]
+    fn topic_meta_parses_strictly() {
+        assert_eq!(parse_topic_meta("partitions = 8\n"), Some(8));
+        assert_eq!(parse_topic_meta("partitions = 0\n"), None);
+        assert_eq!(parse_topic_meta("garbage"), None);
+    }
+}
