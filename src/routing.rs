@@ -116,12 +116,15 @@ impl Router {
 
     /// The topic `event_type` goes to.
     pub fn route(&self, event_type: &str) -> &RoutedTopic {
-        let index = self
-            .rules
+        &self.topics[self.route_index(event_type)]
+    }
+
+    /// The index in [`Router::topics`] of the topic `event_type` goes to.
+    pub fn route_index(&self, event_type: &str) -> usize {
+        self.rules
             .iter()
             .find(|(prefix, _)| event_type.starts_with(prefix.as_str()))
-            .map_or(0, |(_, index)| *index);
-        &self.topics[index]
+            .map_or(0, |(_, index)| *index)
     }
 
     /// Every topic the router can send to.

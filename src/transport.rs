@@ -211,14 +211,21 @@ impl Transport {
         );
         let backend = &self.inner.backend;
         let topics = &self.inner.topics;
+        let publish_metrics = &self.inner.publish_metrics;
         let appends =
             groups
                 .into_iter()
                 .map(|((topic, partition), (indexes, messages))| async move {
+                    let started = Instant::now();
+                    let count = messages.len();
                     let ack = backend
                         .append(&topics[topic], partition, messages)
                         .await
-                        .map_err(|e| e.with_context("operation", "publish_batch"))?;
+                        .map_err(|e| {
+                            publish_metrics[topic].failed();
+                            e.with_context("operation", "publish_batch")
+                        })?;
+                    publish_metrics[topic].appended(count, started.elapsed());
                     Ok::<_, Error>((topic, partition, indexes, ack))
                 });
         let acks = futures::future::try_join_all(appends)
@@ -250,15 +257,9 @@ impl Transport {
     /// Validates, routes and encodes one envelope: (topic index, partition, message).
     fn prepare<E: Serialize>(&self, envelope: &EventEnvelope<E>) -> Result<(usize, u32, Message)> {
         envelope.validate()?;
-        let routed = self.inner.router.route(&envelope.event_type);
-        let topic = self
-            .inner
-            .router
-            .topics()
-            .iter()
-            .position(|t| t.name == routed.name)
-            .unwrap_or(0);
-        let partition = partition_for(&envelope.partition_key_bytes(), routed.partitions);
+        let topic = self.inner.router.route_index(&envelope.event_type);
+        let partitions = self.inner.router.topics()[topic].partitions;
+        let partition = partition_for(&envelope.partition_key_bytes(), partitions);
         let payload = self
             .inner
             .codec
