@@ -21,7 +21,7 @@
 //! let transport = Transport::from_config(&config).await?;
 //! assert_eq!(transport.backend().name(), "embedded");
 //! assert_eq!(transport.offset_store().name(), "embedded");
-//! transport.shutdown().await?;
+//! transport.backend().shutdown().await?;
 //! # Ok(()) }
 //! ```
 //!

@@ -1,0 +1,187 @@
+//! What a reopened data directory restores: topics, records, group offsets,
+//! DLQ entries and marks; and what each fsync policy lets consumers see.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rustok_iggy::{Backend, DlqFilter, DlqStore, OffsetStore, PollFrom, PollRequest, TopicRef};
+use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig, FsyncPolicy};
+use rustok_iggy_testkit::fixtures::{test_dead_letter, time};
+
+#[tokio::test]
+async fn topics_records_offsets_groups_and_dlq_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let refunds = TopicRef::new("app", "refunds");
+    let (records, letters) = {
+        let backend = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Always))
+            .await
+            .unwrap();
+        backend.ensure_topic(&topic(), 3).await.unwrap();
+        backend.ensure_topic(&refunds, 1).await.unwrap();
+        append_each(&backend, 1..81).await;
+        backend
+            .append(&refunds, 0, vec![message(500)])
+            .await
+            .unwrap();
+        let offsets = backend.offsets();
+        offsets.commit("billing", &topic(), 0, 40).await.unwrap();
+        offsets.commit("billing", &topic(), 2, 0).await.unwrap();
+        offsets.commit("audit", &refunds, 0, 1).await.unwrap();
+        let dlq = backend.dlq();
+        let a = dlq.put(test_dead_letter(1)).await.unwrap();
+        let b = dlq.put(test_dead_letter(2)).await.unwrap();
+        let c = dlq.put(test_dead_letter(3)).await.unwrap();
+        dlq.mark_redriven(a, time(9)).await.unwrap();
+        assert!(dlq.delete(b).await.unwrap());
+        let records = poll_all(&backend, &topic(), 0).await;
+        backend.shutdown().await.unwrap();
+        (records, (a, b, c))
+    };
+
+    let backend = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Always))
+        .await
+        .unwrap();
+    let mut listed: Vec<(String, u32)> = backend
+        .list_topics("app")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.topic.topic, t.partitions))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec![("orders".into(), 3), ("refunds".into(), 1)]);
+    assert_eq!(poll_all(&backend, &topic(), 0).await, records);
+    assert_dense(&records, 80);
+    assert_eq!(
+        poll_all(&backend, &refunds, 0).await[0].message,
+        message(500)
+    );
+
+    let offsets = backend.offsets();
+    assert_eq!(
+        offsets.load("billing", &topic(), 0).await.unwrap(),
+        Some(40)
+    );
+    assert_eq!(offsets.load("billing", &topic(), 2).await.unwrap(), Some(0));
+    assert_eq!(offsets.load("billing", &topic(), 1).await.unwrap(), None);
+    assert_eq!(offsets.load("audit", &refunds, 0).await.unwrap(), Some(1));
+    assert_eq!(offsets.groups().await, vec!["audit", "billing"]);
+
+    let dlq = backend.dlq();
+    let (a, b, c) = letters;
+    let all = dlq
+        .list(
+            DlqFilter {
+                include_redriven: true,
+                ..DlqFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<u64> = all.entries.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![a, c]);
+    assert_eq!(all.entries[0].redriven_at, Some(time(9)));
+    assert_eq!(all.entries[1].letter, test_dead_letter(3));
+    assert_eq!(dlq.get(b).await.unwrap(), None);
+    let d = dlq.put(test_dead_letter(4)).await.unwrap();
+    assert!(d > c, "ids keep ascending after a reopen");
+
+    // Appends continue after the last offset.
+    let ack = backend
+        .append(&topic(), 0, vec![message(81)])
+        .await
+        .unwrap();
+    assert_eq!(ack.first_offset, 80);
+    // Group membership is live state: members of the old process are gone.
+    assert!(backend.group_members(&topic(), "billing").is_empty());
+    backend.shutdown().await.unwrap();
+}
+
+fn request(max_wait: Duration) -> PollRequest {
+    PollRequest {
+        topic: topic(),
+        partition: 0,
+        from: PollFrom::Offset(0),
+        max_records: 10,
+        max_wait,
+    }
+}
+
+#[tokio::test]
+async fn under_interval_consumers_never_see_data_above_the_durable_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig {
+        // Never comes due in this test: only shutdown makes the data durable.
+        fsync_interval_ms: 3_600_000,
+        ..small(dir.path(), FsyncPolicy::Interval)
+    };
+    let backend = EmbeddedBackend::open(config).await.unwrap();
+    backend.ensure_topic(&topic(), 1).await.unwrap();
+    let ack = backend.append(&topic(), 0, vec![message(1)]).await.unwrap();
+    assert_eq!(ack.first_offset, 0);
+    assert_eq!(
+        backend
+            .partition_info(&topic(), 0)
+            .await
+            .unwrap()
+            .next_offset,
+        1,
+        "the append is acknowledged and counted"
+    );
+    assert!(
+        backend
+            .poll(request(Duration::ZERO))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a consumer saw data that is not fsynced yet"
+    );
+    backend.shutdown().await.unwrap();
+    let backend = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Interval))
+        .await
+        .unwrap();
+    assert_dense(&backend.poll(request(Duration::ZERO)).await.unwrap(), 1);
+    backend.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_group_commit_wakes_a_long_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig {
+        fsync_interval_ms: 5,
+        ..small(dir.path(), FsyncPolicy::Interval)
+    };
+    let backend = std::sync::Arc::new(EmbeddedBackend::open(config).await.unwrap());
+    backend.ensure_topic(&topic(), 1).await.unwrap();
+    let waiting = tokio::spawn({
+        let backend = backend.clone();
+        async move { backend.poll(request(Duration::from_secs(3_600))).await }
+    });
+    backend.append(&topic(), 0, vec![message(1)]).await.unwrap();
+    assert_dense(&waiting.await.unwrap().unwrap(), 1);
+    backend.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_wakes_a_waiting_poll_with_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = std::sync::Arc::new(
+        EmbeddedBackend::open(EmbeddedConfig::new(dir.path()))
+            .await
+            .unwrap(),
+    );
+    backend.ensure_topic(&topic(), 1).await.unwrap();
+    let waiting = tokio::spawn({
+        let backend = backend.clone();
+        async move { backend.poll(request(Duration::from_secs(3_600))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    backend.shutdown().await.unwrap();
+    let err = waiting.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), rustok_iggy::ErrorKind::Closed);
+    assert!(!backend.health().await.is_healthy());
+}
