@@ -310,10 +310,24 @@ impl Transport {
         TopicRef::new(self.inner.stream.clone(), name)
     }
 
-    /// Closes the backend. Stop subscriptions first ([`Subscription::shutdown`](crate::Subscription::shutdown)):
-    /// they need the backend to commit.
-    pub async fn shutdown(&self) -> Result<()> {
-        self.inner.backend.shutdown().await
+    /// Stops every running subscription of this transport (each as
+    /// [`Subscription::shutdown`](crate::Subscription::shutdown) would: drain
+    /// in-flight handlers up to its deadline, commit, leave its groups), then
+    /// closes the backend. Handlers still running at a deadline are in the
+    /// returned report; their messages stay uncommitted.
+    pub async fn shutdown(&self) -> Result<crate::ShutdownReport> {
+        let mut report = crate::ShutdownReport::default();
+        let mut first_error = None;
+        for state in self.inner.live_subscriptions() {
+            match crate::consumer::stop(&state, state.shutdown_timeout).await {
+                Ok(r) => report.stuck.extend(r.stuck),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        self.inner.backend.shutdown().await?;
+        first_error.map_or(Ok(report), Err)
     }
 }
 

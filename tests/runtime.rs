@@ -14,8 +14,8 @@ use std::{
 use common::{numbered_events, wait_until, Numbered};
 use rustok_iggy::{
     wire::header, Backend, ConsumerConfig, Delivery, DlqFilter, EventEnvelope, Handler,
-    HandlerError, HealthConfig, HealthStatus, Message, PollFrom, PollRequest, ReplayFrom,
-    RetryConfig, RoutingConfig, Transport,
+    HandlerError, HealthConfig, HealthStatus, Message, OffsetStore, PollFrom, PollRequest,
+    ReplayFrom, RetryConfig, RoutingConfig, Transport,
 };
 use rustok_iggy_codecs::JsonCodec;
 use rustok_iggy_testkit::MemoryBackend;
@@ -587,4 +587,31 @@ async fn publish_carries_w3c_trace_context() {
         "{traceparent}"
     );
     assert_eq!(traceparent.len(), 55);
+}
+
+#[tokio::test]
+async fn transport_shutdown_drains_and_commits_running_subscriptions() {
+    let (transport, backend) = transport(3).await;
+    transport
+        .publish_batch(&numbered_events(25, 1))
+        .await
+        .unwrap();
+    let handler = Scripted::new(0, None);
+    let sub = transport
+        .subscribe("g", &["events"], handler.clone())
+        .await
+        .unwrap();
+    wait_until("all handled", || handler.handled().len() == 25).await;
+
+    let report = transport.shutdown().await.unwrap();
+    assert!(report.is_clean());
+    assert!(backend.is_closed());
+    let committed = backend
+        .offsets()
+        .load("g", &transport.topic("events"), 0)
+        .await
+        .unwrap();
+    assert_eq!(committed, Some(25), "committed before the backend closed");
+    assert!(transport.health().await.subscriptions.is_empty());
+    assert!(sub.shutdown().await.unwrap().is_clean(), "already stopped");
 }

@@ -269,6 +269,7 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
             entry.letter.error
         );
     }
+    // Every member was shut down above; this closes the backend.
     transport.shutdown().await?;
 
     let ok = unique == args.events

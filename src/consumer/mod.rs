@@ -12,6 +12,7 @@ pub use handler::{handler_fn, Delivery, Handler, HandlerError};
 pub use replay::{ReplayFailure, ReplayFrom, ReplayReport};
 pub(crate) use state::SubscriptionState;
 pub use state::SubscriptionStats;
+pub(crate) use subscription::stop;
 pub use subscription::{ShutdownReport, StuckHandler, Subscription, SubscriptionOptions};
 
 #[cfg(test)]

@@ -8,10 +8,12 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::TopicRef;
 
@@ -123,13 +125,24 @@ pub(crate) struct SubscriptionState {
     /// Dead letters counted at the previous health check, for growth.
     pub(crate) dead_lettered_at_last_check: AtomicU64,
     pub(crate) stopped: AtomicBool,
+    /// Stops the subscription's tasks.
+    pub(crate) cancel: CancellationToken,
+    /// The per-topic supervisor tasks, taken by whoever stops the subscription.
+    pub(crate) supervisors: Mutex<Vec<JoinHandle<crate::Result<()>>>>,
+    /// How long a shutdown waits for in-flight handlers by default.
+    pub(crate) shutdown_timeout: Duration,
     partitions: Mutex<BTreeMap<(TopicRef, u32), Arc<PartitionState>>>,
     dedup_capacity: usize,
     dedup: Mutex<DedupWindow>,
 }
 
 impl SubscriptionState {
-    pub(crate) fn new(group: String, topics: Vec<TopicRef>, dedup_capacity: usize) -> Self {
+    pub(crate) fn new(
+        group: String,
+        topics: Vec<TopicRef>,
+        dedup_capacity: usize,
+        shutdown_timeout: Duration,
+    ) -> Self {
         Self {
             group,
             topics,
@@ -141,6 +154,9 @@ impl SubscriptionState {
             consecutive_failures: AtomicU64::new(0),
             dead_lettered_at_last_check: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
+            cancel: CancellationToken::new(),
+            supervisors: Mutex::new(Vec::new()),
+            shutdown_timeout,
             partitions: Mutex::new(BTreeMap::new()),
             dedup_capacity,
             dedup: Mutex::new(DedupWindow::default()),
@@ -214,7 +230,7 @@ impl SubscriptionState {
 
 /// Locks, recovering from poisoning: every update under these locks is a
 /// single assignment, so the data stays consistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -224,20 +240,20 @@ mod tests {
 
     #[test]
     fn dedup_window_forgets_the_oldest() {
-        let s = SubscriptionState::new("g".into(), vec![], 2);
+        let s = SubscriptionState::new("g".into(), vec![], 2, Duration::ZERO);
         s.remember(1);
         s.remember(2);
         assert!(s.seen(1) && s.seen(2));
         s.remember(3);
         assert!(!s.seen(1) && s.seen(2) && s.seen(3));
-        let off = SubscriptionState::new("g".into(), vec![], 0);
+        let off = SubscriptionState::new("g".into(), vec![], 0, Duration::ZERO);
         off.remember(1);
         assert!(!off.seen(1));
     }
 
     #[test]
     fn partitions_report_lag_and_in_flight() {
-        let s = SubscriptionState::new("g".into(), vec![], 0);
+        let s = SubscriptionState::new("g".into(), vec![], 0, Duration::ZERO);
         let t = TopicRef::new("s", "t");
         let p = s.start_partition(&t, 3);
         p.next.store(5, Ordering::Relaxed);

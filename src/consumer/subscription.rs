@@ -13,7 +13,10 @@ use serde::de::DeserializeOwned;
 use tokio::{sync::Semaphore, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use super::{state::SubscriptionStats, worker, Handler, SubscriptionState};
+use super::{
+    state::{lock, SubscriptionStats},
+    worker, Handler, SubscriptionState,
+};
 use crate::{
     transport::Inner, ConsumerConfig, Error, ErrorKind, MemberId, Result, TopicRef, Transport,
 };
@@ -80,6 +83,7 @@ impl<E, H> Shared<E, H> {
             group.clone(),
             topics,
             config.dedup_window,
+            Duration::from_millis(config.shutdown_timeout_ms),
         ));
         Self {
             transport: transport.inner.clone(),
@@ -99,9 +103,6 @@ impl<E, H> Shared<E, H> {
 #[must_use = "a dropped subscription stops consuming"]
 pub struct Subscription {
     state: Arc<SubscriptionState>,
-    cancel: CancellationToken,
-    supervisors: Vec<JoinHandle<Result<()>>>,
-    shutdown_timeout: Duration,
 }
 
 /// A handler still running when a shutdown's deadline passed. Its message is
@@ -121,7 +122,6 @@ pub struct StuckHandler {
 
 /// How a shutdown went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[must_use]
 pub struct ShutdownReport {
     /// Handlers that had not finished by the deadline (empty after a clean
     /// shutdown).
@@ -159,7 +159,7 @@ impl Subscription {
     /// and leaves the group, waiting at most `consumer.shutdown_timeout_ms`;
     /// see [`Subscription::shutdown_within`].
     pub async fn shutdown(self) -> Result<ShutdownReport> {
-        let deadline = self.shutdown_timeout;
+        let deadline = self.state.shutdown_timeout;
         self.shutdown_within(deadline).await
     }
 
@@ -171,51 +171,57 @@ impl Subscription {
     /// Returns an error if a partition worker panicked (a bug in a plugin; a
     /// panicking handler is caught and retried instead); the other partitions
     /// were still stopped and committed.
-    pub async fn shutdown_within(mut self, deadline: Duration) -> Result<ShutdownReport> {
-        self.state.stopped.store(true, Ordering::Relaxed);
-        self.cancel.cancel();
-        let supervisors = std::mem::take(&mut self.supervisors);
-        let joined = tokio::time::timeout(deadline, futures::future::join_all(supervisors)).await;
-        let Ok(results) = joined else {
-            let now = Instant::now();
-            let stuck: Vec<StuckHandler> = self
-                .state
-                .partitions()
-                .into_iter()
-                .filter_map(|((topic, partition), p)| {
-                    p.in_flight().map(|(offset, since)| StuckHandler {
-                        topic,
-                        partition,
-                        offset,
-                        running_for: now.saturating_duration_since(since),
-                    })
-                })
-                .collect();
-            for s in &stuck {
-                tracing::error!(
-                    group = %self.state.group, topic = %s.topic, partition = s.partition,
-                    offset = s.offset, running_for = ?s.running_for,
-                    "handler still running at the shutdown deadline; its message stays uncommitted"
-                );
-            }
-            return Ok(ShutdownReport { stuck });
-        };
-        let mut first_error = None;
-        for result in results {
-            let result = result.unwrap_or_else(|e| {
-                Err(Error::new(ErrorKind::Backend, "a subscription task panicked").with_source(e))
-            });
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(ShutdownReport::default()), Err)
+    pub async fn shutdown_within(self, deadline: Duration) -> Result<ShutdownReport> {
+        stop(&self.state, deadline).await
     }
+}
+
+/// Stops a subscription: cancel, wait for its supervisors up to `deadline`,
+/// report handlers still running then. A second call finds nothing to wait for.
+pub(crate) async fn stop(state: &SubscriptionState, deadline: Duration) -> Result<ShutdownReport> {
+    state.stopped.store(true, Ordering::Relaxed);
+    state.cancel.cancel();
+    let supervisors = std::mem::take(&mut *lock(&state.supervisors));
+    let joined = tokio::time::timeout(deadline, futures::future::join_all(supervisors)).await;
+    let Ok(results) = joined else {
+        let now = Instant::now();
+        let stuck: Vec<StuckHandler> = state
+            .partitions()
+            .into_iter()
+            .filter_map(|((topic, partition), p)| {
+                p.in_flight().map(|(offset, since)| StuckHandler {
+                    topic,
+                    partition,
+                    offset,
+                    running_for: now.saturating_duration_since(since),
+                })
+            })
+            .collect();
+        for s in &stuck {
+            tracing::error!(
+                group = %state.group, topic = %s.topic, partition = s.partition,
+                offset = s.offset, running_for = ?s.running_for,
+                "handler still running at the shutdown deadline; its message stays uncommitted"
+            );
+        }
+        return Ok(ShutdownReport { stuck });
+    };
+    let mut first_error = None;
+    for result in results {
+        let result = result.unwrap_or_else(|e| {
+            Err(Error::new(ErrorKind::Backend, "a subscription task panicked").with_source(e))
+        });
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(ShutdownReport::default()), Err)
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.state.stopped.store(true, Ordering::Relaxed);
+        self.state.cancel.cancel();
     }
 }
 
@@ -280,7 +286,6 @@ impl Transport {
             joined.push((topic, member));
         }
         let topics = joined.iter().map(|(topic, _)| topic.clone()).collect();
-        let shutdown_timeout = Duration::from_millis(config.shutdown_timeout_ms);
         let shared = Arc::new(Shared::new(
             self,
             options.group.clone(),
@@ -290,7 +295,6 @@ impl Transport {
         ));
         let state = shared.state.clone();
         self.inner.track(&state);
-        let cancel = CancellationToken::new();
         let supervisors = joined
             .into_iter()
             .map(|(topic, member)| {
@@ -298,17 +302,13 @@ impl Transport {
                     shared.clone(),
                     topic,
                     member,
-                    cancel.child_token(),
+                    state.cancel.child_token(),
                 ))
             })
             .collect();
+        *lock(&state.supervisors) = supervisors;
         tracing::info!(group = %options.group, topics = ?options.topics, "subscribed");
-        Ok(Subscription {
-            state,
-            cancel,
-            supervisors,
-            shutdown_timeout,
-        })
+        Ok(Subscription { state })
     }
 }
 
