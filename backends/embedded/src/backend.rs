@@ -139,6 +139,15 @@ impl EmbeddedBackend {
             .map_err(|e| join_error("enforce_retention", e))?
     }
 
+    /// Fsyncs every partition holding data above its durable mark, now,
+    /// whatever the policy: an early group commit under `interval`, and the
+    /// way to make a batch load durable under `never` with one fsync per
+    /// partition at the end.
+    pub async fn flush(&self) -> Result<()> {
+        self.engine.check_open("flush")?;
+        self.engine.sync_pending().await
+    }
+
     /// The last clamped poll of each partition that had one.
     pub fn retention_clamps(&self) -> Vec<RetentionClamp> {
         self.engine

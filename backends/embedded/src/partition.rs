@@ -541,3 +541,90 @@ pub(crate) fn open_segment_file(path: &Path) -> Result<File> {
         .open(path)
         .map_err(|e| io_error("open segment", path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use rustok_iggy::Headers;
+
+    fn settings(fsync: FsyncPolicy) -> Settings {
+        Settings {
+            fsync,
+            segment_bytes: 1 << 20,
+            index_interval: 4096,
+        }
+    }
+
+    /// A partition whose only segment is `device` (a stand-in for a failing disk).
+    fn on_device(device: &str, fsync: FsyncPolicy) -> Partition {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(device)
+            .unwrap();
+        let segment = Segment {
+            base: 0,
+            path: PathBuf::from(device),
+            file: Arc::new(file),
+            len: 0,
+            next: 0,
+            last_timestamp: 0,
+            index: SparseIndex::new(4096),
+        };
+        Partition::new(
+            PathBuf::from("/dev"),
+            "s/t/0".into(),
+            settings(fsync),
+            vec![segment],
+        )
+    }
+
+    fn message() -> Message {
+        Message {
+            id: 1,
+            headers: Headers::new(),
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_fsync_poisons_the_partition_and_is_never_retried_as_success() {
+        // Writes to /dev/null succeed; fsync of it fails (EINVAL).
+        let p = on_device("/dev/null", FsyncPolicy::Always);
+        let err = p.append(&[message()]).await.unwrap_err();
+        assert!(err.to_string().contains("fsync"), "{err}");
+        assert!(p.state().poisoned.is_some());
+        // Not visible: it was never durable.
+        assert_eq!(*p.subscribe().borrow(), 0);
+        let err = p.append(&[message()]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend);
+        assert!(err.to_string().contains("refuses appends"), "{err}");
+        assert!(p.sync_to(1).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_fails_the_append_with_a_clear_error() {
+        // Writes to /dev/full fail with ENOSPC.
+        let p = on_device("/dev/full", FsyncPolicy::Never);
+        let err = p.append(&[message()]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.to_string().contains("disk is full"), "{err}");
+        assert!(err.to_string().contains("/dev/full"), "{err}");
+        assert_eq!(p.state().next_offset(), 0, "nothing was counted");
+    }
+
+    #[test]
+    fn oversized_messages_are_invalid_input() {
+        let p = on_device("/dev/null", FsyncPolicy::Never);
+        let big = Message {
+            payload: Bytes::from(vec![0u8; frame::MAX_BODY_LEN + 1]),
+            ..message()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = runtime.block_on(p.append(&[big])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+}

@@ -368,7 +368,7 @@ impl Engine {
     }
 
     /// Group commit: fsyncs every partition with data above its durable mark.
-    async fn sync_pending(&self) -> Result<()> {
+    pub(crate) async fn sync_pending(&self) -> Result<()> {
         let mut first_error = None;
         for (_, _, partition) in self.partitions() {
             if let Some(next) = partition.pending_sync() {
