@@ -1,0 +1,164 @@
+//! Messages: send (with Iggy's partitioning), poll (with the polling
+//! strategies and auto-commit), flush.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use iggy_binary_protocol::{
+    requests::messages::{FlushUnsavedBufferRequest, PollMessagesRequest},
+    responses::messages::{SendMessagesConfirmationResponse, SendMessagesResponse},
+    WireDecode, WireEncode, WirePartitioning,
+};
+use rustok_iggy::{partition_for, ErrorKind, PollFrom, PollRequest};
+
+use super::{
+    groups,
+    resolve::{self, ConsumerKey},
+    Reply,
+};
+use crate::{
+    error::Status,
+    mapping::{decode_send, encode_poll},
+    session::Session,
+    shared::Shared,
+};
+
+/// The SDK's "no partition is assigned to this member" partition id.
+const NO_ASSIGNED_PARTITION: u32 = u32::MAX - 1;
+
+const STRATEGY_OFFSET: u8 = 1;
+const STRATEGY_TIMESTAMP: u8 = 2;
+const STRATEGY_FIRST: u8 = 3;
+const STRATEGY_LAST: u8 = 4;
+const STRATEGY_NEXT: u8 = 5;
+
+/// `SendMessages`: one append to the partition the partitioning picks.
+///
+/// Partition ids are 0-based, as in Iggy 0.11 and the core. `Balanced`
+/// round-robins per topic; a messages key goes to `partition_for(key)`
+/// (xxh32, seed 0 — what the SDK computes client-side too).
+pub(crate) async fn send(shared: &Shared, body: &[u8]) -> Reply {
+    let batch = decode_send(body, shared.limits.max_batch_messages)?;
+    let topic = resolve::topic(shared, &batch.header.stream_id, &batch.header.topic_id).await?;
+    let partition = match &batch.header.partitioning {
+        WirePartitioning::PartitionId(p) => *p,
+        WirePartitioning::Balanced => shared.next_balanced(&topic.topic_ref, topic.partitions),
+        WirePartitioning::MessagesKey(key) => partition_for(key, topic.partitions),
+    };
+    if partition >= topic.partitions {
+        return Err(Status::PARTITION_NOT_FOUND);
+    }
+    let ack = shared
+        .backend
+        .append(&topic.topic_ref, partition, batch.messages)
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Status::PARTITION_NOT_FOUND,
+            ErrorKind::InvalidInput => Status::CANNOT_APPEND_MESSAGE,
+            _ => Status::from(e),
+        })?;
+    Ok(SendMessagesResponse {
+        confirmations: vec![SendMessagesConfirmationResponse {
+            stream_id: topic.stream.id,
+            topic_id: topic.topic.id,
+            partition_id: partition,
+            base_offset: ack.first_offset,
+        }],
+    }
+    .to_bytes())
+}
+
+/// `PollMessages` from one partition.
+///
+/// A consumer-group poll must come from a member that owns the partition:
+/// the member's assignment is re-synced first, and a partition it lost gets
+/// `ConsumerGroupPartitionNotOwned`, on which the SDK re-syncs. `next` starts
+/// at the committed offset (the core stores the next offset to consume);
+/// auto-commit stores the offset after the last polled message.
+pub(crate) async fn poll(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
+    let request = PollMessagesRequest::decode_from(body)?;
+    let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
+    let consumer = resolve::consumer(shared, &topic, &request.consumer)?;
+    let partition = match &consumer {
+        ConsumerKey::Group(group) => {
+            let assigned = groups::refresh(shared, session, &topic, group).await?;
+            match request.partition_id {
+                Some(p) if assigned.contains(&p) => p,
+                Some(_) => return Err(Status::CONSUMER_GROUP_PARTITION_NOT_OWNED),
+                None => match assigned.first() {
+                    Some(p) => *p,
+                    None => return Ok(encode_poll(NO_ASSIGNED_PARTITION, 0, &[])),
+                },
+            }
+        }
+        ConsumerKey::Standalone(_) => request.partition_id.unwrap_or(0),
+    };
+    if partition >= topic.partitions {
+        return Err(Status::PARTITION_NOT_FOUND);
+    }
+    let info = shared
+        .backend
+        .partition_info(&topic.topic_ref, partition)
+        .await?;
+    let count = request.count.min(shared.limits.max_poll_messages);
+    let key = consumer.offsets_key();
+    let from = match request.strategy.kind {
+        STRATEGY_OFFSET => PollFrom::Offset(request.strategy.value),
+        STRATEGY_TIMESTAMP => PollFrom::Timestamp(request.strategy.value),
+        STRATEGY_FIRST => PollFrom::Offset(info.first_offset),
+        STRATEGY_LAST => PollFrom::Offset(
+            info.next_offset
+                .saturating_sub(u64::from(count))
+                .max(info.first_offset),
+        ),
+        STRATEGY_NEXT => PollFrom::Offset(
+            shared
+                .offsets
+                .load(key, &topic.topic_ref, partition)
+                .await?
+                .unwrap_or(info.first_offset),
+        ),
+        _ => return Err(Status::INVALID_FORMAT),
+    };
+    let records = if count == 0 {
+        Vec::new()
+    } else {
+        shared
+            .backend
+            .poll(PollRequest {
+                topic: topic.topic_ref.clone(),
+                partition,
+                from,
+                max_records: count,
+                max_wait: Duration::ZERO,
+            })
+            .await?
+    };
+    let mut current_offset = info.next_offset.saturating_sub(1);
+    if let Some(last) = records.last() {
+        current_offset = current_offset.max(last.offset);
+        if request.auto_commit {
+            shared
+                .offsets
+                .commit(
+                    key,
+                    &topic.topic_ref,
+                    partition,
+                    last.offset.saturating_add(1),
+                )
+                .await?;
+        }
+    }
+    Ok(encode_poll(partition, current_offset, &records))
+}
+
+/// `FlushUnsavedBuffer`: appends are durable per the backend's policy when
+/// they are acknowledged, so there is nothing to flush.
+pub(crate) async fn flush(shared: &Shared, body: &[u8]) -> Reply {
+    let request = FlushUnsavedBufferRequest::decode_from(body)?;
+    let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
+    if request.partition_id >= topic.partitions {
+        return Err(Status::PARTITION_NOT_FOUND);
+    }
+    Ok(Bytes::new())
+}

@@ -1,0 +1,91 @@
+//! Command dispatch: Iggy command code → handler. One module per resource.
+
+mod groups;
+mod messages;
+mod offsets;
+mod resolve;
+mod streams;
+mod system;
+mod topics;
+
+use bytes::Bytes;
+use iggy_binary_protocol::codes::*;
+
+use crate::{error::Status, session::Session, shared::Shared};
+
+/// What a handler returns: the reply payload, or an Iggy status.
+pub(crate) type Reply = Result<Bytes, Status>;
+
+/// The commands this server serves, by code (the rest get "feature
+/// unavailable"). Listed in the crate docs.
+pub(crate) const SERVED: &[u32] = &[
+    PING_CODE,
+    LOGIN_REGISTER_CODE,
+    LOGOUT_USER_CODE,
+    GET_ME_CODE,
+    GET_CLUSTER_METADATA_CODE,
+    GET_STREAM_CODE,
+    GET_STREAMS_CODE,
+    CREATE_STREAM_CODE,
+    DELETE_STREAM_CODE,
+    GET_TOPIC_CODE,
+    GET_TOPICS_CODE,
+    CREATE_TOPIC_CODE,
+    DELETE_TOPIC_CODE,
+    CREATE_PARTITIONS_CODE,
+    SEND_MESSAGES_CODE,
+    POLL_MESSAGES_CODE,
+    FLUSH_UNSAVED_BUFFER_CODE,
+    GET_CONSUMER_OFFSET_CODE,
+    STORE_CONSUMER_OFFSET_CODE,
+    DELETE_CONSUMER_OFFSET_CODE,
+    GET_CONSUMER_GROUP_CODE,
+    GET_CONSUMER_GROUPS_CODE,
+    CREATE_CONSUMER_GROUP_CODE,
+    DELETE_CONSUMER_GROUP_CODE,
+    JOIN_CONSUMER_GROUP_CODE,
+    LEAVE_CONSUMER_GROUP_CODE,
+    SYNC_CONSUMER_GROUP_CODE,
+];
+
+/// Runs one request. Before login only ping and login are served.
+pub(crate) async fn dispatch(
+    shared: &Shared,
+    session: &mut Session,
+    code: u32,
+    body: &[u8],
+) -> Reply {
+    if session.user.is_none() && code != PING_CODE && code != LOGIN_REGISTER_CODE {
+        return Err(Status::UNAUTHENTICATED);
+    }
+    match code {
+        PING_CODE => Ok(Bytes::new()),
+        LOGIN_REGISTER_CODE => system::login(shared, session, body),
+        LOGOUT_USER_CODE => system::logout(shared, session).await,
+        GET_ME_CODE => system::get_me(session),
+        GET_CLUSTER_METADATA_CODE => system::cluster_metadata(shared),
+        GET_STREAM_CODE => streams::get(shared, body).await,
+        GET_STREAMS_CODE => streams::list(shared).await,
+        CREATE_STREAM_CODE => streams::create(shared, body).await,
+        DELETE_STREAM_CODE => streams::delete(shared, body).await,
+        GET_TOPIC_CODE => topics::get(shared, body).await,
+        GET_TOPICS_CODE => topics::list(shared, body).await,
+        CREATE_TOPIC_CODE => topics::create(shared, body).await,
+        DELETE_TOPIC_CODE => topics::delete(shared, body).await,
+        CREATE_PARTITIONS_CODE => topics::create_partitions(shared, body).await,
+        SEND_MESSAGES_CODE => messages::send(shared, body).await,
+        POLL_MESSAGES_CODE => messages::poll(shared, session, body).await,
+        FLUSH_UNSAVED_BUFFER_CODE => messages::flush(shared, body).await,
+        GET_CONSUMER_OFFSET_CODE => offsets::get(shared, body).await,
+        STORE_CONSUMER_OFFSET_CODE => offsets::store(shared, body).await,
+        DELETE_CONSUMER_OFFSET_CODE => offsets::delete(shared, body).await,
+        GET_CONSUMER_GROUP_CODE => groups::get(shared, body).await,
+        GET_CONSUMER_GROUPS_CODE => groups::list(shared, body).await,
+        CREATE_CONSUMER_GROUP_CODE => groups::create(shared, body).await,
+        DELETE_CONSUMER_GROUP_CODE => groups::delete(shared, body).await,
+        JOIN_CONSUMER_GROUP_CODE => groups::join(shared, session, body).await,
+        LEAVE_CONSUMER_GROUP_CODE => groups::leave(shared, session, body).await,
+        SYNC_CONSUMER_GROUP_CODE => groups::sync(shared, session, body).await,
+        _ => Err(Status::FEATURE_UNAVAILABLE),
+    }
+}

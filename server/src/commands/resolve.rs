@@ -1,0 +1,181 @@
+//! Resolving Iggy identifiers (numeric id or name) to core names through the
+//! catalog, learning what the backend holds on a miss.
+
+use iggy_binary_protocol::{WireConsumer, WireIdentifier, KIND_CONSUMER, KIND_CONSUMER_GROUP};
+use rustok_iggy::{ErrorKind, TopicInfo, TopicRef};
+
+use crate::{
+    catalog::{GroupIds, StreamIds, TopicIds},
+    error::Status,
+    shared::Shared,
+};
+
+/// A resolved topic.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicCtx {
+    pub(crate) stream: StreamIds,
+    pub(crate) topic: TopicIds,
+    pub(crate) topic_ref: TopicRef,
+    pub(crate) partitions: u32,
+}
+
+fn catalog_error(error: crate::error::ServerError) -> Status {
+    tracing::warn!(%error, "catalog update failed");
+    Status::ERROR
+}
+
+/// The stream `id` names: from the catalog, or (by name) a stream the backend
+/// holds topics in.
+pub(crate) async fn stream(shared: &Shared, id: &WireIdentifier) -> Result<StreamIds, Status> {
+    if let Some(stream) = shared.catalog.stream(id) {
+        return Ok(stream);
+    }
+    if let WireIdentifier::String(name) = id {
+        let topics = backend_topics(shared, name.as_str()).await?;
+        if !topics.is_empty() {
+            let (stream, _) = shared
+                .catalog
+                .add_stream(name.as_str())
+                .map_err(catalog_error)?;
+            learn(shared, &stream, &topics)?;
+            return Ok(stream);
+        }
+    }
+    Err(Status::STREAM_ID_NOT_FOUND)
+}
+
+/// Topics the backend holds in `stream` (none for an unknown stream).
+pub(crate) async fn backend_topics(
+    shared: &Shared,
+    stream: &str,
+) -> Result<Vec<TopicInfo>, Status> {
+    match shared.backend.list_topics(stream).await {
+        Ok(topics) => Ok(topics),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn learn(shared: &Shared, stream: &StreamIds, topics: &[TopicInfo]) -> Result<(), Status> {
+    let mut names: Vec<String> = topics.iter().map(|t| t.topic.topic.clone()).collect();
+    names.sort();
+    shared
+        .catalog
+        .learn_topics(stream.id, &names)
+        .map_err(catalog_error)
+}
+
+/// Lists the backend's topics of `stream`, learning new ones; returns them
+/// with their catalog ids, by id.
+pub(crate) async fn topics(
+    shared: &Shared,
+    stream: &StreamIds,
+) -> Result<Vec<(TopicIds, TopicInfo)>, Status> {
+    let infos = backend_topics(shared, &stream.name).await?;
+    learn(shared, stream, &infos)?;
+    Ok(shared
+        .catalog
+        .topics(stream.id)
+        .into_iter()
+        .filter_map(|ids| {
+            infos
+                .iter()
+                .find(|i| i.topic.topic == ids.name)
+                .map(|info| (ids, info.clone()))
+        })
+        .collect())
+}
+
+/// The topic `topic_id` names in the stream `stream_id` names.
+pub(crate) async fn topic(
+    shared: &Shared,
+    stream_id: &WireIdentifier,
+    topic_id: &WireIdentifier,
+) -> Result<TopicCtx, Status> {
+    let stream = stream(shared, stream_id).await?;
+    let topic = match shared.catalog.topic(stream.id, topic_id) {
+        Some(topic) => topic,
+        None => {
+            let infos = backend_topics(shared, &stream.name).await?;
+            learn(shared, &stream, &infos)?;
+            shared
+                .catalog
+                .topic(stream.id, topic_id)
+                .ok_or(Status::TOPIC_ID_NOT_FOUND)?
+        }
+    };
+    let topic_ref = TopicRef::new(stream.name.clone(), topic.name.clone());
+    let info = shared
+        .backend
+        .topic_info(&topic_ref)
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Status::TOPIC_ID_NOT_FOUND,
+            _ => Status::from(e),
+        })?;
+    Ok(TopicCtx {
+        stream,
+        topic,
+        topic_ref,
+        partitions: info.partitions,
+    })
+}
+
+/// Whose offsets a request is about.
+#[derive(Debug, Clone)]
+pub(crate) enum ConsumerKey {
+    /// A standalone consumer; its offsets are kept under
+    /// `iggy-consumer-<id or name>`.
+    Standalone(String),
+    /// A consumer group; its offsets are kept under the group's name, the
+    /// same key an in-process subscription of that group uses.
+    Group(GroupIds),
+}
+
+impl ConsumerKey {
+    /// The offset-store key.
+    pub(crate) fn offsets_key(&self) -> &str {
+        match self {
+            ConsumerKey::Standalone(key) => key,
+            ConsumerKey::Group(group) => &group.name,
+        }
+    }
+}
+
+/// The group `id` names on a topic. A group named but not yet in the catalog
+/// (say, one only in-process subscribers use) is added when `learn` is set.
+pub(crate) fn group(
+    shared: &Shared,
+    topic: &TopicCtx,
+    id: &WireIdentifier,
+    learn: bool,
+) -> Result<GroupIds, Status> {
+    if let Some(group) = shared.catalog.group(topic.stream.id, topic.topic.id, id) {
+        return Ok(group);
+    }
+    match id {
+        WireIdentifier::String(name) if learn => shared
+            .catalog
+            .add_group(topic.stream.id, topic.topic.id, name.as_str())
+            .map_err(catalog_error)?
+            .map(|(group, _)| group)
+            .ok_or(Status::TOPIC_ID_NOT_FOUND),
+        _ => Err(Status::CONSUMER_GROUP_ID_NOT_FOUND),
+    }
+}
+
+/// The offsets key of a consumer.
+pub(crate) fn consumer(
+    shared: &Shared,
+    topic: &TopicCtx,
+    consumer: &WireConsumer,
+) -> Result<ConsumerKey, Status> {
+    match consumer.kind {
+        KIND_CONSUMER => Ok(ConsumerKey::Standalone(format!(
+            "iggy-consumer-{}",
+            consumer.id
+        ))),
+        KIND_CONSUMER_GROUP => group(shared, topic, &consumer.id, true).map(ConsumerKey::Group),
+        _ => Err(Status::INVALID_FORMAT),
+    }
+}

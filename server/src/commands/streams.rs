@@ -1,0 +1,87 @@
+//! Streams: get, list, create, delete.
+
+use bytes::Bytes;
+use iggy_binary_protocol::{
+    requests::streams::{CreateStreamRequest, DeleteStreamRequest, GetStreamRequest},
+    responses::streams::{GetStreamResponse, GetStreamsResponse, StreamResponse},
+    WireDecode, WireEncode, WireName, WireOptions,
+};
+
+use super::{resolve, topics, Reply};
+use crate::{catalog::StreamIds, error::Status, shared::Shared};
+
+/// The `GetStream` payload of a stream, with its topics.
+async fn details(shared: &Shared, stream: &StreamIds) -> Result<GetStreamResponse, Status> {
+    let mut headers = Vec::new();
+    let mut messages_count = 0u64;
+    for (ids, info) in resolve::topics(shared, stream).await? {
+        let (header, _) = topics::header(shared, &ids, &info).await?;
+        messages_count = messages_count.saturating_add(header.messages_count);
+        headers.push(header);
+    }
+    Ok(GetStreamResponse {
+        stream: StreamResponse {
+            id: stream.id,
+            created_at: stream.created_at,
+            topics_count: u32::try_from(headers.len()).unwrap_or(u32::MAX),
+            size_bytes: 0,
+            messages_count,
+            name: WireName::new(stream.name.clone())?,
+            options: WireOptions::empty(),
+        },
+        topics: headers,
+    })
+}
+
+/// `GetStream`: an empty reply when the stream does not exist.
+pub(crate) async fn get(shared: &Shared, body: &[u8]) -> Reply {
+    let request = GetStreamRequest::decode_from(body)?;
+    match resolve::stream(shared, &request.stream_id).await {
+        Ok(stream) => Ok(details(shared, &stream).await?.to_bytes()),
+        Err(Status::STREAM_ID_NOT_FOUND) => Ok(Bytes::new()),
+        Err(status) => Err(status),
+    }
+}
+
+/// `GetStreams`: every stream the catalog knows.
+pub(crate) async fn list(shared: &Shared) -> Reply {
+    let mut streams = Vec::new();
+    for stream in shared.catalog.streams() {
+        streams.push(details(shared, &stream).await?.stream);
+    }
+    Ok(GetStreamsResponse { streams }.to_bytes())
+}
+
+/// `CreateStream`: a stream lives in the catalog until it gets a topic.
+pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
+    let request = CreateStreamRequest::decode_from(body)?;
+    let name = request.name.as_str();
+    if !resolve::backend_topics(shared, name).await?.is_empty() {
+        return Err(Status::STREAM_NAME_ALREADY_EXISTS);
+    }
+    let (stream, new) = shared.catalog.add_stream(name).map_err(|error| {
+        tracing::warn!(%error, "catalog update failed");
+        Status::ERROR
+    })?;
+    if !new {
+        return Err(Status::STREAM_NAME_ALREADY_EXISTS);
+    }
+    Ok(details(shared, &stream).await?.to_bytes())
+}
+
+/// `DeleteStream`: only a stream without topics (the core cannot delete data).
+pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
+    let request = DeleteStreamRequest::decode_from(body)?;
+    let stream = resolve::stream(shared, &request.stream_id).await?;
+    if !resolve::backend_topics(shared, &stream.name)
+        .await?
+        .is_empty()
+    {
+        return Err(Status::FEATURE_UNAVAILABLE);
+    }
+    shared.catalog.remove_stream(stream.id).map_err(|error| {
+        tracing::warn!(%error, "catalog update failed");
+        Status::ERROR
+    })?;
+    Ok(Bytes::new())
+}

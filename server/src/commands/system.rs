@@ -1,0 +1,115 @@
+//! Login, logout, `get me`, cluster metadata.
+
+use bytes::Bytes;
+use iggy_binary_protocol::{
+    is_protocol_compatible,
+    requests::users::LoginRegisterRequest,
+    responses::{
+        clients::{ClientDetailsResponse, ClientResponse, ConsumerGroupInfoResponse},
+        system::{ClusterMetadataResponse, ClusterNodeResponse},
+        users::LoginRegisterResponse,
+    },
+    WireDecode, WireEncode, WireName, IGGY_PROTOCOL_VERSION,
+};
+use secrecy::ExposeSecret;
+
+use super::Reply;
+use crate::{error::Status, session::Session, shared::Shared};
+
+/// The root user's id.
+const ROOT_USER_ID: u32 = 0;
+/// Iggy's code for TCP in client listings.
+const TRANSPORT_TCP: u8 = 1;
+/// Iggy's codes for a leader and a healthy node.
+const ROLE_LEADER: u8 = 0;
+const STATUS_HEALTHY: u8 = 0;
+
+/// `LoginRegister` with username and password. After too many failures on
+/// one connection the connection is closed.
+pub(crate) fn login(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
+    let request = match LoginRegisterRequest::decode_from(body) {
+        Ok(request) => request,
+        Err(_) => {
+            session.failed_logins += 1;
+            session.close = session.failed_logins >= shared.limits.max_login_failures;
+            return Err(Status::INVALID_FORMAT);
+        }
+    };
+    if !is_protocol_compatible(request.version_info.protocol_version) {
+        session.close = true;
+        return Err(Status::INCOMPATIBLE_PROTOCOL_VERSION);
+    }
+    if !shared
+        .credentials
+        .verify(request.username.as_str(), request.password.expose_secret())
+    {
+        session.failed_logins += 1;
+        tracing::warn!(
+            peer = %session.peer,
+            failures = session.failed_logins,
+            "failed login"
+        );
+        if session.failed_logins >= shared.limits.max_login_failures {
+            session.close = true;
+        }
+        return Err(Status::INVALID_CREDENTIALS);
+    }
+    session.user = Some(ROOT_USER_ID);
+    session.failed_logins = 0;
+    Ok(LoginRegisterResponse {
+        user_id: ROOT_USER_ID,
+        session: session.session_number(),
+        server_protocol_version: IGGY_PROTOCOL_VERSION,
+        server_version: WireName::new(concat!("rustok-iggy-server ", env!("CARGO_PKG_VERSION")))?,
+    }
+    .to_bytes())
+}
+
+/// `LogoutUser`: leaves this connection's groups.
+pub(crate) async fn logout(shared: &Shared, session: &mut Session) -> Reply {
+    session.leave_all(shared).await;
+    session.user = None;
+    Ok(Bytes::new())
+}
+
+/// `GetMe`: this connection as a client.
+pub(crate) fn get_me(session: &Session) -> Reply {
+    let consumer_groups: Vec<ConsumerGroupInfoResponse> = session
+        .groups
+        .values()
+        .map(|m| ConsumerGroupInfoResponse {
+            stream_id: m.stream_id,
+            topic_id: m.topic_id,
+            group_id: m.group_id,
+        })
+        .collect();
+    Ok(ClientDetailsResponse {
+        client: ClientResponse {
+            client_id: session.id,
+            user_id: session.user.unwrap_or(ROOT_USER_ID),
+            transport: TRANSPORT_TCP,
+            address: session.peer.to_string(),
+            consumer_groups_count: u32::try_from(consumer_groups.len()).unwrap_or(u32::MAX),
+        },
+        consumer_groups,
+    }
+    .to_bytes())
+}
+
+/// `GetClusterMetadata`: a single leader node, this server.
+pub(crate) fn cluster_metadata(shared: &Shared) -> Reply {
+    Ok(ClusterMetadataResponse {
+        name: "rustok-iggy".to_owned(),
+        nodes: vec![ClusterNodeResponse {
+            name: "rustok-iggy-0".to_owned(),
+            ip: shared.local_addr.ip().to_string(),
+            tcp_port: shared.local_addr.port(),
+            quic_port: 0,
+            http_port: 0,
+            websocket_port: 0,
+            role: ROLE_LEADER,
+            status: STATUS_HEALTHY,
+        }],
+    }
+    .to_bytes())
+}

@@ -1,0 +1,131 @@
+//! Topics: get, list, create, delete; partitions.
+
+use bytes::Bytes;
+use iggy_binary_protocol::{
+    requests::{
+        partitions::CreatePartitionsRequest,
+        topics::{CreateTopicRequest, DeleteTopicRequest, GetTopicRequest, GetTopicsRequest},
+    },
+    responses::{
+        streams::TopicHeader,
+        topics::{GetTopicResponse, GetTopicsResponse, PartitionResponse},
+    },
+    WireDecode, WireEncode, WireIdentifier, WireName, WireOptions,
+};
+use rustok_iggy::{ErrorKind, TopicInfo, TopicRef, MAX_PARTITIONS};
+
+use super::{resolve, Reply};
+use crate::{catalog::TopicIds, error::Status, shared::Shared};
+
+/// Iggy's code for "no compression".
+const COMPRESSION_NONE: u8 = 1;
+
+/// A topic's header and its partitions (0-based ids, as in Iggy 0.11).
+pub(crate) async fn header(
+    shared: &Shared,
+    ids: &TopicIds,
+    info: &TopicInfo,
+) -> Result<(TopicHeader, Vec<PartitionResponse>), Status> {
+    let mut partitions = Vec::new();
+    let mut messages_count = 0u64;
+    for partition in 0..info.partitions {
+        let p = shared
+            .backend
+            .partition_info(&info.topic, partition)
+            .await?;
+        let count = p.next_offset.saturating_sub(p.first_offset);
+        messages_count = messages_count.saturating_add(count);
+        partitions.push(PartitionResponse {
+            id: partition,
+            created_at: ids.created_at,
+            segments_count: 1,
+            current_offset: p.next_offset.saturating_sub(1),
+            size_bytes: 0,
+            messages_count: count,
+        });
+    }
+    let header = TopicHeader {
+        id: ids.id,
+        created_at: ids.created_at,
+        partitions_count: info.partitions,
+        message_expiry: 0,
+        compression_algorithm: COMPRESSION_NONE,
+        max_topic_size: 0,
+        size_bytes: 0,
+        messages_count,
+        name: WireName::new(ids.name.clone())?,
+        options: WireOptions::empty(),
+        derived_options: WireOptions::empty(),
+    };
+    Ok((header, partitions))
+}
+
+async fn details(shared: &Shared, topic: &resolve::TopicCtx) -> Reply {
+    let info = TopicInfo {
+        topic: topic.topic_ref.clone(),
+        partitions: topic.partitions,
+    };
+    let (topic, partitions) = header(shared, &topic.topic, &info).await?;
+    Ok(GetTopicResponse { topic, partitions }.to_bytes())
+}
+
+/// `GetTopic`: an empty reply when the stream or topic does not exist.
+pub(crate) async fn get(shared: &Shared, body: &[u8]) -> Reply {
+    let request = GetTopicRequest::decode_from(body)?;
+    match resolve::topic(shared, &request.stream_id, &request.topic_id).await {
+        Ok(topic) => details(shared, &topic).await,
+        Err(Status::STREAM_ID_NOT_FOUND | Status::TOPIC_ID_NOT_FOUND) => Ok(Bytes::new()),
+        Err(status) => Err(status),
+    }
+}
+
+/// `GetTopics` of a stream.
+pub(crate) async fn list(shared: &Shared, body: &[u8]) -> Reply {
+    let request = GetTopicsRequest::decode_from(body)?;
+    let stream = resolve::stream(shared, &request.stream_id).await?;
+    let mut topics = Vec::new();
+    for (ids, info) in resolve::topics(shared, &stream).await? {
+        topics.push(header(shared, &ids, &info).await?.0);
+    }
+    Ok(GetTopicsResponse { topics }.to_bytes())
+}
+
+/// `CreateTopic`: ensures it on the backend with its partition count.
+pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
+    let request = CreateTopicRequest::decode_from(body)?;
+    let stream = resolve::stream(shared, &request.stream_id).await?;
+    if request.partitions_count == 0 || request.partitions_count > MAX_PARTITIONS {
+        return Err(Status::INVALID_PARTITIONS_COUNT);
+    }
+    let topic_ref = TopicRef::new(stream.name.clone(), request.name.as_str());
+    match shared.backend.topic_info(&topic_ref).await {
+        Ok(_) => return Err(Status::TOPIC_NAME_ALREADY_EXISTS),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    shared
+        .backend
+        .ensure_topic(&topic_ref, request.partitions_count)
+        .await?;
+    let topic = resolve::topic(
+        shared,
+        &WireIdentifier::numeric(stream.id),
+        &WireIdentifier::String(request.name),
+    )
+    .await?;
+    details(shared, &topic).await
+}
+
+/// `DeleteTopic`: the core's backends cannot delete a topic.
+pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
+    let request = DeleteTopicRequest::decode_from(body)?;
+    resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
+    Err(Status::FEATURE_UNAVAILABLE)
+}
+
+/// `CreatePartitions`: the core's backends cannot change a partition count.
+pub(crate) async fn create_partitions(shared: &Shared, body: &[u8]) -> Reply {
+    let request = CreatePartitionsRequest::decode_from(body)?;
+    resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
+    Err(Status::FEATURE_UNAVAILABLE)
+}

@@ -1,0 +1,249 @@
+//! [`Server::builder`](crate::Server::builder): address, credentials, limits.
+
+use std::{
+    fmt,
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
+
+use rustok_iggy::{config::Secret, Backend, OffsetStore};
+
+use crate::{
+    error::{Result, ServerError},
+    listener::{self, RunningServer},
+};
+
+/// Username of the built-in root user, accepted only on a loopback address
+/// when no credentials were configured (the Iggy server's own default).
+pub const DEFAULT_ROOT_USERNAME: &str = "iggy";
+/// Password of the built-in root user (loopback only; see
+/// [`DEFAULT_ROOT_USERNAME`]).
+pub const DEFAULT_ROOT_PASSWORD: &str = "iggy";
+/// Port of the default address, Iggy's TCP port.
+pub const DEFAULT_PORT: u16 = 8090;
+
+/// The one user the server accepts. Its password never shows in `Debug`.
+#[derive(Clone)]
+pub struct Credentials {
+    username: String,
+    password: Secret,
+}
+
+impl Credentials {
+    /// A username and password.
+    pub fn new(username: impl Into<String>, password: Secret) -> Self {
+        Self {
+            username: username.into(),
+            password,
+        }
+    }
+
+    /// The username.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// Whether `username`/`password` match, comparing the password in time
+    /// independent of where it differs.
+    pub(crate) fn verify(&self, username: &str, password: &str) -> bool {
+        let expected = self.password.expose().as_bytes();
+        let given = password.as_bytes();
+        let mut diff = u8::from(expected.len() != given.len());
+        for (i, byte) in expected.iter().enumerate() {
+            diff |= byte ^ given.get(i).copied().unwrap_or(!byte);
+        }
+        (diff == 0) & (username == self.username)
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+/// Configures and starts a [`Server`](crate::Server); see the crate docs.
+#[must_use]
+pub struct ServerBuilder {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) offsets: Option<Arc<dyn OffsetStore>>,
+    pub(crate) bind: SocketAddr,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) max_connections: usize,
+    pub(crate) max_frame_bytes: u32,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) read_timeout: Duration,
+    pub(crate) max_login_failures: u32,
+    pub(crate) max_poll_messages: u32,
+    pub(crate) max_batch_messages: u32,
+    pub(crate) catalog_path: Option<PathBuf>,
+    pub(crate) streams: Vec<String>,
+    pub(crate) shutdown_backend: bool,
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("backend", &self.backend.name())
+            .field("bind", &self.bind)
+            .field("credentials", &self.credentials)
+            .field("max_connections", &self.max_connections)
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .field("catalog_path", &self.catalog_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    pub(crate) fn new(backend: Arc<dyn Backend>) -> Self {
+        Self {
+            backend,
+            offsets: None,
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
+            credentials: None,
+            max_connections: 1024,
+            max_frame_bytes: 64 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(300),
+            read_timeout: Duration::from_secs(30),
+            max_login_failures: 3,
+            max_poll_messages: 10_000,
+            max_batch_messages: 100_000,
+            catalog_path: None,
+            streams: Vec::new(),
+            shutdown_backend: false,
+        }
+    }
+
+    /// The address to listen on (default `127.0.0.1:8090`; port 0 picks a
+    /// free one, see [`RunningServer::local_addr`]).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// The user clients log in as. Required unless the address is loopback,
+    /// where the default is [`DEFAULT_ROOT_USERNAME`]/[`DEFAULT_ROOT_PASSWORD`].
+    pub fn credentials(mut self, username: impl Into<String>, password: Secret) -> Self {
+        self.credentials = Some(Credentials::new(username, password));
+        self
+    }
+
+    /// Offsets go to this store instead of the backend's own.
+    pub fn offsets(mut self, store: Arc<dyn OffsetStore>) -> Self {
+        self.offsets = Some(store);
+        self
+    }
+
+    /// At most this many connections at once (default 1024); more are
+    /// closed as soon as they are accepted.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Largest request frame, header included (default 64 MiB). A larger
+    /// frame gets an error reply and the connection is closed.
+    pub fn max_frame_bytes(mut self, n: u32) -> Self {
+        self.max_frame_bytes = n;
+        self
+    }
+
+    /// A connection that sends no request for this long is closed (default
+    /// 300 s; the SDK pings every 5 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Once a frame has started, the rest of it (and each reply write) must
+    /// take at most this long (default 30 s).
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// A connection is closed after this many failed logins (default 3).
+    pub fn max_login_failures(mut self, n: u32) -> Self {
+        self.max_login_failures = n;
+        self
+    }
+
+    /// At most this many messages per poll reply (default 10 000).
+    pub fn max_poll_messages(mut self, n: u32) -> Self {
+        self.max_poll_messages = n;
+        self
+    }
+
+    /// Keep the id ↔ name catalog in this file, so numeric stream, topic and
+    /// group ids (and streams without topics) survive restarts exactly.
+    pub fn catalog_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.catalog_path = Some(path.into());
+        self
+    }
+
+    /// Streams to list even before a client names them (for example the
+    /// transport's stream). The core cannot enumerate streams, only the
+    /// topics of a named one.
+    pub fn stream(mut self, name: impl Into<String>) -> Self {
+        self.streams.push(name.into());
+        self
+    }
+
+    /// Whether [`RunningServer::shutdown`] also shuts the backend down
+    /// (default no: the backend usually belongs to the application).
+    pub fn shutdown_backend(mut self, yes: bool) -> Self {
+        self.shutdown_backend = yes;
+        self
+    }
+
+    /// Binds the address and starts serving.
+    ///
+    /// Fails without credentials on a non-loopback address, with a zero
+    /// limit, or when neither the builder nor the backend has an offset store.
+    pub async fn start(self) -> Result<RunningServer> {
+        if self.credentials.is_none() && !self.bind.ip().is_loopback() {
+            return Err(ServerError::Config(format!(
+                "{} is not a loopback address: set credentials (there is no default password off loopback)",
+                self.bind
+            )));
+        }
+        if let Some(c) = &self.credentials {
+            if c.username.is_empty() || c.password.is_empty() {
+                return Err(ServerError::Config(
+                    "username and password must not be empty".into(),
+                ));
+            }
+        }
+        if self.max_connections == 0
+            || self.max_frame_bytes < iggy_binary_protocol::HEADER_SIZE as u32
+            || self.max_login_failures == 0
+            || self.max_poll_messages == 0
+        {
+            return Err(ServerError::Config(
+                "max_connections, max_login_failures and max_poll_messages must be at least 1, max_frame_bytes at least 256".into(),
+            ));
+        }
+        listener::start(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_compared_exactly_and_never_shown() {
+        let c = Credentials::new("root", Secret::new("s3cret"));
+        assert!(c.verify("root", "s3cret"));
+        assert!(!c.verify("root", "s3cre"));
+        assert!(!c.verify("root", "s3cret!"));
+        assert!(!c.verify("admin", "s3cret"));
+        assert!(!c.verify("root", ""));
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,158 @@
+//! # rustok-iggy-server
+//!
+//! An Apache Iggy binary-protocol (TCP) server over **any** rustok-iggy
+//! [`Backend`](rustok_iggy::Backend): processes other than the one owning the
+//! backend — a worker, the official `iggy` CLI, any Iggy SDK, this project's
+//! remote backend — produce and consume on it.
+//!
+//! The server is generic over the core's traits: it serves an
+//! `Arc<dyn Backend>` and an [`OffsetStore`](rustok_iggy::OffsetStore) (the
+//! backend's own unless [`ServerBuilder::offsets`] names another). Messages
+//! published in-process through a `rustok_iggy::Transport` on the same
+//! backend and messages sent over TCP land in the same partitions, offsets
+//! and consumer groups. The embedded backend re-exports this crate behind its
+//! `server` feature.
+//!
+//! ```no_run
+//! # async fn run() -> rustok_iggy_server::Result<()> {
+//! use std::sync::Arc;
+//! use rustok_iggy::config::Secret;
+//! use rustok_iggy_server::Server;
+//! # let backend: Arc<dyn rustok_iggy::Backend> = todo!();
+//!
+//! let server = Server::builder(backend)
+//!     .bind("0.0.0.0:8090".parse().unwrap())
+//!     .credentials("admin", Secret::new("change me"))
+//!     .max_connections(256)
+//!     .start()
+//!     .await?;
+//! println!("listening on {}", server.local_addr());
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Protocol
+//!
+//! The wire protocol of SDK `iggy = "=0.11.0"`, through
+//! `iggy_binary_protocol = "=0.11.0"` for every request and reply type: each
+//! request is a 256-byte VSR `RequestHeader` then its body; each reply a
+//! 256-byte `ReplyHeader` (status 0, or an Iggy error code with an empty body)
+//! then its body, with the result section metadata replies carry. There is no
+//! replication: the server answers as a single-node cluster whose only node is
+//! the leader, so the SDK never redirects or routes polls elsewhere.
+//!
+//! | Command (code) | Served as |
+//! |---|---|
+//! | ping (1) | always, even before login |
+//! | login-register (40) | the one configured user; protocol version checked |
+//! | logout (39) | leaves the connection's groups |
+//! | get me (20) | this connection, its groups |
+//! | cluster metadata (12) | one healthy leader node: this server |
+//! | get/list/create stream (200/201/202) | catalog + backend topics |
+//! | delete stream (203) | only a stream without topics |
+//! | get/list/create topic (300/301/302) | `topic_info` / `list_topics` / `ensure_topic` |
+//! | delete topic (303), create partitions (402) | resolved, then "feature unavailable" (the core cannot delete or grow) |
+//! | send messages (101) | `append` to one partition, checksums verified |
+//! | poll messages (100) | `poll`: offset, timestamp, first, last, next; auto-commit |
+//! | flush unsaved buffer (102) | no-op (appends are durable per the backend's policy when acknowledged) |
+//! | get/store/delete consumer offset (120/121/122) | the offset store |
+//! | get/list/create/delete consumer group (600–603) | catalog names + backend membership |
+//! | join/leave/sync consumer group (604/605/606) | `join_group` / `leave_group` / `sync_group` |
+//! | anything else | error 5, "feature unavailable" |
+//!
+//! Before login only ping and login are served; everything else gets error
+//! 40, "unauthenticated".
+//!
+//! ## Mapping
+//!
+//! - **Ids.** Iggy names streams, topics and groups by numeric id or by name;
+//!   the core by name only. A catalog assigns ids from 0 per level, in order
+//!   of first sight (topics the backend already holds are learned in name
+//!   order), and never reuses one. With [`ServerBuilder::catalog_path`] it is
+//!   kept in a small JSON file, so ids survive restarts exactly; without, ids
+//!   are rebuilt deterministically from the backend (streams the server is
+//!   told about with [`ServerBuilder::stream`] first, in that order, then as
+//!   clients name them), and names always resolve. A stream with no topics
+//!   exists only in the catalog (a backend cannot hold one).
+//! - **Partitions** are numbered from 0 in Iggy 0.11 and in the core: no
+//!   translation. Explicit partition ids are used as given; `balanced`
+//!   round-robins per topic; a messages key goes to
+//!   [`partition_for`](rustok_iggy::partition_for) (`xxh32`, seed 0, the
+//!   same function the SDK applies client-side).
+//! - **Messages**: see the [`mapping`](crate#mapping) notes below: the id and
+//!   payload are kept exactly; user headers become string-keyed byte values
+//!   (typed values as their text), and back as `string` (UTF-8) or `raw`
+//!   values. Lossy: the Iggy value kind, duplicate keys, headers with empty
+//!   or over-255-byte keys or values (left out of poll replies), and the
+//!   producer's origin timestamp (polls report the append time).
+//! - **Offsets**: Iggy stores the last consumed offset, the core the next one
+//!   to consume; stored `n` is committed as `n + 1`. A consumer group's
+//!   offsets are kept under the group name (shared with in-process
+//!   subscriptions of that group); a standalone consumer's under
+//!   `iggy-consumer-<id>`.
+//! - **Groups**: membership and assignment are the backend's; each poll by a
+//!   member re-syncs its assignment, and a partition it no longer owns gets
+//!   error 5009 so the SDK re-syncs. With cooperative rebalancing a partition
+//!   moves only after its holder was told it lost it.
+//! - Message ids are not deduplicated unless the backend does it.
+//!
+//! ## Security and limits
+//!
+//! Binds `127.0.0.1:8090` by default. Without [`ServerBuilder::credentials`]
+//! only a loopback address is accepted, with Iggy's default root user
+//! ([`DEFAULT_ROOT_USERNAME`]/[`DEFAULT_ROOT_PASSWORD`]); on any other
+//! address `start` refuses to run without credentials. A connection is closed
+//! after [`ServerBuilder::max_login_failures`] failed logins, when idle for
+//! [`ServerBuilder::idle_timeout`], when a started frame does not complete
+//! within [`ServerBuilder::read_timeout`], and after a header that is not a
+//! request or declares a frame above [`ServerBuilder::max_frame_bytes`] (the
+//! latter answered first). Connections above
+//! [`ServerBuilder::max_connections`] are closed on accept. No peer input can
+//! panic the server.
+//!
+//! ## Not supported
+//!
+//! Users other than the configured one, personal access tokens, permissions,
+//! TLS, QUIC/HTTP, stats and snapshots, deleting topics or data, changing a
+//! partition count, segments, message-id deduplication, and clustering.
+
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod catalog;
+mod commands;
+mod config;
+mod connection;
+mod error;
+mod frame;
+mod listener;
+mod mapping;
+mod session;
+mod shared;
+
+use std::sync::Arc;
+
+pub use config::{
+    Credentials, ServerBuilder, DEFAULT_PORT, DEFAULT_ROOT_PASSWORD, DEFAULT_ROOT_USERNAME,
+};
+pub use error::{Result, ServerError};
+pub use listener::RunningServer;
+
+/// The Iggy command codes this server serves; every other code is answered
+/// with "feature unavailable".
+pub fn served_commands() -> &'static [u32] {
+    commands::SERVED
+}
+
+/// Entry point: `Server::builder(backend)…start()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Server;
+
+impl Server {
+    /// A builder serving `backend` (and, unless told otherwise, its own
+    /// offset store).
+    pub fn builder(backend: Arc<dyn rustok_iggy::Backend>) -> ServerBuilder {
+        ServerBuilder::new(backend)
+    }
+}

@@ -1,0 +1,305 @@
+//! Core [`Message`]s ↔ Iggy message batches and typed user headers.
+//!
+//! - id: the Iggy message id is the core `Message::id` (`u128`), both ways.
+//! - payload: byte for byte.
+//! - headers, Iggy → core: keys are UTF-8 (any key kind); a value becomes its
+//!   raw bytes for `raw`/`string`, `"true"`/`"false"` for `bool`, and its
+//!   decimal text for the integer and float kinds. Keys appearing twice keep
+//!   the last value. The Iggy value *kind* is not kept.
+//! - headers, core → Iggy: key kind `string`; value kind `string` when the
+//!   value is UTF-8, `raw` otherwise. Iggy limits keys and values to 1..=255
+//!   bytes: a header with an empty or longer key or value is left out of the
+//!   reply (the stored message is unchanged).
+//! - timestamps: the core stores one append time per record; polled messages
+//!   carry it as both `timestamp` and `origin_timestamp` (the producer's
+//!   origin timestamp is not stored).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use iggy_binary_protocol::{
+    batch::{
+        calculate_batch_checksum, decode_batch_slice, BatchHeader, BATCH_HEADER_SIZE,
+        BATCH_MESSAGE_HEADER_SIZE,
+    },
+    codec::{read_u32_le, WireDecode, WireEncode},
+    encode_user_headers,
+    requests::messages::SendMessagesHeader,
+    responses::messages::PollMessagesResponseHeader,
+    validate_user_headers, WireUserHeaderIterator,
+};
+use rustok_iggy::{Headers, Message, Record};
+
+use crate::error::Status;
+
+const KIND_RAW: u8 = 1;
+const KIND_STRING: u8 = 2;
+const MAX_FIELD: usize = 255;
+
+/// A decoded `SendMessages` body.
+#[derive(Debug)]
+pub(crate) struct SendBatch {
+    pub(crate) header: SendMessagesHeader,
+    pub(crate) messages: Vec<Message>,
+}
+
+/// Decodes a `SendMessages` body: routing metadata, then one canonical batch
+/// whose checksums are verified.
+pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, Status> {
+    let metadata_len = read_u32_le(body, 0)? as usize;
+    let metadata_end = 4usize
+        .checked_add(metadata_len)
+        .ok_or(Status::INVALID_FORMAT)?;
+    let metadata = body.get(4..metadata_end).ok_or(Status::INVALID_FORMAT)?;
+    let (header, consumed) = SendMessagesHeader::decode(metadata)?;
+    if consumed != metadata_len {
+        return Err(Status::INVALID_FORMAT);
+    }
+    if header.messages_count == 0 || header.messages_count > max_messages {
+        return Err(Status::INVALID_MESSAGES_COUNT);
+    }
+    let batch_bytes = body.get(metadata_end..).ok_or(Status::INVALID_FORMAT)?;
+    let batch = decode_batch_slice(batch_bytes).map_err(|error| match error {
+        iggy_binary_protocol::WireError::InvalidBatchChecksum { .. }
+        | iggy_binary_protocol::WireError::InvalidMessageChecksum { .. } => {
+            Status::INVALID_MESSAGE_CHECKSUM
+        }
+        _ => Status::INVALID_FORMAT,
+    })?;
+    if u64::try_from(batch_bytes.len()).ok() != Some(batch.header.batch_length)
+        || batch.message_count() != header.messages_count
+    {
+        return Err(Status::INVALID_MESSAGES_COUNT);
+    }
+    let mut messages = Vec::with_capacity(header.messages_count as usize);
+    for view in batch.iter() {
+        messages.push(Message {
+            id: view.header.id,
+            headers: headers_from_wire(view.user_headers)?,
+            payload: Bytes::copy_from_slice(view.payload),
+        });
+    }
+    if messages.len() != header.messages_count as usize {
+        return Err(Status::INVALID_MESSAGES_COUNT);
+    }
+    Ok(SendBatch { header, messages })
+}
+
+/// Iggy typed user headers → core headers (see the module docs).
+pub(crate) fn headers_from_wire(raw: &[u8]) -> Result<Headers, Status> {
+    validate_user_headers(raw)?;
+    let mut headers = Headers::new();
+    for entry in WireUserHeaderIterator::new(raw) {
+        let key = std::str::from_utf8(entry.key).map_err(|_| Status::INVALID_FORMAT)?;
+        headers.insert(key, value_bytes(entry.value_kind.0, entry.value));
+    }
+    Ok(headers)
+}
+
+fn value_bytes(kind: u8, value: &[u8]) -> Bytes {
+    fn text(value: impl ToString) -> Bytes {
+        Bytes::from(value.to_string())
+    }
+    macro_rules! le {
+        ($t:ty) => {
+            <[u8; std::mem::size_of::<$t>()]>::try_from(value)
+                .ok()
+                .map(|b| text(<$t>::from_le_bytes(b)))
+        };
+    }
+    let typed = match kind {
+        3 => value.first().map(|b| text(*b != 0)),
+        4 => le!(i8),
+        5 => le!(i16),
+        6 => le!(i32),
+        7 => le!(i64),
+        8 => le!(i128),
+        9 => le!(u8),
+        10 => le!(u16),
+        11 => le!(u32),
+        12 => le!(u64),
+        13 => le!(u128),
+        14 => le!(f32),
+        15 => le!(f64),
+        _ => None,
+    };
+    typed.unwrap_or_else(|| Bytes::copy_from_slice(value))
+}
+
+/// Core headers → Iggy typed user headers (see the module docs).
+pub(crate) fn headers_to_wire(headers: &Headers) -> Bytes {
+    let entries: Vec<(u8, &[u8], u8, &[u8])> = headers
+        .iter()
+        .filter(|(k, v)| (1..=MAX_FIELD).contains(&k.len()) && (1..=MAX_FIELD).contains(&v.len()))
+        .map(|(k, v)| {
+            let kind = if std::str::from_utf8(v).is_ok() {
+                KIND_STRING
+            } else {
+                KIND_RAW
+            };
+            (KIND_STRING, k.as_bytes(), kind, v.as_ref())
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    encode_user_headers(&entries, &mut buf);
+    buf.freeze()
+}
+
+/// Encodes a `PollMessages` reply: the 16-byte header, then one batch record
+/// per run of records that share an append timestamp.
+pub(crate) fn encode_poll(partition_id: u32, current_offset: u64, records: &[Record]) -> Bytes {
+    let mut out = BytesMut::new();
+    PollMessagesResponseHeader {
+        partition_id,
+        current_offset,
+        messages_count: u32::try_from(records.len()).unwrap_or(u32::MAX),
+    }
+    .encode(&mut out);
+    let mut start = 0;
+    while start < records.len() {
+        let first = &records[start];
+        let mut end = start + 1;
+        while end < records.len()
+            && records[end].timestamp_micros == first.timestamp_micros
+            && records[end].offset == first.offset + (end - start) as u64
+            && end - start < u32::MAX as usize
+        {
+            end += 1;
+        }
+        encode_batch(&mut out, partition_id, &records[start..end]);
+        start = end;
+    }
+    out.freeze()
+}
+
+fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Record]) {
+    let Some(first) = run.first() else {
+        return;
+    };
+    let mut blob = BytesMut::new();
+    for (delta, record) in run.iter().enumerate() {
+        let headers = headers_to_wire(&record.message.headers);
+        let payload = &record.message.payload;
+        let start = blob.len();
+        blob.put_u64_le(0);
+        blob.put_u128_le(record.message.id);
+        blob.put_u32_le(u32::try_from(delta).unwrap_or(u32::MAX));
+        blob.put_u32_le(0);
+        blob.put_u32_le(u32::try_from(headers.len()).unwrap_or(u32::MAX));
+        blob.put_u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+        blob.put_u64_le(0);
+        blob.put_slice(payload);
+        blob.put_slice(&headers);
+        let checksum = twox_hash::XxHash3_64::oneshot(&blob[start + 8..]);
+        blob[start..start + 8].copy_from_slice(&checksum.to_le_bytes());
+    }
+    debug_assert!(blob.len() >= run.len() * BATCH_MESSAGE_HEADER_SIZE);
+    let mut header = BatchHeader::new(
+        u64::from(partition_id),
+        first.timestamp_micros,
+        (BATCH_HEADER_SIZE + blob.len()) as u64,
+        u32::try_from(run.len()).unwrap_or(u32::MAX),
+    );
+    header.base_offset = first.offset;
+    header.base_timestamp = first.timestamp_micros;
+    header.batch_checksum = calculate_batch_checksum(&header, &blob);
+    let at = out.len();
+    out.resize(at + BATCH_HEADER_SIZE, 0);
+    if let Some(slot) = out.get_mut(at..) {
+        header.encode_into(slot);
+    }
+    out.put_slice(&blob);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iggy_binary_protocol::{
+        requests::messages::{RawMessage, SendMessagesEncoder},
+        responses::messages::PollMessagesResponse,
+        WireIdentifier, WirePartitioning,
+    };
+
+    fn record(offset: u64, ts: u64, id: u128) -> Record {
+        let mut headers = Headers::new();
+        headers.insert_str("codec", "json");
+        headers.insert("bin", Bytes::from_static(&[0xff, 0x00]));
+        headers.insert_str("empty", "");
+        Record {
+            offset,
+            timestamp_micros: ts,
+            message: Message {
+                id,
+                headers,
+                payload: Bytes::from(format!("payload-{offset}")),
+            },
+        }
+    }
+
+    #[test]
+    fn polled_batches_decode_with_the_protocol_crate() {
+        let records = vec![record(5, 100, 1), record(6, 100, 2), record(7, 200, 3)];
+        let bytes = encode_poll(3, 7, &records);
+        let response = PollMessagesResponse::decode(&bytes).unwrap();
+        assert_eq!(response.header.partition_id, 3);
+        assert_eq!(response.header.messages_count, 3);
+        let views: Vec<_> = response.messages.map(Result::unwrap).collect();
+        assert_eq!(
+            views.iter().map(|v| v.offset).collect::<Vec<_>>(),
+            vec![5, 6, 7]
+        );
+        assert_eq!(views[2].timestamp, 200);
+        assert_eq!(views[1].id, 2);
+        assert_eq!(views[0].payload, b"payload-5");
+        let headers = headers_from_wire(views[0].user_headers).unwrap();
+        assert_eq!(headers.get_str("codec").unwrap(), Some("json"));
+        assert_eq!(headers.get("bin").unwrap().as_ref(), &[0xff, 0x00]);
+        // Iggy cannot carry an empty value.
+        assert!(headers.get("empty").is_none());
+    }
+
+    #[test]
+    fn send_bodies_decode_and_checksums_are_verified() {
+        let mut typed = BytesMut::new();
+        encode_user_headers(
+            &[
+                (KIND_STRING, b"n", 12, &42u64.to_le_bytes()),
+                (KIND_STRING, b"ok", 3, &[1]),
+            ],
+            &mut typed,
+        );
+        let messages = [RawMessage {
+            id: 77,
+            origin_timestamp: 1,
+            headers: Some(&typed),
+            payload: b"hello",
+        }];
+        let (s, t, p) = (
+            WireIdentifier::numeric(0),
+            WireIdentifier::named("orders").unwrap(),
+            WirePartitioning::PartitionId(1),
+        );
+        let mut body = BytesMut::new();
+        SendMessagesEncoder::encode(&mut body, &s, &t, &p, &messages).unwrap();
+        let batch = decode_send(&body, 100).unwrap();
+        assert_eq!(batch.messages[0].id, 77);
+        assert_eq!(batch.messages[0].payload.as_ref(), b"hello");
+        assert_eq!(batch.messages[0].headers.get_str("n").unwrap(), Some("42"));
+        assert_eq!(
+            batch.messages[0].headers.get_str("ok").unwrap(),
+            Some("true")
+        );
+        assert_eq!(
+            decode_send(&body, 0).unwrap_err(),
+            Status::INVALID_MESSAGES_COUNT
+        );
+
+        let last = body.len() - 1;
+        body[last] ^= 0xff;
+        assert_eq!(
+            decode_send(&body, 100).unwrap_err(),
+            Status::INVALID_MESSAGE_CHECKSUM
+        );
+        for cut in [0, 3, 10, body.len() - 1] {
+            assert!(decode_send(&body[..cut], 100).is_err());
+        }
+    }
+}

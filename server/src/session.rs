@@ -1,0 +1,73 @@
+//! What the server knows about one connection: who logged in, how many
+//! logins failed, and which consumer groups it joined.
+
+use std::{collections::HashMap, net::SocketAddr};
+
+use rustok_iggy::{MemberId, TopicRef};
+
+use crate::shared::Shared;
+
+/// This connection's membership of one consumer group.
+#[derive(Debug, Clone)]
+pub(crate) struct Membership {
+    /// The backend's id for the member.
+    pub(crate) member: MemberId,
+    /// Partitions granted at the last sync, ascending; reported back as
+    /// "held" at the next sync, which is how a revoked partition is released.
+    pub(crate) assigned: Vec<u32>,
+    /// Catalog ids, for `get me`.
+    pub(crate) stream_id: u32,
+    pub(crate) topic_id: u32,
+    pub(crate) group_id: u32,
+}
+
+/// Per-connection state.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// Connection id (the Iggy client id).
+    pub(crate) id: u32,
+    /// Peer address.
+    pub(crate) peer: SocketAddr,
+    /// The logged-in user id, if any.
+    pub(crate) user: Option<u32>,
+    /// Failed logins so far on this connection.
+    pub(crate) failed_logins: u32,
+    /// Close the connection once the current reply is written.
+    pub(crate) close: bool,
+    /// Joined groups, by (topic, group name).
+    pub(crate) groups: HashMap<(TopicRef, String), Membership>,
+}
+
+impl Session {
+    /// A fresh, unauthenticated session.
+    pub(crate) fn new(id: u32, peer: SocketAddr) -> Self {
+        Self {
+            id,
+            peer,
+            user: None,
+            failed_logins: 0,
+            close: false,
+            groups: HashMap::new(),
+        }
+    }
+
+    /// The VSR session number handed out at login (never 0).
+    pub(crate) fn session_number(&self) -> u64 {
+        u64::from(self.id) + 1
+    }
+
+    /// Leaves every joined group (at logout and when the connection ends), so
+    /// their partitions go to the remaining members.
+    pub(crate) async fn leave_all(&mut self, shared: &Shared) {
+        for ((topic, group), membership) in self.groups.drain() {
+            shared.forget_member(&topic, &group, self.id);
+            if let Err(error) = shared
+                .backend
+                .leave_group(&topic, &group, membership.member)
+                .await
+            {
+                tracing::debug!(%error, %topic, group, "leaving a group at disconnect failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! State every connection shares: the backend, its offset store, the
+//! catalog, credentials, limits and the consumer-group members served here.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use rustok_iggy::{Backend, OffsetStore, TopicRef};
+
+use crate::{catalog::Catalog, config::Credentials};
+
+/// Per-connection limits.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) max_frame_bytes: u32,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) read_timeout: Duration,
+    pub(crate) max_login_failures: u32,
+    pub(crate) max_poll_messages: u32,
+    pub(crate) max_batch_messages: u32,
+}
+
+type Members = HashMap<(TopicRef, String), BTreeMap<u32, Vec<u32>>>;
+
+/// Everything a command handler may need besides its session.
+pub(crate) struct Shared {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) offsets: Arc<dyn OffsetStore>,
+    pub(crate) catalog: Catalog,
+    pub(crate) credentials: Credentials,
+    pub(crate) limits: Limits,
+    pub(crate) local_addr: SocketAddr,
+    members: Mutex<Members>,
+    balanced: Mutex<HashMap<TopicRef, u32>>,
+    next_connection: AtomicU32,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        offsets: Arc<dyn OffsetStore>,
+        catalog: Catalog,
+        credentials: Credentials,
+        limits: Limits,
+        local_addr: SocketAddr,
+    ) -> Self {
+        Self {
+            backend,
+            offsets,
+            catalog,
+            credentials,
+            limits,
+            local_addr,
+            members: Mutex::new(HashMap::new()),
+            balanced: Mutex::new(HashMap::new()),
+            next_connection: AtomicU32::new(1),
+        }
+    }
+
+    /// A new connection id.
+    pub(crate) fn next_connection_id(&self) -> u32 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Round-robin partition for `Balanced` partitioning.
+    pub(crate) fn next_balanced(&self, topic: &TopicRef, partitions: u32) -> u32 {
+        let mut map = self.balanced.lock().unwrap_or_else(|p| p.into_inner());
+        let cursor = map.entry(topic.clone()).or_insert(0);
+        let partition = cursor.checked_rem(partitions).unwrap_or(0);
+        *cursor = cursor.wrapping_add(1);
+        partition
+    }
+
+    /// Records what a connection's member of a group holds (for listings).
+    pub(crate) fn set_member(&self, topic: &TopicRef, group: &str, connection: u32, held: &[u32]) {
+        let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        members
+            .entry((topic.clone(), group.to_owned()))
+            .or_default()
+            .insert(connection, held.to_vec());
+    }
+
+    /// Removes a connection's member of a group from the listings.
+    pub(crate) fn forget_member(&self, topic: &TopicRef, group: &str, connection: u32) {
+        let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (topic.clone(), group.to_owned());
+        if let Some(group_members) = members.get_mut(&key) {
+            group_members.remove(&connection);
+            if group_members.is_empty() {
+                members.remove(&key);
+            }
+        }
+    }
+
+    /// Members of a group served by this server: (connection id, partitions).
+    pub(crate) fn members(&self, topic: &TopicRef, group: &str) -> Vec<(u32, Vec<u32>)> {
+        self.members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(topic.clone(), group.to_owned()))
+            .map(|m| m.iter().map(|(c, p)| (*c, p.clone())).collect())
+            .unwrap_or_default()
+    }
+}
