@@ -5,11 +5,19 @@
 //! plain file with `write_all` (and one final fsync in durable mode), in the
 //! same run. Every throughput is also printed as a ratio to it.
 //!
+//! `(a')` reads (a) back with `Backend::poll`, 1,000 records per poll: the
+//! backend's part of consuming, without the consumer runtime of (c).
+//!
 //! Modes: `page cache` (`fsync = "never"`, no final sync) and `durable`
 //! (`fsync = "never"` while writing, then one final fsync: `flush()`).
 //!
 //! Environment: `RUSTOK_BENCH_EVENTS` (default 1,000,000) events per
-//! workload, `RUSTOK_BENCH_LATENCY_SECS` (default 5) for the latency run.
+//! workload, `RUSTOK_BENCH_LATENCY_SECS` (default 5) for the latency run,
+//! `RUSTOK_BENCH_ONLY` = `raw`, `transport` or `latency` to run one workload
+//! (for profiling).
+//!
+//! Each workload's files are deleted before the next one starts, so the
+//! kernel's writeback of one does not slow the next down.
 
 use std::{
     fs::File,
@@ -147,6 +155,9 @@ fn baseline(dir: &Path, mode: Mode, payload: usize, records: usize) -> Figure {
         file.sync_data().unwrap();
     }
     let elapsed = started.elapsed();
+    drop(file);
+    // Unlinked, its dirty pages are dropped instead of written back.
+    let _ = std::fs::remove_file(&path);
     Figure {
         events: (records / BATCH * BATCH) as u64,
         bytes: (records / BATCH * batch.len()) as u64,
@@ -155,7 +166,8 @@ fn baseline(dir: &Path, mode: Mode, payload: usize, records: usize) -> Figure {
 }
 
 /// (a) Raw `Backend::append` of pre-encoded records, 1,000 per batch.
-async fn raw_append(dir: &Path, mode: Mode, payload: usize, records: usize) -> Figure {
+/// Returns the append figure and the figure of polling it all back.
+async fn raw_append(dir: &Path, mode: Mode, payload: usize, records: usize) -> (Figure, Figure) {
     let backend = EmbeddedBackend::open(config(dir)).await.unwrap();
     let topic = rustok_iggy::TopicRef::new("bench", format!("raw{payload}"));
     backend.ensure_topic(&topic, 1).await.unwrap();
@@ -175,12 +187,40 @@ async fn raw_append(dir: &Path, mode: Mode, payload: usize, records: usize) -> F
         backend.flush().await.unwrap();
     }
     let elapsed = started.elapsed();
-    backend.shutdown().await.unwrap();
-    Figure {
-        events: (records / BATCH * BATCH) as u64,
-        bytes: dir_bytes(&dir.join("streams")),
-        elapsed,
+    // Read it all back with `Backend::poll`: the backend's share of (c).
+    let started = Instant::now();
+    let mut next = 0;
+    loop {
+        let page = backend
+            .poll(rustok_iggy::PollRequest {
+                topic: topic.clone(),
+                partition: 0,
+                from: rustok_iggy::PollFrom::Offset(next),
+                max_records: BATCH as u32,
+                max_wait: Duration::ZERO,
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        next = last.offset + 1;
     }
+    let polled = started.elapsed();
+    backend.shutdown().await.unwrap();
+    let bytes = dir_bytes(&dir.join("streams"));
+    let _ = std::fs::remove_dir_all(dir);
+    let events = (records / BATCH * BATCH) as u64;
+    (
+        Figure {
+            events,
+            bytes,
+            elapsed,
+        },
+        Figure {
+            events: next,
+            bytes,
+            elapsed: polled,
+        },
+    )
 }
 
 async fn transport(backend: Arc<EmbeddedBackend>) -> Transport {
@@ -271,6 +311,7 @@ async fn publish_and_consume(
     };
     let _ = subscription.shutdown().await;
     backend.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
     (published, consumed)
 }
 
@@ -324,6 +365,8 @@ async fn latency(dir: &Path, rate: u64, secs: u64) -> (Duration, Duration, usize
 fn main() {
     let events = env_usize("RUSTOK_BENCH_EVENTS", 1_000_000).max(BATCH);
     let latency_secs = env_usize("RUSTOK_BENCH_LATENCY_SECS", 5).max(1) as u64;
+    let only = std::env::var("RUSTOK_BENCH_ONLY").unwrap_or_default();
+    let run = |workload: &str| only.is_empty() || only == workload;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -338,9 +381,16 @@ fn main() {
                 reset_peak_rss();
                 let base = baseline(dir.path(), mode, payload, events);
                 print(&format!("(d) baseline plain file, {payload} B"), &base, None);
-                reset_peak_rss();
-                let raw = raw_append(&dir.path().join("raw"), mode, payload, events).await;
-                print(&format!("(a) raw append, {payload} B"), &raw, Some(&base));
+                if run("raw") {
+                    reset_peak_rss();
+                    let (raw, polled) =
+                        raw_append(&dir.path().join("raw"), mode, payload, events).await;
+                    print(&format!("(a) raw append, {payload} B"), &raw, Some(&base));
+                    print(&format!("(a') raw poll (backend only), {payload} B"), &polled, Some(&base));
+                }
+                if !run("transport") {
+                    continue;
+                }
                 reset_peak_rss();
                 let (published, consumed) =
                     publish_and_consume(&dir.path().join("transport"), mode, payload, events)
@@ -348,6 +398,9 @@ fn main() {
                 print(&format!("(b) transport publish, {payload} B"), &published, Some(&base));
                 print(&format!("(c) subscriber consume, {payload} B"), &consumed, Some(&base));
             }
+        }
+        if !run("latency") {
+            return;
         }
         let dir = tempfile::tempdir().unwrap();
         reset_peak_rss();
