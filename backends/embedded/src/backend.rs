@@ -223,7 +223,7 @@ impl Backend for EmbeddedBackend {
                 .with_context("backend", NAME)
         })?;
         let (first_offset, rolled) = p
-            .append(&messages)
+            .append(messages)
             .await
             .map_err(|e| e.with_context("topic", topic))?;
         if rolled {

@@ -268,10 +268,7 @@ impl DlqStore for EmbeddedDlqStore {
     async fn put(&self, letter: DeadLetter) -> Result<u64> {
         self.engine.check_open("dlq put")?;
         let message = encode_letter(&letter)?;
-        let (offset, _) = self
-            .partition
-            .append(std::slice::from_ref(&message))
-            .await?;
+        let (offset, _) = self.partition.append(vec![message]).await?;
         if self.engine.config.fsync == FsyncPolicy::Interval {
             // A put is durable before it returns, whatever the group-commit period.
             self.partition.sync_to(offset + 1).await?;

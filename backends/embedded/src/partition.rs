@@ -64,6 +64,8 @@ struct Writer {
 
 /// Scratch buffers above this are released after the append that needed them.
 const KEEP_BUFFER: usize = 8 << 20;
+/// Batches from this many encoded bytes on are written on the blocking pool.
+pub(crate) const OFFLOAD_BYTES: usize = 64 << 10;
 
 #[derive(Debug)]
 pub(crate) struct State {
@@ -208,15 +210,28 @@ impl Partition {
     /// Appends `messages`, returning the first offset and whether a segment
     /// was rolled. Under `fsync = "always"` it returns only once they are
     /// fsynced.
-    pub(crate) async fn append(&self, messages: &[Message]) -> Result<(u64, bool)> {
-        for message in messages {
+    ///
+    /// Batches of at least [`OFFLOAD_BYTES`] are written on tokio's blocking
+    /// pool; smaller ones inline, where the hop would cost more than the
+    /// page-cache copy it moves (see the crate docs).
+    pub(crate) async fn append(self: &Arc<Self>, messages: Vec<Message>) -> Result<(u64, bool)> {
+        let mut bytes = 0;
+        for message in &messages {
             frame::check(message).map_err(|why| {
                 Error::new(ErrorKind::InvalidInput, why)
                     .with_context("backend", NAME)
                     .with_context("partition", &self.label)
             })?;
+            bytes += frame::frame_len(message);
         }
-        let (first, end, rolled) = self.write(messages)?;
+        let (first, end, rolled) = if bytes >= OFFLOAD_BYTES {
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || this.write(&messages))
+                .await
+                .map_err(|e| join_error("append", e))??
+        } else {
+            self.write(&messages)?
+        };
         if self.settings.fsync == FsyncPolicy::Always {
             self.sync_to(end).await?;
         }
@@ -557,7 +572,7 @@ mod tests {
     }
 
     /// A partition whose only segment is `device` (a stand-in for a failing disk).
-    fn on_device(device: &str, fsync: FsyncPolicy) -> Partition {
+    fn on_device(device: &str, fsync: FsyncPolicy) -> Arc<Partition> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -572,12 +587,12 @@ mod tests {
             last_timestamp: 0,
             index: SparseIndex::new(4096),
         };
-        Partition::new(
+        Arc::new(Partition::new(
             PathBuf::from("/dev"),
             "s/t/0".into(),
             settings(fsync),
             vec![segment],
-        )
+        ))
     }
 
     fn message() -> Message {
@@ -592,12 +607,12 @@ mod tests {
     async fn a_failed_fsync_poisons_the_partition_and_is_never_retried_as_success() {
         // Writes to /dev/null succeed; fsync of it fails (EINVAL).
         let p = on_device("/dev/null", FsyncPolicy::Always);
-        let err = p.append(&[message()]).await.unwrap_err();
+        let err = p.append(vec![message()]).await.unwrap_err();
         assert!(err.to_string().contains("fsync"), "{err}");
         assert!(p.state().poisoned.is_some());
         // Not visible: it was never durable.
         assert_eq!(*p.subscribe().borrow(), 0);
-        let err = p.append(&[message()]).await.unwrap_err();
+        let err = p.append(vec![message()]).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Backend);
         assert!(err.to_string().contains("refuses appends"), "{err}");
         assert!(p.sync_to(1).await.is_err());
@@ -607,7 +622,7 @@ mod tests {
     async fn a_full_disk_fails_the_append_with_a_clear_error() {
         // Writes to /dev/full fail with ENOSPC.
         let p = on_device("/dev/full", FsyncPolicy::Never);
-        let err = p.append(&[message()]).await.unwrap_err();
+        let err = p.append(vec![message()]).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable);
         assert!(err.to_string().contains("disk is full"), "{err}");
         assert!(err.to_string().contains("/dev/full"), "{err}");
@@ -624,7 +639,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let err = runtime.block_on(p.append(&[big])).unwrap_err();
+        let err = runtime.block_on(p.append(vec![big])).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 }

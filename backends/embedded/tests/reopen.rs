@@ -190,3 +190,27 @@ async fn shutdown_wakes_a_waiting_poll_with_closed() {
     assert_eq!(err.kind(), rustok_iggy::ErrorKind::Closed);
     assert!(!backend.health().await.is_healthy());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn large_batches_round_trip_on_any_runtime() {
+    // 300 KiB in one append: written on the blocking pool, also from a
+    // current-thread runtime.
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Always))
+        .await
+        .unwrap();
+    backend.ensure_topic(&topic(), 1).await.unwrap();
+    let batch: Vec<_> = (1..=300u128)
+        .map(|id| {
+            let mut m = message(id);
+            m.payload = bytes::Bytes::from(vec![id as u8; 1024]);
+            m
+        })
+        .collect();
+    let ack = backend.append(&topic(), 0, batch.clone()).await.unwrap();
+    assert_eq!((ack.first_offset, ack.count), (0, 300));
+    let records = poll_all(&backend, &topic(), 0).await;
+    let got: Vec<_> = records.into_iter().map(|r| r.message).collect();
+    assert_eq!(got, batch);
+    backend.shutdown().await.unwrap();
+}
