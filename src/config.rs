@@ -55,8 +55,9 @@ pub struct TransportConfig {
     pub plugins: PluginSections,
 }
 
-/// Name of the default backend.
-pub const DEFAULT_BACKEND: &str = "memory";
+/// Name of the default backend: the embedded, durable log (crate
+/// `rustok-iggy-embedded`, which the binary must link).
+pub const DEFAULT_BACKEND: &str = "embedded";
 /// Name of the default codec.
 pub const DEFAULT_CODEC: &str = "json";
 
@@ -378,6 +379,11 @@ impl PluginConfig {
     /// The config key of this section, e.g. `plugins.embedded`.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The raw section.
+    pub fn table(&self) -> &toml::Table {
+        &self.table
     }
 
     /// Deserializes the section; errors name the full key.

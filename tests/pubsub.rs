@@ -198,7 +198,8 @@ async fn config_selects_plugins_by_name_and_rejects_unknown_ones() {
     assert_eq!(err.context("key"), Some("backend"));
     assert!(err.message().contains("memory"), "{err}");
 
-    let config = TransportConfig::from_toml("[plugins.memory]\ncapacity = 3").unwrap();
+    let config =
+        TransportConfig::from_toml("backend = \"memory\"\n[plugins.memory]\ncapacity = 3").unwrap();
     let err = Transport::from_config(&config).await.unwrap_err();
     assert!(err.to_string().contains("plugins.memory"), "{err}");
 }

@@ -45,6 +45,10 @@ pub struct DemoArgs {
     /// Give up waiting for the consumers after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
+    /// Keep the temporary data directory the demo creates when the config
+    /// names none (it is deleted otherwise).
+    #[arg(long)]
+    keep_data: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,7 +118,12 @@ impl Handler<OrderPlaced> for DemoHandler {
 
 /// Runs the demo and prints its summary.
 pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
+    let (config, data_dir) = with_demo_data_dir(config)?;
+    let config = &config;
     let transport = Transport::from_config(config).await?;
+    if let Some(dir) = &data_dir {
+        println!("data directory: {}", dir.path().display());
+    }
     println!(
         "rustok-iggy demo: backend `{}`, codec `{}`, {} events over {} tenants, {} partitions",
         transport.backend().name(),
@@ -272,6 +281,13 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
     // Every member was shut down above; this closes the backend.
     transport.shutdown().await?;
 
+    if let Some(dir) = data_dir {
+        if args.keep_data {
+            let kept = dir.keep();
+            println!("kept the data directory: {}", kept.display());
+        }
+    }
+
     let ok = unique == args.events
         && stats.dead_lettered == expected_rejects
         && redriven == expected_rejects
@@ -288,4 +304,38 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
         println!("FAILED: the numbers above do not add up.");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// On the embedded backend with no `data_dir` configured, a fresh temporary
+/// directory: the demo should neither need nor litter a configured place.
+fn with_demo_data_dir(
+    config: &TransportConfig,
+) -> Result<(TransportConfig, Option<tempfile::TempDir>)> {
+    #[derive(Deserialize)]
+    struct DataDir {
+        data_dir: Option<std::path::PathBuf>,
+    }
+    let section = config.plugin("embedded");
+    let configured = section.parse::<DataDir>()?.data_dir.is_some();
+    if config.backend != "embedded" || configured {
+        return Ok((config.clone(), None));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("rustok-iggy-demo-")
+        .tempdir()
+        .map_err(|e| {
+            rustok_iggy::Error::new(
+                rustok_iggy::ErrorKind::Unavailable,
+                "cannot create a temporary data directory for the demo",
+            )
+            .with_source(e)
+        })?;
+    let mut table = section.table().clone();
+    table.insert(
+        "data_dir".into(),
+        toml::Value::String(dir.path().display().to_string()),
+    );
+    let mut config = config.clone();
+    config.plugins.insert("embedded", table);
+    Ok((config, Some(dir)))
 }

@@ -1,11 +1,16 @@
 //! `rustok-iggy`: the operator CLI of rustok-iggy.
 
 mod demo;
+mod dlq;
+mod ops;
+mod output;
+mod progress;
+mod replay;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use rustok_iggy::TransportConfig;
+use rustok_iggy::{Transport, TransportConfig};
 
 /// Event streaming over Apache Iggy for RusToK: demo and operations.
 #[derive(Debug, Parser)]
@@ -22,10 +27,31 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Publish events, consume them in a three-member group, print a summary.
+    /// Publish events, consume them in a three-member group with failing
+    /// handlers, redrive the dead letters, print a summary.
     ///
     /// Example: rustok-iggy demo --events 5000
     Demo(demo::DemoArgs),
+    /// Streams, topics, partitions, message counts, first and next offsets.
+    ///
+    /// Example: rustok-iggy --config app.toml topology --json
+    Topology(ops::TopologyArgs),
+    /// Committed offset, end offset and lag per group and partition.
+    ///
+    /// Example: rustok-iggy lag --group billing --group audit
+    Lag(ops::LagArgs),
+    /// Inspect, redrive and purge the dead-letter queue.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Print a topic's records from an offset or a time, or rewind a group there.
+    ///
+    /// Example: rustok-iggy replay --topic events --from-time 2026-11-26T10:00:00Z --to-group billing
+    Replay(replay::ReplayArgs),
+    /// The transport's health report. Exit code 0 healthy, 1 degraded,
+    /// 2 unhealthy (usable as a container health probe).
+    ///
+    /// Example: rustok-iggy health --json
+    Health(ops::HealthArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +66,7 @@ fn main() -> ExitCode {
         .init();
     // Plugins register at link time; these calls make sure their crates are linked.
     rustok_iggy_codecs::link();
+    rustok_iggy_embedded::link();
     rustok_iggy_testkit::link();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -52,17 +79,43 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        let config = TransportConfig::load(cli.config.as_deref())?;
-        match cli.command {
-            Command::Demo(args) => demo::run(&config, args).await,
-        }
-    });
+    let result = runtime.block_on(run(cli));
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
+            if e.kind() == rustok_iggy::ErrorKind::Config {
+                eprintln!("hint: see docs/configuration.md for every key and its valid values");
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+async fn run(cli: Cli) -> rustok_iggy::Result<ExitCode> {
+    let config = TransportConfig::load(cli.config.as_deref())?;
+    if let Command::Demo(args) = cli.command {
+        return demo::run(&config, args).await;
+    }
+    let transport = match Transport::from_config(&config).await {
+        Ok(transport) => transport,
+        // A probe must say "unhealthy", not "usage error", when the backend is down.
+        Err(e) if matches!(cli.command, Command::Health(_)) => {
+            println!("unhealthy: {e}");
+            return Ok(ops::health_exit_code(
+                &rustok_iggy::HealthStatus::Unhealthy(vec![e.to_string()]),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let code = match cli.command {
+        Command::Demo(_) => ExitCode::SUCCESS,
+        Command::Topology(args) => ops::topology(&transport, args).await?,
+        Command::Lag(args) => ops::lag(&transport, args).await?,
+        Command::Dlq(command) => dlq::run(&transport, command).await?,
+        Command::Replay(args) => replay::run(&transport, args).await?,
+        Command::Health(args) => ops::health(&transport, args).await?,
+    };
+    transport.shutdown().await?;
+    Ok(code)
 }

@@ -77,7 +77,7 @@ impl Transport {
                 .partition_info(&topic, partition)
                 .await?
                 .next_offset;
-            let mut next = self.resolve(&topic, partition, from).await?;
+            let mut next = self.offset_at(&topic, partition, from).await?;
             let state = shared.state.start_partition(&topic, partition);
             let ctx = PartitionCtx::new(
                 &shared,
@@ -129,7 +129,7 @@ impl Transport {
         let partitions = self.backend().topic_info(&topic).await?.partitions;
         let mut positions = Vec::with_capacity(partitions as usize);
         for partition in 0..partitions {
-            let next = self.resolve(&topic, partition, to).await?;
+            let next = self.offset_at(&topic, partition, to).await?;
             self.offset_store()
                 .commit(group, &topic, partition, next)
                 .await?;
@@ -139,8 +139,14 @@ impl Transport {
         Ok(positions)
     }
 
-    /// The offset `from` means on one partition, clamped to what is stored.
-    async fn resolve(&self, topic: &TopicRef, partition: u32, from: ReplayFrom) -> Result<u64> {
+    /// The offset `from` means on one partition of `topic`, clamped to what is
+    /// stored (a timestamp past the last record gives the partition's end).
+    pub async fn offset_at(
+        &self,
+        topic: &TopicRef,
+        partition: u32,
+        from: ReplayFrom,
+    ) -> Result<u64> {
         let info = self.backend().partition_info(topic, partition).await?;
         Ok(match from {
             ReplayFrom::Beginning => info.first_offset,
