@@ -19,6 +19,10 @@ use crate::{
     shared::Shared,
 };
 
+/// Largest request body accepted before login (a login request is a few
+/// hundred bytes).
+const MAX_UNAUTHENTICATED_BODY: usize = 16 * 1024;
+
 /// Serves one connection to its end, then leaves the groups it joined.
 pub(crate) async fn serve(
     mut socket: TcpStream,
@@ -31,10 +35,7 @@ pub(crate) async fn serve(
     }
     let mut session = Session::new(shared.next_connection_id(), peer);
     tracing::debug!(%peer, client = session.id, "connection opened");
-    let end = tokio::select! {
-        end = serve_frames(&mut socket, &shared, &mut session) => end,
-        () = crate::listener::stop_signal(&mut stopped) => "server shutting down",
-    };
+    let end = serve_frames(&mut socket, &shared, &mut session, &mut stopped).await;
     session.leave_all(&shared).await;
     if let Err(error) = socket.shutdown().await {
         tracing::trace!(%peer, %error, "socket shutdown");
@@ -43,17 +44,25 @@ pub(crate) async fn serve(
 }
 
 /// Reads and answers frames; returns why the connection ends.
+///
+/// A stop request is honoured between frames only, so a request in flight
+/// (an append, say) completes and is answered.
 async fn serve_frames(
     socket: &mut TcpStream,
     shared: &Shared,
     session: &mut Session,
+    stopped: &mut watch::Receiver<bool>,
 ) -> &'static str {
     let limits = &shared.limits;
     loop {
         let mut raw = [0u8; HEADER_SIZE];
         // The first byte may take up to the idle timeout; the rest of the
         // frame must follow within the read timeout.
-        match timeout(limits.idle_timeout, socket.read_exact(&mut raw[..1])).await {
+        let first = tokio::select! {
+            first = timeout(limits.idle_timeout, socket.read_exact(&mut raw[..1])) => first,
+            () = crate::listener::stop_signal(stopped) => return "server shutting down",
+        };
+        match first {
             Err(_) => return "idle timeout",
             Ok(Err(_)) => return "peer closed",
             Ok(Ok(_)) => {}
@@ -79,6 +88,13 @@ async fn serve_frames(
                 return "malformed frame header";
             }
         };
+        if session.user.is_none() && meta.body_len > MAX_UNAUTHENTICATED_BODY {
+            // Before login only ping and login are served, and both are
+            // small: do not buffer a large body for an anonymous peer.
+            let reply = encode_reply(&meta.header, &Err(Status::UNAUTHENTICATED));
+            let _ = timeout(limits.read_timeout, socket.write_all(&reply)).await;
+            return "large frame before login";
+        }
         let mut body = vec![0u8; meta.body_len];
         match timeout(limits.read_timeout, socket.read_exact(&mut body)).await {
             Err(_) => return "read timeout (body)",

@@ -159,7 +159,7 @@ pub(crate) fn encode_poll(partition_id: u32, current_offset: u64, records: &[Rec
         let mut end = start + 1;
         while end < records.len()
             && records[end].timestamp_micros == first.timestamp_micros
-            && records[end].offset == first.offset + (end - start) as u64
+            && records[end].offset == first.offset.wrapping_add((end - start) as u64)
             && end - start < u32::MAX as usize
         {
             end += 1;

@@ -197,6 +197,17 @@ async fn unauthenticated_requests_and_wrong_passwords_are_refused() {
         .unwrap();
     assert_eq!(status, IggyError::Unauthenticated.as_code());
 
+    // A large frame before login is not even buffered.
+    let mut anonymous = TcpStream::connect(addr).await.unwrap();
+    let (status, _) = exchange(
+        &mut anonymous,
+        &frame(Operation::NonReplicated, GET_STREAMS_CODE, &[0; 20_000]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, IggyError::Unauthenticated.as_code());
+    assert!(closed_by_server(&mut anonymous).await);
+
     // Wrong passwords: refused, and the connection is closed after two.
     for _ in 0..2 {
         let (status, _) = exchange(
