@@ -76,7 +76,23 @@ impl fmt::Debug for EmbeddedBackend {
 }
 
 /// A poll that started at the first offset because retention had removed
-/// the offset it asked for.
+/// the offset it asked for: records the consumer never saw are gone.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> rustok_iggy::Result<()> {
+/// use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let backend = EmbeddedBackend::open(EmbeddedConfig::new(dir.path())).await?;
+/// for clamp in backend.retention_clamps() {
+///     eprintln!(
+///         "{}/{}: asked for {}, retention starts at {}",
+///         clamp.topic, clamp.partition, clamp.requested, clamp.first_offset
+///     );
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionClamp {
     /// Topic polled.
@@ -102,7 +118,7 @@ impl EmbeddedBackend {
             .map_err(|e| join_error("open", e))?
     }
 
-    pub(crate) fn open_blocking(config: EmbeddedConfig) -> Result<Self> {
+    fn open_blocking(config: EmbeddedConfig) -> Result<Self> {
         let engine = Engine::open(config)?;
         let offsets = Arc::new(EmbeddedOffsetStore::open(engine.clone())?);
         let dlq = Arc::new(EmbeddedDlqStore::open(engine.clone())?);

@@ -5,7 +5,15 @@ use std::{path::PathBuf, time::Duration};
 use rustok_iggy::{config::PluginConfig, Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// When appended data is fsynced.
+/// When appended data is fsynced; `fsync = "always" | "interval" | "never"`.
+///
+/// ```
+/// use rustok_iggy_embedded::{EmbeddedConfig, FsyncPolicy};
+///
+/// // Every acknowledged append survives power loss.
+/// let config = EmbeddedConfig::new("/var/lib/app/events").fsync(FsyncPolicy::Always);
+/// assert_eq!(config.fsync, FsyncPolicy::Always);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FsyncPolicy {

@@ -47,11 +47,11 @@ impl Settings {
 
 /// A poll that asked for an offset retention had already removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clamp {
+pub(crate) struct Clamp {
     /// The offset asked for.
-    pub requested: u64,
+    pub(crate) requested: u64,
     /// The partition's first offset, where the poll started instead.
-    pub first_offset: u64,
+    pub(crate) first_offset: u64,
 }
 
 /// The writer's scratch state, guarded by the writer lock.

@@ -1,14 +1,20 @@
 //! Registration of the embedded backend, offset store and DLQ store under the
 //! name `"embedded"`, configured by `[plugins.embedded]`.
 
-use std::sync::Arc;
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex, Weak},
+};
 
 use futures::future::BoxFuture;
 use rustok_iggy::{
     config::PluginConfig, Backend, BuildContext, DlqStore, OffsetStore, Plugin, Result,
 };
 
-use crate::{error::NAME, EmbeddedBackend, EmbeddedConfig};
+use crate::{
+    error::NAME, partition::lock, topology::Engine, EmbeddedBackend, EmbeddedConfig,
+    EmbeddedDlqStore, EmbeddedOffsetStore,
+};
 
 fn build_backend(
     config: &PluginConfig,
@@ -28,12 +34,29 @@ fn embedded_backend(context: &BuildContext) -> Option<&Arc<dyn Backend>> {
     context.backend.as_ref().filter(|b| b.name() == NAME)
 }
 
-/// A standalone engine for stores next to another backend. It opens
-/// `data_dir` like the backend would, so it must not be the backend's own
-/// directory.
-fn standalone(config: &PluginConfig) -> Result<EmbeddedBackend> {
+/// Engines opened for stores next to another backend, by data directory:
+/// `offsets = "embedded"` and `dlq = "embedded"` share one, since a second
+/// open of the directory would be refused by its lock.
+static STANDALONE: Mutex<Vec<(PathBuf, Weak<Engine>)>> = Mutex::new(Vec::new());
+
+/// The engine of `config`'s data directory for stores next to another
+/// backend: the one already open in this process, or a new one. It must not
+/// be the data directory of an embedded backend.
+fn standalone(config: &PluginConfig) -> Result<Arc<Engine>> {
     let parsed = EmbeddedConfig::from_plugin_config(config)?;
-    EmbeddedBackend::open_blocking(parsed)
+    let mut open = lock(&STANDALONE);
+    open.retain(|(_, engine)| engine.strong_count() > 0);
+    if let Some(engine) = open
+        .iter()
+        .find(|(dir, _)| *dir == parsed.data_dir)
+        .and_then(|(_, engine)| engine.upgrade())
+    {
+        return Ok(engine);
+    }
+    let dir = parsed.data_dir.clone();
+    let engine = Engine::open(parsed)?;
+    open.push((dir, Arc::downgrade(&engine)));
+    Ok(engine)
 }
 
 fn build_offsets(config: &PluginConfig, context: &BuildContext) -> Result<Arc<dyn OffsetStore>> {
@@ -45,7 +68,7 @@ fn build_offsets(config: &PluginConfig, context: &BuildContext) -> Result<Arc<dy
             EmbeddedConfig::from_plugin_config(config)?;
             Ok(store)
         }
-        None => Ok(standalone(config)?.offsets().clone()),
+        None => Ok(Arc::new(EmbeddedOffsetStore::open(standalone(config)?)?)),
     }
 }
 
@@ -58,7 +81,7 @@ fn build_dlq(config: &PluginConfig, context: &BuildContext) -> Result<Arc<dyn Dl
             EmbeddedConfig::from_plugin_config(config)?;
             Ok(store)
         }
-        None => Ok(standalone(config)?.dlq().clone()),
+        None => Ok(Arc::new(EmbeddedDlqStore::open(standalone(config)?)?)),
     }
 }
 

@@ -162,3 +162,39 @@ async fn config_selects_the_embedded_backend_and_its_own_stores() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert_eq!(err.context("key"), Some("plugins.embedded.segment_bytes"));
 }
+
+#[tokio::test]
+async fn embedded_stores_next_to_another_backend_share_one_data_dir() {
+    rustok_iggy_embedded::link();
+    rustok_iggy_codecs::link();
+    rustok_iggy_testkit::link();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TransportConfig::from_toml(&format!(
+        "backend = \"memory\"\noffsets = \"embedded\"\ndlq = \"embedded\"\n\
+         [plugins.embedded]\ndata_dir = {:?}\n",
+        dir.path()
+    ))
+    .unwrap();
+    let topic = rustok_iggy::TopicRef::new("rustok", "events");
+    {
+        let transport = Transport::from_config(&config).await.unwrap();
+        assert_eq!(transport.backend().name(), "memory");
+        assert_eq!(transport.offset_store().name(), "embedded");
+        assert_eq!(transport.dlq_store().name(), "embedded");
+        transport
+            .offset_store()
+            .commit("billing", &topic, 1, 7)
+            .await
+            .unwrap();
+    }
+    // Both stores dropped: the directory is free again, and the offset is kept.
+    let transport = Transport::from_config(&config).await.unwrap();
+    assert_eq!(
+        transport
+            .offset_store()
+            .load("billing", &topic, 1)
+            .await
+            .unwrap(),
+        Some(7)
+    );
+}
