@@ -239,6 +239,37 @@ mod tests {
     }
 
     #[test]
+    fn random_input_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut valid = Vec::new();
+        encode(&mut valid, 3, 4, &message(9, b"some payload"));
+        for _ in 0..20_000 {
+            let mut buf: Vec<u8> = if rng.random_bool(0.5) {
+                (0..rng.random_range(0..256))
+                    .map(|_| rng.random())
+                    .collect()
+            } else {
+                // A valid frame with a few random bytes overwritten.
+                let mut b = valid.clone();
+                for _ in 0..rng.random_range(1..4) {
+                    let i = rng.random_range(0..b.len());
+                    b[i] = rng.random();
+                }
+                b
+            };
+            if rng.random_bool(0.1) {
+                buf.truncate(rng.random_range(0..=buf.len()));
+            }
+            let buf = Bytes::from(buf);
+            let at = rng.random_range(0..=buf.len());
+            if let Decoded::Incomplete { needed } = decode(&buf, at) {
+                assert!(needed <= FRAME_HEADER_LEN + MAX_BODY_LEN);
+            }
+        }
+    }
+
+    #[test]
     fn oversized_messages_are_rejected_before_encoding() {
         let big = Message {
             id: 1,
