@@ -72,6 +72,7 @@ async fn serve_frames(
             Ok(Err(_)) => return "truncated header",
             Ok(Ok(_)) => {}
         }
+        quick_ack(socket);
         let meta = match RequestMeta::parse(&raw, limits.max_frame_bytes) {
             Ok(meta) => meta,
             Err(FrameError::TooLarge(size)) => {
@@ -123,4 +124,17 @@ async fn serve_frames(
             return "closed by the server after this reply";
         }
     }
+}
+
+/// Acknowledges what was read at once instead of after the delayed-ACK
+/// timer. The SDK writes a request's header and body in two writes and, with
+/// its default `nodelay = false`, Nagle holds the body back until the header
+/// is acknowledged: without this every request with a body waits ~40 ms.
+fn quick_ack(socket: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(error) = socket.set_quickack(true) {
+        tracing::trace!(%error, "cannot set TCP_QUICKACK");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = socket;
 }

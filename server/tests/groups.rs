@@ -1,0 +1,176 @@
+//! Consumer groups over the protocol: create, list, get (with members),
+//! join, leave, delete; a connection's memberships end with it.
+
+mod common;
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use iggy::prelude::*;
+use rustok_iggy::{Backend, TopicRef};
+use rustok_iggy_testkit::MemoryBackend;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_managed_and_left_when_a_connection_drops() {
+    let backend = Arc::new(MemoryBackend::new());
+    backend
+        .ensure_topic(&TopicRef::new("app", "orders"), 2)
+        .await
+        .unwrap();
+    let server = common::start(backend.clone()).await;
+    let (stream, topic) = (
+        Identifier::named("app").unwrap(),
+        Identifier::named("orders").unwrap(),
+    );
+    let group = Identifier::named("billing").unwrap();
+
+    let a = common::client(server.local_addr()).await;
+    assert!(a
+        .get_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap()
+        .is_none());
+    let created = a
+        .create_consumer_group(&stream, &topic, "billing")
+        .await
+        .unwrap();
+    assert_eq!((created.id, created.partitions_count), (0, 2));
+    let error = a
+        .create_consumer_group(&stream, &topic, "billing")
+        .await
+        .unwrap_err();
+    // 5004: ConsumerGroupNameAlreadyExists.
+    assert_eq!(error.as_code(), 5004, "{error}");
+    a.create_consumer_group(&stream, &topic, "audit")
+        .await
+        .unwrap();
+    let groups = a.get_consumer_groups(&stream, &topic).await.unwrap();
+    assert_eq!(
+        groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+        ["billing", "audit"]
+    );
+
+    // Join: the backend sees the member, and so does `get me`.
+    a.join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    let topic_ref = TopicRef::new("app", "orders");
+    assert_eq!(backend.group_members(&topic_ref, "billing").len(), 1);
+    assert_eq!(a.get_me().await.unwrap().consumer_groups_count, 1);
+    // The member gets both partitions at its first poll.
+    let polled = a
+        .poll_messages(
+            &stream,
+            &topic,
+            None,
+            &Consumer::group(group.clone()),
+            &PollingStrategy::next(),
+            10,
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(polled.messages.is_empty());
+    let details = a
+        .get_consumer_group(&stream, &topic, &Identifier::numeric(0).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(details.members_count, 1);
+    assert_eq!(details.members[0].partitions, vec![0, 1]);
+
+    // Leave, join again, then drop the connection without leaving.
+    a.leave_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    assert!(backend.group_members(&topic_ref, "billing").is_empty());
+    a.join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    assert_eq!(backend.group_members(&topic_ref, "billing").len(), 1);
+    a.disconnect().await.unwrap();
+    drop(a);
+    let left = common::eventually(500, Duration::from_millis(10), || async {
+        backend
+            .group_members(&topic_ref, "billing")
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    assert!(left.is_some(), "the dropped connection is still a member");
+
+    // Delete a group: it is gone from the listing.
+    let b = common::client(server.local_addr()).await;
+    b.delete_consumer_group(&stream, &topic, &Identifier::named("audit").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        b.get_consumer_groups(&stream, &topic).await.unwrap().len(),
+        1
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_polling_strategy_is_served() {
+    let backend = Arc::new(MemoryBackend::new());
+    let topic_ref = TopicRef::new("app", "orders");
+    backend.ensure_topic(&topic_ref, 1).await.unwrap();
+    let server = common::start(backend.clone()).await;
+    let client = common::client(server.local_addr()).await;
+    let (stream, topic) = (
+        Identifier::named("app").unwrap(),
+        Identifier::named("orders").unwrap(),
+    );
+    for i in 0..3 {
+        let mut batch: Vec<IggyMessage> = (0..5)
+            .map(|j| IggyMessage::from_str(&format!("{i}-{j}")).unwrap())
+            .collect();
+        client
+            .send_messages(&stream, &topic, &Partitioning::partition_id(0), &mut batch)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let records = backend.records(&topic_ref, 0).unwrap();
+    let consumer = Consumer::new(Identifier::numeric(1).unwrap());
+    let poll = |strategy: PollingStrategy, count: u32| {
+        let (client, stream, topic, consumer) = (&client, &stream, &topic, &consumer);
+        async move {
+            client
+                .poll_messages(stream, topic, Some(0), consumer, &strategy, count, false)
+                .await
+                .unwrap()
+                .messages
+                .iter()
+                .map(|m| m.header.offset)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(poll(PollingStrategy::first(), 3).await, vec![0, 1, 2]);
+    assert_eq!(poll(PollingStrategy::last(), 2).await, vec![13, 14]);
+    assert_eq!(poll(PollingStrategy::offset(7), 2).await, vec![7, 8]);
+    let second_batch = records[5].timestamp_micros;
+    assert_eq!(
+        poll(PollingStrategy::timestamp(second_batch.into()), 100).await,
+        (5..15).collect::<Vec<_>>()
+    );
+    // `next` without a stored offset starts at the first; the server keeps
+    // no position unless asked to (no auto-commit here).
+    assert_eq!(poll(PollingStrategy::next(), 2).await, vec![0, 1]);
+    client
+        .store_consumer_offset(&consumer, &stream, &topic, Some(0), 9)
+        .await
+        .unwrap();
+    assert_eq!(poll(PollingStrategy::next(), 2).await, vec![10, 11]);
+    client
+        .delete_consumer_offset(&consumer, &stream, &topic, Some(0))
+        .await
+        .unwrap();
+    assert_eq!(poll(PollingStrategy::next(), 1).await, vec![0]);
+    assert!(client
+        .get_consumer_offset(&consumer, &stream, &topic, Some(0))
+        .await
+        .unwrap()
+        .is_none());
+    server.shutdown().await.unwrap();
+}
