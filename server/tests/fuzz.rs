@@ -1,0 +1,233 @@
+//! Random and mutated request bodies for every served command, from a
+//! logged-in connection: each gets a reply (success or an Iggy error), the
+//! connection stays usable, and nothing in the server panics.
+
+mod common;
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use iggy_binary_protocol::{
+    codes::{LOGOUT_USER_CODE, PING_CODE},
+    requests::{
+        consumer_offsets::StoreConsumerOffsetRequest,
+        messages::{PollMessagesRequest, RawMessage, SendMessagesEncoder},
+        topics::CreateTopicRequest,
+        users::LoginRegisterRequest,
+    },
+    AckLevel, ClientVersionInfo, Command, Operation, ReplyHeader, RequestHeader, WireConsumer,
+    WireEncode, WireIdentifier, WireName, WireOptions, WirePartitioning, WirePollingStrategy,
+    HEADER_SIZE, IGGY_PROTOCOL_VERSION,
+};
+use rustok_iggy::{Backend, TopicRef};
+use rustok_iggy_server::{served_commands, Server};
+use rustok_iggy_testkit::MemoryBackend;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn operation_for(code: u32) -> Operation {
+    if code == LOGOUT_USER_CODE {
+        return Operation::Logout;
+    }
+    Operation::from_command_code(code).unwrap_or(Operation::NonReplicated)
+}
+
+fn frame(code: u32, body: &[u8]) -> Vec<u8> {
+    let operation = operation_for(code);
+    let mut reserved = [0u8; 60];
+    if operation == Operation::NonReplicated {
+        reserved[..4].copy_from_slice(&code.to_le_bytes());
+    }
+    let header = RequestHeader {
+        command: Command::Request,
+        operation,
+        size: (HEADER_SIZE + body.len()) as u32,
+        client: 1,
+        request: 1,
+        reserved,
+        ..RequestHeader::default()
+    };
+    let mut out = bytemuck::bytes_of(&header).to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+async fn exchange(socket: &mut TcpStream, frame: &[u8]) -> Option<u32> {
+    socket.write_all(frame).await.ok()?;
+    let mut raw = [0u8; HEADER_SIZE];
+    socket.read_exact(&mut raw).await.ok()?;
+    let reply: ReplyHeader = bytemuck::checked::try_pod_read_unaligned(&raw).ok()?;
+    let mut body = vec![0u8; (reply.size as usize).checked_sub(HEADER_SIZE)?];
+    socket.read_exact(&mut body).await.ok()?;
+    Some(reply.status)
+}
+
+fn valid_bodies() -> Vec<(u32, Vec<u8>)> {
+    use iggy_binary_protocol::codes::*;
+    let stream = WireIdentifier::named("app").unwrap();
+    let topic = WireIdentifier::named("orders").unwrap();
+    let mut send = bytes::BytesMut::new();
+    SendMessagesEncoder::encode(
+        &mut send,
+        &stream,
+        &topic,
+        &WirePartitioning::PartitionId(1),
+        &[RawMessage {
+            id: 5,
+            origin_timestamp: 1,
+            headers: None,
+            payload: b"fuzz",
+        }],
+    )
+    .unwrap();
+    vec![
+        (SEND_MESSAGES_CODE, send.to_vec()),
+        (
+            POLL_MESSAGES_CODE,
+            PollMessagesRequest {
+                consumer: WireConsumer::consumer_group(WireIdentifier::named("g").unwrap()),
+                stream_id: stream.clone(),
+                topic_id: topic.clone(),
+                partition_id: Some(1),
+                strategy: WirePollingStrategy::next(),
+                count: 10,
+                auto_commit: true,
+            }
+            .to_bytes()
+            .to_vec(),
+        ),
+        (
+            STORE_CONSUMER_OFFSET_CODE,
+            StoreConsumerOffsetRequest {
+                consumer: WireConsumer::consumer(WireIdentifier::numeric(3)),
+                stream_id: stream.clone(),
+                topic_id: topic.clone(),
+                partition_id: Some(0),
+                offset: 2,
+                ack: AckLevel::Quorum,
+            }
+            .to_bytes()
+            .to_vec(),
+        ),
+        (
+            CREATE_TOPIC_CODE,
+            CreateTopicRequest {
+                stream_id: stream,
+                partitions_count: 2,
+                name: WireName::new("fuzzed").unwrap(),
+                options: WireOptions::empty(),
+            }
+            .to_bytes()
+            .to_vec(),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_and_mutated_bodies_never_break_the_server() {
+    let panics = Arc::new(AtomicUsize::new(0));
+    let previous = std::panic::take_hook();
+    {
+        let panics = panics.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            panics.fetch_add(1, Ordering::SeqCst);
+            eprintln!("panic: {info}");
+        }));
+    }
+
+    let backend = Arc::new(MemoryBackend::new());
+    backend
+        .ensure_topic(&TopicRef::new("app", "orders"), 2)
+        .await
+        .unwrap();
+    let server = Server::builder(backend)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    let login = LoginRegisterRequest {
+        version_info: ClientVersionInfo {
+            protocol_version: IGGY_PROTOCOL_VERSION,
+            sdk_name: WireName::new("fuzz").unwrap(),
+            sdk_version: WireName::new("0").unwrap(),
+        },
+        username: WireName::new("iggy").unwrap(),
+        password: "iggy".to_owned().into(),
+        client_context: None,
+    }
+    .to_bytes();
+    let login_frame = frame(iggy_binary_protocol::codes::LOGIN_REGISTER_CODE, &login);
+    assert_eq!(exchange(&mut socket, &login_frame).await, Some(0));
+
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let valid = valid_bodies();
+    let codes: Vec<u32> = served_commands()
+        .iter()
+        .copied()
+        .filter(|c| {
+            *c != LOGOUT_USER_CODE && *c != iggy_binary_protocol::codes::LOGIN_REGISTER_CODE
+        })
+        .collect();
+    let mut answered = 0;
+    for round in 0..3_000 {
+        let (code, body) = if round % 2 == 0 {
+            let code = codes[rng.below(codes.len() as u64) as usize];
+            let len = rng.below(300) as usize;
+            (code, rng.bytes(len))
+        } else {
+            let (code, body) = &valid[rng.below(valid.len() as u64) as usize];
+            let mut body = body.clone();
+            for _ in 0..=rng.below(4) {
+                if body.is_empty() {
+                    break;
+                }
+                let at = rng.below(body.len() as u64) as usize;
+                body[at] = rng.next() as u8;
+            }
+            if rng.below(4) == 0 {
+                body.truncate(rng.below(body.len() as u64 + 1) as usize);
+            }
+            (*code, body)
+        };
+        let status = exchange(&mut socket, &frame(code, &body)).await;
+        assert!(
+            status.is_some(),
+            "no reply to code {code} with a {}-byte body (round {round})",
+            body.len()
+        );
+        answered += 1;
+    }
+    assert_eq!(answered, 3_000);
+    assert_eq!(exchange(&mut socket, &frame(PING_CODE, &[])).await, Some(0));
+    // Give any detached task the chance to fail before counting.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.shutdown().await.unwrap();
+    std::panic::set_hook(previous);
+    assert_eq!(panics.load(Ordering::SeqCst), 0, "the server panicked");
+}
