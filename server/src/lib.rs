@@ -10,8 +10,9 @@
 //! backend's own unless [`ServerBuilder::offsets`] names another). Messages
 //! published in-process through a `rustok_iggy::Transport` on the same
 //! backend and messages sent over TCP land in the same partitions, offsets
-//! and consumer groups. The embedded backend re-exports this crate behind its
-//! `server` feature.
+//! and consumer groups. The crate depends on the core only; the embedded
+//! backend is meant to re-export it behind its `server` feature, and the CLI
+//! to run it as `rustok-iggy serve` (neither is part of this crate).
 //!
 //! ```no_run
 //! # async fn run() -> rustok_iggy_server::Result<()> {
@@ -93,7 +94,10 @@
 //! - **Groups**: membership and assignment are the backend's; each poll by a
 //!   member re-syncs its assignment, and a partition it no longer owns gets
 //!   error 5009 so the SDK re-syncs. With cooperative rebalancing a partition
-//!   moves only after its holder was told it lost it.
+//!   moves only after its holder was told it lost it. `get consumer group`
+//!   lists the members connected over TCP (the `Backend` trait exposes no
+//!   member list, so in-process subscribers are not shown, though they share
+//!   the partitions).
 //! - Message ids are not deduplicated unless the backend does it.
 //!
 //! ## Security and limits
