@@ -341,7 +341,7 @@ impl Backend for EmbeddedBackend {
             }
         }
         let mut degraded = Vec::new();
-        for (group, topic, partition, next) in self.offsets.positions().await {
+        for (group, topic, partition, next) in self.offsets.positions() {
             let Ok(p) = self.engine.partition(&topic, partition) else {
                 continue;
             };

@@ -1,10 +1,10 @@
 //! [`EmbeddedOffsetStore`]: committed group offsets in small files.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     fs,
     path::PathBuf,
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 use async_trait::async_trait;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     error::{corrupt, io_error, join_error, NAME},
     fsutil::{sync_dir, write_atomic},
+    partition::lock,
     topology::{file_name, Engine},
 };
 
@@ -37,11 +38,13 @@ struct Position {
 /// An [`OffsetStore`] keeping each group's committed offsets in one file,
 /// `<data_dir>/offsets/<group>.json`.
 ///
-/// Every commit rewrites the group's file atomically: a temporary file is
+/// A commit rewrites its group's file atomically: a temporary file is
 /// written and fsynced, renamed over the old one, and the directory fsynced
 /// (the fsyncs are skipped under `fsync = "never"`). A crash leaves the
-/// previous or the new positions, never a mix. Commits are serialized;
-/// loads are served from memory.
+/// previous or the new positions, never a mix. Commits that arrive while a
+/// write is under way are coalesced into the next one (group commit), so a
+/// subscription committing after every batch on many partitions costs one
+/// file write per round, not one per partition. Loads are served from memory.
 ///
 /// It is what [`EmbeddedBackend::offset_store`](rustok_iggy::Backend::offset_store)
 /// returns, and is registered as `"embedded"`.
@@ -65,7 +68,19 @@ struct Position {
 pub struct EmbeddedOffsetStore {
     engine: Arc<Engine>,
     dir: PathBuf,
-    groups: tokio::sync::Mutex<HashMap<String, Positions>>,
+    groups: Mutex<Groups>,
+    /// Held by the one task writing files; holds the last version written.
+    writer: tokio::sync::Mutex<u64>,
+}
+
+/// Positions as committed (in memory), and which groups' files lag behind.
+#[derive(Debug, Default)]
+struct Groups {
+    positions: HashMap<String, Positions>,
+    /// Groups changed since their file was last written.
+    dirty: BTreeSet<String>,
+    /// Counts changes; a commit is durable once a write covered its version.
+    version: u64,
 }
 
 impl EmbeddedOffsetStore {
@@ -73,7 +88,7 @@ impl EmbeddedOffsetStore {
     pub(crate) fn open(engine: Arc<Engine>) -> Result<Self> {
         let dir = engine.config.data_dir.join("offsets");
         fs::create_dir_all(&dir).map_err(|e| io_error("open offsets", &dir, e))?;
-        let mut groups = HashMap::new();
+        let mut positions = HashMap::new();
         for entry in fs::read_dir(&dir).map_err(|e| io_error("open offsets", &dir, e))? {
             let path = entry.map_err(|e| io_error("open offsets", &dir, e))?.path();
             if path.extension().is_none_or(|ext| ext != "json") {
@@ -82,24 +97,29 @@ impl EmbeddedOffsetStore {
             let bytes = fs::read(&path).map_err(|e| io_error("open offsets", &path, e))?;
             let file: GroupFile =
                 serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e.column() as u64, e))?;
-            let positions = file
+            let group = file
                 .offsets
                 .into_iter()
                 .map(|p| ((TopicRef::new(p.stream, p.topic), p.partition), p.next))
                 .collect();
-            groups.insert(file.group, positions);
+            positions.insert(file.group, group);
         }
         Ok(Self {
             engine,
             dir,
-            groups: tokio::sync::Mutex::new(groups),
+            groups: Mutex::new(Groups {
+                positions,
+                ..Groups::default()
+            }),
+            writer: tokio::sync::Mutex::new(0),
         })
     }
 
     /// Every stored position: (group, topic, partition, next offset), sorted.
-    pub async fn positions(&self) -> Vec<(String, TopicRef, u32, u64)> {
-        let groups = self.groups.lock().await;
+    pub fn positions(&self) -> Vec<(String, TopicRef, u32, u64)> {
+        let groups = lock(&self.groups);
         let mut all: Vec<_> = groups
+            .positions
             .iter()
             .flat_map(|(group, positions)| {
                 positions
@@ -112,10 +132,75 @@ impl EmbeddedOffsetStore {
     }
 
     /// Names of the groups with a stored position, sorted.
-    pub async fn groups(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.groups.lock().await.keys().cloned().collect();
+    pub fn groups(&self) -> Vec<String> {
+        let groups = lock(&self.groups);
+        let mut names: Vec<String> = groups
+            .positions
+            .iter()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
         names.sort();
         names
+    }
+
+    /// Applies `change` to `group`'s positions and returns once a file write
+    /// covered it.
+    async fn update(
+        &self,
+        operation: &'static str,
+        group: &str,
+        change: impl FnOnce(&mut Positions) -> bool,
+    ) -> Result<()> {
+        self.engine.check_open(operation)?;
+        file_name("group", group)?;
+        let ticket = {
+            let mut groups = lock(&self.groups);
+            let positions = groups.positions.entry(group.to_owned()).or_default();
+            let changed = change(positions);
+            if !changed && !groups.dirty.contains(group) {
+                // Already stored exactly so.
+                return Ok(());
+            }
+            groups.dirty.insert(group.to_owned());
+            groups.version += 1;
+            groups.version
+        };
+        self.write_through(ticket)
+            .await
+            .map_err(|e| e.with_context("group", group))
+    }
+
+    /// Writes every dirty group's file unless a write already covered `ticket`.
+    async fn write_through(&self, ticket: u64) -> Result<()> {
+        let mut written = self.writer.lock().await;
+        if *written >= ticket {
+            return Ok(());
+        }
+        let (version, files) = {
+            let mut groups = lock(&self.groups);
+            let dirty = std::mem::take(&mut groups.dirty);
+            let files: Vec<(String, Positions)> = dirty
+                .into_iter()
+                .map(|name| {
+                    let positions = groups.positions.get(&name).cloned().unwrap_or_default();
+                    (name, positions)
+                })
+                .collect();
+            (groups.version, files)
+        };
+        for (i, (group, positions)) in files.iter().enumerate() {
+            if let Err(e) = self.persist(group, positions).await {
+                // Not written: these stay dirty for the next write.
+                let mut groups = lock(&self.groups);
+                groups
+                    .dirty
+                    .extend(files[i..].iter().map(|(name, _)| name.clone()));
+                return Err(e);
+            }
+        }
+        *written = version;
+        Ok(())
     }
 
     /// Writes `positions` as `group`'s file (or removes it when empty).
@@ -158,32 +243,6 @@ impl EmbeddedOffsetStore {
         .map_err(|e| join_error("commit offset", e))?
         .map_err(|e| io_error("commit offset", &path, e))
     }
-
-    async fn update(
-        &self,
-        operation: &'static str,
-        group: &str,
-        change: impl FnOnce(&mut Positions),
-    ) -> Result<()> {
-        self.engine.check_open(operation)?;
-        let mut groups = self.groups.lock().await;
-        let mut positions = groups.get(group).cloned().unwrap_or_default();
-        change(&mut positions);
-        if groups.get(group) == Some(&positions)
-            || (positions.is_empty() && !groups.contains_key(group))
-        {
-            return Ok(());
-        }
-        self.persist(group, &positions)
-            .await
-            .map_err(|e| e.with_context("group", group))?;
-        if positions.is_empty() {
-            groups.remove(group);
-        } else {
-            groups.insert(group.to_owned(), positions);
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -198,10 +257,8 @@ impl OffsetStore for EmbeddedOffsetStore {
 
     async fn load(&self, group: &str, topic: &TopicRef, partition: u32) -> Result<Option<u64>> {
         self.engine.check_open("load offset")?;
-        Ok(self
-            .groups
-            .lock()
-            .await
+        Ok(lock(&self.groups)
+            .positions
             .get(group)
             .and_then(|p| p.get(&(topic.clone(), partition)))
             .copied())
@@ -216,16 +273,46 @@ impl OffsetStore for EmbeddedOffsetStore {
     ) -> Result<()> {
         let key = (topic.clone(), partition);
         self.update("commit offset", group, |p| {
-            p.insert(key, next_offset);
+            p.insert(key, next_offset) != Some(next_offset)
         })
         .await
     }
 
     async fn delete(&self, group: &str, topic: &TopicRef, partition: u32) -> Result<()> {
         let key = (topic.clone(), partition);
-        self.update("delete offset", group, |p| {
-            p.remove(&key);
-        })
-        .await
+        self.update("delete offset", group, |p| p.remove(&key).is_some())
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EmbeddedConfig;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_are_coalesced_and_all_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(EmbeddedConfig::new(dir.path())).unwrap();
+        let store = Arc::new(EmbeddedOffsetStore::open(engine.clone()).unwrap());
+        let topic = TopicRef::new("s", "t");
+        let tasks: Vec<_> = (0..16u32)
+            .map(|p| {
+                let (store, topic) = (store.clone(), topic.clone());
+                tokio::spawn(async move {
+                    for next in 1..=20 {
+                        store.commit("g", &topic, p, next).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        drop(store);
+        let reopened = EmbeddedOffsetStore::open(engine).unwrap();
+        for p in 0..16 {
+            assert_eq!(reopened.load("g", &topic, p).await.unwrap(), Some(20));
+        }
     }
 }
