@@ -179,6 +179,13 @@ impl ServerBuilder {
         self
     }
 
+    /// At most this many messages in one `send messages` request (default
+    /// 100 000).
+    pub fn max_batch_messages(mut self, n: u32) -> Self {
+        self.max_batch_messages = n;
+        self
+    }
+
     /// Keep the id ↔ name catalog in this file, so numeric stream, topic and
     /// group ids (and streams without topics) survive restarts exactly.
     pub fn catalog_path(mut self, path: impl Into<PathBuf>) -> Self {
@@ -223,9 +230,10 @@ impl ServerBuilder {
             || self.max_frame_bytes < iggy_binary_protocol::HEADER_SIZE as u32
             || self.max_login_failures == 0
             || self.max_poll_messages == 0
+            || self.max_batch_messages == 0
         {
             return Err(ServerError::Config(
-                "max_connections, max_login_failures and max_poll_messages must be at least 1, max_frame_bytes at least 256".into(),
+                "max_connections, max_login_failures, max_poll_messages and max_batch_messages must be at least 1, max_frame_bytes at least 256".into(),
             ));
         }
         listener::start(self).await

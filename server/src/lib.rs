@@ -105,8 +105,10 @@
 //! Binds `127.0.0.1:8090` by default. Without [`ServerBuilder::credentials`]
 //! only a loopback address is accepted, with Iggy's default root user
 //! ([`DEFAULT_ROOT_USERNAME`]/[`DEFAULT_ROOT_PASSWORD`]); on any other
-//! address `start` refuses to run without credentials. A connection is closed
-//! after [`ServerBuilder::max_login_failures`] failed logins, when idle for
+//! address `start` refuses to run without credentials. A failed login is
+//! answered after a 200 ms pause, and a connection is closed after
+//! [`ServerBuilder::max_login_failures`] failed logins; before login a frame
+//! body may not exceed 16 KiB. A connection is also closed when idle for
 //! [`ServerBuilder::idle_timeout`], when a started frame does not complete
 //! within [`ServerBuilder::read_timeout`], and after a header that is not a
 //! request or declares a frame above [`ServerBuilder::max_frame_bytes`] (the

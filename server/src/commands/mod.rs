@@ -48,6 +48,9 @@ pub(crate) const SERVED: &[u32] = &[
     SYNC_CONSUMER_GROUP_CODE,
 ];
 
+/// How long a failed login waits before its reply.
+const LOGIN_FAILURE_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Runs one request. Before login only ping and login are served.
 pub(crate) async fn dispatch(
     shared: &Shared,
@@ -60,7 +63,15 @@ pub(crate) async fn dispatch(
     }
     match code {
         PING_CODE => Ok(Bytes::new()),
-        LOGIN_REGISTER_CODE => system::login(shared, session, body),
+        LOGIN_REGISTER_CODE => {
+            let reply = system::login(shared, session, body);
+            if reply.is_err() {
+                // Slows password guessing down (on top of closing the
+                // connection after `max_login_failures`).
+                tokio::time::sleep(LOGIN_FAILURE_DELAY).await;
+            }
+            reply
+        }
         LOGOUT_USER_CODE => system::logout(shared, session).await,
         GET_ME_CODE => system::get_me(session),
         GET_CLUSTER_METADATA_CODE => system::cluster_metadata(shared),
