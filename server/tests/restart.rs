@@ -148,3 +148,50 @@ async fn messages_ids_and_offsets_survive_a_restart() {
     client.disconnect().await.unwrap();
     server.shutdown().await.unwrap();
 }
+
+/// Without a catalog file, ids are derived from the backend: a server
+/// restarted on the same backend hands out the same ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_catalog_file_ids_are_derived_from_the_backend() {
+    use rustok_iggy::{Backend, TopicRef};
+    let backend = Arc::new(rustok_iggy_testkit::MemoryBackend::new());
+    for name in ["payments", "orders", "audit"] {
+        backend
+            .ensure_topic(&TopicRef::new("app", name), 1)
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let server = Server::builder(backend.clone())
+            .bind("127.0.0.1:0".parse().unwrap())
+            .stream("app")
+            .start()
+            .await
+            .unwrap();
+        let client = common::client(server.local_addr()).await;
+        let streams = client.get_streams().await.unwrap();
+        assert_eq!((streams[0].id, streams[0].name.as_str()), (0, "app"));
+        let topics = client
+            .get_topics(&Identifier::numeric(0).unwrap())
+            .await
+            .unwrap();
+        seen.push(
+            topics
+                .iter()
+                .map(|t| (t.id, t.name.clone()))
+                .collect::<Vec<_>>(),
+        );
+        client.disconnect().await.unwrap();
+        server.shutdown().await.unwrap();
+    }
+    assert_eq!(
+        seen[0],
+        vec![
+            (0, "audit".to_owned()),
+            (1, "orders".to_owned()),
+            (2, "payments".to_owned())
+        ]
+    );
+    assert_eq!(seen[0], seen[1]);
+}
