@@ -6,6 +6,7 @@ mod ops;
 mod output;
 mod progress;
 mod replay;
+mod serve;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -47,6 +48,13 @@ enum Command {
     ///
     /// Example: rustok-iggy replay --topic events --from-time 2026-11-26T10:00:00Z --to-group billing
     Replay(replay::ReplayArgs),
+    /// Serve the configured backend over Iggy's binary protocol until
+    /// interrupted, so the official SDKs and CLI (and the `remote` backend of
+    /// other processes) can use it. Honours IGGY_TCP_ADDRESS, IGGY_SYSTEM_PATH,
+    /// IGGY_ROOT_USERNAME and IGGY_ROOT_PASSWORD.
+    ///
+    /// Example: IGGY_ROOT_PASSWORD=secret rustok-iggy serve --address 0.0.0.0:8090 --username app
+    Serve(serve::ServeArgs),
     /// The transport's health report. Exit code 0 healthy, 1 degraded,
     /// 2 unhealthy (usable as a container health probe).
     ///
@@ -94,13 +102,15 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> rustok_iggy::Result<ExitCode> {
     let config = TransportConfig::load(cli.config.as_deref())?;
-    if let Command::Demo(args) = cli.command {
-        return demo::run(&config, args).await;
-    }
+    let command = match cli.command {
+        Command::Demo(args) => return demo::run(&config, args).await,
+        Command::Serve(args) => return serve::run(&config, args).await,
+        command => command,
+    };
     let transport = match Transport::from_config(&config).await {
         Ok(transport) => transport,
         // A probe must say "unhealthy", not "usage error", when the backend is down.
-        Err(e) if matches!(cli.command, Command::Health(_)) => {
+        Err(e) if matches!(command, Command::Health(_)) => {
             println!("unhealthy: {e}");
             return Ok(ops::health_exit_code(
                 &rustok_iggy::HealthStatus::Unhealthy(vec![e.to_string()]),
@@ -108,8 +118,8 @@ async fn run(cli: Cli) -> rustok_iggy::Result<ExitCode> {
         }
         Err(e) => return Err(e),
     };
-    let code = match cli.command {
-        Command::Demo(_) => ExitCode::SUCCESS,
+    let code = match command {
+        Command::Demo(_) | Command::Serve(_) => ExitCode::SUCCESS,
         Command::Topology(args) => ops::topology(&transport, args).await?,
         Command::Lag(args) => ops::lag(&transport, args).await?,
         Command::Dlq(command) => dlq::run(&transport, command).await?,

@@ -1,0 +1,109 @@
+//! `rustok-iggy serve` as a subprocess: the official SDK produces to it, SIGTERM
+//! stops it gracefully, and what was acknowledged is on disk afterwards.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    str::FromStr,
+};
+
+use iggy::prelude::*;
+use rustok_iggy::{Backend, PollFrom, PollRequest, TopicRef};
+use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_sdk_messages_and_syncs_them_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+        .arg("serve")
+        .env("IGGY_TCP_ADDRESS", "127.0.0.1:0")
+        .env("IGGY_SYSTEM_PATH", &data)
+        .env("IGGY_ROOT_USERNAME", "ops")
+        .env("IGGY_ROOT_PASSWORD", "s3cret-pass")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let address = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"));
+
+    let client =
+        IggyClient::from_connection_string(&format!("iggy://ops:s3cret-pass@{address}")).unwrap();
+    client.connect().await.unwrap();
+    client.ping().await.unwrap();
+    let stream = Identifier::named("rustok").unwrap();
+    let topic = Identifier::named("sdk-orders").unwrap();
+    client
+        .create_topic(
+            &stream,
+            "sdk-orders",
+            &TopicCreateOptions {
+                partitions_count: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut messages: Vec<IggyMessage> = (0..50)
+        .map(|i| IggyMessage::from_str(&format!("order {i}")).unwrap())
+        .collect();
+    client
+        .send_messages(
+            &stream,
+            &topic,
+            &Partitioning::partition_id(1),
+            &mut messages,
+        )
+        .await
+        .unwrap();
+    drop(client);
+
+    // SIGTERM: graceful stop, data synced, lock released.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(exit.success(), "{exit:?} {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("data synced")), "{rest:?}");
+
+    let backend = EmbeddedBackend::open(EmbeddedConfig::new(&data))
+        .await
+        .unwrap();
+    let records = backend
+        .poll(PollRequest {
+            topic: TopicRef::new("rustok", "sdk-orders"),
+            partition: 1,
+            from: PollFrom::Offset(0),
+            max_records: 100,
+            max_wait: std::time::Duration::ZERO,
+        })
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 50);
+    assert_eq!(&records[49].message.payload[..], b"order 49");
+    backend.shutdown().await.unwrap();
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+        .arg("serve")
+        .env("IGGY_TCP_ADDRESS", "0.0.0.0:0")
+        .env("IGGY_SYSTEM_PATH", dir.path().join("data"))
+        .env_remove("IGGY_ROOT_USERNAME")
+        .env_remove("IGGY_ROOT_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot start the listener"), "{err}");
+}
