@@ -32,7 +32,7 @@
 //! <data_dir>/streams/<stream>/<topic>/topic.meta    partition count
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.log     segment, from offset <base>
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.index   its sparse offset/time index
-//! <data_dir>/offsets/<group>.json                   committed offsets of a group
+//! <data_dir>/offsets/<group>.a, <group>.b           committed offsets of a group (two slots)
 //! <data_dir>/dlq/marks.json                         DLQ redrive marks and deletions
 //! ```
 //!
@@ -60,9 +60,11 @@
 //!   crash or power loss. Polls see records as soon as they are written.
 //!
 //! Under `always` and `interval`, segment files are fsynced when sealed and
-//! their directory after a segment is created or deleted; offsets and DLQ
-//! marks are written to a temporary file, fsynced, renamed and the directory
-//! fsynced, and DLQ puts are fsynced before they return. An fsync failure
+//! their directory after a segment is created or deleted; DLQ marks are
+//! written to a temporary file, fsynced, renamed and the directory fsynced;
+//! group offsets are written in place to the older of two slot files and
+//! fdatasynced (see [`EmbeddedOffsetStore`]); DLQ puts are fsynced before
+//! they return. An fsync failure
 //! *poisons* the partition: the kernel may have dropped the dirty pages, so
 //! the append fails, later appends fail with an error saying why, and
 //! [`health`](rustok_iggy::Backend::health) reports Unhealthy until the data
@@ -119,6 +121,7 @@ mod partition;
 mod plugin;
 mod recovery;
 mod segment;
+mod slots;
 mod topology;
 
 pub use backend::{EmbeddedBackend, RetentionClamp};

@@ -6,7 +6,7 @@
 //! <data_dir>/streams/<stream>/<topic>/topic.meta    partition count (written last)
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.log
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.index
-//! <data_dir>/offsets/<group>.json                   committed offsets
+//! <data_dir>/offsets/<group>.a, .b                  committed offsets (two slots)
 //! <data_dir>/dlq/marks.json                         DLQ redrive marks, deletions
 //! ```
 //!

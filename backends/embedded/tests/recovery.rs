@@ -297,3 +297,55 @@ async fn after_shutdown_every_store_is_closed() {
     let err = backend.dlq().get(1).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
 }
+
+#[tokio::test]
+async fn a_torn_offset_commit_leaves_the_previous_positions() {
+    use rustok_iggy::OffsetStore;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let backend = reopen(dir.path()).await;
+        backend
+            .offsets()
+            .commit("billing", &topic(), 0, 5)
+            .await
+            .unwrap();
+        backend
+            .offsets()
+            .commit("billing", &topic(), 0, 9)
+            .await
+            .unwrap();
+        backend.shutdown().await.unwrap();
+    }
+    // The second commit went to slot `b`: damage it as a crash mid-write would.
+    let slot = dir.path().join("offsets/billing.b");
+    let mut bytes = fs::read(&slot).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    fs::write(&slot, &bytes).unwrap();
+    let backend = reopen(dir.path()).await;
+    assert_eq!(
+        backend
+            .offsets()
+            .load("billing", &topic(), 0)
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    // Commits go on, overwriting the damaged slot.
+    backend
+        .offsets()
+        .commit("billing", &topic(), 0, 11)
+        .await
+        .unwrap();
+    backend.shutdown().await.unwrap();
+    let backend = reopen(dir.path()).await;
+    assert_eq!(
+        backend
+            .offsets()
+            .load("billing", &topic(), 0)
+            .await
+            .unwrap(),
+        Some(11)
+    );
+    backend.shutdown().await.unwrap();
+}
