@@ -1,0 +1,390 @@
+//! [`RemoteBackend`]: the core's `Backend` over an Iggy server.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use iggy::prelude::{ConsumerGroupClient, Identifier};
+use iggy_binary_protocol::{
+    codes::SYNC_CONSUMER_GROUP_CODE, requests::consumer_groups::SyncConsumerGroupRequest,
+    responses::consumer_groups::SyncConsumerGroupResponse, WireDecode, WireEncode, WireIdentifier,
+};
+use rustok_iggy::{
+    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, HealthStatus,
+    MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo,
+    TopicRef,
+};
+
+use crate::{
+    client::{Connection, Link, LinkState},
+    log::{ident, Log},
+    RemoteConfig, RemoteDlqStore, RemoteOffsetStore, NAME,
+};
+
+/// A group member: its own SDK connection, since Iggy keys group membership
+/// by client connection.
+struct Member {
+    topic: TopicRef,
+    group: String,
+    connection: Arc<Connection>,
+}
+
+/// The remote backend: an Apache Iggy server through the official SDK.
+///
+/// Every method maps to SDK calls on one shared TCP connection, except
+/// group membership: each [`join_group`](Backend::join_group) opens a
+/// connection of its own (see the crate docs, "Consumer groups").
+///
+/// ```no_run
+/// # async fn run() -> rustok_iggy::Result<()> {
+/// use rustok_iggy::{Backend, TopicRef};
+/// use rustok_iggy_remote::{RemoteBackend, RemoteConfig};
+///
+/// let backend = RemoteBackend::connect(RemoteConfig::new("iggy+tcp://iggy:iggy@127.0.0.1:8090")).await?;
+/// backend.ensure_topic(&TopicRef::new("app", "orders"), 4).await?;
+/// # Ok(()) }
+/// ```
+pub struct RemoteBackend {
+    log: Arc<Log>,
+    members: Mutex<HashMap<u64, Member>>,
+    next_member: AtomicU64,
+    offsets: Arc<RemoteOffsetStore>,
+    dlq: Arc<RemoteDlqStore>,
+}
+
+impl std::fmt::Debug for RemoteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteBackend")
+            .field("link", &self.log.link)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn wire(name: &str) -> Result<WireIdentifier> {
+    WireIdentifier::named(name).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("`{name}` is not a valid Iggy name"),
+        )
+    })
+}
+
+impl RemoteBackend {
+    /// Connects (trying each address of the URL in order) and logs in.
+    pub async fn connect(config: RemoteConfig) -> Result<Self> {
+        let link = Arc::new(Link::new(config.settings()?));
+        link.get("connect").await?;
+        Self::on(link)
+    }
+
+    fn on(link: Arc<Link>) -> Result<Self> {
+        let log = Arc::new(Log::new(link.clone())?);
+        Ok(Self {
+            offsets: Arc::new(RemoteOffsetStore::on(link)),
+            dlq: Arc::new(RemoteDlqStore::on(log.clone())),
+            log,
+            members: Mutex::new(HashMap::new()),
+            next_member: AtomicU64::new(1),
+        })
+    }
+
+    /// Its offset store (server-side consumer offsets on the same connection).
+    pub fn remote_offsets(&self) -> Arc<RemoteOffsetStore> {
+        self.offsets.clone()
+    }
+
+    /// Its DLQ store (topics in `dlq_stream` on the same connection).
+    pub fn remote_dlq(&self) -> Arc<RemoteDlqStore> {
+        self.dlq.clone()
+    }
+
+    fn check_open(&self, operation: &'static str) -> Result<()> {
+        if self.log.link.is_closed() {
+            Err(crate::error::closed(operation))
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn ensure_group(&self, topic: &TopicRef, group: &str) -> Result<()> {
+        let conn = self.log.conn("join_group").await?;
+        let client = conn.client();
+        let (s, t, g) = (ident(&topic.stream)?, ident(&topic.topic)?, ident(group)?);
+        let found = match conn
+            .call("get_consumer_group", client.get_consumer_group(&s, &t, &g))
+            .await
+        {
+            Ok(found) => found,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // The topic itself must exist.
+                self.log.topic_info(topic).await?;
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if found.is_none() {
+            match conn
+                .call(
+                    "create_consumer_group",
+                    client.create_consumer_group(&s, &t, group),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.with_context("group", group)),
+            }
+        }
+        Ok(())
+    }
+
+    fn unknown_member(member: MemberId, group: &str) -> Error {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("member {} is not in group `{group}`", member.0),
+        )
+        .with_context("backend", NAME)
+    }
+
+    async fn drop_member(&self, member: MemberId) {
+        let removed = lock(&self.members).remove(&member.0);
+        if let Some(m) = removed {
+            m.connection.shutdown().await;
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for RemoteBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> BackendCapabilities {
+        BackendCapabilities::default()
+            .persistent(true)
+            .poll_by_timestamp(true)
+            .long_poll(false)
+            .cooperative_rebalance(false)
+    }
+
+    async fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo> {
+        self.log.ensure_topic(topic, partitions).await
+    }
+
+    async fn topic_info(&self, topic: &TopicRef) -> Result<TopicInfo> {
+        self.log.topic_info(topic).await
+    }
+
+    async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
+        self.log.list_topics(stream).await
+    }
+
+    async fn append(
+        &self,
+        topic: &TopicRef,
+        partition: u32,
+        messages: Vec<Message>,
+    ) -> Result<AppendAck> {
+        self.log.append(topic, partition, messages).await
+    }
+
+    async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {
+        self.log.poll(request).await
+    }
+
+    async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo> {
+        self.log.partition_info(topic, partition).await
+    }
+
+    async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId> {
+        self.check_open("join_group")?;
+        self.ensure_group(topic, group).await?;
+        let connection = Arc::new(Connection::open(self.log.link.settings()).await?);
+        let (s, t, g) = (ident(&topic.stream)?, ident(&topic.topic)?, ident(group)?);
+        if let Err(e) = connection
+            .call(
+                "join_consumer_group",
+                connection.client().join_consumer_group(&s, &t, &g),
+            )
+            .await
+        {
+            connection.shutdown().await;
+            return Err(e.with_context("group", group));
+        }
+        let id = self.next_member.fetch_add(1, Ordering::Relaxed);
+        lock(&self.members).insert(
+            id,
+            Member {
+                topic: topic.clone(),
+                group: group.to_owned(),
+                connection,
+            },
+        );
+        if self.log.link.is_closed() {
+            self.drop_member(MemberId(id)).await;
+            return Err(crate::error::closed("join_group"));
+        }
+        Ok(MemberId(id))
+    }
+
+    /// Asks the server for this member's partitions (Iggy's sync-group
+    /// request on the member's connection). The server tracks what it granted
+    /// the connection itself, so `held` is not sent.
+    async fn sync_group(
+        &self,
+        topic: &TopicRef,
+        group: &str,
+        member: MemberId,
+        _held: Vec<u32>,
+    ) -> Result<Assignment> {
+        self.check_open("sync_group")?;
+        let connection = {
+            let members = lock(&self.members);
+            match members.get(&member.0) {
+                Some(m) if m.topic == *topic && m.group == group => m.connection.clone(),
+                _ => return Err(Self::unknown_member(member, group)),
+            }
+        };
+        let request = SyncConsumerGroupRequest {
+            stream_id: wire(&topic.stream)?,
+            topic_id: wire(&topic.topic)?,
+            group_id: wire(group)?,
+        };
+        let reply = connection
+            .call(
+                "sync_consumer_group",
+                connection
+                    .client()
+                    .send_binary_request(SYNC_CONSUMER_GROUP_CODE, request.to_bytes()),
+            )
+            .await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.drop_member(member).await;
+                return Err(Self::unknown_member(member, group).with_source(e));
+            }
+            Err(e) => return Err(e.with_context("group", group)),
+        };
+        if reply.is_empty() {
+            // Not a member (any more): the server restarted, or evicted it.
+            self.drop_member(member).await;
+            return Err(Self::unknown_member(member, group));
+        }
+        let (assignment, _) = SyncConsumerGroupResponse::decode(&reply).map_err(|e| {
+            Error::new(
+                ErrorKind::Backend,
+                format!("malformed sync-group reply: {e:?}"),
+            )
+            .with_context("backend", NAME)
+        })?;
+        let mut partitions = assignment.partitions;
+        partitions.sort_unstable();
+        partitions.dedup();
+        Ok(Assignment {
+            generation: assignment.generation,
+            partitions,
+        })
+    }
+
+    async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()> {
+        let removed = {
+            let mut members = lock(&self.members);
+            match members.get(&member.0) {
+                Some(m) if m.topic == *topic && m.group == group => members.remove(&member.0),
+                _ => None,
+            }
+        };
+        let Some(m) = removed else {
+            return Ok(());
+        };
+        let (s, t, g): (Identifier, Identifier, Identifier) =
+            (ident(&topic.stream)?, ident(&topic.topic)?, ident(group)?);
+        let left = m
+            .connection
+            .call(
+                "leave_consumer_group",
+                m.connection.client().leave_consumer_group(&s, &t, &g),
+            )
+            .await;
+        // Closing the connection ends the membership either way.
+        m.connection.shutdown().await;
+        match left {
+            Err(e) if e.kind() != ErrorKind::NotFound && !e.is_retryable() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn health(&self) -> HealthStatus {
+        if self.log.link.is_closed() {
+            return HealthStatus::Unhealthy(vec!["remote backend: shut down".into()]);
+        }
+        let conn = match self.log.conn("health").await {
+            Ok(conn) => conn,
+            Err(e) => return HealthStatus::Unhealthy(vec![format!("remote backend: {e}")]),
+        };
+        let mut status = HealthStatus::Healthy;
+        match conn.ping().await {
+            Err(e) => {
+                return HealthStatus::Unhealthy(vec![format!(
+                    "remote backend: ping of {} failed: {e}",
+                    conn.address()
+                )])
+            }
+            Ok(rtt) => {
+                let slow =
+                    Duration::from_millis(self.log.link.settings().config.health_slow_ping_ms);
+                if rtt > slow {
+                    status = status.merge(HealthStatus::Degraded(vec![format!(
+                        "remote backend: ping of {} took {} ms",
+                        conn.address(),
+                        rtt.as_millis()
+                    )]));
+                }
+            }
+        }
+        let down = lock(&self.members)
+            .values()
+            .filter(|m| m.connection.state() == LinkState::Down)
+            .count();
+        if down > 0 {
+            status = status.merge(HealthStatus::Degraded(vec![format!(
+                "remote backend: {down} group member connection(s) reconnecting"
+            )]));
+        }
+        status
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        if !self.log.link.close() {
+            return Ok(());
+        }
+        let members: Vec<Member> = lock(&self.members).drain().map(|(_, m)| m).collect();
+        for m in members {
+            m.connection.shutdown().await;
+        }
+        if let Some(conn) = self.log.link.opened() {
+            conn.shutdown().await;
+        }
+        Ok(())
+    }
+
+    fn offset_store(&self) -> Option<Arc<dyn OffsetStore>> {
+        Some(self.offsets.clone())
+    }
+
+    fn dlq_store(&self) -> Option<Arc<dyn DlqStore>> {
+        Some(self.dlq.clone())
+    }
+}

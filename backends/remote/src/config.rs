@@ -1,0 +1,268 @@
+//! `[plugins.remote]`: where the Iggy server is and how to talk to it.
+
+use std::{fmt, time::Duration};
+
+use rustok_iggy::{config::PluginConfig, config::Secret, Error, Result};
+use serde::Deserialize;
+
+use crate::url::{redact, Endpoints};
+
+/// The remote backend's config section, `[plugins.remote]`.
+///
+/// Every key is optional; a misspelt key is an error. The password (in
+/// `password` or in the URL) never appears in `Debug`, logs or errors.
+///
+/// ```
+/// use rustok_iggy_remote::RemoteConfig;
+///
+/// let config: RemoteConfig = toml::from_str(r#"
+///     url = "iggy+tcp://app:secret@10.0.0.1:8090,10.0.0.2:8090"
+///     tls = true
+///     tls_ca_file = "/etc/iggy/ca.pem"
+///     reconnect_retries = 20
+/// "#).unwrap();
+/// assert!(config.tls_validate_certificate, "validation is on by default");
+/// assert!(!format!("{config:?}").contains("secret"));
+/// ```
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// `iggy+tcp://[user[:password]@]host:port[,host:port…]`; the addresses
+    /// are tried in order. Default `iggy+tcp://127.0.0.1:8090`.
+    pub url: String,
+    /// User name; overrides the URL's. Default (neither set): `iggy`.
+    pub username: Option<String>,
+    /// Password; overrides the URL's. Default (neither set): `iggy`.
+    pub password: Option<Secret>,
+    /// Connect over TLS.
+    pub tls: bool,
+    /// CA certificate (PEM) to trust, for a server with a private CA.
+    pub tls_ca_file: Option<String>,
+    /// Name the server certificate must carry; default: the host of the
+    /// address being dialled.
+    pub tls_domain: Option<String>,
+    /// Validate the server certificate (default `true`). Turn off only for
+    /// a throwaway test server.
+    pub tls_validate_certificate: bool,
+    /// How many times the SDK redials a lost connection (passes over the
+    /// address) before giving up; absent for no limit. Default 10.
+    pub reconnect_retries: Option<u32>,
+    /// Pause between redials, in ms (default 1000).
+    pub reconnect_interval_ms: u64,
+    /// SDK heartbeat interval, in ms (default 5000).
+    pub heartbeat_interval_ms: u64,
+    /// Disable Nagle's algorithm on the socket (default `true`).
+    pub nodelay: bool,
+    /// Longest wait for the first connection to one address, in ms
+    /// (default 10000); then the next address is tried.
+    pub connect_timeout_ms: u64,
+    /// Longest wait for one request (including any reconnect the SDK does
+    /// inside it), in ms (default 30000); then the request fails with a
+    /// retryable `Timeout`.
+    pub request_timeout_ms: u64,
+    /// How many times an `append` is sent again after a retryable failure
+    /// (disconnect, timeout); default 5. See the crate docs for the
+    /// duplicates this can cause.
+    pub send_retries: u32,
+    /// First pause before a resend, in ms (default 100); doubles per
+    /// attempt up to `send_backoff_max_ms` (default 5000).
+    pub send_backoff_ms: u64,
+    /// Longest pause between resends, in ms.
+    pub send_backoff_max_ms: u64,
+    /// Stream holding the DLQ store's topics (default `__rustok_dlq`).
+    pub dlq_stream: String,
+    /// Health turns `Degraded` when a ping takes longer, in ms (default 500).
+    pub health_slow_ping_ms: u64,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        Self {
+            url: "iggy+tcp://127.0.0.1:8090".to_owned(),
+            username: None,
+            password: None,
+            tls: false,
+            tls_ca_file: None,
+            tls_domain: None,
+            tls_validate_certificate: true,
+            reconnect_retries: Some(10),
+            reconnect_interval_ms: 1_000,
+            heartbeat_interval_ms: 5_000,
+            nodelay: true,
+            connect_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            send_retries: 5,
+            send_backoff_ms: 100,
+            send_backoff_max_ms: 5_000,
+            dlq_stream: "__rustok_dlq".to_owned(),
+            health_slow_ping_ms: 500,
+        }
+    }
+}
+
+impl fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteConfig")
+            .field("url", &redact(&self.url))
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("tls", &self.tls)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_domain", &self.tls_domain)
+            .field("tls_validate_certificate", &self.tls_validate_certificate)
+            .field("reconnect_retries", &self.reconnect_retries)
+            .field("reconnect_interval_ms", &self.reconnect_interval_ms)
+            .field("heartbeat_interval_ms", &self.heartbeat_interval_ms)
+            .field("nodelay", &self.nodelay)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("send_retries", &self.send_retries)
+            .field("send_backoff_ms", &self.send_backoff_ms)
+            .field("send_backoff_max_ms", &self.send_backoff_max_ms)
+            .field("dlq_stream", &self.dlq_stream)
+            .field("health_slow_ping_ms", &self.health_slow_ping_ms)
+            .finish()
+    }
+}
+
+/// What a connection needs, checked: addresses and the effective
+/// credentials.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub config: RemoteConfig,
+    pub addresses: Vec<String>,
+    pub username: String,
+    pub password: Secret,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("addresses", &self.addresses)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteConfig {
+    /// A config for `url`, everything else default.
+    ///
+    /// ```
+    /// let config = rustok_iggy_remote::RemoteConfig::new("iggy+tcp://127.0.0.1:8090");
+    /// assert_eq!(config.send_retries, 5);
+    /// ```
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Parses and checks `[plugins.remote]`.
+    pub fn from_plugin_config(config: &PluginConfig) -> Result<Self> {
+        let parsed: Self = config.parse()?;
+        parsed.settings()?;
+        Ok(parsed)
+    }
+
+    pub(crate) fn settings(&self) -> Result<Settings> {
+        let endpoints = Endpoints::parse(&self.url)?;
+        if self.tls_ca_file.is_some() && !self.tls {
+            return Err(Error::config(
+                "plugins.remote.tls_ca_file",
+                "set `tls = true` to use a CA file",
+            ));
+        }
+        for (key, value) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("reconnect_interval_ms", self.reconnect_interval_ms),
+            ("heartbeat_interval_ms", self.heartbeat_interval_ms),
+        ] {
+            if value == 0 {
+                return Err(Error::config(
+                    format!("plugins.remote.{key}"),
+                    "must be above 0",
+                ));
+            }
+        }
+        if self.dlq_stream.is_empty() {
+            return Err(Error::config(
+                "plugins.remote.dlq_stream",
+                "must not be empty",
+            ));
+        }
+        let username = self
+            .username
+            .clone()
+            .or(endpoints.username)
+            .unwrap_or_else(|| "iggy".to_owned());
+        let password = self
+            .password
+            .clone()
+            .or(endpoints.password)
+            .unwrap_or_else(|| Secret::new("iggy"));
+        Ok(Settings {
+            config: self.clone(),
+            addresses: endpoints.addresses,
+            username,
+            password,
+        })
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(text: &str) -> PluginConfig {
+        PluginConfig::new("plugins.remote", toml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = RemoteConfig::from_plugin_config(&section("")).unwrap();
+        assert_eq!(c, RemoteConfig::default());
+        let s = c.settings().unwrap();
+        assert_eq!(s.addresses, vec!["127.0.0.1:8090"]);
+        assert_eq!((s.username.as_str(), s.password.expose()), ("iggy", "iggy"));
+        let c = RemoteConfig::from_plugin_config(&section(
+            "url = \"iggy+tcp://a:b@h:1\"\nusername = \"x\"\npassword = \"y\"",
+        ))
+        .unwrap();
+        let s = c.settings().unwrap();
+        assert_eq!((s.username.as_str(), s.password.expose()), ("x", "y"));
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_config_errors() {
+        let err = RemoteConfig::from_plugin_config(&section("urll = \"x\"")).unwrap_err();
+        assert_eq!(err.context("key"), Some("plugins.remote.urll"));
+        let err =
+            RemoteConfig::from_plugin_config(&section("tls_ca_file = \"/ca.pem\"")).unwrap_err();
+        assert!(err.to_string().contains("tls = true"), "{err}");
+        let err = RemoteConfig::from_plugin_config(&section("request_timeout_ms = 0")).unwrap_err();
+        assert!(err.to_string().contains("above 0"), "{err}");
+    }
+
+    #[test]
+    fn credentials_never_appear_in_debug_or_errors() {
+        let c = RemoteConfig::from_plugin_config(&section(
+            "url = \"iggy+tcp://app:hunter2@h:1\"\npassword = \"correct-horse\"",
+        ))
+        .unwrap();
+        let shown = format!("{c:?} {:?}", c.settings().unwrap());
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("correct-horse"),
+            "{shown}"
+        );
+        let err =
+            RemoteConfig::from_plugin_config(&section("url = \"iggy+quic://app:hunter2@h:1\""))
+                .unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("hunter2"));
+    }
+}
