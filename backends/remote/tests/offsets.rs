@@ -44,7 +44,10 @@ async fn commits_load_back_and_are_stored_as_the_last_consumed_offset() {
     store.commit("billing", &topic, 0, 5).await.unwrap();
     assert_eq!(store.load("billing", &topic, 0).await.unwrap(), Some(5));
     store.commit("billing", &topic, 0, u64::MAX).await.unwrap();
-    assert_eq!(store.load("billing", &topic, 0).await.unwrap(), Some(u64::MAX));
+    assert_eq!(
+        store.load("billing", &topic, 0).await.unwrap(),
+        Some(u64::MAX)
+    );
     // Positions are independent per group, partition and topic.
     store.commit("billing", &topic, 2, 7).await.unwrap();
     store.commit("audit", &topic, 0, 3).await.unwrap();

@@ -1,0 +1,182 @@
+//! End to end through `rustok_iggy::Transport` built from config
+//! (`backend = "remote"`) against a `rustok_iggy_server::Server` started by
+//! the test: publish, consume every event in a group, commit.
+
+mod common;
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use rustok_iggy::{
+    handler_fn, EventEnvelope, HandlerError, HealthStatus, PluginKind, Registry, Transport,
+    TransportConfig,
+};
+use rustok_iggy_remote::{RemoteBackend, RemoteConfig};
+use rustok_iggy_testkit::fixtures::{order_placed_envelope, tenant, OrderPlaced};
+use uuid::Uuid;
+
+type Seen = Arc<Mutex<HashSet<Uuid>>>;
+
+fn config(addr: SocketAddr) -> TransportConfig {
+    rustok_iggy_remote::link();
+    rustok_iggy_codecs::link();
+    TransportConfig::from_toml(&format!(
+        r#"
+        backend = "remote"
+        stream = "app"
+        [routing]
+        partitions = 4
+        [consumer]
+        heartbeat_ms = 50
+        poll_wait_ms = 20
+        [plugins.remote]
+        url = "iggy+tcp://iggy:iggy@{addr}"
+        reconnect_interval_ms = 100
+        "#
+    ))
+    .unwrap()
+}
+
+async fn subscribe(transport: &Transport, seen: &Seen) -> rustok_iggy::Subscription {
+    let seen = seen.clone();
+    transport
+        .subscribe(
+            "billing",
+            &["events"],
+            handler_fn(move |event: EventEnvelope<OrderPlaced>| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().insert(event.id);
+                    Ok::<(), HandlerError>(())
+                }
+            }),
+        )
+        .await
+        .unwrap()
+}
+
+async fn wait_for(seen: &Seen, expected: &HashSet<Uuid>) {
+    while !expected.is_subset(&seen.lock().unwrap()) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn the_remote_plugins_are_registered() {
+    rustok_iggy_remote::link();
+    let registry = Registry::from_inventory();
+    for kind in [PluginKind::Backend, PluginKind::Offsets, PluginKind::Dlq] {
+        assert!(registry.names(kind).contains(&"remote"), "{kind}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_is_handled_and_committed_through_a_transport_from_config() {
+    let server = common::server().await;
+    let transport = Transport::from_config(&config(server.local_addr()))
+        .await
+        .unwrap();
+    assert_eq!(transport.backend().name(), "remote");
+    // The stores default to the backend's own.
+    assert!(Arc::ptr_eq(
+        transport.offset_store(),
+        &transport.backend().offset_store().unwrap()
+    ));
+    assert_eq!(transport.dlq_store().name(), "remote");
+
+    let seen: Seen = Arc::default();
+    let subscription = subscribe(&transport, &seen).await;
+    let events: Vec<_> = (0..300)
+        .map(|i| order_placed_envelope(tenant(i % 29), i as u64))
+        .collect();
+    for chunk in events.chunks(25) {
+        transport.publish_batch(chunk).await.unwrap();
+    }
+    let expected: HashSet<Uuid> = events.iter().map(|e| e.id).collect();
+    wait_for(&seen, &expected).await;
+    assert_eq!(*seen.lock().unwrap(), expected);
+    assert!(subscription.shutdown().await.unwrap().is_clean());
+
+    // Every partition is committed up to its end, on the server.
+    let topic = transport.topic("events");
+    let backend = transport.backend();
+    for p in 0..4 {
+        let next = backend.partition_info(&topic, p).await.unwrap().next_offset;
+        let committed = transport
+            .offset_store()
+            .load("billing", &topic, p)
+            .await
+            .unwrap();
+        assert_eq!(committed.unwrap_or(0), next, "partition {p}");
+    }
+    let report = transport.health().await;
+    assert!(
+        !matches!(report.backend, HealthStatus::Unhealthy(_)),
+        "{report:?}"
+    );
+    transport.shutdown().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_connection_and_credentials_never_show() {
+    let server = common::server().await;
+    let mut config = common::config(server.local_addr());
+    config.password = Some(rustok_iggy::config::Secret::new("iggy"));
+    config.url = format!("iggy+tcp://iggy:iggy@{}", server.local_addr());
+    config.request_timeout_ms = 2_000;
+    config.reconnect_retries = Some(0);
+    let backend = RemoteBackend::connect(config.clone()).await.unwrap();
+    assert_eq!(
+        rustok_iggy::Backend::health(&backend).await,
+        HealthStatus::Healthy
+    );
+    let shown = format!("{backend:?} {config:?}");
+    assert!(!shown.contains(":iggy@"), "{shown}");
+
+    server.shutdown().await.unwrap();
+    let health = rustok_iggy::Backend::health(&backend).await;
+    assert!(matches!(health, HealthStatus::Unhealthy(_)), "{health:?}");
+    rustok_iggy::Backend::shutdown(&backend).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_a_config_error_without_the_password() {
+    let server = common::server().await;
+    let config = RemoteConfig::new(format!(
+        "iggy+tcp://iggy:not-the-password@{}",
+        server.local_addr()
+    ));
+    let err = RemoteBackend::connect(config).await.unwrap_err();
+    assert_eq!(err.kind(), rustok_iggy::ErrorKind::Config, "{err}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("not-the-password"), "{shown}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_are_tried_in_order() {
+    let server = common::server().await;
+    // Nothing listens on the first address (a port just released).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = RemoteConfig::new(format!(
+        "iggy+tcp://iggy:iggy@{dead},{}",
+        server.local_addr()
+    ));
+    config.reconnect_retries = Some(0);
+    config.connect_timeout_ms = 2_000;
+    let backend = RemoteBackend::connect(config).await.unwrap();
+    assert_eq!(
+        rustok_iggy::Backend::health(&backend).await,
+        HealthStatus::Healthy
+    );
+    rustok_iggy::Backend::shutdown(&backend).await.unwrap();
+    server.shutdown().await.unwrap();
+}
