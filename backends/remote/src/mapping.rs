@@ -11,10 +11,9 @@
 //!   never silently altered.
 //! - timestamp: the server's append time in microseconds.
 
-use std::collections::BTreeMap;
-
-use bytes::Bytes;
-use iggy::prelude::{HeaderKey, HeaderKind, HeaderValue, IggyMessage};
+use bytes::{BufMut, Bytes, BytesMut};
+use iggy::prelude::{HeaderKind, HeaderValue, IggyMessage};
+use iggy_binary_protocol::WireUserHeaders;
 use rustok_iggy::{Error, ErrorKind, Headers, Message, Record, Result};
 
 /// Longest header key or value Iggy accepts.
@@ -24,64 +23,88 @@ fn invalid(message: String) -> Error {
     Error::new(ErrorKind::InvalidInput, message).with_context("backend", crate::NAME)
 }
 
-/// The SDK message for a core message.
+/// Iggy's header kind codes for the two kinds this backend writes.
+const KIND_RAW: u8 = 1;
+const KIND_STRING: u8 = 2;
+
+/// The SDK message for a core message. Headers are encoded straight into
+/// Iggy's TLV wire form (kind, u32 LE length, bytes; key then value).
 pub(crate) fn to_iggy(message: &Message) -> Result<IggyMessage> {
     if message.payload.is_empty() {
         return Err(invalid("Iggy refuses an empty payload".to_owned()));
     }
-    let headers = if message.headers.is_empty() {
-        None
-    } else {
-        let mut map = BTreeMap::new();
-        for (key, value) in message.headers.iter() {
-            if key.is_empty() || key.len() > MAX_HEADER_FIELD {
-                return Err(invalid(format!(
-                    "header key `{key}`: Iggy needs 1 to {MAX_HEADER_FIELD} bytes"
-                )));
-            }
-            if value.is_empty() || value.len() > MAX_HEADER_FIELD {
-                return Err(invalid(format!(
-                    "header `{key}`: Iggy needs a value of 1 to {MAX_HEADER_FIELD} bytes, got {}",
-                    value.len()
-                )));
-            }
-            let k = HeaderKey::try_from(key)
-                .map_err(|e| invalid(format!("header key `{key}`: {e}")))?;
-            let kind = if std::str::from_utf8(value).is_ok() {
-                HeaderKind::String
-            } else {
-                HeaderKind::Raw
-            };
-            let v = HeaderValue::from_raw(kind, value)
-                .map_err(|e| invalid(format!("header `{key}`: {e}")))?;
-            map.insert(k, v);
+    let mut wire = BytesMut::with_capacity(
+        message
+            .headers
+            .iter()
+            .map(|(k, v)| 10 + k.len() + v.len())
+            .sum(),
+    );
+    for (key, value) in message.headers.iter() {
+        if key.is_empty() || key.len() > MAX_HEADER_FIELD {
+            return Err(invalid(format!(
+                "header key `{key}`: Iggy needs 1 to {MAX_HEADER_FIELD} bytes"
+            )));
         }
-        Some(map)
-    };
-    IggyMessage::builder()
+        if value.is_empty() || value.len() > MAX_HEADER_FIELD {
+            return Err(invalid(format!(
+                "header `{key}`: Iggy needs a value of 1 to {MAX_HEADER_FIELD} bytes, got {}",
+                value.len()
+            )));
+        }
+        let kind = if std::str::from_utf8(value).is_ok() {
+            KIND_STRING
+        } else {
+            KIND_RAW
+        };
+        // Lengths are at most 255 (checked above).
+        wire.put_u8(KIND_STRING);
+        wire.put_u32_le(key.len() as u32);
+        wire.put_slice(key.as_bytes());
+        wire.put_u8(kind);
+        wire.put_u32_le(value.len() as u32);
+        wire.put_slice(value);
+    }
+    let mut out = IggyMessage::builder()
         .id(message.id)
         .payload(message.payload.clone())
-        .maybe_user_headers(headers)
         .build()
-        .map_err(|e| crate::error::map(e, "append"))
+        .map_err(|e| crate::error::map(e, "append"))?;
+    if !wire.is_empty() {
+        let length =
+            u32::try_from(wire.len()).map_err(|_| invalid("headers above 4 GiB".to_owned()))?;
+        out.header.user_headers_length = length;
+        out.user_headers = Some(wire.freeze());
+    }
+    Ok(out)
 }
 
-/// The core record for a polled SDK message.
+/// The core record for a polled SDK message: header values of the kinds
+/// this backend writes are zero-copy slices of the polled buffer.
 pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
-    let map = message
-        .user_headers_map()
-        .map_err(|e| crate::error::map(e, "poll"))?;
     let mut headers = Headers::new();
-    for (key, value) in map.into_iter().flatten() {
-        let key = match key.as_str() {
-            Ok(k) => k.to_owned(),
-            Err(_) => key.to_string_value(),
-        };
-        let bytes = match value.kind() {
-            HeaderKind::String | HeaderKind::Raw => Bytes::copy_from_slice(value.as_bytes()),
-            _ => Bytes::from(value.to_string_value()),
-        };
-        headers.insert(key, bytes);
+    if let Some(raw) = &message.user_headers {
+        let wire = WireUserHeaders::from_bytes(raw.clone()).map_err(|e| {
+            Error::new(ErrorKind::Backend, format!("malformed user headers: {e:?}"))
+                .with_context("backend", crate::NAME)
+        })?;
+        for entry in wire.iter() {
+            let key = match std::str::from_utf8(entry.key) {
+                Ok(k) => k.to_owned(),
+                Err(_) => String::from_utf8_lossy(entry.key).into_owned(),
+            };
+            let value = match entry.value_kind.0 {
+                KIND_RAW | KIND_STRING => raw.slice_ref(entry.value),
+                code => {
+                    let kind =
+                        HeaderKind::from_code(code).map_err(|e| crate::error::map(e, "poll"))?;
+                    let value = HeaderValue::from_raw(kind, entry.value)
+                        .map_err(|e| crate::error::map(e, "poll"))?;
+                    Bytes::from(value.to_string_value())
+                }
+            };
+            headers.insert(key, value);
+        }
     }
     Ok(Record {
         offset: message.header.offset,
@@ -114,6 +137,21 @@ mod tests {
         assert_eq!(kinds, vec![HeaderKind::Raw, HeaderKind::String]);
         let record = from_iggy(iggy).unwrap();
         assert_eq!(record.message, message);
+    }
+
+    #[test]
+    fn typed_headers_from_other_tools_read_as_text() {
+        use iggy::prelude::HeaderKey;
+        let mut map = std::collections::BTreeMap::new();
+        map.insert(HeaderKey::try_from("n").unwrap(), HeaderValue::from(42u32));
+        let iggy = IggyMessage::builder()
+            .id(1)
+            .payload(Bytes::from_static(b"x"))
+            .user_headers(map)
+            .build()
+            .unwrap();
+        let record = from_iggy(iggy).unwrap();
+        assert_eq!(record.message.headers.get_str("n").unwrap(), Some("42"));
     }
 
     #[test]
