@@ -65,7 +65,7 @@ struct Writer {
 /// Scratch buffers above this are released after the append that needed them.
 const KEEP_BUFFER: usize = 8 << 20;
 /// Batches from this many encoded bytes on are written on the blocking pool.
-pub(crate) const OFFLOAD_BYTES: usize = 64 << 10;
+pub(crate) const OFFLOAD_BYTES: usize = 4 << 20;
 
 #[derive(Debug)]
 pub(crate) struct State {

@@ -193,7 +193,7 @@ async fn shutdown_wakes_a_waiting_poll_with_closed() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn large_batches_round_trip_on_any_runtime() {
-    // 300 KiB in one append: written on the blocking pool, also from a
+    // 4.7 MiB in one append: written on the blocking pool, also from a
     // current-thread runtime.
     let dir = tempfile::tempdir().unwrap();
     let backend = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Always))
@@ -203,7 +203,7 @@ async fn large_batches_round_trip_on_any_runtime() {
     let batch: Vec<_> = (1..=300u128)
         .map(|id| {
             let mut m = message(id);
-            m.payload = bytes::Bytes::from(vec![id as u8; 1024]);
+            m.payload = bytes::Bytes::from(vec![id as u8; 16 * 1024]);
             m
         })
         .collect();
