@@ -196,15 +196,20 @@ async fn main() {
         // Diagnostic: the remote backend's append alone (no codec, no routing).
         let topic = TopicRef::new(format!("append-{round}"), "events");
         transport.backend().ensure_topic(&topic, 1).await.unwrap();
+        // Messages built before the clock starts, as the raw SDK's templates are.
+        let batches: Vec<Vec<Message>> = (0..events_n / batch)
+            .map(|chunk| {
+                (0..batch)
+                    .map(|i| {
+                        let mut m = templates[(chunk * batch + i) % templates.len()].clone();
+                        m.id = u128::from(next_id.fetch_add(1, Ordering::Relaxed));
+                        m
+                    })
+                    .collect()
+            })
+            .collect();
         let start = Instant::now();
-        for chunk in 0..events_n / batch {
-            let messages: Vec<Message> = (0..batch)
-                .map(|i| {
-                    let mut m = templates[(chunk * batch + i) % templates.len()].clone();
-                    m.id = u128::from(next_id.fetch_add(1, Ordering::Relaxed));
-                    m
-                })
-                .collect();
+        for messages in batches {
             transport
                 .backend()
                 .append(&topic, 0, messages)

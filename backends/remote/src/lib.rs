@@ -106,7 +106,7 @@
 //!
 //! QUIC, HTTP and WebSocket transports; personal access tokens; managed
 //! mode (`remote.spawn`, starting and supervising an `iggy-server`) is
-//! designed in `docs/remote-managed-mode.md` of this crate but not built;
+//! designed in this crate's `docs/managed-mode.md` but not built;
 //! failing over the shared connection to another address of the list.
 
 #![warn(missing_docs)]
