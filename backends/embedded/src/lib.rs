@@ -25,6 +25,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Configuration (`[plugins.embedded]`)
+//!
+//! | key | default | meaning |
+//! | --- | --- | --- |
+//! | `data_dir` | `./data/rustok-iggy` | where everything is stored |
+//! | `fsync` | `"interval"` | `"always"`, `"interval"` or `"never"` (below) |
+//! | `fsync_interval_ms` | 50 | group-commit period of `interval` |
+//! | `segment_bytes` | 128 MiB | roll a segment at this size (at least 4 KiB) |
+//! | `retention_max_age_secs` | none | delete sealed segments older than this |
+//! | `retention_max_bytes` | none | per partition, delete oldest sealed segments above this |
+//! | `retention_check_secs` | 60 | how often retention runs |
+//! | `index_interval_bytes` | 4096 | bytes between sparse index entries |
+//!
+//! Unknown keys and invalid values are [`ErrorKind::Config`](rustok_iggy::ErrorKind::Config)
+//! errors naming the key (see [`EmbeddedConfig`]).
+//!
 //! ## On-disk layout
 //!
 //! ```text
@@ -64,9 +80,11 @@
 //! written to a temporary file, fsynced, renamed and the directory fsynced;
 //! group offsets are written in place to the older of two slot files and
 //! fdatasynced (see [`EmbeddedOffsetStore`]); DLQ puts are fsynced before
-//! they return. An fsync failure
-//! *poisons* the partition: the kernel may have dropped the dirty pages, so
-//! the append fails, later appends fail with an error saying why, and
+//! they return.
+//!
+//! An fsync failure *poisons* the partition: the kernel may have dropped the
+//! dirty pages, so the append fails, later appends fail with an error saying
+//! why, and
 //! [`health`](rustok_iggy::Backend::health) reports Unhealthy until the data
 //! directory is reopened (which re-reads what really is on disk). A failed
 //! write (a full disk: [`ErrorKind::Unavailable`](rustok_iggy::ErrorKind::Unavailable)
