@@ -82,7 +82,7 @@ pub(crate) fn to_iggy(message: &Message) -> Result<IggyMessage> {
 /// The core record for a polled SDK message: header values of the kinds
 /// this backend writes are zero-copy slices of the polled buffer.
 pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
-    let mut headers = Headers::new();
+    let mut pairs: Vec<(String, Bytes)> = Vec::new();
     if let Some(raw) = &message.user_headers {
         let wire = WireUserHeaders::from_bytes(raw.clone()).map_err(|e| {
             Error::new(ErrorKind::Backend, format!("malformed user headers: {e:?}"))
@@ -103,9 +103,11 @@ pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
                     Bytes::from(value.to_string_value())
                 }
             };
-            headers.insert(key, value);
+            pairs.push((key, value));
         }
     }
+    // Written in key order, so the map is bulk-built.
+    let headers: Headers = pairs.into_iter().collect();
     Ok(Record {
         offset: message.header.offset,
         timestamp_micros: message.header.timestamp,

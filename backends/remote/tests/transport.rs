@@ -180,3 +180,17 @@ async fn addresses_are_tried_in_order() {
     rustok_iggy::Backend::shutdown(&backend).await.unwrap();
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_count_mismatch_names_both_counts() {
+    let (backend, _server) = common::backend().await;
+    let topic = rustok_iggy::TopicRef::new("app", "orders");
+    backend.ensure_topic(&topic, 3).await.unwrap();
+    let err = backend.ensure_topic(&topic, 5).await.unwrap_err();
+    assert_eq!(err.kind(), rustok_iggy::ErrorKind::Config);
+    let text = err.to_string();
+    assert!(
+        text.contains("has 3 partitions") && text.contains("asks for 5"),
+        "{text}"
+    );
+}
