@@ -367,17 +367,21 @@ impl Engine {
         Ok(deleted)
     }
 
-    /// Group commit: fsyncs every partition with data above its durable mark.
+    /// Group commit: fsyncs every partition with data above its durable
+    /// mark, all at once (each fsync runs on the blocking pool).
     pub(crate) async fn sync_pending(&self) -> Result<()> {
-        let mut first_error = None;
-        for (_, _, partition) in self.partitions() {
-            if let Some(next) = partition.pending_sync() {
-                if let Err(e) = partition.sync_to(next).await {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        let syncs = self
+            .partitions()
+            .into_iter()
+            .filter_map(|(_, _, partition)| {
+                let next = partition.pending_sync()?;
+                Some(async move { partition.sync_to(next).await })
+            });
+        futures::future::join_all(syncs)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()
+            .map(|_| ())
     }
 
     /// Flushes (unless `fsync = "never"`), writes the active indexes and
