@@ -8,7 +8,6 @@ use rustok_iggy::{
     GroupCoordinator, HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollRequest,
     Record, Result, TopicInfo, TopicRef,
 };
-use tokio::time::Instant;
 
 use crate::{
     config::EmbeddedConfig,
@@ -261,33 +260,16 @@ impl Backend for EmbeddedBackend {
         if request.max_records == 0 {
             return Ok(Vec::new());
         }
-        let mut visible = p.subscribe();
-        let mut closed = self.engine.closed();
-        // `None`: a wait too long to represent, i.e. until data comes.
-        let deadline = Instant::now().checked_add(request.max_wait);
-        loop {
-            // Seen before reading, so a mark moved after the read wakes the wait.
-            visible.borrow_and_update();
-            let records = p.read(request.from, request.max_records)?;
-            if !records.is_empty() {
-                return Ok(records);
-            }
-            self.engine.check_open("poll")?;
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(Vec::new());
-            }
-            let timeout = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = visible.changed() => {}
-                _ = closed.wait_for(|c| *c) => {}
-                () = timeout => return Ok(Vec::new()),
-            }
-        }
+        rustok_iggy::long_poll(
+            request.max_wait,
+            p.subscribe(),
+            self.engine.closed(),
+            || {
+                self.engine.check_open("poll")?;
+                p.read(request.from, request.max_records)
+            },
+        )
+        .await
     }
 
     async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo> {

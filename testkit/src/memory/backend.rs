@@ -13,7 +13,7 @@ use rustok_iggy::{
     GroupCoordinator, HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollFrom,
     PollRequest, Record, Result, TopicInfo, TopicRef, MAX_PARTITIONS,
 };
-use tokio::{sync::watch, time::Instant};
+use tokio::sync::watch;
 
 use super::{lock, MemoryDlqStore, MemoryOffsetStore};
 
@@ -387,36 +387,16 @@ impl Backend for MemoryBackend {
         if request.max_records == 0 {
             return Ok(Vec::new());
         }
-        let mut appended = p.appended.subscribe();
-        let mut closed = self.closed.subscribe();
-        // `None`: a wait too long to represent, i.e. wait until data comes.
-        let deadline = Instant::now().checked_add(request.max_wait);
-        loop {
-            // Mark the current append as seen *before* reading, so an append
-            // that lands after the read wakes the wait below.
-            appended.borrow_and_update();
-            let records = lock(&p.log).read(request.from, request.max_records);
-            if !records.is_empty() {
-                return Ok(records);
-            }
-            self.check_open("poll")?;
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(Vec::new());
-            }
-            let timeout = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                // The sender lives in `state`, which this function holds, so
-                // `changed` cannot fail; either way, loop and look again.
-                _ = appended.changed() => {}
-                _ = closed.wait_for(|c| *c) => {}
-                () = timeout => return Ok(Vec::new()),
-            }
-        }
+        rustok_iggy::long_poll(
+            request.max_wait,
+            p.appended.subscribe(),
+            self.closed.subscribe(),
+            || {
+                self.check_open("poll")?;
+                Ok(lock(&p.log).read(request.from, request.max_records))
+            },
+        )
+        .await
     }
 
     async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo> {
@@ -485,6 +465,7 @@ mod tests {
     use super::*;
     use crate::fixtures::test_message;
     use std::time::Duration;
+    use tokio::time::Instant;
 
     fn request(topic: &TopicRef, from: PollFrom, max_wait: Duration) -> PollRequest {
         PollRequest {
