@@ -10,7 +10,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Args;
 use rustok_iggy::{config::Secret, Error, ErrorKind, Result, Transport, TransportConfig};
-use rustok_iggy_server::Server;
+use rustok_iggy_embedded::server::Server;
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
