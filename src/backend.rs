@@ -162,6 +162,37 @@ pub trait Backend: Send + Sync {
     /// if it does not exist.
     async fn topic_info(&self, topic: &TopicRef) -> Result<TopicInfo>;
 
+    /// Deletes the topic with all its partitions and records.
+    ///
+    /// Once this resolves, calls naming the topic (`topic_info`, `append`,
+    /// `poll`, `partition_info`, ...) fail with
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) until it is created
+    /// again, and long polls waiting on its partitions end. A topic that does not
+    /// exist is [`ErrorKind::NotFound`](crate::ErrorKind::NotFound). The stream
+    /// itself stays, even when this was its last topic.
+    ///
+    /// Consumer-group offsets committed for the topic may remain in the offset
+    /// store (the backend's own or a separate one); a topic created again under
+    /// the same name starts at offset 0, so callers that reuse the name should
+    /// reset those offsets.
+    async fn delete_topic(&self, topic: &TopicRef) -> Result<()>;
+
+    /// Appends `count` new, empty partitions to the topic, numbered after the
+    /// existing ones (`n..n + count` for a topic with `n` partitions), and
+    /// returns the new partition count. Existing partitions keep their numbers
+    /// and data; nothing is ever renumbered.
+    ///
+    /// `count == 0`, or a total above [`MAX_PARTITIONS`](crate::MAX_PARTITIONS),
+    /// is [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput); an unknown
+    /// topic is [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    ///
+    /// Adding partitions moves keys: the partition of a key,
+    /// [`partition_for(key, n)`](crate::partition_for), depends on the partition count `n`, so per-key
+    /// order holds only among events published after the change (events of one
+    /// key published before it may sit on another partition and be consumed
+    /// concurrently with later ones).
+    async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo>;
+
     /// Every topic of `stream` (empty, or NotFound, for an unknown stream).
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>>;
 

@@ -308,6 +308,14 @@ impl Backend for FaultyBackend {
         self.inner.topic_info(topic).await
     }
 
+    async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
+        self.inner.delete_topic(topic).await
+    }
+
+    async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        self.inner.add_partitions(topic, count).await
+    }
+
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
         self.inner.list_topics(stream).await
     }

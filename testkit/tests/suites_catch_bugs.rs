@@ -29,6 +29,8 @@ struct Broken {
     skip_first_on_poll: bool,
     ignore_partition_mismatch: bool,
     open_after_shutdown: bool,
+    delete_is_noop: bool,
+    add_partitions_renumbers: bool,
 }
 
 #[async_trait]
@@ -55,6 +57,25 @@ impl Backend for Broken {
     }
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
         self.inner.list_topics(stream).await
+    }
+    async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
+        if self.delete_is_noop {
+            self.inner.topic_info(topic).await.map(|_| ())
+        } else {
+            self.inner.delete_topic(topic).await
+        }
+    }
+    async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        if self.add_partitions_renumbers {
+            // Recreates the topic with the new count: existing data is lost.
+            let info = self.inner.topic_info(topic).await?;
+            self.inner.delete_topic(topic).await?;
+            self.inner
+                .ensure_topic(topic, info.partitions + count)
+                .await
+        } else {
+            self.inner.add_partitions(topic, count).await
+        }
     }
     async fn append(
         &self,
@@ -150,6 +171,26 @@ async fn backend_suite_catches_lost_records_and_bad_topology() {
         ..Broken::default()
     });
     assert!(fails(conformance::backend::shutdown_closes(immortal)).await);
+    let undeletable = Arc::new(Broken {
+        delete_is_noop: true,
+        ..Broken::default()
+    });
+    assert!(
+        fails(conformance::backend::delete_topic_removes_it_and_polls_fail_not_found(undeletable))
+            .await
+    );
+    let renumbering = Arc::new(Broken {
+        add_partitions_renumbers: true,
+        ..Broken::default()
+    });
+    assert!(
+        fails(
+            conformance::backend::add_partitions_appends_empty_partitions_and_keeps_existing_data(
+                renumbering
+            )
+        )
+        .await
+    );
     // And the unbroken wrapper passes the same cases.
     assert!(
         !fails(conformance::backend::append_returns_dense_offsets(

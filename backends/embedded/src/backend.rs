@@ -220,6 +220,22 @@ impl Backend for EmbeddedBackend {
         })
     }
 
+    async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
+        self.engine.check_open("delete_topic")?;
+        let (engine, t) = (self.engine.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || engine.delete_topic(&t))
+            .await
+            .map_err(|e| join_error("delete_topic", e))?
+    }
+
+    async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        self.engine.check_open("add_partitions")?;
+        let (engine, t) = (self.engine.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || engine.add_partitions(&t, count))
+            .await
+            .map_err(|e| join_error("add_partitions", e))?
+    }
+
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
         self.engine.check_open("list_topics")?;
         Ok(self.engine.list_topics(stream))

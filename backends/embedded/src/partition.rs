@@ -15,7 +15,10 @@ use std::{
     io,
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -110,6 +113,9 @@ pub(crate) struct Partition {
     /// Serializes fsyncs, so concurrent `always` appends share one.
     sync_lock: tokio::sync::Mutex<()>,
     visible: watch::Sender<u64>,
+    /// Set once its topic was deleted: appends and reads fail with NotFound,
+    /// and background work skips it.
+    removed: AtomicBool,
 }
 
 /// Locks a mutex, recovering from a panicked holder: every update here leaves
@@ -153,6 +159,37 @@ impl Partition {
             state: Mutex::new(state),
             sync_lock: tokio::sync::Mutex::new(()),
             visible,
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the partition as deleted with its topic. Waits for an append in
+    /// progress (under the writer lock) to finish, so none writes after this
+    /// returns, then wakes long polls, which fail with NotFound.
+    pub(crate) fn mark_removed(&self) {
+        {
+            let _writer = lock(&self.writer);
+            let _state = self.state();
+            self.removed.store(true, Ordering::Release);
+        }
+        self.visible.send_modify(|_| {});
+    }
+
+    /// Whether its topic was deleted.
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    fn check_live(&self) -> Result<()> {
+        if self.is_removed() {
+            Err(Error::new(
+                ErrorKind::NotFound,
+                format!("partition {} was deleted with its topic", self.label),
+            )
+            .with_context("backend", NAME)
+            .with_context("partition", &self.label))
+        } else {
+            Ok(())
         }
     }
 
@@ -242,6 +279,7 @@ impl Partition {
     fn write(&self, messages: &[Message]) -> Result<(u64, u64, bool)> {
         let mut writer = lock(&self.writer);
         let writer = &mut *writer;
+        self.check_live()?;
         let (file, path, position, first, rolled) = {
             let mut state = self.state();
             if let Some(reason) = &state.poisoned {
@@ -370,11 +408,12 @@ impl Partition {
     pub(crate) fn pending_sync(&self) -> Option<u64> {
         let state = self.state();
         let next = state.next_offset();
-        (state.durable < next && state.poisoned.is_none()).then_some(next)
+        (state.durable < next && state.poisoned.is_none() && !self.is_removed()).then_some(next)
     }
 
     /// Reads up to `max` visible records from `from`.
     pub(crate) fn read(&self, from: PollFrom, max: u32) -> Result<Vec<Record>> {
+        self.check_live()?;
         let max = max as usize;
         if max == 0 {
             return Ok(Vec::new());
@@ -463,6 +502,10 @@ impl Partition {
     ) -> Result<usize> {
         let removed: Vec<Segment> = {
             let mut state = self.state();
+            if self.is_removed() {
+                // Its directory is gone with its topic.
+                return Ok(0);
+            }
             let mut total: u64 = state.segments.iter().map(|s| s.len).sum();
             let mut n = 0;
             // The active (last) segment is never deleted.

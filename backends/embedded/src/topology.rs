@@ -96,6 +96,9 @@ type Streams = BTreeMap<String, BTreeMap<String, Arc<Topic>>>;
 pub(crate) struct Engine {
     pub(crate) config: EmbeddedConfig,
     lock_file: Mutex<Option<File>>,
+    /// Serializes the topology changes that touch the disk (create, delete,
+    /// add partitions); taken before `streams`.
+    topology: Mutex<()>,
     streams: RwLock<Streams>,
     closed: watch::Sender<bool>,
 }
@@ -132,6 +135,7 @@ impl Engine {
         let engine = Arc::new(Self {
             streams: RwLock::new(Streams::new()),
             lock_file: Mutex::new(Some(lock_file)),
+            topology: Mutex::new(()),
             closed: watch::Sender::new(false),
             config,
         });
@@ -233,6 +237,7 @@ impl Engine {
             .with_context("topic", topic));
         }
         let dir = self.topic_dir(topic)?;
+        let _topology = lock(&self.topology);
         let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = streams.get(&topic.stream).and_then(|t| t.get(&topic.topic)) {
             let found = existing.partitions.len();
@@ -251,6 +256,9 @@ impl Engine {
                 partitions,
             });
         }
+        // A directory of a topic that is not loaded is debris of a creation
+        // or a deletion that was interrupted: it never held published data.
+        remove_dir_if_present(&dir).map_err(|e| io_error("ensure_topic", &dir, e))?;
         let opened = self.open_topic(topic, &dir, partitions)?;
         let durable = self.config.durable();
         let meta = format!("partitions = {partitions}\n");
@@ -274,6 +282,103 @@ impl Engine {
         })
     }
 
+    /// Deletes the topic: removes it from memory (later calls get
+    /// `NotFound`), stops its partitions (appends and long polls on them end
+    /// with `NotFound`, background work skips them), then removes
+    /// `topic.meta` (the durable deletion point: a topic without it is not
+    /// loaded again) and the topic directory. Blocking.
+    pub(crate) fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
+        let _topology = lock(&self.topology);
+        let removed = {
+            let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
+            let topics = streams
+                .get_mut(&topic.stream)
+                .ok_or_else(|| not_found(topic))?;
+            let removed = topics
+                .remove(&topic.topic)
+                .ok_or_else(|| not_found(topic))?;
+            if topics.is_empty() {
+                streams.remove(&topic.stream);
+            }
+            removed
+        };
+        for partition in &removed.partitions {
+            partition.mark_removed();
+        }
+        let dir = self.topic_dir(topic)?;
+        let durable = self.config.durable();
+        let meta = dir.join(TOPIC_META);
+        match fs::remove_file(&meta) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_error("delete_topic", &meta, e).with_context("topic", topic));
+            }
+            _ => {}
+        }
+        if durable {
+            sync_dir(&dir).map_err(|e| io_error("delete_topic", &dir, e))?;
+        }
+        remove_dir_if_present(&dir).map_err(|e| io_error("delete_topic", &dir, e))?;
+        if durable {
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent).map_err(|e| io_error("delete_topic", parent, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `count` empty partitions: creates their directories and first
+    /// segments, rewrites `topic.meta` atomically (durably unless
+    /// `fsync = "never"`), then publishes the new partitions. A crash before
+    /// the rewrite leaves the old count (the new directories are debris,
+    /// replaced on the next attempt). Blocking.
+    pub(crate) fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        let _topology = lock(&self.topology);
+        let current = self.topic(topic)?;
+        let existing = current.partitions.len() as u32;
+        let total = match existing.checked_add(count) {
+            Some(total) if count > 0 && total <= MAX_PARTITIONS => total,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "can add 1 to {} partitions to a topic with {existing}, not {count}",
+                        MAX_PARTITIONS.saturating_sub(existing)
+                    ),
+                )
+                .with_context("backend", NAME)
+                .with_context("topic", topic));
+            }
+        };
+        let dir = self.topic_dir(topic)?;
+        let mut partitions = current.partitions.clone();
+        for p in existing..total {
+            let partition_dir = dir.join(p.to_string());
+            remove_dir_if_present(&partition_dir)
+                .map_err(|e| io_error("add_partitions", &partition_dir, e))?;
+            let opened = open_partition(&partition_dir, format!("{topic}/{p}"), self.settings())?;
+            partitions.push(Arc::new(opened));
+        }
+        let meta = format!("partitions = {total}\n");
+        // Also fsyncs the topic directory, so the new partition directories
+        // are durable before the count that names them.
+        write_atomic(
+            &dir.join(TOPIC_META),
+            meta.as_bytes(),
+            self.config.durable(),
+        )
+        .map_err(|e| io_error("add_partitions", &dir, e))?;
+        let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
+        let slot = streams
+            .get_mut(&topic.stream)
+            .and_then(|t| t.get_mut(&topic.topic))
+            .ok_or_else(|| not_found(topic))?;
+        *slot = Arc::new(Topic { partitions });
+        Ok(TopicInfo {
+            topic: topic.clone(),
+            partitions: total,
+        })
+    }
+
     /// The topic, or `NotFound`.
     pub(crate) fn topic(&self, topic: &TopicRef) -> Result<Arc<Topic>> {
         self.streams
@@ -282,14 +387,7 @@ impl Engine {
             .get(&topic.stream)
             .and_then(|t| t.get(&topic.topic))
             .cloned()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("topic `{topic}` does not exist"),
-                )
-                .with_context("backend", NAME)
-                .with_context("topic", topic)
-            })
+            .ok_or_else(|| not_found(topic))
     }
 
     /// One partition, or `NotFound`.
@@ -465,6 +563,23 @@ async fn background(
                 Ok(Ok(_)) => {}
             }
         }
+    }
+}
+
+fn not_found(topic: &TopicRef) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("topic `{topic}` does not exist"),
+    )
+    .with_context("backend", NAME)
+    .with_context("topic", topic)
+}
+
+/// Removes a directory tree; one that does not exist is fine.
+fn remove_dir_if_present(dir: &Path) -> std::io::Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

@@ -214,3 +214,111 @@ async fn large_batches_round_trip_on_any_runtime() {
     assert_eq!(got, batch);
     backend.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn added_partitions_survive_a_reopen_with_their_records() {
+    let dir = tempfile::tempdir().unwrap();
+    for fsync in [FsyncPolicy::Always, FsyncPolicy::Never] {
+        let topic = TopicRef::new("grow", format!("{fsync:?}"));
+        {
+            let backend = EmbeddedBackend::open(small(dir.path(), fsync))
+                .await
+                .unwrap();
+            backend.ensure_topic(&topic, 2).await.unwrap();
+            backend.append(&topic, 1, vec![message(1)]).await.unwrap();
+            let info = backend.add_partitions(&topic, 3).await.unwrap();
+            assert_eq!(info.partitions, 5);
+            backend.append(&topic, 4, vec![message(2)]).await.unwrap();
+            backend.shutdown().await.unwrap();
+        }
+        let backend = EmbeddedBackend::open(small(dir.path(), fsync))
+            .await
+            .unwrap();
+        assert_eq!(backend.topic_info(&topic).await.unwrap().partitions, 5);
+        assert_eq!(
+            backend.ensure_topic(&topic, 5).await.unwrap().partitions,
+            5,
+            "ensure_topic accepts the grown count after a reopen"
+        );
+        let p1 = poll_all(&backend, &topic, 1).await;
+        assert_eq!(p1.len(), 1);
+        assert_eq!(p1[0].message, message(1));
+        let p4 = poll_all(&backend, &topic, 4).await;
+        assert_eq!((p4.len(), p4[0].offset), (1, 0));
+        assert_eq!(p4[0].message, message(2));
+        assert!(poll_all(&backend, &topic, 3).await.is_empty());
+        backend.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_topic_stays_deleted_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = TopicRef::new("app", "kept");
+    {
+        let backend = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Always))
+            .await
+            .unwrap();
+        backend.ensure_topic(&topic(), 2).await.unwrap();
+        backend.ensure_topic(&kept, 1).await.unwrap();
+        append_each(&backend, 1..21).await;
+        backend.append(&kept, 0, vec![message(99)]).await.unwrap();
+        backend.delete_topic(&topic()).await.unwrap();
+        backend.shutdown().await.unwrap();
+    }
+    let stream_dir = partition_dir(dir.path(), 0)
+        .parent()
+        .and_then(|p| p.parent())
+        .map(std::path::Path::to_path_buf)
+        .unwrap();
+    assert!(
+        !partition_dir(dir.path(), 0).parent().unwrap().exists(),
+        "the topic directory is removed"
+    );
+    assert!(stream_dir.exists(), "the stream directory stays");
+
+    let backend = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Always))
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.topic_info(&topic()).await.unwrap_err().kind(),
+        rustok_iggy::ErrorKind::NotFound
+    );
+    let listed: Vec<TopicRef> = backend
+        .list_topics("app")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.topic)
+        .collect();
+    assert_eq!(listed, vec![kept.clone()]);
+    assert_eq!(poll_all(&backend, &kept, 0).await[0].message, message(99));
+    // Created again, the topic starts empty.
+    backend.ensure_topic(&topic(), 1).await.unwrap();
+    assert!(poll_all(&backend, &topic(), 0).await.is_empty());
+    backend.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_topic_directory_without_meta_is_debris_not_data() {
+    // A deletion interrupted after removing `topic.meta`: the records left
+    // behind must not reappear in a topic created again under the name.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let backend = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Always))
+            .await
+            .unwrap();
+        backend.ensure_topic(&topic(), 1).await.unwrap();
+        append_each(&backend, 1..11).await;
+        backend.shutdown().await.unwrap();
+    }
+    let topic_dir = partition_dir(dir.path(), 0).parent().unwrap().to_path_buf();
+    std::fs::remove_file(topic_dir.join("topic.meta")).unwrap();
+    let backend = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Always))
+        .await
+        .unwrap();
+    assert!(backend.list_topics("app").await.unwrap().is_empty());
+    backend.ensure_topic(&topic(), 1).await.unwrap();
+    assert!(poll_all(&backend, &topic(), 0).await.is_empty());
+    backend.shutdown().await.unwrap();
+}

@@ -186,6 +186,14 @@ impl Backend for RemoteBackend {
         self.log.topic_info(topic).await
     }
 
+    async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
+        self.log.delete_topic(topic).await
+    }
+
+    async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        self.log.add_partitions(topic, count).await
+    }
+
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
         self.log.list_topics(stream).await
     }

@@ -12,8 +12,9 @@ use std::{
 };
 
 use iggy::prelude::{
-    Consumer, Identifier, IggyMessage, IggyTimestamp, MessageClient, Partitioning, PollingStrategy,
-    SendMessagesResponse, StreamClient, TopicClient, TopicCreateOptions, TopicDetails,
+    Consumer, Identifier, IggyMessage, IggyTimestamp, MessageClient, PartitionClient, Partitioning,
+    PollingStrategy, SendMessagesResponse, StreamClient, TopicClient, TopicCreateOptions,
+    TopicDetails,
 };
 use rustok_iggy::{
     AppendAck, Error, ErrorKind, Message, PartitionInfo, PollFrom, PollRequest, Record, Result,
@@ -174,6 +175,47 @@ impl Log {
             topic: topic.clone(),
             partitions: details.partitions_count,
         })
+    }
+
+    /// Deletes the topic on the server (SDK `delete_topic`).
+    pub(crate) async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
+        let conn = self.conn("delete_topic").await?;
+        let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
+        conn.call("delete_topic", conn.client().delete_topic(&s, &t))
+            .await
+            .map_err(|e| e.with_context("topic", topic))?;
+        self.locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(t, _), _| t != topic);
+        Ok(())
+    }
+
+    /// Adds `count` partitions on the server (SDK `create_partitions`), after
+    /// checking the count here, and returns the count the server reports.
+    pub(crate) async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        let current = self.topic_info(topic).await?.partitions;
+        let max = rustok_iggy::MAX_PARTITIONS;
+        if count == 0 || current.checked_add(count).is_none_or(|total| total > max) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "can add 1 to {} partitions to a topic with {current}, not {count}",
+                    max.saturating_sub(current)
+                ),
+            )
+            .with_context("backend", crate::NAME)
+            .with_context("topic", topic));
+        }
+        let conn = self.conn("add_partitions").await?;
+        let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
+        conn.call(
+            "create_partitions",
+            conn.client().create_partitions(&s, &t, count),
+        )
+        .await
+        .map_err(|e| e.with_context("topic", topic))?;
+        self.topic_info(topic).await
     }
 
     pub(crate) async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {

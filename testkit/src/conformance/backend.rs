@@ -240,6 +240,218 @@ pub async fn unknown_topics_and_partitions_are_not_found(backend: Arc<dyn Backen
     );
 }
 
+/// `delete_topic` removes the topic: it is no longer listed, every call naming
+/// it is NotFound, a long poll waiting on it ends, and the name can be used
+/// again for a fresh, empty topic.
+pub async fn delete_topic_removes_it_and_polls_fail_not_found(backend: Arc<dyn Backend>) {
+    let topic = ready(&*backend, 2).await;
+    let kept = TopicRef::new(topic.stream.clone(), "kept");
+    backend.ensure_topic(&kept, 1).await.unwrap();
+    append(&*backend, &topic, 0, 1..4).await;
+    append(&*backend, &topic, 1, 4..5).await;
+    append(&*backend, &kept, 0, 9..10).await;
+
+    let waiting = backend.capabilities().long_poll.then(|| {
+        let (backend, topic) = (backend.clone(), topic.clone());
+        tokio::spawn(async move {
+            backend
+                .poll(PollRequest {
+                    topic,
+                    partition: 1,
+                    from: PollFrom::Offset(1),
+                    max_records: 10,
+                    max_wait: LONG_POLL_WAIT,
+                })
+                .await
+        })
+    });
+    // Give the poll time to start waiting (correct either way).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    backend
+        .delete_topic(&topic)
+        .await
+        .unwrap_or_else(|e| panic!("delete_topic({topic}) failed: {e}"));
+
+    if let Some(waiting) = waiting {
+        let ended = tokio::time::timeout(LONG_POLL_WAIT / 2, waiting)
+            .await
+            .expect("a long poll on a deleted topic kept waiting")
+            .expect("the polling task panicked");
+        match ended {
+            Ok(records) => assert!(
+                records.is_empty(),
+                "a long poll on a deleted topic returned records: {records:?}"
+            ),
+            Err(e) => assert_eq!(
+                e.kind(),
+                ErrorKind::NotFound,
+                "a long poll on a deleted topic failed with {e}"
+            ),
+        }
+    }
+
+    assert_kind(
+        backend.topic_info(&topic).await,
+        ErrorKind::NotFound,
+        "topic_info of a deleted topic",
+    );
+    for partition in 0..2 {
+        assert_kind(
+            backend
+                .poll(request(&topic, partition, PollFrom::Offset(0), 10))
+                .await,
+            ErrorKind::NotFound,
+            "poll of a deleted topic",
+        );
+    }
+    assert_kind(
+        backend.append(&topic, 0, messages(5..6)).await,
+        ErrorKind::NotFound,
+        "append to a deleted topic",
+    );
+    assert_kind(
+        backend.partition_info(&topic, 0).await,
+        ErrorKind::NotFound,
+        "partition_info of a deleted topic",
+    );
+    let listed = backend.list_topics(&topic.stream).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.topic.clone()).collect::<Vec<_>>(),
+        vec![kept.clone()],
+        "only the other topic of the stream is listed after the delete"
+    );
+    assert_eq!(
+        ids(&poll_all(&*backend, &kept, 0, 0).await),
+        vec![9],
+        "deleting a topic left the other topic of its stream alone"
+    );
+
+    // The name can be used again: a new, empty topic.
+    let info = backend.ensure_topic(&topic, 1).await.unwrap();
+    assert_eq!(info.partitions, 1);
+    let fresh = backend.partition_info(&topic, 0).await.unwrap();
+    assert_eq!(
+        fresh.next_offset - fresh.first_offset,
+        0,
+        "a topic created again after a delete holds no records"
+    );
+    assert!(poll_all(&*backend, &topic, 0, 0).await.is_empty());
+}
+
+/// `delete_topic` of a topic that does not exist (in a known or an unknown
+/// stream) is NotFound.
+pub async fn delete_unknown_topic_is_not_found(backend: Arc<dyn Backend>) {
+    assert_kind(
+        backend.delete_topic(&fresh_topic("missing")).await,
+        ErrorKind::NotFound,
+        "delete_topic in an unknown stream",
+    );
+    let topic = ready(&*backend, 1).await;
+    assert_kind(
+        backend
+            .delete_topic(&TopicRef::new(topic.stream.clone(), "missing"))
+            .await,
+        ErrorKind::NotFound,
+        "delete_topic of an unknown topic in a known stream",
+    );
+    backend.delete_topic(&topic).await.unwrap();
+    assert_kind(
+        backend.delete_topic(&topic).await,
+        ErrorKind::NotFound,
+        "delete_topic of a topic deleted already",
+    );
+}
+
+/// `add_partitions` appends empty partitions numbered after the existing ones;
+/// the existing partitions keep their numbers and records.
+pub async fn add_partitions_appends_empty_partitions_and_keeps_existing_data(
+    backend: Arc<dyn Backend>,
+) {
+    let topic = ready(&*backend, 2).await;
+    append(&*backend, &topic, 0, 1..4).await;
+    append(&*backend, &topic, 1, 4..6).await;
+
+    let info = backend
+        .add_partitions(&topic, 2)
+        .await
+        .unwrap_or_else(|e| panic!("add_partitions({topic}, 2) failed: {e}"));
+    assert_eq!(info.topic, topic);
+    assert_eq!(info.partitions, 4, "add_partitions returns the new count");
+    assert_eq!(backend.topic_info(&topic).await.unwrap().partitions, 4);
+    let listed = backend.list_topics(&topic.stream).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.partitions).collect::<Vec<_>>(),
+        vec![4],
+        "list_topics shows the new count: {listed:?}"
+    );
+
+    for partition in 2..4 {
+        let p = backend.partition_info(&topic, partition).await.unwrap();
+        assert_eq!(
+            p.next_offset - p.first_offset,
+            0,
+            "new partition {partition} is empty"
+        );
+        assert!(poll_all(&*backend, &topic, partition, 0).await.is_empty());
+    }
+    assert_eq!(ids(&poll_all(&*backend, &topic, 0, 0).await), vec![1, 2, 3]);
+    assert_eq!(ids(&poll_all(&*backend, &topic, 1, 0).await), vec![4, 5]);
+
+    assert_eq!(append(&*backend, &topic, 3, 10..12).await, 0);
+    assert_eq!(append(&*backend, &topic, 0, 12..13).await, 3);
+    let records = poll_all(&*backend, &topic, 3, 0).await;
+    assert_eq!(offsets(&records), vec![0, 1]);
+    assert_eq!(ids(&records), vec![10, 11]);
+    assert_kind(
+        backend.append(&topic, 4, messages(13..14)).await,
+        ErrorKind::NotFound,
+        "append to partition 4 of 4",
+    );
+
+    // Once more: numbering continues after the current count.
+    assert_eq!(
+        backend.add_partitions(&topic, 1).await.unwrap().partitions,
+        5
+    );
+    assert_eq!(append(&*backend, &topic, 4, 20..21).await, 0);
+    assert_eq!(ids(&poll_all(&*backend, &topic, 3, 0).await), vec![10, 11]);
+}
+
+/// `add_partitions` of zero partitions, or of more than
+/// [`MAX_PARTITIONS`](rustok_iggy::MAX_PARTITIONS) in total, is InvalidInput
+/// and changes nothing; of an unknown topic it is NotFound.
+pub async fn add_partitions_rejects_zero_and_too_many(backend: Arc<dyn Backend>) {
+    let topic = ready(&*backend, 2).await;
+    assert_kind(
+        backend.add_partitions(&topic, 0).await,
+        ErrorKind::InvalidInput,
+        "add_partitions of 0",
+    );
+    assert_kind(
+        backend
+            .add_partitions(&topic, rustok_iggy::MAX_PARTITIONS - 1)
+            .await,
+        ErrorKind::InvalidInput,
+        "add_partitions past MAX_PARTITIONS",
+    );
+    assert_kind(
+        backend.add_partitions(&topic, u32::MAX).await,
+        ErrorKind::InvalidInput,
+        "add_partitions of u32::MAX",
+    );
+    assert_eq!(
+        backend.topic_info(&topic).await.unwrap().partitions,
+        2,
+        "a rejected add_partitions changed the partition count"
+    );
+    assert_kind(
+        backend.add_partitions(&fresh_topic("missing"), 1).await,
+        ErrorKind::NotFound,
+        "add_partitions of an unknown topic",
+    );
+}
+
 /// Offsets are dense from 0 and continue across batches.
 pub async fn append_returns_dense_offsets(backend: Arc<dyn Backend>) {
     let topic = ready(&*backend, 1).await;

@@ -3,7 +3,10 @@
 use std::{
     collections::BTreeMap,
     fmt,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, RwLock,
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -62,7 +65,30 @@ impl Log {
 
 #[derive(Debug)]
 struct Topic {
-    partitions: Vec<Partition>,
+    /// Shared with the topic's next version when partitions are added.
+    partitions: Vec<Arc<Partition>>,
+    /// Set when the topic is deleted, so calls that already hold it (a long
+    /// poll) fail with NotFound instead of reading a removed log.
+    deleted: Arc<AtomicBool>,
+}
+
+impl Partition {
+    fn new() -> Self {
+        Self {
+            log: Mutex::new(Log::default()),
+            appended: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Topic {
+    fn check_live(&self, topic: &TopicRef) -> Result<()> {
+        if self.deleted.load(Ordering::Acquire) {
+            Err(not_found(topic))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 type Streams = BTreeMap<String, BTreeMap<String, Arc<Topic>>>;
@@ -217,15 +243,17 @@ impl MemoryBackend {
             .get(&topic.stream)
             .and_then(|topics| topics.get(&topic.topic))
             .cloned()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("topic `{topic}` does not exist"),
-                )
-                .with_context("backend", "memory")
-                .with_context("topic", topic)
-            })
+            .ok_or_else(|| not_found(topic))
     }
+}
+
+fn not_found(topic: &TopicRef) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("topic `{topic}` does not exist"),
+    )
+    .with_context("backend", "memory")
+    .with_context("topic", topic)
 }
 
 fn partition_of<'t>(
@@ -236,6 +264,7 @@ fn partition_of<'t>(
     usize::try_from(partition)
         .ok()
         .and_then(|p| topic_state.partitions.get(p))
+        .map(|p| &**p)
         .ok_or_else(|| {
             Error::new(
                 ErrorKind::NotFound,
@@ -308,12 +337,15 @@ impl Backend for MemoryBackend {
             }
         } else {
             let partitions = (0..partitions)
-                .map(|_| Partition {
-                    log: Mutex::new(Log::default()),
-                    appended: watch::Sender::new(0),
-                })
+                .map(|_| Arc::new(Partition::new()))
                 .collect();
-            topics.insert(topic.topic.clone(), Arc::new(Topic { partitions }));
+            topics.insert(
+                topic.topic.clone(),
+                Arc::new(Topic {
+                    partitions,
+                    deleted: Arc::new(AtomicBool::new(false)),
+                }),
+            );
         }
         Ok(TopicInfo {
             topic: topic.clone(),
@@ -327,6 +359,58 @@ impl Backend for MemoryBackend {
         Ok(TopicInfo {
             topic: topic.clone(),
             partitions: state.partitions.len() as u32,
+        })
+    }
+
+    async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
+        self.check_open("delete_topic")?;
+        let removed = {
+            let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
+            streams
+                .get_mut(&topic.stream)
+                .and_then(|topics| topics.remove(&topic.topic))
+                .ok_or_else(|| not_found(topic))?
+        };
+        removed.deleted.store(true, Ordering::Release);
+        // Wakes long polls on its partitions; they see `deleted` and fail.
+        for p in &removed.partitions {
+            p.appended.send_modify(|_| {});
+        }
+        Ok(())
+    }
+
+    async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        self.check_open("add_partitions")?;
+        let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
+        let existing = streams
+            .get_mut(&topic.stream)
+            .and_then(|topics| topics.get_mut(&topic.topic))
+            .ok_or_else(|| not_found(topic))?;
+        let current = existing.partitions.len() as u32;
+        let total = current.checked_add(count).filter(|t| *t <= MAX_PARTITIONS);
+        let total = match total {
+            Some(total) if count > 0 => total,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "can add 1 to {} partitions to a topic with {current}, not {count}",
+                        MAX_PARTITIONS.saturating_sub(current)
+                    ),
+                )
+                .with_context("backend", "memory")
+                .with_context("topic", topic))
+            }
+        };
+        let mut partitions = existing.partitions.clone();
+        partitions.extend((0..count).map(|_| Arc::new(Partition::new())));
+        *existing = Arc::new(Topic {
+            partitions,
+            deleted: Arc::clone(&existing.deleted),
+        });
+        Ok(TopicInfo {
+            topic: topic.clone(),
+            partitions: total,
         })
     }
 
@@ -393,6 +477,7 @@ impl Backend for MemoryBackend {
             self.closed.subscribe(),
             || {
                 self.check_open("poll")?;
+                state.check_live(&request.topic)?;
                 Ok(lock(&p.log).read(request.from, request.max_records))
             },
         )
