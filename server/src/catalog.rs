@@ -202,6 +202,20 @@ impl Catalog {
         self.save(&data)
     }
 
+    /// Forgets a topic and its groups (its id is not reused).
+    pub(crate) fn remove_topic(&self, stream_id: u32, topic_id: u32) -> Result<()> {
+        let mut data = self.lock();
+        let Some(stream) = data.streams.iter_mut().find(|s| s.id == stream_id) else {
+            return Ok(());
+        };
+        let before = stream.topics.len();
+        stream.topics.retain(|t| t.id != topic_id);
+        if stream.topics.len() == before {
+            return Ok(());
+        }
+        self.save(&data)
+    }
+
     /// Learns topics the backend holds: unknown names get ids in the order
     /// given (callers pass them sorted by name).
     pub(crate) fn learn_topics(&self, stream_id: u32, names: &[String]) -> Result<()> {

@@ -50,9 +50,11 @@
 //! | get me (20) | this connection, its groups |
 //! | cluster metadata (12) | one healthy leader node: this server |
 //! | get/list/create stream (200/201/202) | catalog + backend topics |
-//! | delete stream (203) | only a stream without topics |
+//! | delete stream (203) | `delete_topic` for each of its topics, then the stream leaves the catalog |
 //! | get/list/create topic (300/301/302) | `topic_info` / `list_topics` / `ensure_topic` |
-//! | delete topic (303), create partitions (402) | resolved, then "feature unavailable" (the core cannot delete or grow) |
+//! | delete topic (303) | `delete_topic`, and the topic and its groups leave the catalog (committed offsets may stay in the offset store) |
+//! | create partitions (402) | `add_partitions`: new, empty partitions numbered after the existing ones |
+//! | delete partitions (403) | not served, "feature unavailable": the core's backends only add partitions; removing the last ones would drop their records and move keys under consumers |
 //! | send messages (101) | `append` to one partition, checksums verified |
 //! | poll messages (100) | `poll`: offset, timestamp, first, last, next; auto-commit |
 //! | flush unsaved buffer (102) | no-op (appends are durable per the backend's policy when acknowledged) |

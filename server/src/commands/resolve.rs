@@ -121,6 +121,14 @@ pub(crate) async fn topic(
     })
 }
 
+/// Removes a deleted topic from the catalog (persisted when it has a file).
+pub(crate) fn forget_topic(shared: &Shared, topic: &TopicCtx) -> Result<(), Status> {
+    shared
+        .catalog
+        .remove_topic(topic.stream.id, topic.topic.id)
+        .map_err(catalog_error)
+}
+
 /// Whose offsets a request is about.
 #[derive(Debug, Clone)]
 pub(crate) enum ConsumerKey {

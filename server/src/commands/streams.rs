@@ -7,6 +7,8 @@ use iggy_binary_protocol::{
     WireDecode, WireEncode, WireName, WireOptions,
 };
 
+use rustok_iggy::ErrorKind;
+
 use super::{resolve, topics, Reply};
 use crate::{catalog::StreamIds, error::Status, shared::Shared};
 
@@ -69,15 +71,18 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     Ok(details(shared, &stream).await?.to_bytes())
 }
 
-/// `DeleteStream`: only a stream without topics (the core cannot delete data).
+/// `DeleteStream`: deletes every topic of the stream on the backend first
+/// (`delete_topic`), then forgets the stream. A failure part-way leaves the
+/// stream with the topics not deleted yet; deleting it again finishes.
 pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
     let request = DeleteStreamRequest::decode_from(body)?;
     let stream = resolve::stream(shared, &request.stream_id).await?;
-    if !resolve::backend_topics(shared, &stream.name)
-        .await?
-        .is_empty()
-    {
-        return Err(Status::FEATURE_UNAVAILABLE);
+    for topic in resolve::backend_topics(shared, &stream.name).await? {
+        match shared.backend.delete_topic(&topic.topic).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     shared.catalog.remove_stream(stream.id).map_err(|error| {
         tracing::warn!(%error, "catalog update failed");

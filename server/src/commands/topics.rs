@@ -116,16 +116,44 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     details(shared, &topic).await
 }
 
-/// `DeleteTopic`: the core's backends cannot delete a topic.
+/// `DeleteTopic`: `delete_topic` on the backend, then the topic (and its
+/// groups) leaves the catalog. Offsets committed for it may stay in the
+/// offset store (see `Backend::delete_topic`).
 pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
     let request = DeleteTopicRequest::decode_from(body)?;
-    resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    Err(Status::FEATURE_UNAVAILABLE)
+    let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
+    match shared.backend.delete_topic(&topic.topic_ref).await {
+        Ok(()) => {}
+        // Deleted concurrently: the catalog entry goes all the same.
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    resolve::forget_topic(shared, &topic)?;
+    Ok(Bytes::new())
 }
 
-/// `CreatePartitions`: the core's backends cannot change a partition count.
+/// `CreatePartitions`: `add_partitions` on the backend; the new partitions
+/// are numbered after the existing ones.
 pub(crate) async fn create_partitions(shared: &Shared, body: &[u8]) -> Reply {
     let request = CreatePartitionsRequest::decode_from(body)?;
-    resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    Err(Status::FEATURE_UNAVAILABLE)
+    let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
+    let count = request.partitions_count;
+    if count == 0
+        || topic
+            .partitions
+            .checked_add(count)
+            .is_none_or(|total| total > MAX_PARTITIONS)
+    {
+        return Err(Status::INVALID_PARTITIONS_COUNT);
+    }
+    shared
+        .backend
+        .add_partitions(&topic.topic_ref, count)
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Status::TOPIC_ID_NOT_FOUND,
+            ErrorKind::InvalidInput => Status::INVALID_PARTITIONS_COUNT,
+            _ => Status::from(e),
+        })?;
+    Ok(Bytes::new())
 }
