@@ -115,6 +115,14 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// Forgets every group of `topic` and their members (for a deleted
+    /// topic): a later `sync` or `leave` of one of those members is
+    /// [`ErrorKind::NotFound`], so its subscription joins again, and a topic
+    /// created again under the name starts without ghost members.
+    pub fn forget_topic(&self, topic: &TopicRef) {
+        self.lock().retain(|(t, _), _| t != topic);
+    }
+
     /// Live members of `group` on `topic`.
     pub fn members(&self, topic: &TopicRef, group: &str) -> Vec<MemberId> {
         self.lock()
@@ -141,6 +149,27 @@ fn not_member(topic: &TopicRef, group: &str, member: MemberId) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forgetting_a_topic_drops_its_groups_only() {
+        let groups = GroupCoordinator::default();
+        let (orders, refunds) = (
+            TopicRef::new("app", "orders"),
+            TopicRef::new("app", "refunds"),
+        );
+        let a = groups.join(&orders, "billing");
+        let b = groups.join(&refunds, "billing");
+        groups.forget_topic(&orders);
+        assert!(groups.members(&orders, "billing").is_empty());
+        assert_eq!(
+            groups
+                .sync(&orders, "billing", a, &[], 2)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(groups.members(&refunds, "billing"), vec![b]);
+    }
 
     #[test]
     fn every_partition_has_exactly_one_owner_once_settled() {

@@ -223,9 +223,13 @@ impl Backend for EmbeddedBackend {
     async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
         self.engine.check_open("delete_topic")?;
         let (engine, t) = (self.engine.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || engine.delete_topic(&t))
+        let deleted = tokio::task::spawn_blocking(move || engine.delete_topic(&t))
             .await
-            .map_err(|e| join_error("delete_topic", e))?
+            .map_err(|e| join_error("delete_topic", e))?;
+        // Once it reached the engine the topic is gone from memory, even if
+        // removing its files failed: so are its groups.
+        self.groups.forget_topic(topic);
+        deleted
     }
 
     async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {

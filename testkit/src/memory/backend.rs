@@ -372,6 +372,7 @@ impl Backend for MemoryBackend {
                 .ok_or_else(|| not_found(topic))?
         };
         removed.deleted.store(true, Ordering::Release);
+        self.groups.forget_topic(topic);
         // Wakes long polls on its partitions; they see `deleted` and fail.
         for p in &removed.partitions {
             p.appended.send_modify(|_| {});
@@ -709,6 +710,31 @@ mod tests {
         assert_eq!(b.dlq().len(), 1);
         assert_eq!(b.offset_store().unwrap().name(), "memory");
         assert_eq!(b.dlq_store().unwrap().name(), "memory");
+    }
+
+    #[tokio::test]
+    async fn deleting_a_topic_forgets_its_groups() {
+        let b = MemoryBackend::new();
+        let t = TopicRef::new("s", "t");
+        b.ensure_topic(&t, 2).await.unwrap();
+        let m = b.join_group(&t, "g").await.unwrap();
+        b.delete_topic(&t).await.unwrap();
+        assert!(b.group_members(&t, "g").is_empty());
+        b.ensure_topic(&t, 2).await.unwrap();
+        assert_eq!(
+            b.sync_group(&t, "g", m, vec![]).await.unwrap_err().kind(),
+            ErrorKind::NotFound,
+            "a member of the deleted topic's group must join again"
+        );
+        let fresh = b.join_group(&t, "g").await.unwrap();
+        assert_eq!(
+            b.sync_group(&t, "g", fresh, vec![])
+                .await
+                .unwrap()
+                .partitions,
+            vec![0, 1],
+            "no ghost member of the deleted topic holds partitions"
+        );
     }
 
     #[tokio::test]
