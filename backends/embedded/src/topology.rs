@@ -10,6 +10,13 @@
 //! <data_dir>/dlq/marks.json                         DLQ redrive marks, deletions
 //! ```
 //!
+//! `topic.meta` is the commit point of a topic's shape: creating a topic
+//! writes it last, adding partitions creates their directories and then
+//! rewrites it (temp file, fsync, rename, directory fsync), and deleting a
+//! topic removes it first, then the directory. A topic directory without
+//! `topic.meta` is debris of an interrupted create or delete: it is not
+//! loaded, and creating the topic again replaces it.
+//!
 //! Names are stored percent-encoded: ASCII letters, digits, `_` and `-` as
 //! they are, every other byte as `%XX`, so any stream or topic name is a safe
 //! file name and no two names share one.
