@@ -11,15 +11,16 @@
 //! published in-process through a `rustok_iggy::Transport` on the same
 //! backend and messages sent over TCP land in the same partitions, offsets
 //! and consumer groups. The crate depends on the core only; the embedded
-//! backend is meant to re-export it behind its `server` feature, and the CLI
-//! to run it as `rustok-iggy serve` (neither is part of this crate).
+//! backend re-exports it behind its `server` feature
+//! (`rustok_iggy_embedded::server`), and the CLI runs it as
+//! `rustok-iggy serve`.
 //!
 //! ```no_run
 //! # async fn run() -> rustok_iggy_server::Result<()> {
 //! use std::sync::Arc;
 //! use rustok_iggy::config::Secret;
 //! use rustok_iggy_server::Server;
-//! # let backend: Arc<dyn rustok_iggy::Backend> = todo!();
+//! # let backend: Arc<dyn rustok_iggy::Backend> = Arc::new(rustok_iggy_testkit::MemoryBackend::new());
 //!
 //! let server = Server::builder(backend)
 //!     .bind("0.0.0.0:8090".parse().unwrap())
