@@ -2,6 +2,7 @@
 
 mod demo;
 mod dlq;
+mod http;
 mod ops;
 mod output;
 mod progress;

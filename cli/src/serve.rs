@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Its password. Prefer the environment variable: a flag shows in `ps`.
     #[arg(long, env = "IGGY_ROOT_PASSWORD", hide_env_values = true)]
     password: Option<String>,
+    /// Also serve `GET /metrics` (Prometheus) and `GET /health` (JSON; 503 when
+    /// unhealthy) on this address.
+    #[arg(long, env = "RUSTOK_IGGY_HTTP_ADDRESS")]
+    http_address: Option<SocketAddr>,
 }
 
 /// Applies `--data-dir` to the embedded backend's section.
@@ -49,6 +53,21 @@ pub fn apply_data_dir(config: &TransportConfig, args: &ServeArgs) -> TransportCo
 /// groups left, the backend flushed and closed).
 pub async fn run(config: &TransportConfig, args: ServeArgs) -> Result<ExitCode> {
     let config = apply_data_dir(config, &args);
+    // The recorder must exist before the transport registers its metrics.
+    let metrics = match args.http_address {
+        Some(_) => Some(
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        "cannot install the metrics recorder",
+                    )
+                    .with_source(e)
+                })?,
+        ),
+        None => None,
+    };
     let transport = Transport::from_config(&config).await?;
     let mut builder = Server::builder(transport.backend().clone())
         .bind(args.address)
@@ -77,6 +96,20 @@ pub async fn run(config: &TransportConfig, args: ServeArgs) -> Result<ExitCode> 
         )
     })?;
     println!("listening on {}", server.local_addr());
+    let stop_http = tokio_util::sync::CancellationToken::new();
+    if let (Some(address), Some(metrics)) = (args.http_address, metrics) {
+        let listener = crate::http::bind(address).await?;
+        let local = listener.local_addr().map_err(|e| {
+            Error::new(ErrorKind::Unavailable, "HTTP listener has no address").with_source(e)
+        })?;
+        println!("http on {local} (/metrics, /health)");
+        tokio::spawn(crate::http::run(
+            listener,
+            transport.clone(),
+            metrics,
+            stop_http.clone(),
+        ));
+    }
     println!(
         "backend `{}`, stream `{}`; stop with Ctrl-C or SIGTERM",
         transport.backend().name(),
@@ -84,6 +117,7 @@ pub async fn run(config: &TransportConfig, args: ServeArgs) -> Result<ExitCode> 
     );
     wait_for_signal().await?;
     println!("stopping");
+    stop_http.cancel();
     server
         .shutdown()
         .await

@@ -21,6 +21,7 @@ async fn serve_takes_sdk_messages_and_syncs_them_on_sigterm() {
         .env("IGGY_SYSTEM_PATH", &data)
         .env("IGGY_ROOT_USERNAME", "ops")
         .env("IGGY_ROOT_PASSWORD", "s3cret-pass")
+        .env("RUSTOK_IGGY_HTTP_ADDRESS", "127.0.0.1:0")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -30,7 +31,21 @@ async fn serve_takes_sdk_messages_and_syncs_them_on_sigterm() {
     let first = lines.next().unwrap().unwrap();
     let address = first
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{first}"));
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    let second = lines.next().unwrap().unwrap();
+    let http = second
+        .strip_prefix("http on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{second}"))
+        .to_owned();
+    let (status, health) = get(&http, "/health");
+    assert_eq!(status, 200, "{health}");
+    assert!(health.contains("\"status\":\"healthy\""), "{health}");
+    let (status, metrics) = get(&http, "/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("rustok_iggy_published_total"), "{metrics}");
+    assert_eq!(get(&http, "/nope").0, 404);
 
     let client =
         IggyClient::from_connection_string(&format!("iggy://ops:s3cret-pass@{address}")).unwrap();
@@ -90,6 +105,26 @@ async fn serve_takes_sdk_messages_and_syncs_them_on_sigterm() {
     assert_eq!(records.len(), 50);
     assert_eq!(&records[49].message.payload[..], b"order 49");
     backend.shutdown().await.unwrap();
+}
+
+/// A plain HTTP/1.1 GET: (status, body).
+fn get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
 }
 
 #[test]
