@@ -107,33 +107,7 @@ fn skip(case: &str, why: &str) {
 #[macro_export]
 macro_rules! backend_conformance {
     ($name:ident, $factory:expr $(,)?) => {
-        $crate::__conformance_module!(
-            $name, backend, $factory;
-            ensure_topic_is_idempotent,
-            ensure_topic_rejects_another_partition_count,
-            topic_info_and_list_topics,
-            unknown_topics_and_partitions_are_not_found,
-            delete_topic_removes_it_and_polls_fail_not_found,
-            delete_unknown_topic_is_not_found,
-            add_partitions_appends_empty_partitions_and_keeps_existing_data,
-            add_partitions_rejects_zero_and_too_many,
-            append_returns_dense_offsets,
-            poll_from_offset,
-            poll_beyond_end_is_empty,
-            poll_below_first_offset_starts_at_first,
-            poll_respects_max_records,
-            records_keep_id_headers_and_payload,
-            partitions_are_independent,
-            partition_info_tracks_first_and_next,
-            timestamps_are_microseconds_and_non_decreasing,
-            poll_by_timestamp,
-            long_poll_wakes_on_append,
-            concurrent_appends_get_dense_unique_offsets,
-            group_members_share_partitions,
-            group_leave_hands_partitions_over,
-            sync_of_unknown_member_is_not_found,
-            shutdown_closes,
-        );
+        $crate::backend_cases!([$crate::__conformance_module]($name, backend, $factory));
     };
 }
 
@@ -145,17 +119,7 @@ macro_rules! backend_conformance {
 #[macro_export]
 macro_rules! offsets_conformance {
     ($name:ident, $factory:expr $(,)?) => {
-        $crate::__conformance_module!(
-            $name, offsets, $factory;
-            describes_itself,
-            load_of_unknown_position_is_none,
-            commit_then_load,
-            commit_can_move_backwards,
-            commit_is_idempotent,
-            delete_forgets,
-            delete_of_unknown_position_is_ok,
-            positions_are_independent,
-        );
+        $crate::offsets_cases!([$crate::__conformance_module]($name, offsets, $factory));
     };
 }
 
@@ -167,20 +131,7 @@ macro_rules! offsets_conformance {
 #[macro_export]
 macro_rules! dlq_conformance {
     ($name:ident, $factory:expr $(,)?) => {
-        $crate::__conformance_module!(
-            $name, dlq, $factory;
-            describes_itself,
-            put_returns_ascending_ids,
-            get_returns_the_letter_unchanged,
-            get_of_unknown_id_is_none,
-            list_pages_with_after_limit_and_next_after,
-            list_filters_by_topic_group_and_event_type,
-            list_filters_by_time,
-            mark_redriven_hides_entries_by_default,
-            mark_redriven_of_unknown_id_is_not_found,
-            delete_removes,
-            count_matches_filters,
-        );
+        $crate::dlq_cases!([$crate::__conformance_module]($name, dlq, $factory));
     };
 }
 
@@ -217,6 +168,100 @@ macro_rules! codec_conformance {
                 rejects_trailing_bytes,
             );
         }
+    };
+}
+
+/// Expands `callback!(args; case, case, …)` with every case of the backend
+/// suite ([`conformance::backend`](crate::conformance::backend)), so a custom
+/// harness (one that skips without a server, say) runs exactly the list the
+/// `backend_conformance!` macro runs. The case list lives only here.
+///
+/// ```ignore
+/// rustok_iggy_testkit::backend_cases!([my_harness] (backend, my_factory));
+/// // expands to: my_harness!(backend, my_factory; <every case>,);
+/// ```
+#[macro_export]
+macro_rules! backend_cases {
+    ([$($callback:tt)*] ($($args:tt)*)) => {
+        $($callback)*!($($args)*;
+            ensure_topic_is_idempotent,
+            ensure_topic_rejects_another_partition_count,
+            topic_info_and_list_topics,
+            unknown_topics_and_partitions_are_not_found,
+            delete_topic_removes_it_and_polls_fail_not_found,
+            delete_unknown_topic_is_not_found,
+            add_partitions_appends_empty_partitions_and_keeps_existing_data,
+            add_partitions_rejects_zero_and_too_many,
+            append_returns_dense_offsets,
+            poll_from_offset,
+            poll_beyond_end_is_empty,
+            poll_below_first_offset_starts_at_first,
+            poll_respects_max_records,
+            records_keep_id_headers_and_payload,
+            partitions_are_independent,
+            partition_info_tracks_first_and_next,
+            timestamps_are_microseconds_and_non_decreasing,
+            poll_by_timestamp,
+            long_poll_wakes_on_append,
+            concurrent_appends_get_dense_unique_offsets,
+            group_members_share_partitions,
+            group_leave_hands_partitions_over,
+            sync_of_unknown_member_is_not_found,
+            shutdown_closes,
+        );
+    };
+}
+
+/// Expands `callback!(args; case, case, …)` with every case of the offsets
+/// suite ([`conformance::offsets`](crate::conformance::offsets)), so a custom
+/// harness (one that skips without a server, say) runs exactly the list the
+/// `offsets_conformance!` macro runs. The case list lives only here.
+///
+/// ```ignore
+/// rustok_iggy_testkit::offsets_cases!([my_harness] (offsets, my_factory));
+/// // expands to: my_harness!(offsets, my_factory; <every case>,);
+/// ```
+#[macro_export]
+macro_rules! offsets_cases {
+    ([$($callback:tt)*] ($($args:tt)*)) => {
+        $($callback)*!($($args)*;
+            describes_itself,
+            load_of_unknown_position_is_none,
+            commit_then_load,
+            commit_can_move_backwards,
+            commit_is_idempotent,
+            delete_forgets,
+            delete_of_unknown_position_is_ok,
+            positions_are_independent,
+        );
+    };
+}
+
+/// Expands `callback!(args; case, case, …)` with every case of the dlq
+/// suite ([`conformance::dlq`](crate::conformance::dlq)), so a custom
+/// harness (one that skips without a server, say) runs exactly the list the
+/// `dlq_conformance!` macro runs. The case list lives only here.
+///
+/// ```ignore
+/// rustok_iggy_testkit::dlq_cases!([my_harness] (dlq, my_factory));
+/// // expands to: my_harness!(dlq, my_factory; <every case>,);
+/// ```
+#[macro_export]
+macro_rules! dlq_cases {
+    ([$($callback:tt)*] ($($args:tt)*)) => {
+        $($callback)*!($($args)*;
+            describes_itself,
+            put_returns_ascending_ids,
+            get_returns_the_letter_unchanged,
+            get_of_unknown_id_is_none,
+            list_pages_with_after_limit_and_next_after,
+            list_filters_by_topic_group_and_event_type,
+            list_filters_by_time,
+            mark_redriven_hides_entries_by_default,
+            mark_redriven_of_unknown_id_is_not_found,
+            delete_removes,
+            count_matches_filters,
+        );
     };
 }
 
