@@ -98,11 +98,21 @@ impl Transport {
         // Check the parts that need no I/O before connecting anything.
         config.consumer.validate()?;
         Router::new(&config.routing)?;
+        // Every registered codec reads; the configured one also writes.
         let mut decoders = Vec::new();
+        let mut codec = None;
         for name in registry.names(PluginKind::Codec) {
-            decoders.push(registry.build_codec(name, &config.plugin(name))?);
+            let built = registry.build_codec(name, &config.plugin(name))?;
+            if name == config.codec {
+                codec = Some(built.clone());
+            }
+            decoders.push(built);
         }
-        let codec = registry.build_codec(&config.codec, &config.plugin(&config.codec))?;
+        let codec = match codec {
+            Some(codec) => codec,
+            // Not registered: the lookup fails with the list of registered names.
+            None => registry.build_codec(&config.codec, &config.plugin(&config.codec))?,
+        };
 
         let mut context = BuildContext {
             stream: config.stream.clone(),
