@@ -76,6 +76,7 @@ fn main() -> ExitCode {
     // Plugins register at link time; these calls make sure their crates are linked.
     rustok_iggy_codecs::link();
     rustok_iggy_embedded::link();
+    rustok_iggy_remote::link();
     rustok_iggy_testkit::link();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
