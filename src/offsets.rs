@@ -10,12 +10,35 @@ use crate::{Result, TopicRef};
 pub struct OffsetCapabilities {
     /// Committed offsets survive the process.
     pub persistent: bool,
+    /// A commit of `0` forgets the position instead of storing it, so `load`
+    /// returns `None` afterwards. Stores that keep the *last consumed* offset
+    /// (Iggy's server-side offsets) have no value for "nothing consumed yet".
+    /// Under `start_from = "earliest"` (the default) both mean the same; under
+    /// `"latest"` a group reset to offset 0 starts at the end instead (see
+    /// docs/delivery.md).
+    pub zero_forgets: bool,
 }
 
 impl OffsetCapabilities {
-    /// Capabilities with `persistent` as given.
+    /// Capabilities with `persistent` as given; a committed `0` is stored.
+    ///
+    /// ```
+    /// use rustok_iggy::OffsetCapabilities;
+    ///
+    /// let caps = OffsetCapabilities::new(true).with_zero_forgets();
+    /// assert!(caps.persistent && caps.zero_forgets);
+    /// ```
     pub fn new(persistent: bool) -> Self {
-        Self { persistent }
+        Self {
+            persistent,
+            zero_forgets: false,
+        }
+    }
+
+    /// The same, for a store where a commit of `0` forgets the position.
+    pub fn with_zero_forgets(mut self) -> Self {
+        self.zero_forgets = true;
+        self
     }
 }
 

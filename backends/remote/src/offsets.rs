@@ -64,7 +64,7 @@ impl OffsetStore for RemoteOffsetStore {
     }
 
     fn capabilities(&self) -> OffsetCapabilities {
-        OffsetCapabilities::new(true)
+        OffsetCapabilities::new(true).with_zero_forgets()
     }
 
     async fn load(&self, group: &str, topic: &TopicRef, partition: u32) -> Result<Option<u64>> {

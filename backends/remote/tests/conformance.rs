@@ -1,12 +1,13 @@
 //! The testkit conformance suites against a `rustok_iggy_server::Server`
 //! (over a memory backend) started by each case on a free loopback port.
 //!
-//! The offset-store suite is not run here: it commits to topics that do not
-//! exist and expects a committed `0` to read back as `Some(0)`, and Iggy's
-//! server-side offsets can do neither (see `tests/offsets.rs` and the
-//! `RemoteOffsetStore` docs).
+//! The offsets suite runs through the testkit's `EnsuringTopics` (Iggy keeps
+//! offsets only for existing partitions), and the remote store declares
+//! `zero_forgets` (Iggy stores the last consumed offset, so "nothing consumed"
+//! has no value of its own); see the `RemoteOffsetStore` docs.
 
 mod common;
 
 rustok_iggy_testkit::backend_conformance!(remote_backend, common::backend());
 rustok_iggy_testkit::dlq_conformance!(remote_dlq, common::dlq());
+rustok_iggy_testkit::offsets_conformance!(remote_offsets, common::offsets());

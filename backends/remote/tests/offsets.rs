@@ -71,7 +71,8 @@ async fn commits_load_back_and_are_stored_as_the_last_consumed_offset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn positions_need_an_existing_topic() {
-    let (store, _server) = common::offsets().await;
+    let server = common::server().await;
+    let store = RemoteOffsetStore::new(common::config(server.local_addr())).unwrap();
     let missing = TopicRef::new("nowhere", "orders");
     assert_eq!(store.load("g", &missing, 0).await.unwrap(), None);
     store.delete("g", &missing, 0).await.unwrap();

@@ -1,4 +1,4 @@
-//! The backend and DLQ conformance suites against a real Iggy server at
+//! The backend, offsets and DLQ conformance suites against a real Iggy server at
 //! `RUSTOK_IGGY_TEST_URL` (for example `iggy+tcp://iggy:iggy@127.0.0.1:8090`).
 //! Without it every case prints that it skipped and passes. Cases work in
 //! streams and DLQ streams of their own, so a shared server is fine.
@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use rustok_iggy::{Backend, DlqStore};
+use rustok_iggy::{Backend, DlqStore, OffsetStore};
 use rustok_iggy_remote::{RemoteBackend, RemoteConfig, RemoteDlqStore};
 
 async fn backend(url: &str) -> Arc<dyn Backend> {
@@ -23,6 +23,10 @@ async fn dlq(url: &str) -> Arc<dyn DlqStore> {
     // A DLQ stream per case: the suite expects an empty store.
     config.dlq_stream = format!("rustok-dlq-test-{}", uuid::Uuid::now_v7().simple());
     Arc::new(RemoteDlqStore::new(config).unwrap())
+}
+
+async fn offsets(url: &str) -> Arc<dyn OffsetStore> {
+    common::ensuring_topics(RemoteConfig::new(url)).await
 }
 
 macro_rules! real_server_cases {
@@ -43,4 +47,5 @@ macro_rules! real_server_cases {
 }
 
 rustok_iggy_testkit::backend_cases!([real_server_cases](backend, backend));
+rustok_iggy_testkit::offsets_cases!([real_server_cases](offsets, offsets));
 rustok_iggy_testkit::dlq_cases!([real_server_cases](dlq, dlq));

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, sync::Arc};
 use rustok_iggy::{Backend, DlqStore, OffsetStore};
 use rustok_iggy_remote::{RemoteBackend, RemoteConfig, RemoteDlqStore, RemoteOffsetStore};
 use rustok_iggy_server::{RunningServer, Server};
-use rustok_iggy_testkit::MemoryBackend;
+use rustok_iggy_testkit::{conformance::offsets::EnsuringTopics, MemoryBackend};
 
 /// Starts a server over a fresh memory backend (default root user
 /// `iggy`/`iggy`).
@@ -43,11 +43,21 @@ pub async fn dlq() -> (Arc<dyn DlqStore>, RunningServer) {
     (Arc::new(store), server)
 }
 
-/// A remote offset store on a server of its own.
+/// A remote offset store on a server of its own, creating each topic the
+/// conformance suite commits to first: Iggy keeps offsets only for existing
+/// partitions.
 pub async fn offsets() -> (Arc<dyn OffsetStore>, RunningServer) {
     let server = server().await;
-    let store = RemoteOffsetStore::new(config(server.local_addr())).unwrap();
-    (Arc::new(store), server)
+    let store = ensuring_topics(config(server.local_addr())).await;
+    (store, server)
+}
+
+/// A remote offset store for `config` wrapped in the testkit's
+/// [`EnsuringTopics`] over a remote backend on the same server.
+pub async fn ensuring_topics(config: RemoteConfig) -> Arc<dyn OffsetStore> {
+    let backend = RemoteBackend::connect(config.clone()).await.unwrap();
+    let store = RemoteOffsetStore::new(config).unwrap();
+    Arc::new(EnsuringTopics::new(Arc::new(store), Arc::new(backend)))
 }
 
 /// `RUSTOK_IGGY_TEST_URL`, or `None` after printing that the test skipped.
