@@ -1,9 +1,13 @@
-//! [`FaultyBackend`]: a wrapper that makes chosen `append`s and `poll`s of any
-//! backend fail or wait, to test retry, backoff and at-least-once paths.
+//! Fault-injecting wrappers, to test retry, backoff and at-least-once paths:
+//! [`FaultyBackend`] makes chosen `append`s and `poll`s of any backend fail or
+//! wait, [`FaultyOffsetStore`] does the same to offset `commit`s and `load`s,
+//! and [`FaultyDlqStore`] to dead-letter `put`s. All take a [`FaultPlan`] per
+//! operation and count what they did in [`FaultStats`].
 //!
 //! An injected failure is an [`ErrorKind::Unavailable`] error (retryable), and
-//! it happens *before* the inner backend is called: a failed append stored
-//! nothing, a failed poll consumed nothing. Everything else forwards unchanged.
+//! it happens *before* the inner plugin is called: a failed append stored
+//! nothing, a failed poll consumed nothing, a failed commit or put stored
+//! nothing. Everything else forwards unchanged.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -37,10 +41,12 @@ use std::{
 };
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rustok_iggy::{
-    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, HealthStatus,
-    MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo,
+    AppendAck, Assignment, Backend, BackendCapabilities, DeadLetter, DlqCapabilities, DlqEntry,
+    DlqFilter, DlqPage, DlqStore, Error, ErrorKind, HealthStatus, MemberId, Message,
+    OffsetCapabilities, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo,
     TopicRef,
 };
 
@@ -187,7 +193,9 @@ impl Injector {
     }
 
     /// Runs before the inner call: waits, then fails or lets it through.
-    async fn before(&self, backend: &str) -> Result<()> {
+    /// `plugin` names the wrapped plugin in the error, under `kind`
+    /// (`backend`, `offsets`, `dlq`).
+    async fn before(&self, kind: &'static str, plugin: &str) -> Result<()> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let (fail, delay, n) = lock(&self.state).next();
         if !delay.is_zero() {
@@ -197,7 +205,8 @@ impl Injector {
         if fail {
             self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
-                backend,
+                kind,
+                plugin,
                 operation = self.operation,
                 call = n,
                 "injecting a fault"
@@ -206,7 +215,7 @@ impl Injector {
                 ErrorKind::Unavailable,
                 format!("injected fault: {} call {n} failed", self.operation),
             )
-            .with_context("backend", backend)
+            .with_context(kind, plugin)
             .with_context("operation", self.operation)
             .with_context("fault", "injected"));
         }
@@ -326,18 +335,24 @@ impl Backend for FaultyBackend {
         partition: u32,
         messages: Vec<Message>,
     ) -> Result<AppendAck> {
-        self.appends.before(self.inner.name()).await.map_err(|e| {
-            e.with_context("topic", topic)
-                .with_context("partition", partition)
-        })?;
+        self.appends
+            .before("backend", self.inner.name())
+            .await
+            .map_err(|e| {
+                e.with_context("topic", topic)
+                    .with_context("partition", partition)
+            })?;
         self.inner.append(topic, partition, messages).await
     }
 
     async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {
-        self.polls.before(self.inner.name()).await.map_err(|e| {
-            e.with_context("topic", &request.topic)
-                .with_context("partition", request.partition)
-        })?;
+        self.polls
+            .before("backend", self.inner.name())
+            .await
+            .map_err(|e| {
+                e.with_context("topic", &request.topic)
+                    .with_context("partition", request.partition)
+            })?;
         self.inner.poll(request).await
     }
 
@@ -377,6 +392,257 @@ impl Backend for FaultyBackend {
 
     fn dlq_store(&self) -> Option<Arc<dyn DlqStore>> {
         self.inner.dlq_store()
+    }
+}
+
+/// Wraps an offset store and injects failures and delays into its `commit`s
+/// and `load`s, by a [`FaultPlan`] per operation, to test what a consumer does
+/// when it cannot record or read its position.
+///
+/// An injected failure is a retryable [`ErrorKind::Unavailable`] error raised
+/// before the inner store is called: a failed commit stored nothing, so the
+/// previous position stays. `delete` and the name and capabilities forward.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> rustok_iggy::Result<()> {
+/// use std::sync::Arc;
+/// use rustok_iggy::{ErrorKind, OffsetStore, TopicRef};
+/// use rustok_iggy_testkit::{FaultPlan, FaultyOffsetStore, MemoryOffsetStore};
+///
+/// let store = FaultyOffsetStore::new(Arc::new(MemoryOffsetStore::new()))
+///     .commits(FaultPlan::none().fail_every(2));
+/// let topic = TopicRef::new("app", "orders");
+/// store.commit("billing", &topic, 0, 10).await?;
+/// let err = store.commit("billing", &topic, 0, 20).await.unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Unavailable);
+/// // The failed commit stored nothing.
+/// assert_eq!(store.load("billing", &topic, 0).await?, Some(10));
+/// assert_eq!(store.commit_stats().injected_failures, 1);
+/// # Ok(()) }
+/// ```
+pub struct FaultyOffsetStore {
+    inner: Arc<dyn OffsetStore>,
+    commits: Injector,
+    loads: Injector,
+}
+
+impl fmt::Debug for FaultyOffsetStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyOffsetStore")
+            .field("inner", &self.inner.name())
+            .field("commits", &self.commits.stats())
+            .field("loads", &self.loads.stats())
+            .finish()
+    }
+}
+
+impl FaultyOffsetStore {
+    /// Wraps `inner` with no faults planned.
+    pub fn new(inner: Arc<dyn OffsetStore>) -> Self {
+        Self {
+            inner,
+            commits: Injector::new("commit"),
+            loads: Injector::new("load"),
+        }
+    }
+
+    /// Uses `plan` for `commit`.
+    pub fn commits(self, plan: FaultPlan) -> Self {
+        self.commits.set(plan);
+        self
+    }
+
+    /// Uses `plan` for `load`.
+    pub fn loads(self, plan: FaultPlan) -> Self {
+        self.loads.set(plan);
+        self
+    }
+
+    /// Replaces the `commit` plan while in use; call numbering restarts,
+    /// counters do not.
+    pub fn set_commits(&self, plan: FaultPlan) {
+        self.commits.set(plan);
+    }
+
+    /// Replaces the `load` plan while in use; call numbering restarts,
+    /// counters do not.
+    pub fn set_loads(&self, plan: FaultPlan) {
+        self.loads.set(plan);
+    }
+
+    /// Counters of `commit` calls.
+    pub fn commit_stats(&self) -> FaultStats {
+        self.commits.stats()
+    }
+
+    /// Counters of `load` calls.
+    pub fn load_stats(&self) -> FaultStats {
+        self.loads.stats()
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &Arc<dyn OffsetStore> {
+        &self.inner
+    }
+}
+
+#[async_trait]
+impl OffsetStore for FaultyOffsetStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> OffsetCapabilities {
+        self.inner.capabilities()
+    }
+
+    async fn load(&self, group: &str, topic: &TopicRef, partition: u32) -> Result<Option<u64>> {
+        self.loads
+            .before("offsets", self.inner.name())
+            .await
+            .map_err(|e| at(e, group, topic, partition))?;
+        self.inner.load(group, topic, partition).await
+    }
+
+    async fn commit(
+        &self,
+        group: &str,
+        topic: &TopicRef,
+        partition: u32,
+        next_offset: u64,
+    ) -> Result<()> {
+        self.commits
+            .before("offsets", self.inner.name())
+            .await
+            .map_err(|e| at(e, group, topic, partition))?;
+        self.inner
+            .commit(group, topic, partition, next_offset)
+            .await
+    }
+
+    async fn delete(&self, group: &str, topic: &TopicRef, partition: u32) -> Result<()> {
+        self.inner.delete(group, topic, partition).await
+    }
+}
+
+/// Adds where an injected offset-store fault happened.
+fn at(e: Error, group: &str, topic: &TopicRef, partition: u32) -> Error {
+    e.with_context("group", group)
+        .with_context("topic", topic)
+        .with_context("partition", partition)
+}
+
+/// Wraps a DLQ store and injects failures and delays into its `put`s (the
+/// writes a consumer makes when it gives up on a message), by a [`FaultPlan`].
+///
+/// An injected failure is a retryable [`ErrorKind::Unavailable`] error raised
+/// before the inner store is called: a failed put stored nothing. Reads,
+/// deletes and redrive marks forward unchanged.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> rustok_iggy::Result<()> {
+/// use std::sync::Arc;
+/// use rustok_iggy::{DlqFilter, DlqStore, ErrorKind};
+/// use rustok_iggy_testkit::{fixtures::test_dead_letter, FaultPlan, FaultyDlqStore, MemoryDlqStore};
+///
+/// let dlq = FaultyDlqStore::new(Arc::new(MemoryDlqStore::new()))
+///     .puts(FaultPlan::none().fail_first(1));
+/// let err = dlq.put(test_dead_letter(1)).await.unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Unavailable);
+/// assert_eq!(dlq.count(DlqFilter::default()).await?, 0, "nothing stored");
+/// dlq.put(test_dead_letter(1)).await?;
+/// assert_eq!(dlq.count(DlqFilter::default()).await?, 1);
+/// assert_eq!(dlq.put_stats().injected_failures, 1);
+/// # Ok(()) }
+/// ```
+pub struct FaultyDlqStore {
+    inner: Arc<dyn DlqStore>,
+    puts: Injector,
+}
+
+impl fmt::Debug for FaultyDlqStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyDlqStore")
+            .field("inner", &self.inner.name())
+            .field("puts", &self.puts.stats())
+            .finish()
+    }
+}
+
+impl FaultyDlqStore {
+    /// Wraps `inner` with no faults planned.
+    pub fn new(inner: Arc<dyn DlqStore>) -> Self {
+        Self {
+            inner,
+            puts: Injector::new("put"),
+        }
+    }
+
+    /// Uses `plan` for `put`.
+    pub fn puts(self, plan: FaultPlan) -> Self {
+        self.puts.set(plan);
+        self
+    }
+
+    /// Replaces the `put` plan while in use; call numbering restarts,
+    /// counters do not.
+    pub fn set_puts(&self, plan: FaultPlan) {
+        self.puts.set(plan);
+    }
+
+    /// Counters of `put` calls.
+    pub fn put_stats(&self) -> FaultStats {
+        self.puts.stats()
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &Arc<dyn DlqStore> {
+        &self.inner
+    }
+}
+
+#[async_trait]
+impl DlqStore for FaultyDlqStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> DlqCapabilities {
+        self.inner.capabilities()
+    }
+
+    async fn put(&self, letter: DeadLetter) -> Result<u64> {
+        self.puts
+            .before("dlq", self.inner.name())
+            .await
+            .map_err(|e| {
+                e.with_context("topic", &letter.topic)
+                    .with_context("partition", letter.partition)
+                    .with_context("offset", letter.offset)
+            })?;
+        self.inner.put(letter).await
+    }
+
+    async fn list(&self, filter: DlqFilter, after: Option<u64>, limit: usize) -> Result<DlqPage> {
+        self.inner.list(filter, after, limit).await
+    }
+
+    async fn get(&self, id: u64) -> Result<Option<DlqEntry>> {
+        self.inner.get(id).await
+    }
+
+    async fn delete(&self, id: u64) -> Result<bool> {
+        self.inner.delete(id).await
+    }
+
+    async fn mark_redriven(&self, id: u64, at: DateTime<Utc>) -> Result<()> {
+        self.inner.mark_redriven(id, at).await
+    }
+
+    async fn count(&self, filter: DlqFilter) -> Result<u64> {
+        self.inner.count(filter).await
     }
 }
 
@@ -547,5 +813,112 @@ mod tests {
         assert!(format!("{faulty:?}").contains("memory"));
         faulty.shutdown().await.unwrap();
         assert!(memory.is_closed());
+    }
+
+    #[tokio::test]
+    async fn offset_commits_and_loads_fail_by_plan_and_the_rest_forwards() {
+        let memory = Arc::new(crate::MemoryOffsetStore::new());
+        let store = FaultyOffsetStore::new(memory.clone())
+            .commits(FaultPlan::none().fail_every(2))
+            .loads(FaultPlan::none().fail_first(1));
+        let topic = TopicRef::new("s", "t");
+        assert_eq!(store.name(), memory.name());
+        assert_eq!(store.capabilities(), memory.capabilities());
+
+        let err = store.load("g", &topic, 0).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(err.context("operation"), Some("load"));
+        assert_eq!(err.context("group"), Some("g"));
+        assert_eq!(store.load("g", &topic, 0).await.unwrap(), None);
+
+        store.commit("g", &topic, 0, 5).await.unwrap();
+        let err = store.commit("g", &topic, 0, 9).await.unwrap_err();
+        assert!(err.is_retryable());
+        assert_eq!(err.context("operation"), Some("commit"));
+        assert_eq!(err.context("offsets"), Some("memory"));
+        assert_eq!(err.context("fault"), Some("injected"));
+        assert_eq!(
+            memory.load("g", &topic, 0).await.unwrap(),
+            Some(5),
+            "a failed commit stores nothing"
+        );
+        store.commit("g", &topic, 0, 9).await.unwrap();
+        assert_eq!(store.load("g", &topic, 0).await.unwrap(), Some(9));
+        store.delete("g", &topic, 0).await.unwrap();
+        assert_eq!(memory.load("g", &topic, 0).await.unwrap(), None);
+
+        assert_eq!(
+            store.commit_stats(),
+            FaultStats {
+                calls: 3,
+                injected_failures: 1,
+                delayed: 0
+            }
+        );
+        assert_eq!(store.load_stats().calls, 3);
+        store.set_commits(FaultPlan::always());
+        assert!(store.commit("g", &topic, 0, 1).await.is_err());
+        store.set_loads(FaultPlan::always());
+        assert!(store.load("g", &topic, 0).await.is_err());
+        assert_eq!(store.inner().name(), "memory");
+        assert!(format!("{store:?}").contains("injected_failures: 2"));
+    }
+
+    #[tokio::test]
+    async fn dlq_puts_fail_by_plan_and_the_rest_forwards() {
+        use crate::fixtures::test_dead_letter;
+        let memory = Arc::new(crate::MemoryDlqStore::new());
+        let dlq = FaultyDlqStore::new(memory.clone())
+            .puts(FaultPlan::none().fail_with_probability(0.5, 3));
+        assert_eq!(dlq.name(), memory.name());
+        assert_eq!(dlq.capabilities(), memory.capabilities());
+        let mut stored = Vec::new();
+        for n in 0..40 {
+            match dlq.put(test_dead_letter(n)).await {
+                Ok(id) => stored.push(id),
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Unavailable);
+                    assert_eq!(e.context("operation"), Some("put"));
+                    assert_eq!(e.context("dlq"), Some("memory"));
+                }
+            }
+        }
+        let stats = dlq.put_stats();
+        assert_eq!(stats.calls, 40);
+        assert!(
+            stats.injected_failures > 0 && !stored.is_empty(),
+            "{stats:?}"
+        );
+        assert_eq!(stats.injected_failures + stored.len() as u64, 40);
+        let all = DlqFilter {
+            include_redriven: true,
+            ..DlqFilter::default()
+        };
+        assert_eq!(
+            memory.count(all.clone()).await.unwrap(),
+            stored.len() as u64,
+            "failed puts stored nothing"
+        );
+        assert_eq!(dlq.count(all.clone()).await.unwrap(), stored.len() as u64);
+
+        // Reads and other writes forward even while puts always fail.
+        dlq.set_puts(FaultPlan::always());
+        assert!(dlq.put(test_dead_letter(99)).await.is_err());
+        let first = stored[0];
+        assert!(dlq.get(first).await.unwrap().is_some());
+        dlq.mark_redriven(first, chrono::Utc::now()).await.unwrap();
+        assert!(memory
+            .get(first)
+            .await
+            .unwrap()
+            .unwrap()
+            .redriven_at
+            .is_some());
+        let page = dlq.list(all.clone(), None, 1000).await.unwrap();
+        assert_eq!(page.entries.len(), stored.len());
+        assert!(dlq.delete(first).await.unwrap());
+        assert_eq!(memory.count(all).await.unwrap(), stored.len() as u64 - 1);
+        assert_eq!(dlq.inner().name(), "memory");
+        assert!(format!("{dlq:?}").contains("FaultyDlqStore"));
     }
 }

@@ -15,8 +15,10 @@
 //!   [`backend_conformance!`], [`offsets_conformance!`],
 //!   [`dlq_conformance!`] and [`codec_conformance!`]; every backend, store
 //!   and codec runs it.
-//! - [`FaultyBackend`]: wraps any backend and makes chosen appends and polls
-//!   fail (retryably) or wait, by a deterministic [`FaultPlan`].
+//! - [`FaultyBackend`], [`FaultyOffsetStore`], [`FaultyDlqStore`]: wrap any
+//!   backend or store and make chosen appends, polls, offset commits and
+//!   loads, and dead-letter puts fail (retryably) or wait, by a deterministic
+//!   [`FaultPlan`].
 //! - [`fixtures`]: sample events, valid envelopes (with per-key sequence
 //!   numbers), messages and dead letters.
 //!
@@ -83,13 +85,14 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod conformance;
 pub mod faults;
 pub mod fixtures;
 pub mod memory;
 mod plugin;
 
-pub use faults::{FaultPlan, FaultStats, FaultyBackend};
+pub use faults::{FaultPlan, FaultStats, FaultyBackend, FaultyDlqStore, FaultyOffsetStore};
 pub use memory::{MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
 pub use mocks::{MockBackend, MockCodec, MockDlqStore, MockOffsetStore};
 pub use plugin::{link, MemoryConfig, BACKEND_PLUGIN, DLQ_PLUGIN, OFFSETS_PLUGIN};
