@@ -51,6 +51,8 @@ pub struct TransportConfig {
     pub consumer: ConsumerConfig,
     /// When the health report turns degraded.
     pub health: HealthConfig,
+    /// Size limits on what is published.
+    pub limits: LimitsConfig,
     /// Per-plugin sections, `[plugins.<name>]`.
     pub plugins: PluginSections,
 }
@@ -72,6 +74,7 @@ impl Default for TransportConfig {
             routing: RoutingConfig::default(),
             consumer: ConsumerConfig::default(),
             health: HealthConfig::default(),
+            limits: LimitsConfig::default(),
             plugins: PluginSections::default(),
         }
     }
@@ -218,6 +221,60 @@ impl Default for HealthConfig {
         Self {
             max_lag: 10_000,
             max_consecutive_failures: 10,
+        }
+    }
+}
+
+/// Size limits on published events (`[limits]`).
+///
+/// An event is refused at publish, before anything is appended, when its
+/// encoded payload plus its headers exceed `max_event_bytes`: a clear error
+/// at the producer instead of a backend refusing it (or a consumer choking on
+/// it) later.
+///
+/// ```
+/// use rustok_iggy::{LimitsConfig, TransportConfig};
+///
+/// let config = TransportConfig::from_toml("[limits]\nmax_event_bytes = 4096").unwrap();
+/// assert_eq!(config.limits.max_event_bytes, 4096);
+/// assert_eq!(LimitsConfig::default().max_event_bytes, 1 << 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest event accepted by `publish`, in bytes of encoded payload plus
+    /// header keys and values. At most [`LimitsConfig::MAX_EVENT_BYTES`].
+    pub max_event_bytes: usize,
+}
+
+impl LimitsConfig {
+    /// The highest `max_event_bytes` accepted: Iggy's largest message payload
+    /// (64,000,000 bytes), which is also below the embedded backend's 64 MiB
+    /// record limit, so an event under the limit fits every backend.
+    pub const MAX_EVENT_BYTES: usize = 64_000_000;
+
+    /// The config key of the limit, named in errors.
+    pub const MAX_EVENT_BYTES_KEY: &'static str = "limits.max_event_bytes";
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(1..=Self::MAX_EVENT_BYTES).contains(&self.max_event_bytes) {
+            return Err(Error::config(
+                Self::MAX_EVENT_BYTES_KEY,
+                format!(
+                    "must be between 1 and {} bytes, got {}",
+                    Self::MAX_EVENT_BYTES,
+                    self.max_event_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: 1 << 20,
         }
     }
 }

@@ -52,7 +52,9 @@ pub use backend::{
     PollRequest, TopicInfo, TopicRef,
 };
 pub use codec::{Codec, CodecCapabilities, CodecExt, DecodeSink};
-pub use config::{ConsumerConfig, HealthConfig, RetryConfig, StartFrom, TransportConfig};
+pub use config::{
+    ConsumerConfig, HealthConfig, LimitsConfig, RetryConfig, StartFrom, TransportConfig,
+};
 pub use consumer::{
     handler_fn, Delivery, Handler, HandlerError, ReplayFailure, ReplayFrom, ReplayReport,
     ShutdownReport, StuckHandler, Subscription, SubscriptionOptions, SubscriptionStats,

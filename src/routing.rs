@@ -133,7 +133,8 @@ impl Router {
     }
 }
 
-fn check_name(key: &str, name: &str) -> Result<()> {
+/// Checks an Iggy stream or topic name; the error names config key `key`.
+pub(crate) fn check_name(key: &str, name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 255
         && name

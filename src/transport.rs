@@ -13,10 +13,12 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::{
-    config::HealthConfig, consumer::SubscriptionState, metrics::PublishMetrics, partition_for,
-    wire, Backend, BuildContext, Codec, CodecExt, ConsumerConfig, DlqStore, Error, ErrorKind,
-    EventEnvelope, Message, OffsetStore, PluginKind, Registry, Result, Router, RoutingConfig,
-    TopicRef, TransportConfig,
+    config::{HealthConfig, LimitsConfig},
+    consumer::SubscriptionState,
+    metrics::PublishMetrics,
+    partition_for, wire, Backend, BuildContext, Codec, CodecExt, ConsumerConfig, DlqStore, Error,
+    ErrorKind, EventEnvelope, Message, OffsetStore, PluginKind, Registry, Result, Router,
+    RoutingConfig, TopicRef, TransportConfig,
 };
 
 /// Where a published event was stored.
@@ -50,6 +52,7 @@ pub(crate) struct Inner {
     pub(crate) stream: String,
     pub(crate) consumer: ConsumerConfig,
     pub(crate) health: HealthConfig,
+    pub(crate) limits: LimitsConfig,
     subscriptions: Mutex<Vec<Weak<SubscriptionState>>>,
 }
 
@@ -97,6 +100,8 @@ impl Transport {
     pub async fn from_config_with(config: &TransportConfig, registry: &Registry) -> Result<Self> {
         // Check the parts that need no I/O before connecting anything.
         config.consumer.validate()?;
+        config.limits.validate()?;
+        crate::routing::check_name("stream", &config.stream)?;
         Router::new(&config.routing)?;
         // Every registered codec reads; the configured one also writes.
         let mut decoders = Vec::new();
@@ -127,7 +132,8 @@ impl Transport {
             .stream(config.stream.clone())
             .routing(config.routing.clone())
             .consumer(config.consumer.clone())
-            .health(config.health.clone());
+            .health(config.health.clone())
+            .limits(config.limits.clone());
         for decoder in decoders {
             builder = builder.decoder(decoder);
         }
@@ -153,13 +159,16 @@ impl Transport {
             routing: RoutingConfig::default(),
             consumer: ConsumerConfig::default(),
             health: HealthConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 
     /// Publishes one event and returns once the backend stored it.
     ///
     /// The envelope is validated, routed to its topic, placed on the partition
-    /// its key maps to, and its event encoded with the configured codec.
+    /// its key maps to, and its event encoded with the configured codec. An
+    /// event larger than `limits.max_event_bytes` is refused with
+    /// [`ErrorKind::InvalidInput`] and nothing is appended.
     pub async fn publish<E: Serialize + Sync>(
         &self,
         envelope: &EventEnvelope<E>,
@@ -198,6 +207,10 @@ impl Transport {
     /// Publishes several events, one append per (topic, partition), all
     /// concurrently; returns once every append was stored, with one receipt per
     /// envelope in input order.
+    ///
+    /// Every envelope is validated, encoded and size-checked before the first
+    /// append: an invalid or oversized one fails the whole batch and nothing
+    /// is appended.
     ///
     /// Events of one partition keep their input order. If an append fails the
     /// error is returned, and appends to other partitions may have been stored:
@@ -282,7 +295,30 @@ impl Transport {
                 .headers
                 .insert_str(wire::header::TRACEPARENT, traceparent);
         }
+        self.check_size(&message)
+            .map_err(|e| e.with_context("event_id", envelope.id))?;
         Ok((topic, partition, message))
+    }
+
+    /// Refuses a message over `limits.max_event_bytes` (payload plus header
+    /// keys and values), naming both sizes and the key that sets the limit.
+    fn check_size(&self, message: &Message) -> Result<()> {
+        let limit = self.inner.limits.max_event_bytes;
+        let size = message.payload.len() + message.headers.encoded_len();
+        if size > limit {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "event of {size} bytes (payload {} + headers {}) exceeds the limit of \
+                     {limit} bytes; raise `{}` to allow it",
+                    message.payload.len(),
+                    message.headers.encoded_len(),
+                    LimitsConfig::MAX_EVENT_BYTES_KEY,
+                ),
+            )
+            .with_context("key", LimitsConfig::MAX_EVENT_BYTES_KEY));
+        }
+        Ok(())
     }
 
     /// The backend this transport runs on.
@@ -353,6 +389,7 @@ pub struct TransportBuilder {
     routing: RoutingConfig,
     consumer: ConsumerConfig,
     health: HealthConfig,
+    limits: LimitsConfig,
 }
 
 impl TransportBuilder {
@@ -399,10 +436,18 @@ impl TransportBuilder {
         self
     }
 
+    /// Sets the size limits (default: 1 MiB per event).
+    pub fn limits(mut self, limits: LimitsConfig) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Checks the parts, ensures every routed topic exists with its partition
     /// count, and returns the transport.
     pub async fn build(self) -> Result<Transport> {
         self.consumer.validate()?;
+        self.limits.validate()?;
+        crate::routing::check_name("stream", &self.stream)?;
         let router = Router::new(&self.routing)?;
         let missing = |kind: PluginKind| {
             Error::config(
@@ -455,6 +500,7 @@ impl TransportBuilder {
                 stream: self.stream,
                 consumer: self.consumer,
                 health: self.health,
+                limits: self.limits,
                 subscriptions: Mutex::new(Vec::new()),
             }),
         })
