@@ -1,5 +1,6 @@
 //! `rustok-iggy`: the operator CLI of rustok-iggy.
 
+mod bench;
 mod demo;
 mod dlq;
 mod http;
@@ -34,6 +35,15 @@ enum Command {
     ///
     /// Example: rustok-iggy demo --events 5000
     Demo(demo::DemoArgs),
+    /// Publish and consume throughput, publish-to-handler latency and codec
+    /// cost, each next to a baseline measured in the same run (plain file for
+    /// the embedded log, raw SDK for remote, bare serde_json/postcard for
+    /// codecs). See docs/benchmarks.md.
+    ///
+    /// Example: rustok-iggy bench --backend embedded --fsync always --payload-bytes 1024 --events 100000
+    ///
+    /// Example: rustok-iggy bench --backend remote --serve --json
+    Bench(bench::BenchArgs),
     /// Streams, topics, partitions, message counts, first and next offsets.
     ///
     /// Example: rustok-iggy --config app.toml topology --json
@@ -107,6 +117,7 @@ async fn run(cli: Cli) -> rustok_iggy::Result<ExitCode> {
     let command = match cli.command {
         Command::Demo(args) => return demo::run(&config, args).await,
         Command::Serve(args) => return serve::run(&config, args).await,
+        Command::Bench(args) => return bench::run(&config, args).await,
         command => command,
     };
     let transport = match Transport::from_config(&config).await {
@@ -121,7 +132,7 @@ async fn run(cli: Cli) -> rustok_iggy::Result<ExitCode> {
         Err(e) => return Err(e),
     };
     let code = match command {
-        Command::Demo(_) | Command::Serve(_) => ExitCode::SUCCESS,
+        Command::Demo(_) | Command::Serve(_) | Command::Bench(_) => ExitCode::SUCCESS,
         Command::Topology(args) => ops::topology(&transport, args).await?,
         Command::Lag(args) => ops::lag(&transport, args).await?,
         Command::Dlq(command) => dlq::run(&transport, command).await?,

@@ -10,7 +10,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Args;
 use rustok_iggy::{config::Secret, Error, ErrorKind, Result, Transport, TransportConfig};
-use rustok_iggy_embedded::server::Server;
+use rustok_iggy_embedded::server::{RunningServer, Server};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -68,33 +68,17 @@ pub async fn run(config: &TransportConfig, args: ServeArgs) -> Result<ExitCode> 
         ),
         None => None,
     };
-    let transport = Transport::from_config(&config).await?;
-    let mut builder = Server::builder(transport.backend().clone())
-        .bind(args.address)
-        .offsets(transport.offset_store().clone())
-        .stream(config.stream.clone())
-        .shutdown_backend(true);
-    if let Some(dir) = embedded_data_dir(&config)? {
-        builder = builder.catalog_path(dir.join("iggy-catalog.json"));
-    }
-    match (args.username, args.password) {
-        (Some(user), Some(password)) => {
-            builder = builder.credentials(user, Secret::new(password));
-        }
-        (None, None) => {}
+    let credentials = match (args.username, args.password) {
+        (Some(user), Some(password)) => Some((user, Secret::new(password))),
+        (None, None) => None,
         _ => {
             return Err(Error::config(
                 "IGGY_ROOT_USERNAME",
                 "set both the username and the password, or neither",
             ))
         }
-    }
-    let server = builder.start().await.map_err(|e| {
-        Error::new(
-            ErrorKind::Unavailable,
-            format!("cannot start the listener: {e}"),
-        )
-    })?;
+    };
+    let (server, transport) = start(&config, args.address, credentials).await?;
     println!("listening on {}", server.local_addr());
     let stop_http = tokio_util::sync::CancellationToken::new();
     if let (Some(address), Some(metrics)) = (args.http_address, metrics) {
@@ -124,6 +108,35 @@ pub async fn run(config: &TransportConfig, args: ServeArgs) -> Result<ExitCode> 
         .map_err(|e| Error::new(ErrorKind::Backend, format!("shutdown failed: {e}")))?;
     println!("stopped; data synced");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the transport of `config` and serves its backend (and offset
+/// store) on `address`; the server shuts the backend down with it. Shared by
+/// `serve` and `bench --backend remote --serve`.
+pub async fn start(
+    config: &TransportConfig,
+    address: SocketAddr,
+    credentials: Option<(String, Secret)>,
+) -> Result<(RunningServer, Transport)> {
+    let transport = Transport::from_config(config).await?;
+    let mut builder = Server::builder(transport.backend().clone())
+        .bind(address)
+        .offsets(transport.offset_store().clone())
+        .stream(config.stream.clone())
+        .shutdown_backend(true);
+    if let Some(dir) = embedded_data_dir(config)? {
+        builder = builder.catalog_path(dir.join("iggy-catalog.json"));
+    }
+    if let Some((user, password)) = credentials {
+        builder = builder.credentials(user, password);
+    }
+    let server = builder.start().await.map_err(|e| {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!("cannot start the listener: {e}"),
+        )
+    })?;
+    Ok((server, transport))
 }
 
 /// The embedded backend's data directory, when the backend is embedded.

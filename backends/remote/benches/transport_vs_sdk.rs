@@ -2,13 +2,14 @@
 //! remote backend versus the raw `iggy` SDK (`send_messages` /
 //! `poll_messages`), against the same `rustok_iggy_server::Server` (over a
 //! memory backend) in the same run, with the same batch sizes, headers and
-//! payload bytes. Baseline: the raw SDK; printed as a ratio (target ≥ 0.9).
+//! payload bytes. Baseline: the raw SDK ([`rustok_iggy_remote::baseline`],
+//! shared with `rustok-iggy bench --backend remote`); printed as a ratio
+//! (target ≥ 0.9).
 //!
 //! `cargo bench -p rustok-iggy-remote --bench transport_vs_sdk`
 //! (`BENCH_EVENTS`, `BENCH_BATCH` override the sizes).
 
 use std::{
-    collections::BTreeMap,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -16,15 +17,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use iggy::prelude::{
-    Client, Consumer, HeaderKey, HeaderKind, HeaderValue, Identifier, IggyClient, IggyMessage,
-    MessageClient, Partitioning, PollingStrategy, StreamClient, TopicClient, TopicCreateOptions,
-};
 use rustok_iggy::{
-    handler_fn, ConsumerConfig, EventEnvelope, HandlerError, Message, PollFrom, PollRequest,
-    RoutingConfig, TopicRef, Transport,
+    handler_fn, Backend, ConsumerConfig, EventEnvelope, HandlerError, Message, PollFrom,
+    PollRequest, RoutingConfig, TopicRef, Transport,
 };
-use rustok_iggy_remote::{RemoteBackend, RemoteConfig};
+use rustok_iggy_remote::{
+    baseline::{RawSdk, SdkBatch},
+    RemoteBackend, RemoteConfig,
+};
 use rustok_iggy_server::Server;
 use rustok_iggy_testkit::{
     fixtures::{order_placed_envelope, tenant, OrderPlaced},
@@ -43,25 +43,6 @@ fn env(name: &str, default: usize) -> usize {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
-}
-
-fn to_raw(m: &Message, id: u128) -> IggyMessage {
-    let headers: BTreeMap<HeaderKey, HeaderValue> = m
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                HeaderKey::try_from(k).unwrap(),
-                HeaderValue::from_raw(HeaderKind::String, v).unwrap(),
-            )
-        })
-        .collect();
-    IggyMessage::builder()
-        .id(id)
-        .payload(m.payload.clone())
-        .user_headers(headers)
-        .build()
-        .unwrap()
 }
 
 async fn transport(url: &str, stream: &str) -> Transport {
@@ -98,12 +79,14 @@ async fn main() {
         .await
         .unwrap();
     let url = format!("iggy+tcp://iggy:iggy@{}", server.local_addr());
-    let raw = IggyClient::from_connection_string(&format!(
-        "iggy://iggy:iggy@{}?nodelay=true",
-        server.local_addr()
-    ))
-    .unwrap();
-    raw.connect().await.unwrap();
+    // The baseline shared with `rustok-iggy bench --backend remote`.
+    let raw = RawSdk::connect(&RemoteConfig::new(url.as_str()))
+        .await
+        .unwrap();
+    // Topics of the raw rounds are created through the backend (not timed).
+    let admin = RemoteBackend::connect(RemoteConfig::new(url.as_str()))
+        .await
+        .unwrap();
 
     // The messages the transport writes for these events: the raw SDK sends
     // the same headers and payload bytes.
@@ -135,55 +118,34 @@ async fn main() {
     let mut poll = Vec::new();
     let next_id = AtomicU64::new(1);
     for round in 0..ROUNDS {
-        // Raw SDK publish.
-        let stream = format!("raw-{round}");
-        raw.create_stream(&stream).await.unwrap();
-        let s = Identifier::named(&stream).unwrap();
-        let t = Identifier::named("events").unwrap();
-        raw.create_topic(
-            &s,
-            "events",
-            &TopicCreateOptions {
-                partitions_count: Some(1),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        // Raw SDK publish: messages converted to the SDK's form before the clock starts.
+        let topic = TopicRef::new(format!("raw-{round}"), "events");
+        admin.ensure_topic(&topic, 1).await.unwrap();
+        let mut batches: Vec<SdkBatch> = (0..events_n / batch)
+            .map(|chunk| {
+                let messages: Vec<Message> = (0..batch)
+                    .map(|i| {
+                        let mut m = templates[(chunk * batch + i) % templates.len()].clone();
+                        m.id = u128::from(next_id.fetch_add(1, Ordering::Relaxed));
+                        m
+                    })
+                    .collect();
+                SdkBatch::new(&messages).unwrap()
+            })
+            .collect();
         let start = Instant::now();
-        for chunk in 0..events_n / batch {
-            let mut messages: Vec<IggyMessage> = (0..batch)
-                .map(|i| {
-                    let id = u128::from(next_id.fetch_add(1, Ordering::Relaxed));
-                    to_raw(&templates[(chunk * batch + i) % templates.len()], id)
-                })
-                .collect();
-            raw.send_messages(&s, &t, &Partitioning::partition_id(0), &mut messages)
-                .await
-                .unwrap();
+        for messages in &mut batches {
+            raw.send(&topic, 0, messages).await.unwrap();
         }
         publish
             .0
             .push(events_n as f64 / start.elapsed().as_secs_f64());
 
         // Raw SDK consume: poll by offset, batch by batch.
-        let consumer = Consumer::new(Identifier::named("bench").unwrap());
         let start = Instant::now();
         let mut offset = 0u64;
         while offset < (events_n / batch * batch) as u64 {
-            let polled = raw
-                .poll_messages(
-                    &s,
-                    &t,
-                    Some(0),
-                    &consumer,
-                    &PollingStrategy::offset(offset),
-                    batch as u32,
-                    false,
-                )
-                .await
-                .unwrap();
-            offset += polled.messages.len() as u64;
+            offset += raw.poll(&topic, 0, offset, batch as u32).await.unwrap() as u64;
         }
         consume
             .0
@@ -288,5 +250,7 @@ async fn main() {
         median(append),
         median(poll)
     );
+    raw.shutdown().await;
+    admin.shutdown().await.unwrap();
     server.shutdown().await.unwrap();
 }

@@ -114,6 +114,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod backend;
+pub mod baseline;
 mod client;
 mod config;
 mod dlq;

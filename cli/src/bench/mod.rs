@@ -1,0 +1,198 @@
+//! `bench`: publish and consume throughput, publish-to-handler latency and
+//! codec cost of the transport on a backend, each throughput figure next to a
+//! baseline measured in the same run on the same machine:
+//!
+//! - embedded: a plain file written with `write_all` (same records, batches
+//!   and fsync policy) and read back ([`file`]);
+//! - remote: the raw `iggy` SDK's `send_messages` / `poll_messages` of the
+//!   same messages against the same server ([`sdk`]);
+//! - codec: bare `serde_json` / `postcard` on the same values ([`codec`]);
+//! - memory: none.
+//!
+//! See docs/benchmarks.md for what each figure means.
+
+mod args;
+mod codec;
+mod file;
+mod measure;
+mod report;
+mod sdk;
+mod setup;
+mod workload;
+
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use rustok_iggy::{Result, TopicRef, Transport, TransportConfig};
+
+use args::BackendKind;
+pub use args::BenchArgs;
+use measure::{peak_rss_mib, reset_peak_rss};
+use report::{Report, Row};
+
+/// Runs `bench` and prints its report.
+pub async fn run(config: &TransportConfig, args: BenchArgs) -> Result<ExitCode> {
+    let target = setup::Target::open(config, &args).await?;
+    if let (Some(addr), false) = (target.served_at(), args.json) {
+        println!("in-process Iggy-protocol server on {addr}");
+    }
+    let transport = Transport::from_config(&target.config).await?;
+    let result = measure_all(&transport, &target, &args).await;
+    if target.backend == BackendKind::Remote && target.served_at().is_none() {
+        drop_topics(&transport, &target).await;
+    }
+    transport.shutdown().await?;
+    target.close().await?;
+    let report = result?;
+    if args.json {
+        crate::output::print_json(&report)?;
+    } else {
+        report.print();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn measure_all(
+    transport: &Transport,
+    target: &setup::Target,
+    args: &BenchArgs,
+) -> Result<Report> {
+    let body: Arc<str> = "x".repeat(args.payload_bytes as usize).into();
+    let message_bytes = workload::message_bytes(transport, &body)?;
+    let partitions = target.config.routing.partitions;
+    let poll_batch = target.config.consumer.poll_batch;
+
+    // Baselines first; each deletes what it wrote before the next step.
+    let (publish_base, consume_base) = match target.backend {
+        BackendKind::Embedded => {
+            let embedded = rustok_iggy_embedded::EmbeddedConfig::from_plugin_config(
+                &target.config.plugin("embedded"),
+            )?;
+            let (write, read) = file::run(file::Plan {
+                path: target.scratch.path().join("baseline.bin"),
+                records: args.events,
+                record_bytes: message_bytes,
+                batch: args.batch,
+                fsync: args.fsync,
+                interval: Duration::from_millis(embedded.fsync_interval_ms),
+                read_batch: u64::from(poll_batch),
+            })
+            .await?;
+            (
+                Some(("plain file write_all".to_owned(), write)),
+                Some(("plain file read".to_owned(), read)),
+            )
+        }
+        BackendKind::Remote => {
+            let remote = target.remote.as_ref().ok_or_else(|| {
+                rustok_iggy::Error::config("plugins.remote", "no remote settings")
+            })?;
+            let (send, poll) = sdk::run(
+                transport,
+                remote,
+                &target.raw_topic,
+                &body,
+                sdk::Plan {
+                    events: args.events,
+                    batch: args.batch,
+                    producers: args.producers,
+                    message_bytes,
+                    poll_batch,
+                    partitions,
+                },
+            )
+            .await?;
+            (
+                Some(("raw SDK send_messages".to_owned(), send)),
+                Some(("raw SDK poll_messages".to_owned(), poll)),
+            )
+        }
+        BackendKind::Memory => (None, None),
+    };
+
+    reset_peak_rss();
+    let bar = crate::progress::bar(args.events, "publishing");
+    let published = workload::publish(
+        transport,
+        &body,
+        args.events,
+        args.batch,
+        args.producers,
+        message_bytes,
+        &bar,
+    )
+    .await?;
+    bar.finish_and_clear();
+    let publish_rss = peak_rss_mib();
+
+    reset_peak_rss();
+    let bar = crate::progress::bar(args.events, "consuming");
+    let consumed = workload::consume(
+        transport,
+        &target.topic,
+        args.events,
+        args.consumers,
+        (body.len(), message_bytes),
+        &bar,
+    )
+    .await?;
+    bar.finish_and_clear();
+    let consume_rss = peak_rss_mib();
+
+    reset_peak_rss();
+    let bar = crate::progress::bar(args.latency_events, "latency");
+    let latency = workload::latency(
+        transport,
+        &target.latency_topic,
+        args.latency_events,
+        args.consumers,
+        &body,
+        &bar,
+    )
+    .await?;
+    bar.finish_and_clear();
+    let latency_rss = peak_rss_mib();
+
+    let codec = transport.codec();
+    let codec_base = match codec::Bare::of(codec.name()) {
+        Some(bare) => Some((
+            bare.name().to_owned(),
+            codec::with_bare(bare, args.events, &body)?,
+        )),
+        None => None,
+    };
+    reset_peak_rss();
+    let codec_figure = codec::with_codec(codec.as_ref(), args.events, &body)?;
+    let codec_rss = peak_rss_mib();
+
+    let served = target.served_at().is_some();
+    Ok(Report {
+        backend: target.backend,
+        served,
+        codec: codec.name().to_owned(),
+        fsync: (target.backend == BackendKind::Embedded || served).then_some(args.fsync),
+        payload_bytes: args.payload_bytes,
+        message_bytes,
+        batch: args.batch,
+        producers: args.producers,
+        consumers: args.consumers,
+        partitions,
+        workloads: vec![
+            Row::new("publish", published, publish_base, publish_rss),
+            Row::new("consume", consumed, consume_base, consume_rss),
+            Row::new("codec", codec_figure, codec_base, codec_rss),
+        ],
+        latency,
+        latency_peak_rss_mib: latency_rss,
+    })
+}
+
+/// Deletes the run's topics from a shared server (best effort: a failure is
+/// logged, the figures are still printed).
+async fn drop_topics(transport: &Transport, target: &setup::Target) {
+    for topic in [&target.topic, &target.latency_topic, &target.raw_topic] {
+        let topic = TopicRef::new(transport.stream(), topic.as_str());
+        if let Err(e) = transport.backend().delete_topic(&topic).await {
+            tracing::warn!(%topic, error = %e, "cannot delete a benchmark topic");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The remote backend's baseline: the same messages (payload and headers as
+//! the transport writes them) sent and polled with the raw `iggy` SDK
+//! through [`rustok_iggy_remote::baseline`], against the same server.
+
+use std::{sync::Arc, time::Instant};
+
+use rustok_iggy::{wire, CodecExt, Error, Result, TopicRef, Transport};
+use rustok_iggy_remote::{
+    baseline::{RawSdk, SdkBatch},
+    RemoteConfig,
+};
+
+use super::{measure::Figure, setup, workload};
+
+/// What to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Messages to send.
+    pub events: u64,
+    /// Messages per `send_messages`.
+    pub batch: u64,
+    /// Concurrent senders, sharing one connection (as the transport's
+    /// producers share its backend).
+    pub producers: u64,
+    /// Bytes per message (payload and headers), for MB/s.
+    pub message_bytes: u64,
+    /// Messages per `poll_messages` when reading back.
+    pub poll_batch: u32,
+    /// Partitions of the topic (the transport's `routing.partitions`).
+    pub partitions: u32,
+}
+
+/// Sends, then polls back, `plan.events` messages on `topic` (created with
+/// the transport's partition count): (send figure, poll figure). Batch `k`
+/// goes whole to partition `k mod partitions`. Messages are converted to the
+/// SDK's form before the clock starts.
+pub async fn run(
+    transport: &Transport,
+    remote: &RemoteConfig,
+    topic: &str,
+    body: &str,
+    plan: Plan,
+) -> Result<(Figure, Figure)> {
+    let topic = TopicRef::new(transport.stream(), topic);
+    let partitions = transport
+        .backend()
+        .ensure_topic(&topic, plan.partitions.max(1))
+        .await?
+        .partitions
+        .max(1);
+    // Per producer, its batches and their partitions; per partition, how many
+    // messages it will hold.
+    let mut plans: Vec<Vec<(u32, SdkBatch)>> = (0..plan.producers).map(|_| Vec::new()).collect();
+    let mut per_partition = vec![0_u64; partitions as usize];
+    let (mut seq, mut k) = (0_u64, 0_u64);
+    while seq < plan.events {
+        let n = (plan.events - seq).min(plan.batch);
+        let messages = (seq..seq + n)
+            .map(|i| {
+                let envelope = workload::envelope(setup::EVENT, i, 0, body)?;
+                let payload = transport.codec().encode_value(&envelope.event)?;
+                Ok(wire::envelope_message(
+                    &envelope,
+                    transport.codec().name(),
+                    payload.into(),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let partition = (k % u64::from(partitions)) as u32;
+        per_partition[partition as usize] += n;
+        plans[(k % plan.producers) as usize].push((partition, SdkBatch::new(&messages)?));
+        seq += n;
+        k += 1;
+    }
+
+    let sdk = Arc::new(RawSdk::connect(remote).await?);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for batches in plans {
+        let (sdk, topic) = (sdk.clone(), topic.clone());
+        tasks.push(tokio::spawn(async move {
+            for (partition, mut batch) in batches {
+                sdk.send(&topic, partition, &mut batch).await?;
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(workload::join_error)??;
+    }
+    let sent = Figure {
+        events: plan.events,
+        bytes: plan.events * plan.message_bytes,
+        elapsed: started.elapsed(),
+    };
+
+    let started = Instant::now();
+    let mut polled = 0_u64;
+    for (partition, &count) in per_partition.iter().enumerate() {
+        let mut offset = 0_u64;
+        while offset < count {
+            let n = sdk
+                .poll(&topic, partition as u32, offset, plan.poll_batch)
+                .await? as u64;
+            if n == 0 {
+                return Err(Error::new(
+                    rustok_iggy::ErrorKind::Backend,
+                    format!(
+                        "raw SDK poll of partition {partition} found {offset} of {count} messages"
+                    ),
+                ));
+            }
+            offset += n;
+        }
+        polled += offset;
+    }
+    let read = Figure {
+        events: polled,
+        bytes: polled * plan.message_bytes,
+        elapsed: started.elapsed(),
+    };
+    sdk.shutdown().await;
+    Ok((sent, read))
+}

@@ -1,0 +1,260 @@
+//! The transport workloads: publish, consume (a group reading everything)
+//! and publish-to-handler latency.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use rustok_iggy::{
+    handler_fn, wire, CodecExt, Error, ErrorKind, EventEnvelope, HandlerError, Result, Transport,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{measure::Figure, measure::Latency, setup};
+
+/// Partition keys the events are spread over (as tenants would be).
+const KEYS: u128 = 64;
+/// A consuming group that handles nothing for this long is reported as
+/// stalled instead of waited on forever (a hang guard, not a measurement).
+const STALL: Duration = Duration::from_secs(120);
+/// Highest latency the histogram records exactly (60 s, in µs); slower
+/// samples count as this.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// What is published: a send time (for latency) and a body of the requested
+/// size.
+#[derive(Debug, Serialize)]
+pub struct BenchEvent<'a> {
+    /// Nanoseconds since the run's epoch when it was published.
+    pub sent_nanos: u64,
+    /// Filler of `--payload-bytes` bytes.
+    pub body: &'a str,
+}
+
+/// What a handler decodes (the same fields, owned).
+#[derive(Debug, Deserialize)]
+pub struct Received {
+    /// See [`BenchEvent::sent_nanos`].
+    pub sent_nanos: u64,
+    /// See [`BenchEvent::body`]; its length is checked on consume.
+    pub body: String,
+}
+
+/// The envelope of event number `seq`, keyed by one of [`KEYS`] tenants.
+pub fn envelope<'a>(
+    event_type: &str,
+    seq: u64,
+    sent_nanos: u64,
+    body: &'a str,
+) -> Result<EventEnvelope<BenchEvent<'a>>> {
+    EventEnvelope::builder(
+        event_type,
+        Uuid::from_u128(u128::from(seq) % KEYS + 1),
+        BenchEvent { sent_nanos, body },
+    )
+    .build()
+}
+
+/// Bytes one event takes as a message (payload and headers) with the
+/// transport's codec: what MB/s counts and what the baselines write.
+pub fn message_bytes(transport: &Transport, body: &str) -> Result<u64> {
+    let envelope = envelope(setup::EVENT, 0, 0, body)?;
+    let payload = transport.codec().encode_value(&envelope.event)?;
+    let message = wire::envelope_message(&envelope, transport.codec().name(), payload.into());
+    Ok((message.payload.len() + message.headers.encoded_len()) as u64)
+}
+
+/// Publishes `events` events with `publish_batch`, `batch` at a time, from
+/// `producers` concurrent tasks sharing the transport.
+pub async fn publish(
+    transport: &Transport,
+    body: &Arc<str>,
+    events: u64,
+    batch: u64,
+    producers: u64,
+    message_bytes: u64,
+    progress: &ProgressBar,
+) -> Result<Figure> {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..producers {
+        // Producer p publishes every event whose number is p modulo producers.
+        let mine = events / producers + u64::from(p < events % producers);
+        let (transport, body, progress) = (transport.clone(), body.clone(), progress.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seq = p;
+            let mut left = mine;
+            while left > 0 {
+                let n = left.min(batch);
+                let envelopes = (0..n)
+                    .map(|i| envelope(setup::EVENT, seq + i * producers, 0, &body))
+                    .collect::<Result<Vec<_>>>()?;
+                transport.publish_batch(&envelopes).await?;
+                seq += n * producers;
+                left -= n;
+                progress.inc(n);
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(join_error)??;
+    }
+    Ok(Figure {
+        events,
+        bytes: events * message_bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// `consumers` members of a new group read the topic from the start until
+/// every one of `events` events was handled (and committed on shutdown).
+/// Every decoded body must have `body_len` bytes.
+pub async fn consume(
+    transport: &Transport,
+    topic: &str,
+    events: u64,
+    consumers: u64,
+    (body_len, message_bytes): (usize, u64),
+    progress: &ProgressBar,
+) -> Result<Figure> {
+    let handled = Arc::new(AtomicU64::new(0));
+    let mangled = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut members = Vec::new();
+    for _ in 0..consumers {
+        let (handled, mangled) = (handled.clone(), mangled.clone());
+        let handler = handler_fn(move |event: EventEnvelope<Received>| {
+            if event.event.body.len() != body_len {
+                mangled.fetch_add(1, Ordering::Relaxed);
+            }
+            handled.fetch_add(1, Ordering::Release);
+            async { Ok::<(), HandlerError>(()) }
+        });
+        members.push(
+            transport
+                .subscribe("bench-consume", &[topic], handler)
+                .await?,
+        );
+    }
+    wait_for(&handled, events, progress).await?;
+    let elapsed = started.elapsed();
+    for member in members {
+        member.shutdown().await?;
+    }
+    let mangled = mangled.load(Ordering::Relaxed);
+    if mangled > 0 {
+        return Err(Error::new(
+            ErrorKind::Codec,
+            format!("{mangled} consumed event(s) came back with another body than was published"),
+        ));
+    }
+    Ok(Figure {
+        events,
+        bytes: events * message_bytes,
+        elapsed,
+    })
+}
+
+/// Publish-to-handler latency: with `consumers` members subscribed, events
+/// are published one at a time (each awaited), stamped just before their
+/// `publish`; each handler records now minus the stamp.
+pub async fn latency(
+    transport: &Transport,
+    topic: &str,
+    events: u64,
+    consumers: u64,
+    body: &str,
+    progress: &ProgressBar,
+) -> Result<Latency> {
+    let histogram = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("latency histogram: {e}")))?;
+    let histogram = Arc::new(Mutex::new(histogram));
+    let handled = Arc::new(AtomicU64::new(0));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let epoch = Instant::now();
+    let mut members = Vec::new();
+    for _ in 0..consumers {
+        let (histogram, handled, measuring) =
+            (histogram.clone(), handled.clone(), measuring.clone());
+        let handler = handler_fn(move |event: EventEnvelope<Received>| {
+            let result = if measuring.load(Ordering::Acquire) {
+                let now = epoch.elapsed().as_nanos() as u64;
+                let micros = now.saturating_sub(event.event.sent_nanos) / 1_000;
+                histogram
+                    .lock()
+                    .map(|mut h| h.saturating_record(micros.max(1)))
+                    .map_err(|_| HandlerError::permanent("latency histogram lock poisoned"))
+            } else {
+                Ok(())
+            };
+            handled.fetch_add(1, Ordering::Release);
+            async move { result }
+        });
+        members.push(
+            transport
+                .subscribe("bench-latency", &[topic], handler)
+                .await?,
+        );
+    }
+    // Warm-up: one event through the group before measuring, so joining and
+    // the first assignment are not counted as latency.
+    transport
+        .publish(&envelope(setup::LATENCY_EVENT, 0, 0, body)?)
+        .await?;
+    wait_for(&handled, 1, &ProgressBar::hidden()).await?;
+    measuring.store(true, Ordering::Release);
+    for seq in 1..=events {
+        let sent = epoch.elapsed().as_nanos() as u64;
+        transport
+            .publish(&envelope(setup::LATENCY_EVENT, seq, sent, body)?)
+            .await?;
+        progress.inc(1);
+    }
+    wait_for(&handled, events + 1, &ProgressBar::hidden()).await?;
+    for member in members {
+        member.shutdown().await?;
+    }
+    let histogram = histogram
+        .lock()
+        .map_err(|_| Error::new(ErrorKind::Backend, "latency histogram lock poisoned"))?;
+    Ok(Latency::from_histogram(&histogram))
+}
+
+/// Waits until `count` reaches `target`, showing it on `progress`; an error
+/// if it does not move for [`STALL`].
+async fn wait_for(count: &AtomicU64, target: u64, progress: &ProgressBar) -> Result<()> {
+    let mut last = 0;
+    let mut last_change = Instant::now();
+    loop {
+        let now = count.load(Ordering::Acquire);
+        progress.set_position(now.min(target));
+        if now >= target {
+            return Ok(());
+        }
+        if now != last {
+            (last, last_change) = (now, Instant::now());
+        } else if last_change.elapsed() > STALL {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "consumers stalled: {now} of {target} events handled, none for {} s",
+                    STALL.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A producer task that panicked or was cancelled.
+pub fn join_error(e: tokio::task::JoinError) -> Error {
+    Error::new(ErrorKind::Backend, format!("benchmark task failed: {e}"))
+}
