@@ -3,51 +3,13 @@
 
 mod common;
 
-use common::{codecs, envelope, test_event, Kind, TestEvent};
+use common::{codecs, envelope, mutate, test_event, Kind, TestEvent};
 use proptest::prelude::*;
-use rustok_iggy::{Codec, CodecExt, ErrorKind, EventEnvelope};
+use rustok_iggy::{Codec, CodecExt, ErrorKind};
 use rustok_iggy_codecs::{JsonCodec, PostcardCodec};
 
-/// Decodes `bytes` into several target types; each must succeed or fail with a
-/// codec error naming the codec.
 fn decode_all(codec: &dyn Codec, bytes: &[u8]) -> Result<(), TestCaseError> {
-    fn check<T: serde::de::DeserializeOwned>(
-        codec: &dyn Codec,
-        bytes: &[u8],
-    ) -> Result<(), TestCaseError> {
-        if let Err(err) = codec.decode_value::<T>(bytes) {
-            prop_assert_eq!(err.kind(), ErrorKind::Codec, "{}", err);
-            prop_assert_eq!(err.context("codec"), Some(codec.name()), "{}", err);
-        }
-        Ok(())
-    }
-    check::<TestEvent>(codec, bytes)?;
-    check::<EventEnvelope<TestEvent>>(codec, bytes)?;
-    check::<Kind>(codec, bytes)?;
-    check::<serde_json::Value>(codec, bytes)?;
-    check::<Vec<u8>>(codec, bytes)?;
-    check::<String>(codec, bytes)?;
-    check::<u64>(codec, bytes)?;
-    check::<Option<i32>>(codec, bytes)?;
-    check::<()>(codec, bytes)
-}
-
-/// A valid encoding with one edit, so the decoder gets deep into the value
-/// before it meets the damage.
-fn mutate(mut bytes: Vec<u8>, edit: (u8, usize, u8)) -> Vec<u8> {
-    let (op, at, byte) = edit;
-    let at = if bytes.is_empty() {
-        0
-    } else {
-        at % bytes.len()
-    };
-    match op % 4 {
-        0 if !bytes.is_empty() => bytes[at] = byte,
-        1 => bytes.truncate(at),
-        2 => bytes.insert(at, byte),
-        _ => bytes.push(byte),
-    }
-    bytes
+    common::decode_all(codec, bytes).map_err(TestCaseError::fail)
 }
 
 proptest! {

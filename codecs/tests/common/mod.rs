@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
-use rustok_iggy::{Codec, EventEnvelope};
+use rustok_iggy::{Codec, CodecExt, ErrorKind, EventEnvelope};
 use rustok_iggy_codecs::{JsonCodec, PostcardCodec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -153,4 +153,61 @@ pub fn envelope() -> impl Strategy<Value = EventEnvelope<TestEvent>> {
 /// Every codec of the crate.
 pub fn codecs() -> Vec<Box<dyn Codec>> {
     vec![Box::new(JsonCodec::new()), Box::new(PostcardCodec::new())]
+}
+
+/// Decodes `bytes` with `codec` into several target types (structs, enums,
+/// self-describing values, sequences, strings, scalars); each must succeed or
+/// fail with a codec error naming the codec. Shared by the proptests of every
+/// codec crate and the cargo-fuzz targets in `fuzz/`.
+pub fn decode_all(codec: &dyn Codec, bytes: &[u8]) -> Result<(), String> {
+    fn check<T: serde::de::DeserializeOwned>(
+        codec: &dyn Codec,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        match codec.decode_value::<T>(bytes) {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err.kind() == ErrorKind::Codec && err.context("codec") == Some(codec.name()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(format!(
+                "{} decoding {}: {err} (kind {:?}, codec context {:?})",
+                codec.name(),
+                std::any::type_name::<T>(),
+                err.kind(),
+                err.context("codec")
+            )),
+        }
+    }
+    check::<TestEvent>(codec, bytes)?;
+    check::<EventEnvelope<TestEvent>>(codec, bytes)?;
+    check::<Kind>(codec, bytes)?;
+    check::<serde_json::Value>(codec, bytes)?;
+    check::<Vec<u8>>(codec, bytes)?;
+    check::<Vec<String>>(codec, bytes)?;
+    check::<BTreeMap<String, u64>>(codec, bytes)?;
+    check::<String>(codec, bytes)?;
+    check::<u64>(codec, bytes)?;
+    check::<Option<i32>>(codec, bytes)?;
+    check::<()>(codec, bytes)
+}
+
+/// One edit of a valid encoding, so a decoder gets deep into the value before
+/// it meets the damage: `(op, at, byte)` sets, cuts at, inserts or appends
+/// `byte` (`at` wraps around the length).
+pub fn mutate(mut bytes: Vec<u8>, edit: (u8, usize, u8)) -> Vec<u8> {
+    let (op, at, byte) = edit;
+    let at = if bytes.is_empty() {
+        0
+    } else {
+        at % bytes.len()
+    };
+    match op % 4 {
+        0 if !bytes.is_empty() => bytes[at] = byte,
+        1 => bytes.truncate(at),
+        2 => bytes.insert(at, byte),
+        _ => bytes.push(byte),
+    }
+    bytes
 }
