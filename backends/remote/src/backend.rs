@@ -24,6 +24,7 @@ use rustok_iggy::{
 use crate::{
     client::{Connection, Link, LinkState},
     log::{ident, Log},
+    spawn::{gave_up, ManagedServer, ServerState},
     RemoteConfig, RemoteDlqStore, RemoteOffsetStore, NAME,
 };
 
@@ -41,6 +42,11 @@ struct Member {
 /// group membership: each [`join_group`](Backend::join_group) opens a
 /// connection of its own (see the crate docs, "Consumer groups").
 ///
+/// With `[plugins.remote.spawn]` (managed mode) the backend also owns the
+/// server process: [`connect`](Self::connect) starts it, a task restarts it
+/// when it dies, [`shutdown`](Backend::shutdown) stops it, and dropping the
+/// backend kills it.
+///
 /// ```no_run
 /// # async fn run() -> rustok_iggy::Result<()> {
 /// use rustok_iggy::{Backend, TopicRef};
@@ -56,12 +62,15 @@ pub struct RemoteBackend {
     next_member: AtomicU64,
     offsets: Arc<RemoteOffsetStore>,
     dlq: Arc<RemoteDlqStore>,
+    /// The server this backend started (managed mode).
+    server: Option<ManagedServer>,
 }
 
 impl std::fmt::Debug for RemoteBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteBackend")
             .field("link", &self.log.link)
+            .field("server", &self.server)
             .finish_non_exhaustive()
     }
 }
@@ -81,21 +90,74 @@ fn wire(name: &str) -> Result<WireIdentifier> {
 
 impl RemoteBackend {
     /// Connects (trying each address of the URL in order) and logs in.
+    ///
+    /// In managed mode (`config.spawn`) it first starts the server and
+    /// waits until it answers a ping: a server that cannot be started is a
+    /// `Config` error naming the executable (not found, not executable) or
+    /// `Unavailable`; one that exits first is `Unavailable` with its exit
+    /// status and last stderr lines; one that does not answer within
+    /// `ready_timeout_ms` is stopped, and the error is `Timeout`. No
+    /// process is left behind by a failed `connect`.
     pub async fn connect(config: RemoteConfig) -> Result<Self> {
-        let link = Arc::new(Link::new(config.settings()?));
-        link.get("connect").await?;
-        Self::on(link)
+        let mut settings = config.settings()?;
+        let server = match settings.spawn.take() {
+            Some(plan) => Some(ManagedServer::start(plan, &settings).await?),
+            None => None,
+        };
+        let link = Arc::new(Link::new(settings));
+        let connected = match link.get("connect").await {
+            Ok(_) => Self::on(link, server),
+            Err(e) => Err((e, server)),
+        };
+        match connected {
+            Ok(backend) => Ok(backend),
+            Err((e, server)) => {
+                if let Some(server) = server {
+                    server.stop().await;
+                }
+                Err(e)
+            }
+        }
     }
 
-    fn on(link: Arc<Link>) -> Result<Self> {
-        let log = Arc::new(Log::new(link.clone())?);
+    fn on(
+        link: Arc<Link>,
+        server: Option<ManagedServer>,
+    ) -> std::result::Result<Self, (Error, Option<ManagedServer>)> {
+        let log = match Log::new(link.clone()) {
+            Ok(log) => Arc::new(log),
+            Err(e) => return Err((e, server)),
+        };
         Ok(Self {
             offsets: Arc::new(RemoteOffsetStore::on(link)),
             dlq: Arc::new(RemoteDlqStore::on(log.clone())),
             log,
             members: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
+            server,
         })
+    }
+
+    /// The process id of the server this backend started and supervises
+    /// (managed mode), while it runs; `None` while it restarts, after the
+    /// backend gave up on it or shut down, and without managed mode.
+    ///
+    /// To reach it through a [`Transport`](rustok_iggy::Transport) built
+    /// from config, set `pid_file` in `[plugins.remote.spawn]` instead.
+    pub fn managed_server_pid(&self) -> Option<u32> {
+        match self.server.as_ref()?.state() {
+            ServerState::Running { pid } => Some(pid),
+            _ => None,
+        }
+    }
+
+    /// Fails once the backend gave up restarting its managed server: without
+    /// it, a request could only wait for its timeout.
+    fn check_server(&self, operation: &'static str) -> Result<()> {
+        match self.server.as_ref().map(ManagedServer::state) {
+            Some(ServerState::GaveUp { reason }) => Err(gave_up(operation, &reason)),
+            _ => Ok(()),
+        }
     }
 
     /// Its offset store (server-side consumer offsets on the same connection).
@@ -179,22 +241,27 @@ impl Backend for RemoteBackend {
     }
 
     async fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo> {
+        self.check_server("ensure_topic")?;
         self.log.ensure_topic(topic, partitions).await
     }
 
     async fn topic_info(&self, topic: &TopicRef) -> Result<TopicInfo> {
+        self.check_server("topic_info")?;
         self.log.topic_info(topic).await
     }
 
     async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
+        self.check_server("delete_topic")?;
         self.log.delete_topic(topic).await
     }
 
     async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        self.check_server("add_partitions")?;
         self.log.add_partitions(topic, count).await
     }
 
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
+        self.check_server("list_topics")?;
         self.log.list_topics(stream).await
     }
 
@@ -204,19 +271,23 @@ impl Backend for RemoteBackend {
         partition: u32,
         messages: Vec<Message>,
     ) -> Result<AppendAck> {
+        self.check_server("append")?;
         self.log.append(topic, partition, messages).await
     }
 
     async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {
+        self.check_server("poll")?;
         self.log.poll(request).await
     }
 
     async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo> {
+        self.check_server("partition_info")?;
         self.log.partition_info(topic, partition).await
     }
 
     async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId> {
         self.check_open("join_group")?;
+        self.check_server("join_group")?;
         self.ensure_group(topic, group).await?;
         let connection = Arc::new(Connection::open(self.log.link.settings()).await?);
         let (s, t, g) = (ident(&topic.stream)?, ident(&topic.topic)?, ident(group)?);
@@ -257,6 +328,7 @@ impl Backend for RemoteBackend {
         _held: Vec<u32>,
     ) -> Result<Assignment> {
         self.check_open("sync_group")?;
+        self.check_server("sync_group")?;
         let connection = {
             let members = lock(&self.members);
             match members.get(&member.0) {
@@ -338,6 +410,24 @@ impl Backend for RemoteBackend {
         if self.log.link.is_closed() {
             return HealthStatus::Unhealthy(vec!["remote backend: shut down".into()]);
         }
+        // A server known to be down is not pinged: that would only wait for
+        // the request timeout.
+        match self.server.as_ref().map(ManagedServer::state) {
+            Some(ServerState::Restarting { reason }) => {
+                return HealthStatus::Unhealthy(vec![format!(
+                    "remote backend: {reason}; restarting it"
+                )])
+            }
+            Some(ServerState::GaveUp { reason }) => {
+                return HealthStatus::Unhealthy(vec![format!("remote backend: {reason}")])
+            }
+            Some(ServerState::Stopped) => {
+                return HealthStatus::Unhealthy(vec![
+                    "remote backend: managed Iggy server stopped".into()
+                ])
+            }
+            Some(ServerState::Running { .. }) | None => {}
+        }
         let conn = match self.log.conn("health").await {
             Ok(conn) => conn,
             Err(e) => return HealthStatus::Unhealthy(vec![format!("remote backend: {e}")]),
@@ -384,6 +474,10 @@ impl Backend for RemoteBackend {
         }
         if let Some(conn) = self.log.link.opened() {
             conn.shutdown().await;
+        }
+        // Last: the connections above left their groups on a live server.
+        if let Some(server) = &self.server {
+            server.stop().await;
         }
         Ok(())
     }

@@ -5,7 +5,10 @@ use std::{fmt, time::Duration};
 use rustok_iggy::{config::PluginConfig, config::Secret, Error, Result};
 use serde::Deserialize;
 
-use crate::url::{redact, Endpoints};
+use crate::{
+    spawn::{config::Plan, SpawnConfig},
+    url::{redact, Endpoints},
+};
 
 /// The remote backend's config section, `[plugins.remote]`.
 ///
@@ -73,6 +76,9 @@ pub struct RemoteConfig {
     pub dlq_stream: String,
     /// Health turns `Degraded` when a ping takes longer, in ms (default 500).
     pub health_slow_ping_ms: u64,
+    /// Managed mode, `[plugins.remote.spawn]`: the backend starts and
+    /// supervises the server itself (default: absent, connect only).
+    pub spawn: Option<SpawnConfig>,
 }
 
 impl Default for RemoteConfig {
@@ -96,6 +102,7 @@ impl Default for RemoteConfig {
             send_backoff_max_ms: 5_000,
             dlq_stream: "__rustok_dlq".to_owned(),
             health_slow_ping_ms: 500,
+            spawn: None,
         }
     }
 }
@@ -121,6 +128,7 @@ impl fmt::Debug for RemoteConfig {
             .field("send_backoff_max_ms", &self.send_backoff_max_ms)
             .field("dlq_stream", &self.dlq_stream)
             .field("health_slow_ping_ms", &self.health_slow_ping_ms)
+            .field("spawn", &self.spawn)
             .finish()
     }
 }
@@ -133,6 +141,8 @@ pub(crate) struct Settings {
     pub addresses: Vec<String>,
     pub username: String,
     pub password: Secret,
+    /// Managed mode, checked and resolved.
+    pub spawn: Option<Plan>,
 }
 
 impl fmt::Debug for Settings {
@@ -202,11 +212,17 @@ impl RemoteConfig {
             .clone()
             .or(endpoints.password)
             .unwrap_or_else(|| Secret::new("iggy"));
+        let spawn = self
+            .spawn
+            .as_ref()
+            .map(|spawn| spawn.plan(&endpoints.addresses, &username, &password))
+            .transpose()?;
         Ok(Settings {
             config: self.clone(),
             addresses: endpoints.addresses,
             username,
             password,
+            spawn,
         })
     }
 
@@ -247,17 +263,27 @@ mod tests {
         assert!(err.to_string().contains("tls = true"), "{err}");
         let err = RemoteConfig::from_plugin_config(&section("request_timeout_ms = 0")).unwrap_err();
         assert!(err.to_string().contains("above 0"), "{err}");
+        let err = RemoteConfig::from_plugin_config(&section(
+            "url = \"iggy+tcp://h:1\"\n[spawn]\naddress = \"h:2\"",
+        ))
+        .unwrap_err();
+        assert_eq!(err.context("key"), Some("plugins.remote.spawn.address"));
+        let err =
+            RemoteConfig::from_plugin_config(&section("[spawn]\nready_timeout = 5")).unwrap_err();
+        assert!(err.to_string().contains("ready_timeout"), "{err}");
     }
 
     #[test]
     fn credentials_never_appear_in_debug_or_errors() {
         let c = RemoteConfig::from_plugin_config(&section(
-            "url = \"iggy+tcp://app:hunter2@h:1\"\npassword = \"correct-horse\"",
+            "url = \"iggy+tcp://app:hunter2@h:1\"\npassword = \"correct-horse\"\n[spawn]\nroot_password = \"tr0ub4dor\"",
         ))
         .unwrap();
         let shown = format!("{c:?} {:?}", c.settings().unwrap());
         assert!(
-            !shown.contains("hunter2") && !shown.contains("correct-horse"),
+            !shown.contains("hunter2")
+                && !shown.contains("correct-horse")
+                && !shown.contains("tr0ub4dor"),
             "{shown}"
         );
         let err =

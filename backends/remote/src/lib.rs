@@ -26,6 +26,7 @@
 //! | `send_retries`, `send_backoff_ms`, `send_backoff_max_ms` | 5, 100, 5000 | resends of an append after a retryable failure |
 //! | `dlq_stream` | `__rustok_dlq` | stream of the DLQ store's topics |
 //! | `health_slow_ping_ms` | 500 | health is `Degraded` above this ping time |
+//! | `[plugins.remote.spawn]` | absent | managed mode: start and supervise the server (below) |
 //!
 //! Credentials never appear in `Debug`, logs or errors. Only TCP is
 //! supported: the SDK's QUIC, HTTP and WebSocket clients have other config
@@ -102,11 +103,33 @@
 //! opens a new connection, trying the list in order), not by the shared
 //! connection.
 //!
+//! ## Managed mode (`[plugins.remote.spawn]`, see [`SpawnConfig`])
+//!
+//! With a `spawn` section the backend starts the server itself (default
+//! executable `iggy-server` on `PATH`; `rustok-iggy serve` works too),
+//! waits until it answers a ping, restarts it when it dies (at most
+//! `restart_max` times within `restart_window_ms`, with a backoff), and on
+//! `shutdown` closes its connections, then stops it (SIGTERM, SIGKILL after
+//! `stop_timeout_ms`). Address, data directory and root credentials reach the
+//! child by environment (`IGGY_TCP_ADDRESS`, `IGGY_SYSTEM_PATH`,
+//! `IGGY_ROOT_USERNAME`, `IGGY_ROOT_PASSWORD`), never by its command line.
+//! Health is `Unhealthy` while the server is down; after the restart limit
+//! every request fails `Unavailable`. A backend dropped without `shutdown`
+//! kills the process. The server's output goes to `tracing` under the target
+//! `rustok_iggy_remote::server`. Reference: this crate's `docs/managed-mode.md`.
+//!
+//! ```toml
+//! backend = "remote"
+//! [plugins.remote]
+//! url = "iggy+tcp://app:secret@127.0.0.1:8090"
+//! [plugins.remote.spawn]
+//! executable = "iggy-server"
+//! data_dir = "/var/lib/app/iggy"
+//! ```
+//!
 //! ## Not supported
 //!
-//! QUIC, HTTP and WebSocket transports; personal access tokens; managed
-//! mode (`remote.spawn`, starting and supervising an `iggy-server`) is
-//! designed in this crate's `docs/managed-mode.md` but not built;
+//! QUIC, HTTP and WebSocket transports; personal access tokens;
 //! failing over the shared connection to another address of the list.
 
 #![warn(missing_docs)]
@@ -123,6 +146,7 @@ mod log;
 mod mapping;
 mod offsets;
 mod plugin;
+mod spawn;
 mod url;
 
 pub use backend::RemoteBackend;
@@ -131,6 +155,7 @@ pub use dlq::RemoteDlqStore;
 pub use error::kind_of_code;
 pub use offsets::RemoteOffsetStore;
 pub use plugin::{link, BACKEND_PLUGIN, DLQ_PLUGIN, OFFSETS_PLUGIN};
+pub use spawn::SpawnConfig;
 pub use url::Endpoints;
 
 /// The name the backend, offset store and DLQ store are registered under.

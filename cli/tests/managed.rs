@@ -1,0 +1,355 @@
+//! Managed mode of the remote backend (`[plugins.remote.spawn]`) with this
+//! crate's own `rustok-iggy serve` as the server executable, through
+//! `Transport::from_config`: ready, publish/consume in a group, the server
+//! SIGKILLed mid-stream and restarted by the supervisor on the same data
+//! with nothing acknowledged lost, shutdown leaving no process; and the
+//! failures of `connect` (bad executable, a child that exits at once, one
+//! that never answers), each without a leftover process.
+//!
+//! Processes are looked at with `ps` and signalled with `kill`, so this
+//! runs on unix only.
+#![cfg(unix)]
+
+use std::{
+    collections::HashSet,
+    future::Future,
+    path::Path,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use rustok_iggy::{
+    handler_fn, Error, ErrorKind, EventEnvelope, HandlerError, HealthStatus, Transport,
+    TransportConfig,
+};
+use rustok_iggy_testkit::fixtures::{order_placed_envelope, tenant, OrderPlaced};
+use uuid::Uuid;
+
+type Seen = Arc<Mutex<HashSet<Uuid>>>;
+
+/// Only a hang guard: nothing here is expected to take more than seconds.
+const HANG_GUARD: Duration = Duration::from_secs(300);
+
+/// A loopback address nothing listens on (it was free a moment ago).
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// The process's state letter from `ps` (`Z` for a zombie), `None` when no
+/// such process exists at all (exited and reaped).
+fn process_state(pid: u32) -> Option<String> {
+    let out = Command::new("ps")
+        .args(["-o", "stat=", "-p", &pid.to_string()])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let state = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!state.is_empty()).then_some(state)
+}
+
+fn running(pid: u32) -> bool {
+    process_state(pid).is_some_and(|s| !s.starts_with('Z'))
+}
+
+fn sigkill(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -KILL {pid}");
+}
+
+/// Polls `done` until it holds; panics after [`HANG_GUARD`].
+async fn until<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let give_up = tokio::time::Instant::now() + HANG_GUARD;
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "hang guard: still waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn toml_str(path: &Path) -> String {
+    toml::Value::String(path.display().to_string()).to_string()
+}
+
+/// The config of a transport whose remote backend manages
+/// `rustok-iggy serve` on `address`, data and pid file in `dir`.
+fn serve_config(dir: &Path, address: &str, restart_max: u32) -> TransportConfig {
+    rustok_iggy_remote::link();
+    rustok_iggy_codecs::link();
+    TransportConfig::from_toml(&format!(
+        r#"
+        backend = "remote"
+        stream = "app"
+        [routing]
+        partitions = 3
+        [consumer]
+        heartbeat_ms = 50
+        poll_wait_ms = 20
+        [plugins.remote]
+        url = "iggy+tcp://ops:s3cret-pass@{address}"
+        reconnect_interval_ms = 100
+        reconnect_retries = 1000
+        request_timeout_ms = 2000
+        send_backoff_ms = 50
+        send_backoff_max_ms = 200
+        send_retries = 3
+        [plugins.remote.spawn]
+        executable = {executable}
+        args = ["serve"]
+        env = {{ RUST_LOG = "warn" }}
+        data_dir = {data}
+        pid_file = {pid_file}
+        ready_timeout_ms = 120000
+        restart_max = {restart_max}
+        stop_timeout_ms = 60000
+        "#,
+        executable = toml_str(Path::new(env!("CARGO_BIN_EXE_rustok-iggy"))),
+        data = toml_str(&dir.join("data")),
+        pid_file = toml_str(&dir.join("server.pid")),
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_is_restarted_and_no_acknowledged_event_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("server.pid");
+    let config = serve_config(dir.path(), &free_address(), 10);
+    let transport = Arc::new(Transport::from_config(&config).await.unwrap());
+    let first = read_pid(&pid_file).expect("pid file written once ready");
+    assert!(running(first), "the managed server {first} runs");
+    assert_eq!(transport.backend().health().await, HealthStatus::Healthy);
+
+    let seen: Seen = Arc::default();
+    let subscription = {
+        let seen = seen.clone();
+        transport
+            .subscribe(
+                "billing",
+                &["events"],
+                handler_fn(move |event: EventEnvelope<OrderPlaced>| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock().unwrap().insert(event.id);
+                        Ok::<(), HandlerError>(())
+                    }
+                }),
+            )
+            .await
+            .unwrap()
+    };
+
+    // Publishes batches until told to stop, each again until acknowledged.
+    let acknowledged: Seen = Arc::default();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let producer = {
+        let (transport, acknowledged, stop) =
+            (transport.clone(), acknowledged.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut failures = 0u32;
+            for batch in 0u64.. {
+                let events: Vec<_> = (0..10)
+                    .map(|i| order_placed_envelope(tenant(u128::from(i % 7)), batch * 10 + i))
+                    .collect();
+                while let Err(e) = transport.publish_batch(&events).await {
+                    assert!(e.is_retryable(), "publish failed for good: {e}");
+                    failures += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .extend(events.iter().map(|e| e.id));
+                tokio::select! {
+                    _ = stop.notified() => return failures,
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                }
+            }
+            failures
+        })
+    };
+    let acked = || acknowledged.lock().unwrap().len();
+    until("100 events acknowledged", || async { acked() >= 100 }).await;
+
+    sigkill(first);
+    let before_restart = acked();
+    until("the supervisor to start a new server", || async {
+        read_pid(&pid_file).is_some_and(|pid| pid != first)
+    })
+    .await;
+    let second = read_pid(&pid_file).unwrap();
+    assert!(running(second), "the restarted server {second} runs");
+    assert_eq!(
+        process_state(first),
+        None,
+        "the killed server was reaped by the supervisor"
+    );
+    until("100 more events acknowledged after the restart", || async {
+        acked() >= before_restart + 100
+    })
+    .await;
+    stop.notify_one();
+    let failures = producer.await.unwrap();
+    eprintln!(
+        "{} events acknowledged, {before_restart} before the SIGKILL, {failures} publishes retried",
+        acked()
+    );
+
+    let expected = acknowledged.lock().unwrap().clone();
+    until("every acknowledged event consumed", || async {
+        expected.is_subset(&seen.lock().unwrap())
+    })
+    .await;
+    assert!(subscription.shutdown().await.unwrap().is_clean());
+    // The group's positions on the restarted server reach every partition's end.
+    let topic = transport.topic("events");
+    for p in 0..3 {
+        let next = transport
+            .backend()
+            .partition_info(&topic, p)
+            .await
+            .unwrap()
+            .next_offset;
+        let committed = transport
+            .offset_store()
+            .load("billing", &topic, p)
+            .await
+            .unwrap();
+        assert_eq!(committed.unwrap_or(0), next, "partition {p}");
+    }
+    assert_eq!(transport.backend().health().await, HealthStatus::Healthy);
+
+    transport.shutdown().await.unwrap();
+    assert_eq!(
+        process_state(second),
+        None,
+        "shutdown stopped and reaped the server"
+    );
+    assert!(!pid_file.exists(), "pid file removed on shutdown");
+}
+
+/// `restart_max = 0`: a dead server stays dead; health says why and
+/// requests fail `Unavailable` at once instead of waiting for timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_restart_limit_health_is_unhealthy_and_requests_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("server.pid");
+    let transport = Transport::from_config(&serve_config(dir.path(), &free_address(), 0))
+        .await
+        .unwrap();
+    let topic = transport.topic("events");
+    transport.backend().ensure_topic(&topic, 3).await.unwrap();
+    let pid = read_pid(&pid_file).unwrap();
+    sigkill(pid);
+    until("the pid file to be removed", || async {
+        !pid_file.exists()
+    })
+    .await;
+    match transport.backend().health().await {
+        HealthStatus::Unhealthy(reasons) => {
+            assert!(
+                reasons.iter().any(|r| r.contains("restart limit reached")),
+                "{reasons:?}"
+            )
+        }
+        other => panic!("expected unhealthy, got {other:?}"),
+    }
+    let err = transport
+        .backend()
+        .partition_info(&topic, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("restart limit reached"), "{err}");
+    assert_eq!(process_state(pid), None, "reaped");
+    transport.shutdown().await.unwrap();
+}
+
+/// A transport dropped without `shutdown` still takes its server with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_transport_kills_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("server.pid");
+    let transport = Transport::from_config(&serve_config(dir.path(), &free_address(), 5))
+        .await
+        .unwrap();
+    let pid = read_pid(&pid_file).unwrap();
+    assert!(running(pid));
+    drop(transport);
+    until("the dropped backend's server to die", || async {
+        !running(pid)
+    })
+    .await;
+}
+
+/// `connect` through the transport with a `spawn` section running
+/// `executable args…`.
+async fn connect_with(executable: &str, args: &[&str], ready_timeout_ms: u64) -> Error {
+    rustok_iggy_remote::link();
+    rustok_iggy_codecs::link();
+    let config = TransportConfig::from_toml(&format!(
+        r#"
+        backend = "remote"
+        [plugins.remote]
+        url = "iggy+tcp://iggy:iggy@{address}"
+        [plugins.remote.spawn]
+        executable = "{executable}"
+        args = {args}
+        ready_timeout_ms = {ready_timeout_ms}
+        stop_timeout_ms = 60000
+        "#,
+        address = free_address(),
+        args = toml::Value::Array(args.iter().map(|a| toml::Value::from(*a)).collect()),
+    ))
+    .unwrap();
+    match Transport::from_config(&config).await {
+        Ok(_) => panic!("`{executable}` should not have made a working backend"),
+        Err(e) => e,
+    }
+}
+
+fn pid_of(err: &Error) -> u32 {
+    err.context("pid")
+        .unwrap_or_else(|| panic!("no pid in {err}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_executable_is_a_config_error_naming_it() {
+    let err = connect_with("/nonexistent/no-such-iggy-server", &[], 5_000).await;
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/no-such-iggy-server"),
+        "{err}"
+    );
+    assert_eq!(err.context("key"), Some("plugins.remote.spawn.executable"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_exits_at_once_fails_with_its_status_and_stderr() {
+    let err = connect_with("sh", &["-c", "echo boom >&2; exit 3"], 120_000).await;
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("exit status: 3"), "{text}");
+    assert!(text.contains("boom"), "{text}");
+    assert_eq!(process_state(pid_of(&err)), None, "reaped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_times_out_and_is_stopped() {
+    let err = connect_with("sleep", &["600"], 500).await;
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    assert_eq!(process_state(pid_of(&err)), None, "stopped and reaped");
+}
