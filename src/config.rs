@@ -83,8 +83,7 @@ impl Default for TransportConfig {
 impl TransportConfig {
     /// Parses TOML, without environment overrides.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let table: toml::Table = toml::from_str(text)
-            .map_err(|e| Error::new(ErrorKind::Config, format!("invalid TOML: {e}")))?;
+        let table: toml::Table = toml::from_str(text).map_err(|e| invalid_toml(text, &e))?;
         Self::from_table(table)
     }
 
@@ -116,8 +115,7 @@ impl TransportConfig {
         text: &str,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self> {
-        let mut table: toml::Table = toml::from_str(text)
-            .map_err(|e| Error::new(ErrorKind::Config, format!("invalid TOML: {e}")))?;
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid_toml(text, &e))?;
         let mut overrides: Vec<(String, String)> = vars
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
@@ -458,6 +456,22 @@ impl fmt::Debug for PluginConfig {
     }
 }
 
+/// A TOML syntax error as line, column and what was expected, without the
+/// source line `toml`'s own message quotes: that line may hold a password.
+fn invalid_toml(text: &str, error: &toml::de::Error) -> Error {
+    let position = error.span().map(|span| {
+        let before = text.get(..span.start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!(" at line {line}, column {column}")
+    });
+    let message = error.message().trim().replace('\n', "; ");
+    Error::new(
+        ErrorKind::Config,
+        format!("invalid TOML{}: {message}", position.unwrap_or_default()),
+    )
+}
+
 /// Deserializes `value`, turning serde's error into one that names the key.
 fn deserialize_at<T: DeserializeOwned>(prefix: &str, value: toml::Value) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|err| {
@@ -533,9 +547,66 @@ fn env_value(raw: &str) -> toml::Value {
 /// assert_eq!(format!("{s:?} {s}"), "*** ***");
 /// assert_eq!(s.expose(), "hunter2");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    /// Accepts a string only. Any other value is refused without repeating
+    /// it: serde's usual "invalid type: integer `123456`" would print an
+    /// unquoted numeric password in the error.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+
+        impl Visitor {
+            fn refuse<E: serde::de::Error>(what: &str) -> std::result::Result<Secret, E> {
+                Err(E::custom(format!(
+                    "a secret must be a string, found {what} (value not shown); quote it"
+                )))
+            }
+        }
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Secret, E> {
+                Ok(Secret::new(v))
+            }
+
+            fn visit_string<E: serde::de::Error>(
+                self,
+                v: String,
+            ) -> std::result::Result<Secret, E> {
+                Ok(Secret(v))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Secret, E> {
+                Self::refuse("a boolean")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Secret, E> {
+                Self::refuse("an integer")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Secret, E> {
+                Self::refuse("an integer")
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<Secret, E> {
+                Self::refuse("a number")
+            }
+
+            fn visit_char<E: serde::de::Error>(self, v: char) -> std::result::Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+        }
+
+        deserializer.deserialize_string(Visitor)
+    }
+}
 
 impl Secret {
     /// Wraps a secret.
@@ -637,6 +708,50 @@ mod tests {
         let err = TransportConfig::from_toml_and_env("", env(&[("RUSTOK_IGGY__BACKEND__X", "1")]))
             .unwrap_err();
         assert!(err.to_string().contains("backend"), "{err}");
+    }
+
+    #[test]
+    fn toml_syntax_errors_do_not_quote_the_source_line() {
+        let err = TransportConfig::from_toml("[plugins.remote]\npassword = \"hunter2\" oops\n")
+            .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("line 2, column 22"), "{shown}");
+        let err = TransportConfig::from_toml_and_env("x = \"hunter2", Vec::new()).unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_refused_without_its_value() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct WithSecret {
+            password: Secret,
+        }
+        for value in ["73914562", "7391.4562", "true"] {
+            let table: toml::Table = toml::from_str(&format!("password = {value}")).unwrap();
+            let err = PluginConfig::new("plugins.x", table)
+                .parse::<WithSecret>()
+                .unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("7391"), "{shown}");
+            assert!(shown.contains("must be a string"), "{shown}");
+            assert_eq!(err.context("key"), Some("plugins.x.password"));
+        }
+        let table: toml::Table = toml::from_str("password = \"s3cret\"").unwrap();
+        let ok: WithSecret = PluginConfig::new("plugins.x", table).parse().unwrap();
+        assert_eq!(ok.password.expose(), "s3cret");
+        // An environment override of a numeric password is typed as an
+        // integer: refused, and still not shown.
+        let err = TransportConfig::from_toml_and_env(
+            "",
+            env(&[("RUSTOK_IGGY__PLUGINS__X__PASSWORD", "73914562")]),
+        )
+        .map(|c| c.plugin("x").parse::<WithSecret>())
+        .unwrap()
+        .unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("7391"), "{err}");
     }
 
     #[test]

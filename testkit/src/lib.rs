@@ -19,6 +19,8 @@
 //!   backend or store and make chosen appends, polls, offset commits and
 //!   loads, and dead-letter puts fail (retryably) or wait, by a deterministic
 //!   [`FaultPlan`].
+//! - [`LogCapture`]: a TRACE-level `tracing` subscriber that keeps every log
+//!   line in memory, to assert that no secret is ever logged.
 //! - [`fixtures`]: sample events, valid envelopes (with per-key sequence
 //!   numbers), messages and dead letters.
 //!
@@ -89,10 +91,12 @@ pub mod alloc;
 pub mod conformance;
 pub mod faults;
 pub mod fixtures;
+mod log_capture;
 pub mod memory;
 mod plugin;
 
 pub use faults::{FaultPlan, FaultStats, FaultyBackend, FaultyDlqStore, FaultyOffsetStore};
+pub use log_capture::LogCapture;
 pub use memory::{MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
 pub use mocks::{MockBackend, MockCodec, MockDlqStore, MockOffsetStore};
 pub use plugin::{link, MemoryConfig, BACKEND_PLUGIN, DLQ_PLUGIN, OFFSETS_PLUGIN};
