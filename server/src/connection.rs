@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use bytes::BytesMut;
 use iggy_binary_protocol::HEADER_SIZE;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -102,19 +103,7 @@ async fn serve_frames(
             Ok(Err(_)) => return "truncated body",
             Ok(Ok(_)) => {}
         }
-        let result = match meta.code() {
-            Some(code) => commands::dispatch(shared, session, code, &body).await,
-            None => Err(Status::FEATURE_UNAVAILABLE),
-        };
-        if let Err(status) = &result {
-            tracing::debug!(
-                peer = %session.peer,
-                code = ?meta.code(),
-                status = status.code(),
-                "request refused"
-            );
-        }
-        let reply = encode_reply(&meta.header, &result);
+        let reply = answer(shared, session, &meta, &body).await;
         match timeout(limits.read_timeout, socket.write_all(&reply)).await {
             Err(_) => return "write timeout",
             Ok(Err(_)) => return "peer closed while writing",
@@ -124,6 +113,28 @@ async fn serve_frames(
             return "closed by the server after this reply";
         }
     }
+}
+
+/// Runs the request `meta` and `body` describe and encodes its reply.
+pub(crate) async fn answer(
+    shared: &Shared,
+    session: &mut Session,
+    meta: &RequestMeta,
+    body: &[u8],
+) -> BytesMut {
+    let result = match meta.code() {
+        Some(code) => commands::dispatch(shared, session, code, body).await,
+        None => Err(Status::FEATURE_UNAVAILABLE),
+    };
+    if let Err(status) = &result {
+        tracing::debug!(
+            peer = %session.peer,
+            code = ?meta.code(),
+            status = status.code(),
+            "request refused"
+        );
+    }
+    encode_reply(&meta.header, &result)
 }
 
 /// Acknowledges what was read at once instead of after the delayed-ACK

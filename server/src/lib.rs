@@ -135,6 +135,8 @@ mod config;
 mod connection;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listener;
 mod mapping;
 mod session;

@@ -60,22 +60,6 @@ impl Drop for RunningServer {
 }
 
 pub(crate) async fn start(builder: ServerBuilder) -> Result<RunningServer> {
-    let offsets = match builder.offsets {
-        Some(store) => store,
-        None => builder.backend.offset_store().ok_or_else(|| {
-            ServerError::Config(format!(
-                "backend `{}` has no offset store of its own; pass one with `offsets`",
-                builder.backend.name()
-            ))
-        })?,
-    };
-    let credentials = builder.credentials.unwrap_or_else(|| {
-        Credentials::new(
-            DEFAULT_ROOT_USERNAME,
-            rustok_iggy::config::Secret::new(DEFAULT_ROOT_PASSWORD),
-        )
-    });
-    let catalog = Catalog::open(builder.catalog_path, &builder.streams)?;
     let listener = TcpListener::bind(builder.bind)
         .await
         .map_err(|source| ServerError::Bind {
@@ -83,7 +67,40 @@ pub(crate) async fn start(builder: ServerBuilder) -> Result<RunningServer> {
             source,
         })?;
     let local_addr = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(
+    let shared = Arc::new(shared(&builder, local_addr)?);
+    let (stop, stopped) = watch::channel(false);
+    let permits = Arc::new(Semaphore::new(builder.max_connections));
+    let task = tokio::spawn(accept_loop(listener, shared, permits, stopped));
+    tracing::info!(%local_addr, backend = builder.backend.name(), "Iggy-protocol server listening");
+    Ok(RunningServer {
+        local_addr,
+        stop,
+        task: Some(task),
+        backend: builder.backend,
+        shutdown_backend: builder.shutdown_backend,
+    })
+}
+
+/// What every connection of the server `builder` describes shares, serving
+/// on `local_addr`. Also builds the socket-less [`crate::fuzzing::Harness`].
+pub(crate) fn shared(builder: &ServerBuilder, local_addr: SocketAddr) -> Result<Shared> {
+    let offsets = match &builder.offsets {
+        Some(store) => store.clone(),
+        None => builder.backend.offset_store().ok_or_else(|| {
+            ServerError::Config(format!(
+                "backend `{}` has no offset store of its own; pass one with `offsets`",
+                builder.backend.name()
+            ))
+        })?,
+    };
+    let credentials = builder.credentials.clone().unwrap_or_else(|| {
+        Credentials::new(
+            DEFAULT_ROOT_USERNAME,
+            rustok_iggy::config::Secret::new(DEFAULT_ROOT_PASSWORD),
+        )
+    });
+    let catalog = Catalog::open(builder.catalog_path.clone(), &builder.streams)?;
+    Ok(Shared::new(
         builder.backend.clone(),
         offsets,
         catalog,
@@ -97,18 +114,7 @@ pub(crate) async fn start(builder: ServerBuilder) -> Result<RunningServer> {
             max_batch_messages: builder.max_batch_messages,
         },
         local_addr,
-    ));
-    let (stop, stopped) = watch::channel(false);
-    let permits = Arc::new(Semaphore::new(builder.max_connections));
-    let task = tokio::spawn(accept_loop(listener, shared, permits, stopped));
-    tracing::info!(%local_addr, backend = builder.backend.name(), "Iggy-protocol server listening");
-    Ok(RunningServer {
-        local_addr,
-        stop,
-        task: Some(task),
-        backend: builder.backend,
-        shutdown_backend: builder.shutdown_backend,
-    })
+    ))
 }
 
 async fn accept_loop(

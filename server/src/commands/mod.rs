@@ -5,7 +5,7 @@ mod messages;
 mod offsets;
 mod resolve;
 mod streams;
-mod system;
+pub(crate) mod system;
 mod topics;
 
 use bytes::Bytes;

@@ -17,7 +17,7 @@ use super::Reply;
 use crate::{error::Status, session::Session, shared::Shared};
 
 /// The root user's id.
-const ROOT_USER_ID: u32 = 0;
+pub(crate) const ROOT_USER_ID: u32 = 0;
 /// Iggy's code for TCP in client listings.
 const TRANSPORT_TCP: u8 = 1;
 /// Iggy's codes for a leader and a healthy node.
