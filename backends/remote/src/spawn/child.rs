@@ -133,7 +133,7 @@ impl ServerProcess {
     /// What its exit looked like: status and last stderr lines, after its
     /// output was read to the end (or [`DRAIN_WAIT`] passed).
     pub(crate) async fn describe_exit(&mut self, status: std::io::Result<ExitStatus>) -> String {
-        for reader in &mut self.readers {
+        for reader in std::mem::take(&mut self.readers) {
             let _ = tokio::time::timeout(DRAIN_WAIT, reader).await;
         }
         let status = match status {
@@ -171,8 +171,8 @@ impl ServerProcess {
                         .map(|s| s.to_string())
                         .unwrap_or_else(|e| e.to_string());
                     tracing::info!(pid = self.pid, %status, "managed Iggy server stopped");
-                    // Anything it started and left behind in its group.
-                    signal_group(self.pid, libc::SIGKILL);
+                    // Its group is not signalled again: once it is reaped,
+                    // its id may be reused.
                     return;
                 }
                 Err(_) => {
@@ -194,8 +194,8 @@ impl ServerProcess {
 }
 
 /// Sends `signal` to the process group led by `pid` (the child was started
-/// as its leader). The child has not been reaped yet when this is called,
-/// or its group still has members, so the id cannot have been reused.
+/// as its leader). Called only before the child is reaped, so the id cannot
+/// have been reused.
 #[cfg(unix)]
 fn signal_group(pid: u32, signal: libc::c_int) {
     let Ok(pid) = libc::pid_t::try_from(pid) else {

@@ -201,12 +201,13 @@ async fn supervise(
     }
 }
 
-/// The server is gone for good: record why and drop its pid file.
+/// The server is gone for good: record why, then drop its pid file (in
+/// that order, so whoever sees the file gone sees the final state).
 fn finish(plan: &Plan, state: &Mutex<ServerState>, now: ServerState) {
+    set(state, now);
     if let Some(path) = &plan.pid_file {
         pid_file::remove(path);
     }
-    set(state, now);
 }
 
 /// The error a request gets once the backend gave up on its server.
