@@ -385,9 +385,10 @@ struct Ledger {
     dead: BTreeMap<u64, (u32, u64)>,
     /// Committed offset per partition after the last cycle.
     committed: Vec<u64>,
-    cycles: usize,
     early_kills: usize,
     handled_lines: usize,
+    /// Events stored in the log after the last cycle.
+    stored: usize,
     duplicates: usize,
     max_duplicates_in_cycle: usize,
 }
@@ -696,6 +697,7 @@ async fn check_cycle(
     }
     ledger.dead = by_id;
     ledger.committed = committed;
+    ledger.stored = log.iter().map(Vec::len).sum();
 
     // 4. Nothing below a committed offset is unhandled.
     let done: HashSet<(u32, u64)> = ledger
@@ -795,17 +797,17 @@ fn crash_loop(policy: FsyncPolicy, salt: u64) {
             &mut ledger,
             role == Role::Drain,
         ));
-        ledger.cycles += 1;
     }
     let handled_unique = ledger.handled.len();
     let dlq_unique: HashSet<(u32, u64)> = ledger.dead.values().copied().collect();
     println!(
         "crash_loop {name}: seed {seed}, {} kill cycles ({} early) + 1 drain, {} events acked, \
-         {} handlings of {handled_unique} events, {} duplicates (max {} in a cycle, bound {}), \
+         {} stored, {} handlings of {handled_unique} events, {} duplicates (max {} in a cycle, bound {}), \
          {} DLQ entries for {} events, {:.1} s",
         cycles,
         ledger.early_kills,
         ledger.acked.len(),
+        ledger.stored,
         ledger.handled_lines,
         ledger.duplicates,
         ledger.max_duplicates_in_cycle,
