@@ -67,7 +67,7 @@ pub use event_transport::{EventTransport, ReliabilityLevel};
 pub use group::GroupCoordinator;
 pub use health::{HealthReport, HealthStatus, PartitionHealth, SubscriptionHealth};
 pub use long_poll::long_poll;
-pub use message::{Headers, Message, Record};
+pub use message::{HeaderName, Headers, Message, Record};
 pub use offsets::{OffsetCapabilities, OffsetStore};
 pub use partition::partition_for;
 pub use registry::{

@@ -2,8 +2,13 @@
 //! payload, the event id as message id. Any Iggy tool can read the metadata
 //! without knowing the codec.
 
-use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::fmt::{self, Write as _};
+
+use bytes::{Bytes, BytesMut};
+use chrono::{
+    format::{Fixed, Item, Numeric, Pad},
+    DateTime, Utc,
+};
 use uuid::Uuid;
 
 use crate::{Error, ErrorKind, EventEnvelope, Headers, Message, Result};
@@ -35,36 +40,113 @@ pub mod header {
     pub const CODEC: &str = "codec";
     /// W3C trace context of the publisher's span.
     pub const TRACEPARENT: &str = "traceparent";
+
+    /// Every name above.
+    pub const ALL: [&str; 12] = [
+        EVENT_TYPE,
+        SCHEMA_VERSION,
+        TENANT_ID,
+        CORRELATION_ID,
+        CAUSATION_ID,
+        ACTOR_ID,
+        TRACE_ID,
+        TIMESTAMP,
+        RETRY_COUNT,
+        PARTITION_KEY,
+        CODEC,
+        TRACEPARENT,
+    ];
 }
 
 /// The headers of `envelope` written with `codec`.
 pub fn envelope_headers<E>(envelope: &EventEnvelope<E>, codec: &str) -> Headers {
-    let mut h = Headers::new();
-    h.insert_str(header::EVENT_TYPE, &envelope.event_type);
-    h.insert_str(header::SCHEMA_VERSION, envelope.schema_version.to_string());
-    h.insert_str(header::TENANT_ID, envelope.tenant_id.to_string());
-    h.insert_str(header::CORRELATION_ID, envelope.correlation_id.to_string());
+    let mut values = Values::with_capacity(
+        160 + envelope.event_type.len()
+            + envelope.trace_id.as_ref().map_or(0, String::len)
+            + envelope.partition_key.as_ref().map_or(0, String::len)
+            + codec.len(),
+    );
+    values.put(header::EVENT_TYPE, &envelope.event_type);
+    values.put(header::SCHEMA_VERSION, envelope.schema_version);
+    values.put(header::TENANT_ID, envelope.tenant_id);
+    values.put(header::CORRELATION_ID, envelope.correlation_id);
     if let Some(id) = envelope.causation_id {
-        h.insert_str(header::CAUSATION_ID, id.to_string());
+        values.put(header::CAUSATION_ID, id);
     }
     if let Some(id) = envelope.actor_id {
-        h.insert_str(header::ACTOR_ID, id.to_string());
+        values.put(header::ACTOR_ID, id);
     }
     if let Some(trace) = &envelope.trace_id {
-        h.insert_str(header::TRACE_ID, trace);
+        values.put(header::TRACE_ID, trace);
     }
-    h.insert_str(
+    values.put(
         header::TIMESTAMP,
-        envelope
-            .timestamp
-            .to_rfc3339_opts(SecondsFormat::Micros, true),
+        envelope.timestamp.format_with_items(RFC3339_MICROS.iter()),
     );
-    h.insert_str(header::RETRY_COUNT, envelope.retry_count.to_string());
+    values.put(header::RETRY_COUNT, envelope.retry_count);
     if let Some(key) = &envelope.partition_key {
-        h.insert_str(header::PARTITION_KEY, key);
+        values.put(header::PARTITION_KEY, key);
     }
-    h.insert_str(header::CODEC, codec);
-    h
+    values.put(header::CODEC, codec);
+    values.into_headers()
+}
+
+/// RFC 3339 in UTC with microseconds (`2026-11-27T10:00:00.123456Z`), what
+/// `to_rfc3339_opts(SecondsFormat::Micros, true)` writes, without its String.
+const RFC3339_MICROS: [Item<'static>; 13] = [
+    Item::Numeric(Numeric::Year, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Month, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Day, Pad::Zero),
+    Item::Literal("T"),
+    Item::Numeric(Numeric::Hour, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Minute, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Second, Pad::Zero),
+    Item::Fixed(Fixed::Nanosecond6),
+    Item::Literal("Z"),
+];
+
+/// Header values written into one buffer and handed out as slices of it: two
+/// allocations per message instead of two per header, on the publish hot path.
+struct Values {
+    buf: BytesMut,
+    ends: [(&'static str, usize); header::ALL.len()],
+    len: usize,
+}
+
+impl Values {
+    fn with_capacity(bytes: usize) -> Self {
+        Self {
+            buf: BytesMut::with_capacity(bytes),
+            ends: [("", 0); header::ALL.len()],
+            len: 0,
+        }
+    }
+
+    /// Appends `value` as the value of `name`. Each name is put at most once,
+    /// so `ends` (one slot per known name) cannot overflow.
+    fn put(&mut self, name: &'static str, value: impl fmt::Display) {
+        // Writing into a BytesMut grows it; it cannot fail.
+        let _ = write!(self.buf, "{value}");
+        if let Some(slot) = self.ends.get_mut(self.len) {
+            *slot = (name, self.buf.len());
+            self.len += 1;
+        }
+    }
+
+    fn into_headers(self) -> Headers {
+        let bytes = self.buf.freeze();
+        let mut headers = Headers::with_capacity(self.len);
+        let mut start = 0;
+        for &(name, end) in &self.ends[..self.len] {
+            headers.insert(name, bytes.slice(start..end));
+            start = end;
+        }
+        headers
+    }
 }
 
 /// The message for `envelope`, whose event the codec already encoded to `payload`.
@@ -84,22 +166,22 @@ pub fn codec_name(headers: &Headers) -> Result<&str> {
 /// Reads the envelope metadata back from a message; the event is `()` until the
 /// caller decodes the payload and [`EventEnvelope::map`]s it in.
 pub fn envelope_metadata(message: &Message) -> Result<EventEnvelope<()>> {
-    let h = &message.headers;
+    let h = Known::collect(&message.headers);
     let envelope = EventEnvelope {
         id: Uuid::from_u128(message.id),
-        event_type: required(h, header::EVENT_TYPE)?.to_owned(),
-        schema_version: parse(h, header::SCHEMA_VERSION)?,
-        tenant_id: parse(h, header::TENANT_ID)?,
-        correlation_id: parse(h, header::CORRELATION_ID)?,
-        causation_id: parse_optional(h, header::CAUSATION_ID)?,
-        actor_id: parse_optional(h, header::ACTOR_ID)?,
+        event_type: h.required(header::EVENT_TYPE)?.to_owned(),
+        schema_version: h.parse(header::SCHEMA_VERSION)?,
+        tenant_id: h.parse(header::TENANT_ID)?,
+        correlation_id: h.parse(header::CORRELATION_ID)?,
+        causation_id: h.parse_optional(header::CAUSATION_ID)?,
+        actor_id: h.parse_optional(header::ACTOR_ID)?,
         trace_id: h.get_str(header::TRACE_ID)?.map(str::to_owned),
-        timestamp: required(h, header::TIMESTAMP).and_then(|raw| {
+        timestamp: h.required(header::TIMESTAMP).and_then(|raw| {
             DateTime::parse_from_rfc3339(raw)
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|e| bad_header(header::TIMESTAMP, raw, e))
         })?,
-        retry_count: parse(h, header::RETRY_COUNT)?,
+        retry_count: h.parse(header::RETRY_COUNT)?,
         partition_key: h.get_str(header::PARTITION_KEY)?.map(str::to_owned),
         event: (),
     };
@@ -113,29 +195,71 @@ pub fn envelope_metadata(message: &Message) -> Result<EventEnvelope<()>> {
 }
 
 fn required<'h>(headers: &'h Headers, key: &str) -> Result<&'h str> {
-    headers.get_str(key)?.ok_or_else(|| {
-        Error::new(ErrorKind::Codec, format!("message has no `{key}` header"))
-            .with_context("header", key)
-    })
+    headers.get_str(key)?.ok_or_else(|| missing(key))
 }
 
-fn parse<T>(headers: &Headers, key: &str) -> Result<T>
-where
-    T: std::str::FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    let raw = required(headers, key)?;
-    raw.parse().map_err(|e| bad_header(key, raw, e))
+fn missing(key: &str) -> Error {
+    Error::new(ErrorKind::Codec, format!("message has no `{key}` header"))
+        .with_context("header", key)
 }
 
-fn parse_optional<T>(headers: &Headers, key: &str) -> Result<Option<T>>
-where
-    T: std::str::FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    match headers.get_str(key)? {
-        None => Ok(None),
-        Some(raw) => raw.parse().map(Some).map_err(|e| bad_header(key, raw, e)),
+/// The values of the transport's own headers, found in one pass over a
+/// message's headers rather than one search per field: reading an envelope
+/// back is on every consumed message's path.
+struct Known<'h> {
+    values: [Option<&'h Bytes>; header::ALL.len()],
+}
+
+impl<'h> Known<'h> {
+    fn collect(headers: &'h Headers) -> Self {
+        let mut values = [None; header::ALL.len()];
+        for (name, value) in headers.iter() {
+            if let Some(i) = header::ALL.iter().position(|known| *known == name) {
+                values[i] = Some(value);
+            }
+        }
+        Self { values }
+    }
+
+    fn get_str(&self, key: &'static str) -> Result<Option<&'h str>> {
+        let Some(i) = header::ALL.iter().position(|known| *known == key) else {
+            return Ok(None);
+        };
+        match self.values[i] {
+            None => Ok(None),
+            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|e| {
+                Error::new(
+                    ErrorKind::Codec,
+                    format!("header `{key}` is not valid UTF-8"),
+                )
+                .with_context("header", key)
+                .with_source(e)
+            }),
+        }
+    }
+
+    fn required(&self, key: &'static str) -> Result<&'h str> {
+        self.get_str(key)?.ok_or_else(|| missing(key))
+    }
+
+    fn parse<T>(&self, key: &'static str) -> Result<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
+        let raw = self.required(key)?;
+        raw.parse().map_err(|e| bad_header(key, raw, e))
+    }
+
+    fn parse_optional<T>(&self, key: &'static str) -> Result<Option<T>>
+    where
+        T: std::str::FromStr,
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
+        match self.get_str(key)? {
+            None => Ok(None),
+            Some(raw) => raw.parse().map(Some).map_err(|e| bad_header(key, raw, e)),
+        }
     }
 }
 
@@ -182,6 +306,51 @@ mod tests {
         );
         back.timestamp = e.timestamp;
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn timestamps_are_written_as_rfc3339_with_microseconds() {
+        for micros in [
+            0_i64,
+            1,
+            999_999,
+            1_764_201_600_123_456,
+            4_102_444_799_999_999,
+        ] {
+            let mut e = envelope();
+            e.timestamp = DateTime::from_timestamp_micros(micros).unwrap();
+            let headers = envelope_headers(&e, "json");
+            assert_eq!(
+                headers.get_str(header::TIMESTAMP).unwrap(),
+                Some(
+                    e.timestamp
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                        .as_str()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn every_value_lands_under_its_own_name() {
+        let e = envelope();
+        let h = envelope_headers(&e, "postcard");
+        let expect = [
+            (header::EVENT_TYPE, "order.created".to_owned()),
+            (header::SCHEMA_VERSION, "3".to_owned()),
+            (header::TENANT_ID, e.tenant_id.to_string()),
+            (header::CORRELATION_ID, e.correlation_id.to_string()),
+            (header::CAUSATION_ID, e.causation_id.unwrap().to_string()),
+            (header::ACTOR_ID, e.actor_id.unwrap().to_string()),
+            (header::TRACE_ID, "abc".to_owned()),
+            (header::RETRY_COUNT, "0".to_owned()),
+            (header::PARTITION_KEY, "order-1".to_owned()),
+            (header::CODEC, "postcard".to_owned()),
+        ];
+        assert_eq!(h.len(), expect.len() + 1, "plus the timestamp");
+        for (name, value) in expect {
+            assert_eq!(h.get_str(name).unwrap(), Some(value.as_str()), "{name}");
+        }
     }
 
     #[test]

@@ -140,21 +140,20 @@ fn decode_body(buf: &Bytes, body_start: usize, body: &[u8]) -> Option<Record> {
     if headers_end > body.len() {
         return None;
     }
-    // Headers are encoded in key order, so collecting them builds the map in
-    // bulk rather than by one search per insert.
-    let mut pairs = Vec::new();
+    // Keys are borrowed from the buffer (the transport's own names are
+    // interned, so they allocate nothing); values are slices of it.
+    let mut headers = Headers::new();
     while c.position() < headers_end {
         let key_len = usize::from(c.u16()?);
-        let key = std::str::from_utf8(c.take(key_len)?).ok()?.to_owned();
+        let key = std::str::from_utf8(c.take(key_len)?).ok()?;
         let value_len = usize::try_from(c.u32()?).ok()?;
         let value_start = body_start + c.position();
         c.take(value_len)?;
-        pairs.push((key, buf.slice(value_start..value_start + value_len)));
+        headers.insert(key, buf.slice(value_start..value_start + value_len));
     }
     if c.position() != headers_end {
         return None;
     }
-    let headers: Headers = pairs.into_iter().collect();
     let payload = buf.slice(body_start + headers_end..body_start + body.len());
     Some(Record {
         offset,

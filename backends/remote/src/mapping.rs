@@ -82,17 +82,16 @@ pub(crate) fn to_iggy(message: &Message) -> Result<IggyMessage> {
 /// The core record for a polled SDK message: header values of the kinds
 /// this backend writes are zero-copy slices of the polled buffer.
 pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
-    let mut pairs: Vec<(String, Bytes)> = Vec::new();
+    let mut headers = Headers::new();
     if let Some(raw) = &message.user_headers {
         let wire = WireUserHeaders::from_bytes(raw.clone()).map_err(|e| {
             Error::new(ErrorKind::Backend, format!("malformed user headers: {e:?}"))
                 .with_context("backend", crate::NAME)
         })?;
         for entry in wire.iter() {
-            let key = match std::str::from_utf8(entry.key) {
-                Ok(k) => k.to_owned(),
-                Err(_) => String::from_utf8_lossy(entry.key).into_owned(),
-            };
+            // Borrowed when UTF-8 (the transport's own names are interned
+            // and allocate nothing).
+            let key = String::from_utf8_lossy(entry.key);
             let value = match entry.value_kind.0 {
                 KIND_RAW | KIND_STRING => raw.slice_ref(entry.value),
                 code => {
@@ -103,11 +102,9 @@ pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
                     Bytes::from(value.to_string_value())
                 }
             };
-            pairs.push((key, value));
+            headers.insert(&*key, value);
         }
     }
-    // Written in key order, so the map is bulk-built.
-    let headers: Headers = pairs.into_iter().collect();
     Ok(Record {
         offset: message.header.offset,
         timestamp_micros: message.header.timestamp,
