@@ -294,7 +294,12 @@ async fn dropping_the_transport_kills_the_server() {
 
 /// `connect` through the transport with a `spawn` section running
 /// `executable args…`.
-async fn connect_with(executable: &str, args: &[&str], ready_timeout_ms: u64) -> Error {
+async fn connect_with(
+    executable: &str,
+    args: &[&str],
+    ready_timeout_ms: u64,
+    stop_timeout_ms: u64,
+) -> Error {
     rustok_iggy_remote::link();
     rustok_iggy_codecs::link();
     let config = TransportConfig::from_toml(&format!(
@@ -306,7 +311,7 @@ async fn connect_with(executable: &str, args: &[&str], ready_timeout_ms: u64) ->
         executable = "{executable}"
         args = {args}
         ready_timeout_ms = {ready_timeout_ms}
-        stop_timeout_ms = 60000
+        stop_timeout_ms = {stop_timeout_ms}
         "#,
         address = free_address(),
         args = toml::Value::Array(args.iter().map(|a| toml::Value::from(*a)).collect()),
@@ -327,7 +332,7 @@ fn pid_of(err: &Error) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_executable_is_a_config_error_naming_it() {
-    let err = connect_with("/nonexistent/no-such-iggy-server", &[], 5_000).await;
+    let err = connect_with("/nonexistent/no-such-iggy-server", &[], 5_000, 60_000).await;
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     assert!(
         err.to_string().contains("/nonexistent/no-such-iggy-server"),
@@ -338,7 +343,7 @@ async fn a_missing_executable_is_a_config_error_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_exits_at_once_fails_with_its_status_and_stderr() {
-    let err = connect_with("sh", &["-c", "echo boom >&2; exit 3"], 120_000).await;
+    let err = connect_with("sh", &["-c", "echo boom >&2; exit 3"], 120_000, 60_000).await;
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     let text = err.to_string();
     assert!(text.contains("exit status: 3"), "{text}");
@@ -348,8 +353,29 @@ async fn a_server_that_exits_at_once_fails_with_its_status_and_stderr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_never_answers_times_out_and_is_stopped() {
-    let err = connect_with("sleep", &["600"], 500).await;
+    let err = connect_with("sleep", &["600"], 500, 60_000).await;
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.to_string().contains("did not answer"), "{err}");
     assert_eq!(process_state(pid_of(&err)), None, "stopped and reaped");
+}
+
+/// A server that ignores SIGTERM, as does a process it started, is killed
+/// with its whole process group once `stop_timeout_ms` has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_ignoring_sigterm_is_killed_with_its_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let grandchild_file = dir.path().join("grandchild.pid");
+    let script = format!(
+        "trap '' TERM; sleep 600 & echo $! > '{}'; wait",
+        grandchild_file.display()
+    );
+    let err = connect_with("sh", &["-c", &script], 3_000, 200).await;
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(process_state(pid_of(&err)), None, "killed and reaped");
+    let grandchild = read_pid(&grandchild_file).expect("the script wrote its child's pid");
+    // Reaped by init or left a zombie by it: either way not running.
+    until("the server's own child to die", || async {
+        !running(grandchild)
+    })
+    .await;
 }
