@@ -274,14 +274,18 @@ pub async fn run(transport: &Transport, command: DlqCommand) -> Result<ExitCode>
             let progress = crate::progress::bar(ids.len() as u64, "redriving");
             let mut failed = 0;
             for id in &ids {
+                // Printed past the bar, not with `ProgressBar::println`:
+                // a hidden bar (off a terminal) drops what that prints.
                 match dlq.redrive(*id, delay).await {
-                    Ok(receipt) => progress.println(format!(
-                        "#{id} -> {}/{} offset {}",
-                        receipt.topic, receipt.partition, receipt.offset
-                    )),
+                    Ok(receipt) => progress.suspend(|| {
+                        println!(
+                            "#{id} -> {}/{} offset {}",
+                            receipt.topic, receipt.partition, receipt.offset
+                        )
+                    }),
                     Err(e) => {
                         failed += 1;
-                        progress.println(format!("#{id}: {e}"));
+                        progress.suspend(|| eprintln!("#{id}: {e}"));
                     }
                 }
                 progress.inc(1);

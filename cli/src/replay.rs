@@ -7,6 +7,10 @@ use clap::{ArgGroup, Args};
 use rustok_iggy::{wire, PollFrom, PollRequest, ReplayFrom, Result, Transport};
 use serde::Serialize;
 
+/// Replays of at least this many records show a progress bar (on a
+/// terminal); shorter ones finish before it would help.
+const LONG_REPLAY: u64 = 10_000;
+
 /// Options of `replay`.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("from").required(true).args(["from_offset", "from_time", "from_beginning"])))]
@@ -71,10 +75,26 @@ pub async fn run(transport: &Transport, args: ReplayArgs) -> Result<ExitCode> {
     let topic = transport.topic(&args.topic);
     let backend = transport.backend();
     let partitions = backend.topic_info(&topic).await?.partitions;
-    let mut printed = 0;
+    // Where each partition's replay starts and ends, first: the total sizes
+    // the progress bar.
+    let mut ranges = Vec::new();
     for partition in 0..partitions {
         let end = backend.partition_info(&topic, partition).await?.next_offset;
-        let mut next = transport.offset_at(&topic, partition, from).await?;
+        let start = transport.offset_at(&topic, partition, from).await?;
+        ranges.push((partition, start, end));
+    }
+    let total = ranges
+        .iter()
+        .map(|(_, start, end)| end.saturating_sub(*start))
+        .sum::<u64>()
+        .min(args.limit as u64);
+    let progress = if total >= LONG_REPLAY {
+        crate::progress::bar(total, "replaying")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut printed = 0;
+    for (partition, mut next, end) in ranges {
         while next < end && printed < args.limit {
             let records = backend
                 .poll(PollRequest {
@@ -105,11 +125,10 @@ pub async fn run(transport: &Transport, args: ReplayArgs) -> Result<ExitCode> {
                     codec: text(wire::header::CODEC),
                     payload: String::from_utf8_lossy(&record.message.payload).into_owned(),
                 };
-                if args.json {
-                    let line = serde_json::to_string(&view).unwrap_or_default();
-                    println!("{line}");
+                let line = if args.json {
+                    serde_json::to_string(&view).unwrap_or_default()
                 } else {
-                    println!(
+                    format!(
                         "{}/{} {} {} {}: {}",
                         args.topic,
                         view.partition,
@@ -117,12 +136,16 @@ pub async fn run(transport: &Transport, args: ReplayArgs) -> Result<ExitCode> {
                         view.event_type.as_deref().unwrap_or("?"),
                         view.event_id,
                         view.payload
-                    );
-                }
+                    )
+                };
+                // Records go to stdout; the bar (stderr) steps aside for each.
+                progress.suspend(|| println!("{line}"));
+                progress.inc(1);
                 printed += 1;
             }
         }
     }
+    progress.finish_and_clear();
     if !args.json {
         eprintln!("{printed} record(s)");
     }

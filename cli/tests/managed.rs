@@ -20,7 +20,7 @@ use std::{
 };
 
 use rustok_iggy::{
-    handler_fn, Error, ErrorKind, EventEnvelope, HandlerError, HealthStatus, Transport,
+    handler_fn, Backend, Error, ErrorKind, EventEnvelope, HandlerError, HealthStatus, Transport,
     TransportConfig,
 };
 use rustok_iggy_testkit::fixtures::{order_placed_envelope, tenant, OrderPlaced};
@@ -298,6 +298,24 @@ async fn dropping_the_transport_kills_the_server() {
         !running(pid)
     })
     .await;
+}
+
+/// Without a transport: `RemoteBackend::managed_server_pid` is the pid in the
+/// pid file while the server runs, and `None` after shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_reports_its_server_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = serve_config(dir.path(), &free_address(), 5);
+    let remote: rustok_iggy_remote::RemoteConfig = config.plugin("remote").parse().unwrap();
+    let backend = rustok_iggy_remote::RemoteBackend::connect(remote)
+        .await
+        .unwrap();
+    let pid = backend.managed_server_pid().expect("running");
+    assert_eq!(read_pid(&dir.path().join("server.pid")), Some(pid));
+    assert!(running(pid));
+    backend.shutdown().await.unwrap();
+    assert_eq!(backend.managed_server_pid(), None);
+    assert_eq!(process_state(pid), None, "stopped and reaped");
 }
 
 /// `connect` through the transport with a `spawn` section running

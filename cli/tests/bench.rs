@@ -1,0 +1,231 @@
+//! `rustok-iggy bench` as a subprocess on the embedded and memory backends,
+//! with small event counts: its report's content and exit code (never its
+//! timings, which depend on the machine).
+
+use std::{path::Path, process::Command};
+
+/// Runs the CLI with `config` and `args`: (exit code, stdout, stderr).
+fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A config whose embedded data directory the benchmark must leave alone.
+fn config(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let path = dir.join("app.toml");
+    let data = dir.join("data");
+    std::fs::write(
+        &path,
+        format!(
+            "backend = \"embedded\"\n[routing]\npartitions = 4\n[plugins.embedded]\ndata_dir = {:?}\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    (path, data)
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn workload<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["workload"] == name)
+        .unwrap_or_else(|| panic!("no {name} workload: {report}"))
+}
+
+#[test]
+fn embedded_bench_reports_every_workload_against_its_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = config(dir.path());
+    let (code, out, err) = cli(
+        &config,
+        &[
+            "bench",
+            "--backend",
+            "embedded",
+            "--fsync",
+            "always",
+            "--events",
+            "300",
+            "--batch",
+            "40",
+            "--producers",
+            "2",
+            "--consumers",
+            "2",
+            "--payload-bytes",
+            "64",
+            "--latency-events",
+            "20",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report = json(&out);
+    assert_eq!(report["backend"], "embedded");
+    assert_eq!(report["served"], false);
+    assert_eq!(report["fsync"], "always");
+    assert_eq!(report["codec"], "json");
+    assert_eq!(report["partitions"], 4);
+    assert_eq!(
+        (report["producers"].as_u64(), report["consumers"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let message_bytes = report["message_bytes"].as_u64().unwrap();
+    assert!(
+        message_bytes > 64,
+        "the body plus fields and headers: {report}"
+    );
+
+    for (name, baseline) in [
+        ("publish", "plain file write_all"),
+        ("consume", "plain file read"),
+        ("codec", "bare serde_json"),
+    ] {
+        let w = workload(&report, name);
+        assert_eq!(w["events"], 300, "{w}");
+        assert!(w["events_per_sec"].as_f64().unwrap() > 0.0, "{w}");
+        assert!(w["mb_per_sec"].as_f64().unwrap() > 0.0, "{w}");
+        assert_eq!(w["baseline"]["name"], baseline, "{w}");
+        let ratio = w["ratio"].as_f64().unwrap();
+        let expected = w["events_per_sec"].as_f64().unwrap()
+            / w["baseline"]["events_per_sec"].as_f64().unwrap();
+        assert!((ratio - expected).abs() <= expected * 1e-9, "{w}");
+        if cfg!(target_os = "linux") {
+            assert!(w["peak_rss_mib"].as_f64().unwrap() > 0.0, "{w}");
+        }
+    }
+    // MB/s of publish and consume count whole messages.
+    let publish = workload(&report, "publish");
+    let implied_bytes =
+        publish["mb_per_sec"].as_f64().unwrap() * 1e6 * publish["seconds"].as_f64().unwrap();
+    assert!(
+        (implied_bytes - (300 * message_bytes) as f64).abs() < 1.0,
+        "{publish}"
+    );
+
+    let latency = &report["latency"];
+    assert_eq!(latency["samples"], 20, "{latency}");
+    let at = |k: &str| latency[k].as_u64().unwrap();
+    assert!(at("p50_us") >= 1, "{latency}");
+    assert!(
+        at("p50_us") <= at("p90_us")
+            && at("p90_us") <= at("p99_us")
+            && at("p99_us") <= at("max_us")
+    );
+
+    assert!(
+        !data.exists(),
+        "bench wrote to the configured data directory"
+    );
+}
+
+#[test]
+fn memory_bench_prints_a_table_without_backend_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config(dir.path());
+    let (code, out, err) = cli(
+        &config,
+        &[
+            "bench",
+            "--backend",
+            "memory",
+            "--codec",
+            "postcard",
+            "--events",
+            "200",
+            "--latency-events",
+            "10",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("backend memory, codec postcard, fsync -"),
+        "{out}"
+    );
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row: {out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    // publish and consume have no baseline on the memory backend.
+    for name in ["publish", "consume"] {
+        let cells = row(name);
+        assert_eq!(cells[1], "200", "{out}");
+        assert_eq!(&cells[4..7], ["-", "-", "-"], "{out}");
+    }
+    let codec = row("codec");
+    assert_eq!(&codec[4..6], ["bare", "postcard"], "{out}");
+    assert!(codec[7].ends_with('x'), "a ratio: {out}");
+    assert!(
+        out.contains("latency (publish -> handler, 10 events"),
+        "{out}"
+    );
+    assert!(out.contains("p99"), "{out}");
+}
+
+#[test]
+fn bench_refuses_bad_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config(dir.path());
+    let (code, _, err) = cli(&config, &["bench", "--backend", "embedded", "--serve"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("only applies to --backend remote"), "{err}");
+    let (code, _, err) = cli(&config, &["bench", "--events", "0"]);
+    assert_eq!(code, 2, "a usage error: {err}");
+    let (code, _, err) = cli(
+        &config,
+        &[
+            "bench",
+            "--backend",
+            "embedded",
+            "--codec",
+            "nope",
+            "--events",
+            "10",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
+fn bench_help_has_examples() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+        .args(["bench", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Example: rustok-iggy bench"), "{text}");
+    for flag in [
+        "--backend",
+        "--serve",
+        "--codec",
+        "--payload-bytes",
+        "--batch",
+        "--events",
+        "--producers",
+        "--consumers",
+        "--fsync",
+        "--json",
+    ] {
+        assert!(text.contains(flag), "{flag} missing: {text}");
+    }
+}

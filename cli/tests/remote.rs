@@ -1,0 +1,398 @@
+//! Every operator command as a subprocess against a remote server: the
+//! `rustok-iggy serve` binary (the embedded log behind Iggy's protocol) on a
+//! free loopback port with a temporary data directory and credentials, and a
+//! config `backend = "remote"` pointing at it. Checks output and exit codes.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use rustok_iggy::{
+    handler_fn, EventEnvelope, HandlerError, SubscriptionStats, Transport, TransportConfig,
+};
+use serde::{Deserialize, Serialize};
+
+const USER: &str = "ops";
+const PASSWORD: &str = "remote-cli-s3cret";
+const PARTITIONS: u32 = 3;
+
+/// The `serve` subprocess; killed if a test fails before stopping it.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+            .arg("serve")
+            .env("IGGY_TCP_ADDRESS", "127.0.0.1:0")
+            .env("IGGY_SYSTEM_PATH", data)
+            .env("IGGY_ROOT_USERNAME", USER)
+            .env("IGGY_ROOT_PASSWORD", PASSWORD)
+            .env_remove("RUSTOK_IGGY_CONFIG")
+            // The server creates the transport's topic too: same partitions
+            // as the clients' config.
+            .env("RUSTOK_IGGY__ROUTING__PARTITIONS", PARTITIONS.to_string())
+            // With the default `interval`, readers see a write only after the
+            // next group commit: one command would not surely see what the
+            // previous one just did.
+            .env("RUSTOK_IGGY__PLUGINS__EMBEDDED__FSYNC", "always")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let address = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{first}"))
+            .to_owned();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, address }
+    }
+
+    /// SIGTERM, then the exit status (a graceful stop exits 0).
+    fn stop(mut self) -> i32 {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback address nothing listens on (bound, then released).
+fn closed_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+fn remote_config(dir: &Path, address: &str) -> (PathBuf, String) {
+    let text = format!(
+        "backend = \"remote\"\n[routing]\npartitions = {PARTITIONS}\n[plugins.remote]\nurl = \"iggy+tcp://{USER}:{PASSWORD}@{address}\"\n"
+    );
+    let path = dir.join("remote.toml");
+    std::fs::write(&path, &text).unwrap();
+    (path, text)
+}
+
+/// Runs the CLI with `args`: (exit code, stdout, stderr). No output may
+/// carry the password.
+fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let (out, err) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        !out.contains(PASSWORD) && !err.contains(PASSWORD),
+        "the password leaked: {out}\n{err}"
+    );
+    (code, out, err)
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Order {
+    n: u64,
+}
+
+/// Publishes `events` orders through a transport on the remote config and
+/// consumes them in group `billing`, whose handler rejects every order
+/// whose number is a multiple of 10 (dead-lettered). Returns how many were
+/// rejected.
+fn publish_and_consume(config_text: &str, events: u64) -> u64 {
+    rustok_iggy_codecs::link();
+    rustok_iggy_remote::link();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = TransportConfig::from_toml(config_text).unwrap();
+        let transport = Transport::from_config(&config).await.unwrap();
+        let envelopes: Vec<_> = (0..events)
+            .map(|n| {
+                EventEnvelope::builder(
+                    "order.placed",
+                    uuid::Uuid::from_u128(u128::from(n % 7) + 1),
+                    Order { n },
+                )
+                .build()
+                .unwrap()
+            })
+            .collect();
+        transport.publish_batch(&envelopes).await.unwrap();
+        let handled = Arc::new(AtomicU64::new(0));
+        let counter = handled.clone();
+        let subscription = transport
+            .subscribe(
+                "billing",
+                &["events"],
+                handler_fn(move |e: EventEnvelope<Order>| {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        if e.event.n.is_multiple_of(10) {
+                            Err(HandlerError::permanent(format!(
+                                "order {} refused",
+                                e.event.n
+                            )))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                }),
+            )
+            .await
+            .unwrap();
+        // Hang guard only: the loop ends as soon as everything is settled.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let settled = |s: SubscriptionStats| s.handled + s.dead_lettered >= events;
+        while !settled(subscription.stats()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let stats = subscription.stats();
+        subscription.shutdown().await.unwrap();
+        transport.shutdown().await.unwrap();
+        assert!(settled(stats), "{stats:?}");
+        stats.dead_lettered
+    })
+}
+
+#[test]
+fn every_command_works_against_a_served_remote_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let (config, text) = remote_config(dir.path(), &server.address);
+
+    let rejected = publish_and_consume(&text, 40);
+    assert_eq!(rejected, 4);
+
+    let (code, out, err) = cli(&config, &["health"]);
+    assert_eq!(
+        (code, out.lines().next()),
+        (0, Some("healthy")),
+        "{out}{err}"
+    );
+
+    let (code, out, err) = cli(&config, &["topology", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows = json(&out);
+    let events: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["topic"] == "rustok/events")
+        .collect();
+    assert_eq!(events.len(), 3, "one row per partition: {out}");
+    let total: u64 = events.iter().map(|r| r["messages"].as_u64().unwrap()).sum();
+    assert_eq!(total, 40, "{out}");
+
+    let (code, out, err) = cli(&config, &["lag", "--group", "billing", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let lag = json(&out);
+    assert_eq!(lag.as_array().unwrap().len(), 3, "{out}");
+    assert!(
+        lag.as_array().unwrap().iter().all(|r| r["lag"] == 0),
+        "{out}"
+    );
+
+    let (code, out, err) = cli(&config, &["dlq", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let entries = json(&out)["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 4, "{out}");
+    assert!(entries.iter().all(|e| e["redriven_at"].is_null()), "{out}");
+
+    let (code, out, err) = cli(&config, &["dlq", "redrive", "--all"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("redriven 4 of 4"), "{out}");
+    assert_eq!(out.matches(" -> rustok/events/").count(), 4, "{out}");
+    let (code, _, err) = cli(&config, &["dlq", "redrive", "0"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already redriven"), "{err}");
+    let (code, out, _) = cli(&config, &["dlq", "list"]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "(none)"),
+        "redriven entries are hidden"
+    );
+    let (code, out, _) = cli(&config, &["topology", "--json"]);
+    assert_eq!(code, 0);
+    let total: u64 = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["topic"] == "rustok/events")
+        .map(|r| r["messages"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 44, "the redriven events were republished: {out}");
+
+    let (code, out, err) = cli(
+        &config,
+        &[
+            "replay",
+            "--topic",
+            "events",
+            "--from-beginning",
+            "--limit",
+            "5",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 5, "{out}");
+    assert_eq!(
+        json(out.lines().next().unwrap())["event_type"],
+        "order.placed"
+    );
+
+    let (code, out, err) = cli(
+        &config,
+        &[
+            "replay",
+            "--topic",
+            "events",
+            "--from-offset",
+            "0",
+            "--to-group",
+            "billing",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.lines().count(), 3, "one line per partition: {out}");
+    let (_, out, _) = cli(&config, &["lag", "--group", "billing", "--json"]);
+    let lag: u64 = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["lag"].as_u64().unwrap())
+        .sum();
+    assert_eq!(lag, 44, "the group was rewound to the start: {out}");
+
+    let (code, out, _) = cli(&config, &["dlq", "purge", "--include-redriven"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("4 dead letter(s) match"), "{out}");
+    let (code, out, err) = cli(&config, &["dlq", "purge", "--include-redriven", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("deleted 4"), "{out}");
+
+    let (code, out, err) = cli(
+        &config,
+        &[
+            "bench",
+            "--events",
+            "200",
+            "--batch",
+            "50",
+            "--latency-events",
+            "10",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let report = json(&out);
+    assert_eq!(
+        (report["backend"].as_str(), report["served"].as_bool()),
+        (Some("remote"), Some(false))
+    );
+    let names: Vec<_> = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["workload"].as_str().unwrap().to_owned(),
+                w["baseline"]["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("publish".to_owned(), "raw SDK send_messages".to_owned()),
+            ("consume".to_owned(), "raw SDK poll_messages".to_owned()),
+            ("codec".to_owned(), "bare serde_json".to_owned()),
+        ]
+    );
+    assert_eq!(report["latency"]["samples"], 10);
+    // The benchmark's topics live in a stream of their own and are deleted
+    // afterwards: the application's stream is as it was.
+    let (_, out, _) = cli(&config, &["topology", "--json"]);
+    assert!(
+        json(&out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["topic"] == "rustok/events"),
+        "{out}"
+    );
+
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn bench_serve_needs_no_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens there: --serve must not use it.
+    let (config, _) = remote_config(dir.path(), &closed_address());
+    let (code, out, err) = cli(
+        &config,
+        &[
+            "bench",
+            "--serve",
+            "--events",
+            "100",
+            "--latency-events",
+            "5",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("in-process Iggy-protocol server on 127.0.0.1:"),
+        "{out}"
+    );
+    assert!(out.contains("backend remote (in-process server)"), "{out}");
+    assert!(out.contains("raw SDK send_messages"), "{out}");
+}
+
+#[test]
+fn unreachable_remote_is_unhealthy_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("down.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "backend = \"remote\"\n[plugins.remote]\nurl = \"iggy+tcp://{USER}:{PASSWORD}@{}\"\nconnect_timeout_ms = 2000\nreconnect_retries = 0\n",
+            closed_address()
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = cli(&path, &["health"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.starts_with("unhealthy"), "{out}");
+}
