@@ -8,17 +8,18 @@ use rustok_iggy::{Error, ErrorKind};
 pub(crate) const NAME: &str = "embedded";
 
 /// An error about `path` during `operation`, with a kind chosen from the I/O
-/// error: a full disk or quota is `Unavailable` (freeing space helps), a
-/// missing file `NotFound`, anything else `Backend`.
+/// error: a full disk, a quota or a file size limit (`EFBIG`, e.g. from
+/// `RLIMIT_FSIZE`) is `Unavailable` (freeing space or raising the limit
+/// helps, and the write can be retried), a missing file `NotFound`,
+/// anything else `Backend`.
 pub(crate) fn io_error(operation: &'static str, path: &Path, err: io::Error) -> Error {
-    let kind = match err.kind() {
-        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => ErrorKind::Unavailable,
-        io::ErrorKind::NotFound => ErrorKind::NotFound,
-        _ => ErrorKind::Backend,
-    };
-    let what = match kind {
-        ErrorKind::Unavailable => "the disk is full",
-        _ => "I/O failed",
+    let (kind, what) = match err.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            (ErrorKind::Unavailable, "the disk is full")
+        }
+        io::ErrorKind::FileTooLarge => (ErrorKind::Unavailable, "the file size limit is reached"),
+        io::ErrorKind::NotFound => (ErrorKind::NotFound, "I/O failed"),
+        _ => (ErrorKind::Backend, "I/O failed"),
     };
     Error::new(kind, format!("{what} at {}", path.display()))
         .with_context("backend", NAME)
@@ -67,6 +68,15 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Unavailable);
         assert!(err.to_string().contains("/data/x.log"), "{err}");
         assert!(err.to_string().contains("disk is full"), "{err}");
+        // EFBIG, what a write past RLIMIT_FSIZE gets.
+        let err = io_error(
+            "append",
+            Path::new("/data/y.log"),
+            io::Error::from_raw_os_error(27),
+        );
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.to_string().contains("file size limit"), "{err}");
+        assert!(err.to_string().contains("/data/y.log"), "{err}");
         let err = io_error("read", Path::new("/a"), io::Error::other("boom"));
         assert_eq!(err.kind(), ErrorKind::Backend);
     }

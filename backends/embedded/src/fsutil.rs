@@ -23,12 +23,19 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> io::Resu
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
-    let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
-    if durable {
-        file.sync_data()?;
+    let written = File::create(&tmp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        if durable {
+            file.sync_data()?;
+        }
+        Ok(())
+    });
+    if let Err(e) = written {
+        // A full disk or a file size limit leaves a partial temporary file:
+        // remove it rather than leave debris beside the state.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    drop(file);
     fs::rename(&tmp, path)?;
     if durable {
         sync_dir(dir)?;

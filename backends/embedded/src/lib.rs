@@ -87,8 +87,11 @@
 //! why, and
 //! [`health`](rustok_iggy::Backend::health) reports Unhealthy until the data
 //! directory is reopened (which re-reads what really is on disk). A failed
-//! write (a full disk: [`ErrorKind::Unavailable`](rustok_iggy::ErrorKind::Unavailable)
-//! naming the file) is cut back off the segment and fails only that append.
+//! write (a full disk, or a file size limit such as `RLIMIT_FSIZE`:
+//! [`ErrorKind::Unavailable`](rustok_iggy::ErrorKind::Unavailable) naming the
+//! file) is cut back off the segment and fails only that append; appends
+//! resume once space returns. Offset commits and DLQ marks fail the same way
+//! and keep their previous content.
 //!
 //! Fsyncs run on tokio's blocking pool (`spawn_blocking`), so a slow disk
 //! does not stall the runtime's workers. An append of 4 MiB or more is also
