@@ -1,12 +1,14 @@
-//! Malformed frames, unauthenticated and unknown commands, wrong passwords and
-//! limits: the server answers with an error or closes the connection, and
-//! keeps serving everyone else.
+//! Malformed frames, unauthenticated and unknown commands, wrong passwords,
+//! limits, and header keys or values that are not UTF-8: the server answers
+//! with an error or closes the connection, and keeps serving everyone else.
 
 mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use iggy::prelude::{Client, IggyClient, IggyError, SystemClient};
+use iggy::prelude::{
+    Client, HeaderKey, HeaderValue, IggyClient, IggyError, IggyMessage, SystemClient,
+};
 use iggy_binary_protocol::{
     codes::{GET_STREAMS_CODE, PING_CODE},
     requests::users::LoginRegisterRequest,
@@ -304,5 +306,171 @@ async fn idle_and_stalled_connections_are_closed() {
         .unwrap();
     assert!(closed_by_server(&mut stalled).await);
     still_serving(addr).await;
+    server.shutdown().await.unwrap();
+}
+
+/// The Iggy message the core writes for a one-field JSON event, with
+/// `event-type` and `codec` header values replaced where given.
+fn sdk_message(
+    id: u128,
+    event_type: Option<HeaderValue>,
+    codec: Option<HeaderValue>,
+) -> IggyMessage {
+    let envelope = rustok_iggy::EventEnvelope::builder("order.placed", uuid::Uuid::now_v7(), ())
+        .build()
+        .unwrap();
+    let mut headers: std::collections::BTreeMap<HeaderKey, HeaderValue> =
+        rustok_iggy::wire::envelope_headers(&envelope, "json")
+            .iter()
+            .map(|(k, v)| {
+                (
+                    HeaderKey::try_from(k).unwrap(),
+                    HeaderValue::try_from(std::str::from_utf8(v).unwrap()).unwrap(),
+                )
+            })
+            .collect();
+    let key = |name: &str| HeaderKey::try_from(name).unwrap();
+    if let Some(value) = event_type {
+        headers.insert(key(rustok_iggy::wire::header::EVENT_TYPE), value);
+    }
+    if let Some(value) = codec {
+        headers.insert(key(rustok_iggy::wire::header::CODEC), value);
+    }
+    IggyMessage::builder()
+        .id(id)
+        .payload(bytes::Bytes::from_static(b"{\"order\":1}"))
+        .user_headers(headers)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_messages_with_bad_header_values_reach_the_dlq_and_bad_keys_are_refused() {
+    use iggy::prelude::{HeaderKind, Identifier, MessageClient, Partitioning};
+    use rustok_iggy::{handler_fn, DlqFilter, HandlerError, RoutingConfig, Transport};
+
+    let backend = Arc::new(MemoryBackend::new());
+    let transport = Transport::builder(
+        backend.clone(),
+        Arc::new(rustok_iggy_codecs::JsonCodec::new()),
+    )
+    .stream("app")
+    .routing(RoutingConfig {
+        partitions: 1,
+        ..RoutingConfig::default()
+    })
+    .build()
+    .await
+    .unwrap();
+    let server = Server::builder(backend.clone())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .stream("app")
+        .start()
+        .await
+        .unwrap();
+    let client = common::client(server.local_addr()).await;
+    let (stream, topic) = (
+        Identifier::named("app").unwrap(),
+        Identifier::named("events").unwrap(),
+    );
+    let partition = Partitioning::partition_id(0);
+
+    // A value of kind `string` that is not UTF-8, a `raw` one, an unknown
+    // codec, then a good message: the server stores all four as sent.
+    let not_utf8: &[u8] = &[0xc3, 0x28, 0xff];
+    let mut messages = [
+        sdk_message(
+            1,
+            Some(HeaderValue::from_raw(HeaderKind::String, not_utf8).unwrap()),
+            None,
+        ),
+        sdk_message(
+            2,
+            None,
+            Some(HeaderValue::from_raw(HeaderKind::Raw, not_utf8).unwrap()),
+        ),
+        sdk_message(3, None, Some(HeaderValue::try_from("cbor-v7").unwrap())),
+        sdk_message(4, None, None),
+    ];
+    client
+        .send_messages(&stream, &topic, &partition, &mut messages)
+        .await
+        .unwrap();
+
+    // A key that is not UTF-8 is refused with an error; nothing is stored.
+    let mut bad_key = sdk_message(5, None, None);
+    let mut headers = bad_key.user_headers_map().unwrap().unwrap_or_default();
+    headers.insert(
+        HeaderKey::from_raw(HeaderKind::String, not_utf8).unwrap(),
+        HeaderValue::try_from("x").unwrap(),
+    );
+    bad_key = IggyMessage::builder()
+        .id(5)
+        .payload(bad_key.payload.clone())
+        .user_headers(headers)
+        .build()
+        .unwrap();
+    let err = client
+        .send_messages(&stream, &topic, &partition, &mut [bad_key])
+        .await
+        .unwrap_err();
+    assert_eq!(err.as_code(), IggyError::InvalidFormat.as_code(), "{err}");
+    let stored = backend
+        .records(&rustok_iggy::TopicRef::new("app", "events"), 0)
+        .unwrap();
+    assert_eq!(
+        stored.iter().map(|r| r.message.id).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+
+    // The consumer dead-letters the three bad ones and handles the good one.
+    let handled = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = handled.clone();
+    let subscription = transport
+        .subscribe(
+            "g",
+            &["events"],
+            handler_fn(move |e: rustok_iggy::EventEnvelope<serde_json::Value>| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push(e.id.as_u128());
+                    Ok::<(), HandlerError>(())
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    let done = common::eventually(3_000, Duration::from_millis(10), || async {
+        (!handled.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    assert!(done.is_some(), "hang guard: the good message was handled");
+    assert!(subscription.shutdown().await.unwrap().is_clean());
+    assert_eq!(*handled.lock().unwrap(), [4]);
+    let entries = transport
+        .dead_letters()
+        .list(DlqFilter::default(), None, 10)
+        .await
+        .unwrap()
+        .entries;
+    let reasons: Vec<(u128, &str)> = entries
+        .iter()
+        .map(|e| (e.letter.message.id, e.letter.error.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[0].0 == 1 && reasons[0].1.contains("UTF-8"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].0 == 2 && reasons[1].1.contains("UTF-8"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].0 == 3 && reasons[2].1.contains("unknown codec `cbor-v7`"),
+        "{reasons:?}"
+    );
+
+    still_serving(server.local_addr()).await;
     server.shutdown().await.unwrap();
 }
