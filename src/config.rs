@@ -348,8 +348,9 @@ impl RetryConfig {
 
 /// The `[plugins.*]` sections, kept as raw TOML until their plugin parses them.
 ///
-/// `Debug` shows section and key names only: plugin sections hold passwords and
-/// tokens, and their plugin knows which keys are secret, this type does not.
+/// `Debug` and `Serialize` show section and key names only: plugin sections
+/// hold passwords and tokens, and their plugin knows which keys are secret,
+/// this type does not.
 #[derive(Clone, Default, PartialEq)]
 pub struct PluginSections(BTreeMap<String, toml::Table>);
 
@@ -381,8 +382,18 @@ impl fmt::Debug for PluginSections {
 }
 
 impl Serialize for PluginSections {
+    /// Like `Debug`, shows which keys each section sets but never a value
+    /// (each is `***`): a dumped config cannot leak a plugin's password.
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        let redacted: BTreeMap<&str, BTreeMap<&str, &str>> = self
+            .0
+            .iter()
+            .map(|(name, table)| {
+                let keys = table.keys().map(|k| (k.as_str(), "***")).collect();
+                (name.as_str(), keys)
+            })
+            .collect();
+        redacted.serialize(serializer)
     }
 }
 
