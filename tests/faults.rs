@@ -373,3 +373,46 @@ async fn at_least_once_holds_when_appends_polls_commits_and_dlq_writes_fail() {
         must_dead_letter.len(),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_on_a_quiet_partition_is_retried_without_new_messages() {
+    let memory = Arc::new(MemoryBackend::new());
+    let offsets = Arc::new(
+        FaultyOffsetStore::new(memory.offsets().clone()).commits(FaultPlan::none().fail_first(3)),
+    );
+    let transport = Transport::builder(memory.clone(), Arc::new(PostcardCodec::new()))
+        .routing(RoutingConfig {
+            partitions: 1,
+            ..RoutingConfig::default()
+        })
+        .consumer(consumer())
+        .offsets(offsets.clone())
+        .build()
+        .await
+        .unwrap();
+    let topic = transport.topic("events");
+    transport
+        .publish_batch(&numbered_events(5, 1))
+        .await
+        .unwrap();
+    let script = Arc::new(Script::default());
+    let sub = transport
+        .subscribe(GROUP, &["events"], script.clone())
+        .await
+        .unwrap();
+    wait_until("all five delivered", || script.delivered() == 5).await;
+    // Nothing more is published: the retry must come from the idle polls.
+    let mut committed = None;
+    for _ in 0..30_000 {
+        committed = memory.offsets().load(GROUP, &topic, 0).await.unwrap();
+        if committed == Some(5) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(committed, Some(5), "hang guard: the commit was retried");
+    let stats = sub.stats();
+    assert_eq!(offsets.commit_stats().injected_failures, 3);
+    assert_eq!(stats.commit_failures, 3);
+    assert!(sub.shutdown().await.unwrap().is_clean());
+}

@@ -91,6 +91,7 @@ where
     let long_poll = backend.capabilities().long_poll;
     let poll_wait = Duration::from_millis(shared.config.poll_wait_ms);
     let mut failures = 0u32;
+    let (mut commit_failures, mut retry_commit_at) = (0u32, Instant::now());
     while !ctx.cancel.is_cancelled() {
         let request = PollRequest {
             topic: ctx.topic.clone(),
@@ -129,6 +130,19 @@ where
             }
         };
         if records.is_empty() {
+            // Retries a commit that failed after the last batch (with backoff,
+            // so an offset-store outage is not hit every poll): on a quiet
+            // partition it would otherwise wait for the next message, and a
+            // crash meanwhile would deliver the whole batch again.
+            if Instant::now() >= retry_commit_at {
+                if commit(ctx, next, &mut committed).await {
+                    commit_failures = 0;
+                } else {
+                    commit_failures += 1;
+                    retry_commit_at = Instant::now()
+                        + backoff::random_delay(&shared.config.retry, commit_failures);
+                }
+            }
             if !long_poll && !pause(&ctx.cancel, poll_wait).await {
                 break;
             }
@@ -203,10 +217,16 @@ async fn start_position<E, H>(ctx: &PartitionCtx<'_, E, H>) -> Option<(u64, Opti
 }
 
 /// Commits `next` unless it is already committed. A failed commit is counted
-/// and logged; the messages since the last commit will be delivered again.
-async fn commit<E, H>(ctx: &PartitionCtx<'_, E, H>, next: u64, committed: &mut Option<u64>) {
+/// and logged, and tried again after the next poll; until one succeeds, the
+/// messages since the last commit would be delivered again after a restart.
+/// Returns whether `next` is committed now.
+async fn commit<E, H>(
+    ctx: &PartitionCtx<'_, E, H>,
+    next: u64,
+    committed: &mut Option<u64>,
+) -> bool {
     if *committed == Some(next) || (committed.is_none() && next == 0) {
-        return;
+        return true;
     }
     let shared = ctx.shared;
     match shared
@@ -215,12 +235,16 @@ async fn commit<E, H>(ctx: &PartitionCtx<'_, E, H>, next: u64, committed: &mut O
         .commit(&shared.group, &ctx.topic, ctx.partition, next)
         .await
     {
-        Ok(()) => *committed = Some(next),
+        Ok(()) => {
+            *committed = Some(next);
+            true
+        }
         Err(e) => {
             shared.state.commit_failures.fetch_add(1, Ordering::Relaxed);
             shared.state.failed();
             ctx.metrics.commit_failures.increment(1);
             tracing::warn!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, next, error = %e, "offset commit failed");
+            false
         }
     }
 }
