@@ -474,3 +474,48 @@ async fn sdk_messages_with_bad_header_values_reach_the_dlq_and_bad_keys_are_refu
     still_serving(server.local_addr()).await;
     server.shutdown().await.unwrap();
 }
+
+/// The rate of password guesses is bounded: each failed login (wrong
+/// password or malformed request) is answered only after a pause, and a
+/// connection is closed after `max_login_failures`. With at most
+/// `max_connections` connections, guesses per second are bounded by
+/// `max_connections / pause`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_answered_slowly_and_bounded_per_connection() {
+    /// The server's pause after a failed login (`LOGIN_FAILURE_DELAY`).
+    const PAUSE: Duration = Duration::from_millis(200);
+    let server = Server::builder(Arc::new(MemoryBackend::new()))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .credentials("iggy", Secret::new("right"))
+        .max_login_failures(3)
+        .start()
+        .await
+        .unwrap();
+    let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    let attempts = [login_body("guess-1"), vec![0xff; 12], login_body("guess-2")];
+    for body in &attempts {
+        let (status, _) = exchange(&mut socket, &frame(Operation::Register, 0, body))
+            .await
+            .unwrap();
+        assert!(
+            status == IggyError::InvalidCredentials.as_code()
+                || status == IggyError::InvalidFormat.as_code(),
+            "{status}"
+        );
+    }
+    // A lower bound only (sleeps never end early); no upper bound is asserted.
+    let elapsed = started.elapsed();
+    assert!(elapsed >= PAUSE * 3, "{elapsed:?}");
+    assert!(closed_by_server(&mut socket).await, "closed after three");
+    still_serving_as(server.local_addr(), "right").await;
+    server.shutdown().await.unwrap();
+}
+
+async fn still_serving_as(addr: std::net::SocketAddr, password: &str) {
+    let client =
+        IggyClient::from_connection_string(&format!("iggy://iggy:{password}@{addr}")).unwrap();
+    client.connect().await.unwrap();
+    client.ping().await.unwrap();
+    client.disconnect().await.unwrap();
+}
