@@ -121,6 +121,7 @@ fn embedded_bench_reports_every_workload_against_its_baseline() {
 
     let latency = &report["latency"];
     assert_eq!(latency["samples"], 20, "{latency}");
+    assert_eq!(report["latency_rate"], 1000, "the default rate");
     let at = |k: &str| latency[k].as_u64().unwrap();
     assert!(at("p50_us") >= 1, "{latency}");
     assert!(
@@ -151,6 +152,8 @@ fn memory_bench_prints_a_table_without_backend_baselines() {
             "200",
             "--latency-events",
             "10",
+            "--latency-rate",
+            "500",
         ],
     );
     assert_eq!(code, 0, "{out}\n{err}");
@@ -175,7 +178,7 @@ fn memory_bench_prints_a_table_without_backend_baselines() {
     assert_eq!(&codec[4..6], ["bare", "postcard"], "{out}");
     assert!(codec[7].ends_with('x'), "a ratio: {out}");
     assert!(
-        out.contains("latency (publish -> handler, 10 events"),
+        out.contains("latency (publish -> handler, 10 events one at a time, 500/s)"),
         "{out}"
     );
     assert!(out.contains("p99"), "{out}");
@@ -215,6 +218,7 @@ fn bench_help_has_examples() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Example: rustok-iggy bench"), "{text}");
     for flag in [
+        "--latency-rate",
         "--backend",
         "--serve",
         "--codec",

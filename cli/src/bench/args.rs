@@ -100,6 +100,9 @@ pub struct BenchArgs {
     /// Events of the latency workload, published one at a time.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub latency_events: u64,
+    /// Events per second the latency workload publishes at.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub latency_rate: u64,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -103,7 +103,7 @@ async fn measure_all(
     let latency = workload::latency(
         transport,
         &target.latency_topic,
-        args.latency_events,
+        (args.latency_events, args.latency_rate),
         args.consumers,
         &body,
         &bar,
@@ -184,6 +184,7 @@ async fn measure_all(
             Row::new("codec", codec_figure, codec_base, codec_rss),
         ],
         latency,
+        latency_rate: args.latency_rate,
         latency_peak_rss_mib: latency_rss,
     })
 }

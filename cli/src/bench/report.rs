@@ -98,6 +98,8 @@ pub struct Report {
     pub workloads: Vec<Row>,
     /// Publish-to-handler latency.
     pub latency: Latency,
+    /// Events per second the latency workload was published at.
+    pub latency_rate: u64,
     /// Peak RSS during the latency workload, MiB.
     pub latency_peak_rss_mib: Option<f64>,
 }
@@ -147,8 +149,9 @@ impl Report {
         table.print();
         let l = &self.latency;
         println!(
-            "latency (publish -> handler, {} events one at a time): p50 {} us, p90 {} us, p99 {} us, max {} us; peak RSS {}",
+            "latency (publish -> handler, {} events one at a time, {}/s): p50 {} us, p90 {} us, p99 {} us, max {} us; peak RSS {}",
             l.samples,
+            self.latency_rate,
             l.p50_us,
             l.p90_us,
             l.p99_us,

@@ -164,12 +164,14 @@ pub async fn consume(
 }
 
 /// Publish-to-handler latency: with `consumers` members subscribed, events
-/// are published one at a time (each awaited), stamped just before their
-/// `publish`; each handler records now minus the stamp.
+/// are published one at a time (each awaited) at `rate` per second (slower
+/// if a publish takes longer), stamped just before their `publish`; each
+/// handler records now minus the stamp. A steady rate keeps the figure about
+/// the path, not about a backlog a burst would build.
 pub async fn latency(
     transport: &Transport,
     topic: &str,
-    events: u64,
+    (events, rate): (u64, u64),
     consumers: u64,
     body: &str,
     progress: &ProgressBar,
@@ -211,7 +213,11 @@ pub async fn latency(
         .await?;
     wait_for(&handled, 1, &ProgressBar::hidden()).await?;
     measuring.store(true, Ordering::Release);
+    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let started = tokio::time::Instant::now();
     for seq in 1..=events {
+        let due = started + interval.saturating_mul(u32::try_from(seq).unwrap_or(u32::MAX));
+        tokio::time::sleep_until(due).await;
         let sent = epoch.elapsed().as_nanos() as u64;
         transport
             .publish(&envelope(setup::LATENCY_EVENT, seq, sent, body)?)
