@@ -252,7 +252,10 @@ impl Engine {
                 return Err(Error::new(
                     ErrorKind::Config,
                     format!(
-                        "topic `{topic}` exists with {found} partitions, but {partitions} were requested"
+                        "topic `{topic}` exists with {found} partitions (as {} records), \
+                         but {partitions} were requested",
+                        // Names the file: a damaged count is fixed there.
+                        dir.join(TOPIC_META).display()
                     ),
                 )
                 .with_context("backend", NAME)

@@ -16,6 +16,7 @@ use std::{path::Path, sync::OnceLock};
 
 use edits::{apply, build, check, copy_tree, files, Edit, Field, Outcome};
 use proptest::prelude::*;
+use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig};
 use rustok_iggy_testkit::alloc::CountingAllocator;
 
 #[global_allocator]
@@ -215,4 +216,35 @@ fn fuzzer_bytes_decode_to_edits() {
             Edit::Remove { file: 9 },
         ]
     );
+}
+
+/// Found by the cargo-fuzz target: a bit flip in the DLQ topic's
+/// `topic.meta` ("partitions = 1" read as 5) failed the open with an error
+/// that named no file. It now names `topic.meta` (as does every "exists
+/// with N partitions" error). A grown count of an application topic opens,
+/// with the extra partitions empty.
+#[test]
+fn a_damaged_partition_count_names_topic_meta() {
+    let _only_me = HEAP.exclusive();
+    let all = files(template());
+    let metas: Vec<usize> = (0..all.len())
+        .filter(|&i| all[i].ends_with("topic.meta"))
+        .collect();
+    assert_eq!(metas.len(), 2, "{all:?}");
+    for file in metas {
+        let dir = edited(&[Edit::Replace {
+            file,
+            bytes: b"partitions = 5\n".to_vec(),
+        }]);
+        let outcome = runtime().block_on(check(dir.path()));
+        if all[file].to_string_lossy().contains("dlq") {
+            assert_eq!(outcome, Ok(Outcome::Refused));
+            let err = runtime()
+                .block_on(EmbeddedBackend::open(EmbeddedConfig::new(dir.path())))
+                .unwrap_err();
+            assert!(err.to_string().contains("topic.meta"), "{err}");
+        } else {
+            assert!(matches!(outcome, Ok(Outcome::Opened { .. })), "{outcome:?}");
+        }
+    }
 }
