@@ -2,9 +2,9 @@
 //! the transport writes them) sent and polled with the raw `iggy` SDK
 //! through [`rustok_iggy_remote::baseline`], against the same server.
 
-use std::{sync::Arc, time::Instant};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
-use rustok_iggy::{wire, CodecExt, Error, Result, TopicRef, Transport};
+use rustok_iggy::{partition_for, wire, CodecExt, Error, Message, Result, TopicRef, Transport};
 use rustok_iggy_remote::{
     baseline::{RawSdk, SdkBatch},
     RemoteConfig,
@@ -31,9 +31,12 @@ pub struct Plan {
 }
 
 /// Sends, then polls back, `plan.events` messages on `topic` (created with
-/// the transport's partition count): (send figure, poll figure). Batch `k`
-/// goes whole to partition `k mod partitions`. Messages are converted to the
-/// SDK's form before the clock starts.
+/// the transport's partition count): (send figure, poll figure). Each batch
+/// is split by partition as the transport splits it (`partition_for` of the
+/// key), one `send_messages` per partition, sent concurrently as
+/// `publish_batch` does; the ratio then measures the transport's overhead,
+/// not a different batching. Messages are converted to the SDK's form before
+/// the clock starts.
 pub async fn run(
     transport: &Transport,
     remote: &RemoteConfig,
@@ -48,27 +51,36 @@ pub async fn run(
         .await?
         .partitions
         .max(1);
-    // Per producer, its batches and their partitions; per partition, how many
-    // messages it will hold.
-    let mut plans: Vec<Vec<(u32, SdkBatch)>> = (0..plan.producers).map(|_| Vec::new()).collect();
+    // Per producer, its batches, each as (partition, messages) groups; per
+    // partition, how many messages it will hold.
+    let mut plans: Vec<Vec<Vec<(u32, SdkBatch)>>> =
+        (0..plan.producers).map(|_| Vec::new()).collect();
     let mut per_partition = vec![0_u64; partitions as usize];
     let (mut seq, mut k) = (0_u64, 0_u64);
     while seq < plan.events {
         let n = (plan.events - seq).min(plan.batch);
-        let messages = (seq..seq + n)
-            .map(|i| {
-                let envelope = workload::envelope(setup::EVENT, i, 0, body)?;
-                let payload = transport.codec().encode_value(&envelope.event)?;
-                Ok(wire::envelope_message(
+        let mut groups: BTreeMap<u32, Vec<Message>> = BTreeMap::new();
+        for i in seq..seq + n {
+            let envelope = workload::envelope(setup::EVENT, i, 0, body)?;
+            let payload = transport.codec().encode_value(&envelope.event)?;
+            let partition = partition_for(&envelope.partition_key_bytes(), partitions);
+            groups
+                .entry(partition)
+                .or_default()
+                .push(wire::envelope_message(
                     &envelope,
                     transport.codec().name(),
                     payload.into(),
-                ))
+                ));
+        }
+        let batch = groups
+            .into_iter()
+            .map(|(partition, messages)| {
+                per_partition[partition as usize] += messages.len() as u64;
+                Ok((partition, SdkBatch::new(&messages)?))
             })
             .collect::<Result<Vec<_>>>()?;
-        let partition = (k % u64::from(partitions)) as u32;
-        per_partition[partition as usize] += n;
-        plans[(k % plan.producers) as usize].push((partition, SdkBatch::new(&messages)?));
+        plans[(k % plan.producers) as usize].push(batch);
         seq += n;
         k += 1;
     }
@@ -79,8 +91,11 @@ pub async fn run(
     for batches in plans {
         let (sdk, topic) = (sdk.clone(), topic.clone());
         tasks.push(tokio::spawn(async move {
-            for (partition, mut batch) in batches {
-                sdk.send(&topic, partition, &mut batch).await?;
+            for mut groups in batches {
+                let sends = groups
+                    .iter_mut()
+                    .map(|(partition, batch)| sdk.send(&topic, *partition, batch));
+                futures::future::try_join_all(sends).await?;
             }
             Ok::<(), Error>(())
         }));
