@@ -117,7 +117,7 @@ async fn no_secret_reaches_logs_debug_display_or_json() {
     for section in [
         format!("token = \"{TOKEN}\"\ntokn = \"{PASSWORD}\""),
         format!("token = \"{TOKEN}\"\naddress = 5\npassword = \"{PASSWORD}\""),
-        "token = 123456789".to_owned(),
+        format!("token = 123456789\npassword = [\"{PASSWORD}\"]"),
     ] {
         let err = PluginConfig::new("plugins.vault", toml::from_str(&section).unwrap())
             .parse::<VaultSection>()
@@ -132,9 +132,9 @@ async fn no_secret_reaches_logs_debug_display_or_json() {
         )],
     )
     .unwrap();
-    let err = numeric.plugin("vault").parse::<VaultSection>().unwrap_err();
-    shown.error("numeric env secret", &err);
-    assert!(!err.to_string().contains("987654321"), "{err}");
+    let vault: VaultSection = numeric.plugin("vault").parse().unwrap();
+    assert_eq!(vault.token.expose(), "987654321", "the exact text that was set");
+    shown.add("numeric env secret", format!("{:?} {}", vault.token, vault.token));
 
     // Publish and consume at TRACE, with retries and a dead letter.
     let transport = Transport::from_config(&config).await.unwrap();
