@@ -133,8 +133,15 @@ async fn no_secret_reaches_logs_debug_display_or_json() {
     )
     .unwrap();
     let vault: VaultSection = numeric.plugin("vault").parse().unwrap();
-    assert_eq!(vault.token.expose(), "987654321", "the exact text that was set");
-    shown.add("numeric env secret", format!("{:?} {}", vault.token, vault.token));
+    assert_eq!(
+        vault.token.expose(),
+        "987654321",
+        "the exact text that was set"
+    );
+    shown.add(
+        "numeric env secret",
+        format!("{:?} {}", vault.token, vault.token),
+    );
 
     // Publish and consume at TRACE, with retries and a dead letter.
     let transport = Transport::from_config(&config).await.unwrap();
