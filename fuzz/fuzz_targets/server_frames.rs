@@ -46,6 +46,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let mut harness = Harness::new(backend).expect("harness");
         let reply = harness.request(&request(code, body)).await;
         let reply = reply.unwrap_or_else(|| panic!("no reply to code {code}"));
-        assert!(reply_status(&reply).is_some(), "malformed reply to code {code}");
+        assert!(
+            reply_status(&reply).is_some(),
+            "malformed reply to code {code}"
+        );
     });
 });
