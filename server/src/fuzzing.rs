@@ -3,7 +3,7 @@
 //!
 //! Hidden from the docs and not a stable API. The cargo-fuzz targets in the
 //! repository's `fuzz/` directory and `tests/fuzz_frames.rs` drive them; they
-//! run exactly the code a connection runs ([`RequestMeta::parse`] for the
+//! run exactly the code a connection runs (`RequestMeta::parse` for the
 //! 256-byte header, then the command's body decoder and handler), only
 //! without the socket, so millions of inputs per minute reach them.
 
