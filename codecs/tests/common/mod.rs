@@ -1,4 +1,8 @@
 //! Event types and proptest strategies shared by the integration tests.
+//!
+//! Also included by path from `examples/msgpack-codec/tests/hostile_input.rs`
+//! and `fuzz/src/lib.rs`, so every codec is checked by the same cases: a new
+//! dependency here must be a dev-dependency there too.
 
 #![allow(dead_code)] // each test file uses a different part
 
