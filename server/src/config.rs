@@ -24,6 +24,11 @@ pub const DEFAULT_ROOT_PASSWORD: &str = "iggy";
 /// Port of the default address, Iggy's TCP port.
 pub const DEFAULT_PORT: u16 = 8090;
 
+/// Username lengths Iggy clients accept.
+const USERNAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=50;
+/// Password lengths Iggy clients accept.
+const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 3..=100;
+
 /// The one user the server accepts. Its password never shows in `Debug`.
 #[derive(Clone)]
 pub struct Credentials {
@@ -220,10 +225,18 @@ impl ServerBuilder {
             )));
         }
         if let Some(c) = &self.credentials {
-            if c.username.is_empty() || c.password.is_empty() {
-                return Err(ServerError::Config(
-                    "username and password must not be empty".into(),
-                ));
+            // What Iggy clients can send: the SDK refuses to log in with
+            // anything outside these lengths, so a server started with such
+            // credentials could never be used.
+            let (user, pass) = (c.username.len(), c.password.expose().len());
+            if !(USERNAME_LENGTH.contains(&user) && PASSWORD_LENGTH.contains(&pass)) {
+                return Err(ServerError::Config(format!(
+                    "the username must have {} to {} bytes and the password {} to {} (what Iggy clients accept); got a username of {user} and a password of {pass}",
+                    USERNAME_LENGTH.start(),
+                    USERNAME_LENGTH.end(),
+                    PASSWORD_LENGTH.start(),
+                    PASSWORD_LENGTH.end(),
+                )));
             }
         }
         if self.max_connections == 0
@@ -243,6 +256,31 @@ impl ServerBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn credentials_iggy_clients_cannot_send_are_refused_at_start() {
+        let backend: Arc<dyn rustok_iggy::Backend> =
+            Arc::new(rustok_iggy_testkit::MemoryBackend::new());
+        for (user, pass) in [("ab", "secret"), ("app", "pw"), ("app", &*"p".repeat(101))] {
+            let err = crate::Server::builder(backend.clone())
+                .bind("127.0.0.1:0".parse().unwrap())
+                .credentials(user, Secret::new(pass))
+                .start()
+                .await
+                .err()
+                .unwrap();
+            let shown = err.to_string();
+            assert!(shown.contains("3 to 100"), "{shown}");
+            assert!(!shown.contains(pass), "{shown}");
+        }
+        let running = crate::Server::builder(backend)
+            .bind("127.0.0.1:0".parse().unwrap())
+            .credentials("app", Secret::new("abc"))
+            .start()
+            .await
+            .unwrap();
+        running.shutdown().await.unwrap();
+    }
 
     #[test]
     fn passwords_are_compared_exactly_and_never_shown() {
