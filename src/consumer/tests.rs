@@ -60,8 +60,8 @@ fn poison(offset: u64) -> Record {
     }
 }
 
-/// A one-partition backend whose first poll returns `records`, later polls none.
-fn backend(records: Vec<Record>) -> MockBackend {
+/// A one-partition backend with no poll expectation yet.
+fn one_partition_backend() -> MockBackend {
     let mut b = MockBackend::new();
     b.expect_name().return_const("mock".to_owned());
     b.expect_capabilities()
@@ -86,6 +86,12 @@ fn backend(records: Vec<Record>) -> MockBackend {
         })
     });
     b.expect_leave_group().returning(|_, _, _| Ok(()));
+    b
+}
+
+/// A one-partition backend whose first poll returns `records`, later polls none.
+fn backend(records: Vec<Record>) -> MockBackend {
+    let mut b = one_partition_backend();
     let polls = AtomicUsize::new(0);
     b.expect_poll().returning(move |_| {
         Ok(if polls.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -291,4 +297,59 @@ async fn the_partition_waits_while_the_dlq_is_down_and_commits_after() {
     )
     .await;
     assert_eq!(stats.dead_lettered, 1);
+}
+
+/// On a backend without long polling, the pause after an empty poll starts at
+/// 1 ms and doubles up to `poll_wait_ms`; data resets it. (Virtual time: the
+/// runtime's clock is paused and jumps from timer to timer, so the gaps are
+/// exact and nothing depends on the machine's speed.)
+#[tokio::test(start_paused = true)]
+async fn empty_polls_back_off_from_a_millisecond_to_poll_wait_and_data_resets_it() {
+    use std::sync::Mutex;
+    use tokio::time::Instant;
+
+    let polled_at = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    // Records when each poll came; one record on the 11th.
+    let mut b = one_partition_backend();
+    let times = polled_at.clone();
+    b.expect_poll().returning(move |_| {
+        let mut times = times.lock().unwrap();
+        times.push(Instant::now());
+        Ok(if times.len() == 11 {
+            vec![record(0, 1)]
+        } else {
+            Vec::new()
+        })
+    });
+    let mut offsets = offsets_starting_at(None);
+    offsets.expect_commit().returning(|_, _, _, _| Ok(()));
+    let transport = Transport::builder(Arc::new(b), Arc::new(TestJson))
+        .offsets(Arc::new(offsets))
+        .dlq(Arc::new(MockDlqStore::new()))
+        .consumer(ConsumerConfig {
+            poll_wait_ms: 100,
+            ..config(1)
+        })
+        .build()
+        .await
+        .unwrap();
+    let subscription = transport
+        .subscribe("g", &["events"], flaky(0, false))
+        .await
+        .unwrap();
+    while polled_at.lock().unwrap().len() < 14 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(subscription.shutdown().await.unwrap().is_clean());
+    let times = polled_at.lock().unwrap().clone();
+    let gaps: Vec<u128> = times
+        .windows(2)
+        .take(13)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
+    assert_eq!(
+        gaps,
+        [1, 2, 4, 8, 16, 32, 64, 100, 100, 100, 0, 1, 2],
+        "pauses between polls, in ms"
+    );
 }

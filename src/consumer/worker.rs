@@ -21,6 +21,9 @@ use crate::{
     EventEnvelope, Message, PollFrom, PollRequest, Record, StartFrom, TopicRef,
 };
 
+/// The first pause after an empty poll on a backend without long polling.
+const FIRST_IDLE_PAUSE: Duration = Duration::from_millis(1);
+
 /// Everything one partition's processing needs.
 pub(crate) struct PartitionCtx<'a, E, H> {
     pub(crate) shared: &'a Shared<E, H>,
@@ -91,6 +94,7 @@ where
     let long_poll = backend.capabilities().long_poll;
     let poll_wait = Duration::from_millis(shared.config.poll_wait_ms);
     let mut failures = 0u32;
+    let mut idle = Duration::ZERO;
     let (mut commit_failures, mut retry_commit_at) = (0u32, Instant::now());
     while !ctx.cancel.is_cancelled() {
         let request = PollRequest {
@@ -143,11 +147,19 @@ where
                         + backoff::random_delay(&shared.config.retry, commit_failures);
                 }
             }
-            if !long_poll && !pause(&ctx.cancel, poll_wait).await {
-                break;
+            if !long_poll {
+                // Backends that cannot wait for data (remote Iggy) are polled
+                // again after a pause that starts short and doubles up to
+                // `poll_wait`: a partition that just went quiet is read again
+                // within a millisecond or two, an idle one every `poll_wait`.
+                idle = (idle * 2).clamp(FIRST_IDLE_PAUSE, poll_wait.max(FIRST_IDLE_PAUSE));
+                if !pause(&ctx.cancel, idle).await {
+                    break;
+                }
             }
             continue;
         }
+        idle = Duration::ZERO;
         let permit = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => break,
