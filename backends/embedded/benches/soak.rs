@@ -36,6 +36,8 @@
 //!   baseline by at most one per partition (a segment rolling or awaiting
 //!   retention at the moment of the sample), and descriptors other than
 //!   segments by at most 2;
+//! - retention deleted nothing the consumers had not handled yet (a
+//!   consumer far enough behind loses records to `retention_max_bytes`);
 //! - everything published was handled once publishing stopped (hang guard:
 //!   60 s).
 
@@ -57,6 +59,8 @@ use serde::{Deserialize, Serialize};
 const PARTITIONS: u32 = 8;
 /// Publishing happens in ticks of this length, each catching up to the rate.
 const TICK: Duration = Duration::from_millis(10);
+/// Most events one `publish_batch` carries.
+const MAX_BATCH: u64 = 5_000;
 const DRAIN_GUARD: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -281,7 +285,13 @@ fn slope(points: &[(f64, f64)]) -> f64 {
 }
 
 /// Compares the figures; returns the failed checks.
-fn verdict(settings: &Settings, samples: &[Sample], published: u64, drained: bool) -> Vec<String> {
+fn verdict(
+    settings: &Settings,
+    samples: &[Sample],
+    published: u64,
+    drained: bool,
+    skipped: u64,
+) -> Vec<String> {
     let mut failed = Vec::new();
     let target = settings.rate * settings.secs;
     println!("verdict:");
@@ -355,6 +365,11 @@ fn verdict(settings: &Settings, samples: &[Sample], published: u64, drained: boo
             base.other_fds()
         ));
     }
+    if skipped > 0 {
+        failed.push(format!(
+            "retention deleted at least {skipped} records before they were consumed"
+        ));
+    }
     if !drained {
         failed.push(format!("not everything was handled within {DRAIN_GUARD:?}"));
     }
@@ -405,7 +420,11 @@ fn main() {
         while started.elapsed() < duration {
             ticker.tick().await;
             let due = (started.elapsed().as_secs_f64() * settings.rate as f64) as u64;
-            let due = due.min(settings.rate * settings.secs);
+            // Capped, so a publisher that fell behind does not build one
+            // huge batch: the memory measured is the transport's, not ours.
+            let due = due
+                .min(settings.rate * settings.secs)
+                .min(published + MAX_BATCH);
             if due > published {
                 let sent_micros = epoch.elapsed().as_micros() as u64;
                 let events: Vec<_> = (published..due)
@@ -445,6 +464,13 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let drained = handled.load(Ordering::Relaxed) >= published;
+        // Polls that started above the requested offset because retention
+        // had deleted it: records no consumer handled.
+        let skipped: u64 = backend
+            .retention_clamps()
+            .iter()
+            .map(|c| c.first_offset.saturating_sub(c.requested))
+            .sum();
         let s = sample(
             dir.path(),
             &transport,
@@ -460,7 +486,7 @@ fn main() {
         let _ = b.shutdown().await;
         let _ = transport.shutdown().await;
         drop(backend);
-        verdict(&settings, &samples, published, drained)
+        verdict(&settings, &samples, published, drained, skipped)
     });
     if failed.is_empty() {
         println!("verdict: PASS");
