@@ -82,9 +82,16 @@ impl Headers {
     }
 
     /// Sets `key` to raw bytes, replacing any previous value.
+    ///
+    /// Keys arriving in order (a decoded message, the transport's own
+    /// headers) are appended after one comparison.
     pub fn insert(&mut self, key: impl Into<HeaderName>, value: impl Into<Bytes>) {
         let key = key.into();
         let value = value.into();
+        if self.0.last().is_none_or(|(last, _)| last < &key) {
+            self.0.push((key, value));
+            return;
+        }
         match self.position(key.as_str()) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => self.0.insert(i, (key, value)),
@@ -178,4 +185,34 @@ pub struct Record {
     pub timestamp_micros: u64,
     /// The message as it was appended.
     pub message: Message,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_stay_sorted_and_unique_whatever_the_insert_order() {
+        let mut h = Headers::new();
+        for key in ["m", "z", "a", "q", "m", "b", "z", "zz"] {
+            h.insert(key, Bytes::copy_from_slice(key.as_bytes()));
+        }
+        h.insert("a", Bytes::from_static(b"replaced"));
+        let keys: Vec<&str> = h.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b", "m", "q", "z", "zz"]);
+        assert_eq!(h.get("a").unwrap().as_ref(), b"replaced");
+        assert_eq!(h.get("zz").unwrap().as_ref(), b"zz");
+        assert_eq!(h.remove("m").unwrap().as_ref(), b"m");
+        assert_eq!(h.get("m"), None);
+        assert_eq!(h.len(), 5);
+    }
+
+    #[test]
+    fn the_transports_header_names_are_interned() {
+        for name in crate::wire::header::ALL {
+            let from_owned = HeaderName::from(name.to_owned());
+            assert!(matches!(from_owned.0, Cow::Borrowed(_)), "{name}");
+        }
+        assert!(matches!(HeaderName::from("custom").0, Cow::Owned(_)));
+    }
 }

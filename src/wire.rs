@@ -5,10 +5,7 @@
 use std::fmt::{self, Write as _};
 
 use bytes::{Bytes, BytesMut};
-use chrono::{
-    format::{Fixed, Item, Numeric, Pad},
-    DateTime, Utc,
-};
+use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
 use crate::{Error, ErrorKind, EventEnvelope, Headers, Message, Result};
@@ -61,53 +58,39 @@ pub mod header {
 /// The headers of `envelope` written with `codec`.
 pub fn envelope_headers<E>(envelope: &EventEnvelope<E>, codec: &str) -> Headers {
     let mut values = Values::with_capacity(
-        160 + envelope.event_type.len()
+        200 + envelope.event_type.len()
             + envelope.trace_id.as_ref().map_or(0, String::len)
             + envelope.partition_key.as_ref().map_or(0, String::len)
             + codec.len(),
     );
-    values.put(header::EVENT_TYPE, &envelope.event_type);
-    values.put(header::SCHEMA_VERSION, envelope.schema_version);
-    values.put(header::TENANT_ID, envelope.tenant_id);
-    values.put(header::CORRELATION_ID, envelope.correlation_id);
-    if let Some(id) = envelope.causation_id {
-        values.put(header::CAUSATION_ID, id);
-    }
+    // In header-name order, so each insert appends (see `Headers::insert`).
     if let Some(id) = envelope.actor_id {
-        values.put(header::ACTOR_ID, id);
+        values.put_uuid(header::ACTOR_ID, id);
     }
-    if let Some(trace) = &envelope.trace_id {
-        values.put(header::TRACE_ID, trace);
+    if let Some(id) = envelope.causation_id {
+        values.put_uuid(header::CAUSATION_ID, id);
     }
+    values.put(header::CODEC, codec.as_bytes());
+    values.put_uuid(header::CORRELATION_ID, envelope.correlation_id);
+    values.put(header::EVENT_TYPE, envelope.event_type.as_bytes());
+    if let Some(key) = &envelope.partition_key {
+        values.put(header::PARTITION_KEY, key.as_bytes());
+    }
+    values.put_number(header::RETRY_COUNT, envelope.retry_count);
+    values.put_number(header::SCHEMA_VERSION, envelope.schema_version);
+    values.put_uuid(header::TENANT_ID, envelope.tenant_id);
     values.put(
         header::TIMESTAMP,
-        envelope.timestamp.format_with_items(RFC3339_MICROS.iter()),
+        envelope
+            .timestamp
+            .to_rfc3339_opts(SecondsFormat::Micros, true)
+            .as_bytes(),
     );
-    values.put(header::RETRY_COUNT, envelope.retry_count);
-    if let Some(key) = &envelope.partition_key {
-        values.put(header::PARTITION_KEY, key);
+    if let Some(trace) = &envelope.trace_id {
+        values.put(header::TRACE_ID, trace.as_bytes());
     }
-    values.put(header::CODEC, codec);
     values.into_headers()
 }
-
-/// RFC 3339 in UTC with microseconds (`2026-11-27T10:00:00.123456Z`), what
-/// `to_rfc3339_opts(SecondsFormat::Micros, true)` writes, without its String.
-const RFC3339_MICROS: [Item<'static>; 13] = [
-    Item::Numeric(Numeric::Year, Pad::Zero),
-    Item::Literal("-"),
-    Item::Numeric(Numeric::Month, Pad::Zero),
-    Item::Literal("-"),
-    Item::Numeric(Numeric::Day, Pad::Zero),
-    Item::Literal("T"),
-    Item::Numeric(Numeric::Hour, Pad::Zero),
-    Item::Literal(":"),
-    Item::Numeric(Numeric::Minute, Pad::Zero),
-    Item::Literal(":"),
-    Item::Numeric(Numeric::Second, Pad::Zero),
-    Item::Fixed(Fixed::Nanosecond6),
-    Item::Literal("Z"),
-];
 
 /// Header values written into one buffer and handed out as slices of it: two
 /// allocations per message instead of two per header, on the publish hot path.
@@ -128,9 +111,24 @@ impl Values {
 
     /// Appends `value` as the value of `name`. Each name is put at most once,
     /// so `ends` (one slot per known name) cannot overflow.
-    fn put(&mut self, name: &'static str, value: impl fmt::Display) {
+    fn put(&mut self, name: &'static str, value: &[u8]) {
+        self.buf.extend_from_slice(value);
+        self.end(name);
+    }
+
+    /// A UUID, hyphenated lower case, without going through `fmt`.
+    fn put_uuid(&mut self, name: &'static str, id: Uuid) {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        self.put(name, id.hyphenated().encode_lower(&mut text).as_bytes());
+    }
+
+    fn put_number(&mut self, name: &'static str, value: impl fmt::Display) {
         // Writing into a BytesMut grows it; it cannot fail.
         let _ = write!(self.buf, "{value}");
+        self.end(name);
+    }
+
+    fn end(&mut self, name: &'static str) {
         if let Some(slot) = self.ends.get_mut(self.len) {
             *slot = (name, self.buf.len());
             self.len += 1;
