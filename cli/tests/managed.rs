@@ -11,22 +11,15 @@
 #![cfg(unix)]
 
 use std::{
-    collections::HashSet,
     future::Future,
     path::Path,
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::Duration,
 };
 
-use rustok_iggy::{
-    handler_fn, Backend, Error, ErrorKind, EventEnvelope, HandlerError, HealthStatus, Transport,
-    TransportConfig,
-};
-use rustok_iggy_testkit::fixtures::{order_placed_envelope, tenant, OrderPlaced};
-use uuid::Uuid;
-
-type Seen = Arc<Mutex<HashSet<Uuid>>>;
+use rustok_iggy::{Backend, Error, ErrorKind, HealthStatus, Transport, TransportConfig};
+use rustok_iggy_testkit::outage::{self, Producer};
 
 /// Only a hang guard: nothing here is expected to take more than seconds.
 const HANG_GUARD: Duration = Duration::from_secs(300);
@@ -133,60 +126,16 @@ async fn a_killed_server_is_restarted_and_no_acknowledged_event_is_lost() {
     assert!(running(first), "the managed server {first} runs");
     assert_eq!(transport.backend().health().await, HealthStatus::Healthy);
 
-    let seen: Seen = Arc::default();
-    let subscription = {
-        let seen = seen.clone();
-        transport
-            .subscribe(
-                "billing",
-                &["events"],
-                handler_fn(move |event: EventEnvelope<OrderPlaced>| {
-                    let seen = seen.clone();
-                    async move {
-                        seen.lock().unwrap().insert(event.id);
-                        Ok::<(), HandlerError>(())
-                    }
-                }),
-            )
-            .await
-            .unwrap()
-    };
-
-    // Publishes batches until told to stop, each again until acknowledged.
-    let acknowledged: Seen = Arc::default();
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let producer = {
-        let (transport, acknowledged, stop) =
-            (transport.clone(), acknowledged.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut failures = 0u32;
-            for batch in 0u64.. {
-                let events: Vec<_> = (0..10)
-                    .map(|i| order_placed_envelope(tenant(u128::from(i % 7)), batch * 10 + i))
-                    .collect();
-                while let Err(e) = transport.publish_batch(&events).await {
-                    assert!(e.is_retryable(), "publish failed for good: {e}");
-                    failures += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                acknowledged
-                    .lock()
-                    .unwrap()
-                    .extend(events.iter().map(|e| e.id));
-                tokio::select! {
-                    _ = stop.notified() => return failures,
-                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-                }
-            }
-            failures
-        })
-    };
-    let acked = || acknowledged.lock().unwrap().len();
-    until("100 events acknowledged", || async { acked() >= 100 }).await;
+    let (subscription, handled) = outage::record_handled(&transport, "billing", "events").await;
+    let producer = Producer::spawn(transport.clone());
+    until("100 events acknowledged", || async {
+        producer.acknowledged() >= 100
+    })
+    .await;
 
     sigkill(first);
     let killed = std::time::Instant::now();
-    let before_restart = acked();
+    let before_restart = producer.acknowledged();
     until("the supervisor to start a new server", || async {
         read_pid(&pid_file).is_some_and(|pid| pid != first)
     })
@@ -200,41 +149,25 @@ async fn a_killed_server_is_restarted_and_no_acknowledged_event_is_lost() {
         "the killed server was reaped by the supervisor"
     );
     until("100 more events acknowledged after the restart", || async {
-        acked() >= before_restart + 100
+        producer.acknowledged() >= before_restart + 100
     })
     .await;
-    stop.notify_one();
-    let failures = producer.await.unwrap();
+    let (acknowledged, failures) = producer.stop().await;
     eprintln!(
         "{} events acknowledged, {before_restart} before the SIGKILL, {failures} publishes retried; \
          from_config to ready {} ms, SIGKILL to restarted and answering {} ms",
-        acked(),
+        acknowledged.len(),
         to_ready.as_millis(),
         to_restarted.as_millis()
     );
 
-    let expected = acknowledged.lock().unwrap().clone();
     until("every acknowledged event consumed", || async {
-        expected.is_subset(&seen.lock().unwrap())
+        acknowledged.is_subset(&handled.lock().unwrap())
     })
     .await;
     assert!(subscription.shutdown().await.unwrap().is_clean());
     // The group's positions on the restarted server reach every partition's end.
-    let topic = transport.topic("events");
-    for p in 0..3 {
-        let next = transport
-            .backend()
-            .partition_info(&topic, p)
-            .await
-            .unwrap()
-            .next_offset;
-        let committed = transport
-            .offset_store()
-            .load("billing", &topic, p)
-            .await
-            .unwrap();
-        assert_eq!(committed.unwrap_or(0), next, "partition {p}");
-    }
+    outage::assert_committed_to_end(&transport, "billing", "events", 3).await;
     assert_eq!(transport.backend().health().await, HealthStatus::Healthy);
 
     transport.shutdown().await.unwrap();

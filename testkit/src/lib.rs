@@ -93,6 +93,7 @@ pub mod faults;
 pub mod fixtures;
 mod log_capture;
 pub mod memory;
+pub mod outage;
 mod plugin;
 
 pub use faults::{FaultPlan, FaultStats, FaultyBackend, FaultyDlqStore, FaultyOffsetStore};

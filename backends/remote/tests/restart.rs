@@ -4,21 +4,12 @@
 
 mod common;
 
-use std::{
-    collections::HashSet,
-    net::SocketAddr,
-    path::Path,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
-use rustok_iggy::{handler_fn, EventEnvelope, HandlerError, Transport, TransportConfig};
+use rustok_iggy::{Transport, TransportConfig};
 use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig, FsyncPolicy};
 use rustok_iggy_server::{RunningServer, Server};
-use rustok_iggy_testkit::fixtures::{order_placed_envelope, tenant, OrderPlaced};
-use uuid::Uuid;
-
-type Seen = Arc<Mutex<HashSet<Uuid>>>;
+use rustok_iggy_testkit::outage::{self, Producer};
 
 async fn start(dir: &Path, addr: SocketAddr) -> RunningServer {
     // The port was just released by the previous server; binding it again
@@ -85,102 +76,32 @@ async fn run(downtime: Duration) -> u32 {
     ))
     .unwrap();
     let transport = Arc::new(Transport::from_config(&config).await.unwrap());
-    let seen: Seen = Arc::default();
-    let subscription = {
-        let seen = seen.clone();
-        transport
-            .subscribe(
-                "billing",
-                &["events"],
-                handler_fn(move |event: EventEnvelope<OrderPlaced>| {
-                    let seen = seen.clone();
-                    async move {
-                        seen.lock().unwrap().insert(event.id);
-                        Ok::<(), HandlerError>(())
-                    }
-                }),
-            )
-            .await
-            .unwrap()
-    };
-
-    // A producer that publishes batches until told to stop, publishing a
-    // batch again until it is acknowledged.
-    let acknowledged: Seen = Arc::default();
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let producer = {
-        let (transport, acknowledged, stop) =
-            (transport.clone(), acknowledged.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut failures = 0u32;
-            for batch in 0u64.. {
-                let events: Vec<_> = (0..10)
-                    .map(|i| order_placed_envelope(tenant(u128::from(i % 7)), batch * 10 + i))
-                    .collect();
-                loop {
-                    match transport.publish_batch(&events).await {
-                        Ok(_) => break,
-                        Err(e) => {
-                            assert!(e.is_retryable(), "publish failed for good: {e}");
-                            failures += 1;
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                }
-                acknowledged
-                    .lock()
-                    .unwrap()
-                    .extend(events.iter().map(|e| e.id));
-                tokio::select! {
-                    _ = stop.notified() => return failures,
-                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-                }
-            }
-            failures
-        })
-    };
+    let (subscription, handled) = outage::record_handled(&transport, "billing", "events").await;
+    let producer = Producer::spawn(transport.clone());
 
     // Let some events flow, stop the server, start it again on the same
     // data and port.
-    while acknowledged.lock().unwrap().len() < 100 {
+    while producer.acknowledged() < 100 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.shutdown().await.unwrap();
-    let before_restart = acknowledged.lock().unwrap().len();
+    let before_restart = producer.acknowledged();
     tokio::time::sleep(downtime).await;
     let server = start(dir.path(), addr).await;
     // Events acknowledged after the restart too.
-    while acknowledged.lock().unwrap().len() < before_restart + 100 {
+    while producer.acknowledged() < before_restart + 100 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    stop.notify_one();
-    let failures = producer.await.unwrap();
+    let (acknowledged, failures) = producer.stop().await;
     eprintln!(
         "{} events acknowledged, {before_restart} before the restart, {failures} publishes retried by the test",
-        acknowledged.lock().unwrap().len()
+        acknowledged.len()
     );
 
-    let expected = acknowledged.lock().unwrap().clone();
-    while !expected.is_subset(&seen.lock().unwrap()) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    outage::wait_until_handled(&handled, &acknowledged).await;
     assert!(subscription.shutdown().await.unwrap().is_clean());
     // The group's positions on the restarted server reach every partition's end.
-    let topic = transport.topic("events");
-    for p in 0..3 {
-        let next = transport
-            .backend()
-            .partition_info(&topic, p)
-            .await
-            .unwrap()
-            .next_offset;
-        let committed = transport
-            .offset_store()
-            .load("billing", &topic, p)
-            .await
-            .unwrap();
-        assert_eq!(committed.unwrap_or(0), next, "partition {p}");
-    }
+    outage::assert_committed_to_end(&transport, "billing", "events", 3).await;
     transport.shutdown().await.unwrap();
     server.shutdown().await.unwrap();
     failures
