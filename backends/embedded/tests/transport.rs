@@ -2,18 +2,17 @@
 //! publish, consume every event in a group, and keep committed offsets across
 //! a reopen; plus composition from config.
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashSet, sync::Arc};
 
 use rustok_iggy::{
-    handler_fn, Backend, ConsumerConfig, ErrorKind, EventEnvelope, HandlerError, OffsetStore,
-    PluginKind, Registry, RoutingConfig, Transport, TransportConfig,
+    Backend, ConsumerConfig, ErrorKind, OffsetStore, PluginKind, Registry, RoutingConfig,
+    Transport, TransportConfig,
 };
 use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig, FsyncPolicy};
-use rustok_iggy_testkit::fixtures::{order_placed_envelope, tenant, OrderPlaced};
+use rustok_iggy_testkit::{
+    fixtures::{order_placed_envelope, tenant},
+    outage,
+};
 use uuid::Uuid;
 
 const PARTITIONS: u32 = 4;
@@ -43,46 +42,19 @@ async fn open_transport(dir: &std::path::Path) -> (Transport, Arc<EmbeddedBacken
     (transport, backend)
 }
 
-type Seen = Arc<Mutex<HashSet<Uuid>>>;
-
-async fn subscribe(transport: &Transport, seen: &Seen) -> rustok_iggy::Subscription {
-    let seen = seen.clone();
-    transport
-        .subscribe(
-            "billing",
-            &["events"],
-            handler_fn(move |event: EventEnvelope<OrderPlaced>| {
-                let seen = seen.clone();
-                async move {
-                    seen.lock().unwrap().insert(event.id);
-                    Ok::<(), HandlerError>(())
-                }
-            }),
-        )
-        .await
-        .unwrap()
-}
-
-async fn wait_for(seen: &Seen, n: usize) {
-    while seen.lock().unwrap().len() < n {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_is_handled_and_committed_offsets_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let (transport, backend) = open_transport(dir.path()).await;
-    let seen: Seen = Arc::default();
-    let subscription = subscribe(&transport, &seen).await;
+    let (subscription, seen) = outage::record_handled(&transport, "billing", "events").await;
     let events: Vec<_> = (0..400)
         .map(|i| order_placed_envelope(tenant(i % 37), i as u64))
         .collect();
     for chunk in events.chunks(50) {
         transport.publish_batch(chunk).await.unwrap();
     }
-    wait_for(&seen, events.len()).await;
     let expected: HashSet<Uuid> = events.iter().map(|e| e.id).collect();
+    outage::wait_until_handled(&seen, &expected).await;
     assert_eq!(*seen.lock().unwrap(), expected);
     assert!(subscription.shutdown().await.unwrap().is_clean());
 
@@ -108,11 +80,10 @@ async fn every_event_is_handled_and_committed_offsets_survive_a_reopen() {
             .unwrap();
         assert_eq!(loaded, *offset);
     }
-    let seen_after: Seen = Arc::default();
-    let subscription = subscribe(&transport, &seen_after).await;
+    let (subscription, seen_after) = outage::record_handled(&transport, "billing", "events").await;
     let late = order_placed_envelope(tenant(1), 9_999);
     transport.publish(&late).await.unwrap();
-    wait_for(&seen_after, 1).await;
+    outage::wait_until_handled(&seen_after, &HashSet::from([late.id])).await;
     assert!(subscription.shutdown().await.unwrap().is_clean());
     assert_eq!(*seen_after.lock().unwrap(), HashSet::from([late.id]));
     transport.backend().shutdown().await.unwrap();

@@ -4,22 +4,15 @@
 
 mod common;
 
-use std::{
-    collections::HashSet,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashSet, net::SocketAddr, sync::Arc};
 
-use rustok_iggy::{
-    handler_fn, EventEnvelope, HandlerError, HealthStatus, PluginKind, Registry, Transport,
-    TransportConfig,
-};
+use rustok_iggy::{HealthStatus, PluginKind, Registry, Transport, TransportConfig};
 use rustok_iggy_remote::{RemoteBackend, RemoteConfig};
-use rustok_iggy_testkit::fixtures::{order_placed_envelope, tenant, OrderPlaced};
+use rustok_iggy_testkit::{
+    fixtures::{order_placed_envelope, tenant},
+    outage,
+};
 use uuid::Uuid;
-
-type Seen = Arc<Mutex<HashSet<Uuid>>>;
 
 fn config(addr: SocketAddr) -> TransportConfig {
     rustok_iggy_remote::link();
@@ -39,30 +32,6 @@ fn config(addr: SocketAddr) -> TransportConfig {
         "#
     ))
     .unwrap()
-}
-
-async fn subscribe(transport: &Transport, seen: &Seen) -> rustok_iggy::Subscription {
-    let seen = seen.clone();
-    transport
-        .subscribe(
-            "billing",
-            &["events"],
-            handler_fn(move |event: EventEnvelope<OrderPlaced>| {
-                let seen = seen.clone();
-                async move {
-                    seen.lock().unwrap().insert(event.id);
-                    Ok::<(), HandlerError>(())
-                }
-            }),
-        )
-        .await
-        .unwrap()
-}
-
-async fn wait_for(seen: &Seen, expected: &HashSet<Uuid>) {
-    while !expected.is_subset(&seen.lock().unwrap()) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[test]
@@ -88,8 +57,7 @@ async fn every_event_is_handled_and_committed_through_a_transport_from_config() 
     ));
     assert_eq!(transport.dlq_store().name(), "remote");
 
-    let seen: Seen = Arc::default();
-    let subscription = subscribe(&transport, &seen).await;
+    let (subscription, seen) = outage::record_handled(&transport, "billing", "events").await;
     let events: Vec<_> = (0..300)
         .map(|i| order_placed_envelope(tenant(i % 29), i as u64))
         .collect();
@@ -97,7 +65,7 @@ async fn every_event_is_handled_and_committed_through_a_transport_from_config() 
         transport.publish_batch(chunk).await.unwrap();
     }
     let expected: HashSet<Uuid> = events.iter().map(|e| e.id).collect();
-    wait_for(&seen, &expected).await;
+    outage::wait_until_handled(&seen, &expected).await;
     assert_eq!(*seen.lock().unwrap(), expected);
     assert!(subscription.shutdown().await.unwrap().is_clean());
 
