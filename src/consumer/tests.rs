@@ -353,3 +353,58 @@ async fn empty_polls_back_off_from_a_millisecond_to_poll_wait_and_data_resets_it
         "pauses between polls, in ms"
     );
 }
+
+/// A group starting at the end commits that position before its first poll,
+/// so a restart before its first batch is committed starts there again.
+#[tokio::test]
+async fn a_group_starting_at_the_end_commits_its_start_before_polling() {
+    use std::sync::Mutex;
+
+    let calls = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut b = one_partition_backend();
+    b.expect_partition_info().returning(|_, _| {
+        Ok(crate::PartitionInfo {
+            first_offset: 0,
+            next_offset: 500,
+        })
+    });
+    let log = calls.clone();
+    b.expect_poll().returning(move |request| {
+        log.lock().unwrap().push(format!("poll {:?}", request.from));
+        Ok(Vec::new())
+    });
+    let mut offsets = offsets_starting_at(None);
+    let log = calls.clone();
+    offsets.expect_commit().returning(move |_, _, _, next| {
+        log.lock().unwrap().push(format!("commit {next}"));
+        Ok(())
+    });
+    let transport = Transport::builder(Arc::new(b), Arc::new(TestJson))
+        .offsets(Arc::new(offsets))
+        .dlq(Arc::new(MockDlqStore::new()))
+        .consumer(ConsumerConfig {
+            start_from: crate::StartFrom::Latest,
+            ..config(1)
+        })
+        .build()
+        .await
+        .unwrap();
+    let subscription = transport
+        .subscribe("g", &["events"], flaky(0, false))
+        .await
+        .unwrap();
+    // A hang guard, not a time limit: 10,000 rounds of 1 ms.
+    for _ in 0..10_000 {
+        if calls.lock().unwrap().iter().any(|c| c.starts_with("poll")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(subscription.shutdown().await.unwrap().is_clean());
+    let calls = calls.lock().unwrap();
+    assert_eq!(
+        calls[..2],
+        ["commit 500".to_owned(), "poll Offset(500)".to_owned()],
+        "{calls:?}"
+    );
+}

@@ -88,6 +88,12 @@ where
     let Some((mut next, mut committed)) = start_position(ctx).await else {
         return;
     };
+    // A group starting at the end (`start_from = "latest"`) pins that
+    // position at once: restarted before its first batch is committed, it
+    // would otherwise start at a later end and skip what came in between.
+    // (Earliest starts at 0, which needs no commit; a failed commit here is
+    // retried after the next poll like any other.)
+    commit(ctx, next, &mut committed).await;
     ctx.state.next.store(next, Ordering::Relaxed);
     let shared = ctx.shared;
     let backend = &shared.transport.backend;
