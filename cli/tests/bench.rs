@@ -2,23 +2,11 @@
 //! with small event counts: its report's content and exit code (never its
 //! timings, which depend on the machine).
 
+mod common;
+
 use std::{path::Path, process::Command};
 
-/// Runs the CLI with `config` and `args`: (exit code, stdout, stderr).
-fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{cli, json};
 
 /// A config whose embedded data directory the benchmark must leave alone.
 fn config(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -33,10 +21,6 @@ fn config(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     )
     .unwrap();
     (path, data)
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 fn workload<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

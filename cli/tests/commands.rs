@@ -1,7 +1,11 @@
 //! Every command run as a subprocess against a temporary data directory on the
 //! embedded backend, checking its output and exit code.
 
+mod common;
+
 use std::{path::Path, process::Command};
+
+use common::{cli, json};
 
 fn config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("app.toml");
@@ -15,26 +19,6 @@ fn config(dir: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     path
-}
-
-/// Runs the CLI with `args`, returning (exit code, stdout, stderr).
-fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! free loopback port with a temporary data directory and credentials, and a
 //! config `backend = "remote"` pointing at it. Checks output and exit codes.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -14,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::json;
 use rustok_iggy::{
     handler_fn, EventEnvelope, HandlerError, SubscriptionStats, Transport, TransportConfig,
 };
@@ -97,27 +100,12 @@ fn remote_config(dir: &Path, address: &str) -> (PathBuf, String) {
 /// Runs the CLI with `args`: (exit code, stdout, stderr). No output may
 /// carry the password.
 fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let code = out.status.code().unwrap_or(-1);
-    let (out, err) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
+    let (code, out, err) = common::cli(config, args);
     assert!(
         !out.contains(PASSWORD) && !err.contains(PASSWORD),
         "the password leaked: {out}\n{err}"
     );
     (code, out, err)
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,27 @@
+//! Running the `rustok-iggy` binary as a subprocess, shared by the CLI's
+//! integration tests.
+#![allow(dead_code)]
+
+use std::{path::Path, process::Command};
+
+/// Runs the CLI with `--config config` and `args`: (exit code, stdout,
+/// stderr). `RUST_LOG` is removed so the output is what a user sees.
+pub fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `text` as JSON, or a panic that shows it.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
