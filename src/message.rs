@@ -154,14 +154,27 @@ impl fmt::Debug for Headers {
     }
 }
 
+/// Collects in any order in O(n log n): decoders use it for headers a peer
+/// sent, where inserting one by one into the sorted vector would cost O(n²)
+/// for a message with many headers out of order. A repeated key keeps its
+/// last value, as with [`Headers::insert`].
 impl<K: Into<HeaderName>> FromIterator<(K, Bytes)> for Headers {
     fn from_iter<T: IntoIterator<Item = (K, Bytes)>>(iter: T) -> Self {
-        let iter = iter.into_iter();
-        let mut headers = Self::with_capacity(iter.size_hint().0);
-        for (key, value) in iter {
-            headers.insert(key, value);
+        let mut entries: Vec<(HeaderName, Bytes)> =
+            iter.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            // Stable: of equal keys, the last one collected stays last.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut unique: Vec<(HeaderName, Bytes)> = Vec::with_capacity(entries.len());
+            for entry in entries {
+                match unique.last_mut() {
+                    Some(last) if last.0 == entry.0 => *last = entry,
+                    _ => unique.push(entry),
+                }
+            }
+            entries = unique;
         }
-        headers
+        Self(entries)
     }
 }
 
@@ -205,6 +218,23 @@ mod tests {
         assert_eq!(h.remove("m").unwrap().as_ref(), b"m");
         assert_eq!(h.get("m"), None);
         assert_eq!(h.len(), 5);
+    }
+
+    #[test]
+    fn collecting_sorts_and_keeps_the_last_of_a_repeated_key() {
+        let h: Headers = [("z", 1u8), ("a", 2), ("m", 3), ("a", 4)]
+            .into_iter()
+            .map(|(k, v)| (k, Bytes::from(vec![v])))
+            .collect();
+        let pairs: Vec<(&str, u8)> = h.iter().map(|(k, v)| (k, v[0])).collect();
+        assert_eq!(pairs, [("a", 4), ("m", 3), ("z", 1)]);
+        // Many keys in reverse order: sorted in O(n log n), all kept.
+        let many: Headers = (0..20_000u32)
+            .rev()
+            .map(|i| (format!("k{i:05}"), Bytes::new()))
+            .collect();
+        assert_eq!(many.len(), 20_000);
+        assert_eq!(many.iter().next().map(|(k, _)| k), Some("k00000"));
     }
 
     #[test]

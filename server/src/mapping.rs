@@ -86,12 +86,14 @@ pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, S
 /// Iggy typed user headers → core headers (see the module docs).
 pub(crate) fn headers_from_wire(raw: &[u8]) -> Result<Headers, Status> {
     validate_user_headers(raw)?;
-    let mut headers = Headers::new();
-    for entry in WireUserHeaderIterator::new(raw) {
-        let key = std::str::from_utf8(entry.key).map_err(|_| Status::INVALID_FORMAT)?;
-        headers.insert(key, value_bytes(entry.value_kind.0, entry.value));
-    }
-    Ok(headers)
+    // Collected, not inserted one by one: a peer may send many headers in
+    // any order (see `Headers::from_iter`).
+    WireUserHeaderIterator::new(raw)
+        .map(|entry| {
+            let key = std::str::from_utf8(entry.key).map_err(|_| Status::INVALID_FORMAT)?;
+            Ok((key, value_bytes(entry.value_kind.0, entry.value)))
+        })
+        .collect()
 }
 
 fn value_bytes(kind: u8, value: &[u8]) -> Bytes {

@@ -14,7 +14,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use iggy::prelude::{HeaderKind, HeaderValue, IggyMessage};
 use iggy_binary_protocol::WireUserHeaders;
-use rustok_iggy::{Error, ErrorKind, Headers, Message, Record, Result};
+use rustok_iggy::{Error, ErrorKind, HeaderName, Headers, Message, Record, Result};
 
 /// Longest header key or value Iggy accepts.
 pub(crate) const MAX_HEADER_FIELD: usize = 255;
@@ -82,7 +82,7 @@ pub(crate) fn to_iggy(message: &Message) -> Result<IggyMessage> {
 /// The core record for a polled SDK message: header values of the kinds
 /// this backend writes are zero-copy slices of the polled buffer.
 pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
-    let mut headers = Headers::new();
+    let mut pairs = Vec::new();
     if let Some(raw) = &message.user_headers {
         let wire = WireUserHeaders::from_bytes(raw.clone()).map_err(|e| {
             Error::new(ErrorKind::Backend, format!("malformed user headers: {e:?}"))
@@ -102,9 +102,12 @@ pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
                     Bytes::from(value.to_string_value())
                 }
             };
-            headers.insert(&*key, value);
+            pairs.push((HeaderName::from(&*key), value));
         }
     }
+    // Collected, not inserted one by one: other tools write headers in any
+    // order (see `Headers::from_iter`).
+    let headers: Headers = pairs.into_iter().collect();
     Ok(Record {
         offset: message.header.offset,
         timestamp_micros: message.header.timestamp,
