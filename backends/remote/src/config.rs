@@ -188,6 +188,7 @@ impl RemoteConfig {
             ("request_timeout_ms", self.request_timeout_ms),
             ("reconnect_interval_ms", self.reconnect_interval_ms),
             ("heartbeat_interval_ms", self.heartbeat_interval_ms),
+            ("health_slow_ping_ms", self.health_slow_ping_ms),
         ] {
             if value == 0 {
                 return Err(Error::config(
@@ -261,8 +262,18 @@ mod tests {
         let err =
             RemoteConfig::from_plugin_config(&section("tls_ca_file = \"/ca.pem\"")).unwrap_err();
         assert!(err.to_string().contains("tls = true"), "{err}");
-        let err = RemoteConfig::from_plugin_config(&section("request_timeout_ms = 0")).unwrap_err();
-        assert!(err.to_string().contains("above 0"), "{err}");
+        for key in [
+            "connect_timeout_ms",
+            "request_timeout_ms",
+            "reconnect_interval_ms",
+            "heartbeat_interval_ms",
+            "health_slow_ping_ms",
+        ] {
+            let err =
+                RemoteConfig::from_plugin_config(&section(&format!("{key} = 0"))).unwrap_err();
+            assert!(err.to_string().contains("above 0"), "{err}");
+            assert_eq!(err.context("key"), Some(&*format!("plugins.remote.{key}")));
+        }
         let err = RemoteConfig::from_plugin_config(&section(
             "url = \"iggy+tcp://h:1\"\n[spawn]\naddress = \"h:2\"",
         ))
