@@ -20,12 +20,11 @@ use iggy_binary_protocol::{
         topics::CreateTopicRequest,
         users::LoginRegisterRequest,
     },
-    AckLevel, ClientVersionInfo, Command, Operation, ReplyHeader, RequestHeader, WireConsumer,
-    WireEncode, WireIdentifier, WireName, WireOptions, WirePartitioning, WirePollingStrategy,
-    HEADER_SIZE, IGGY_PROTOCOL_VERSION,
+    AckLevel, ClientVersionInfo, ReplyHeader, WireConsumer, WireEncode, WireIdentifier, WireName,
+    WireOptions, WirePartitioning, WirePollingStrategy, HEADER_SIZE, IGGY_PROTOCOL_VERSION,
 };
 use rustok_iggy::{Backend, TopicRef};
-use rustok_iggy_server::{served_commands, Server};
+use rustok_iggy_server::{fuzzing, served_commands, Server};
 use rustok_iggy_testkit::MemoryBackend;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -48,33 +47,6 @@ impl Rng {
     fn bytes(&mut self, len: usize) -> Vec<u8> {
         (0..len).map(|_| self.next() as u8).collect()
     }
-}
-
-fn operation_for(code: u32) -> Operation {
-    if code == LOGOUT_USER_CODE {
-        return Operation::Logout;
-    }
-    Operation::from_command_code(code).unwrap_or(Operation::NonReplicated)
-}
-
-fn frame(code: u32, body: &[u8]) -> Vec<u8> {
-    let operation = operation_for(code);
-    let mut reserved = [0u8; 60];
-    if operation == Operation::NonReplicated {
-        reserved[..4].copy_from_slice(&code.to_le_bytes());
-    }
-    let header = RequestHeader {
-        command: Command::Request,
-        operation,
-        size: (HEADER_SIZE + body.len()) as u32,
-        client: 1,
-        request: 1,
-        reserved,
-        ..RequestHeader::default()
-    };
-    let mut out = bytemuck::bytes_of(&header).to_vec();
-    out.extend_from_slice(body);
-    out
 }
 
 async fn exchange(socket: &mut TcpStream, frame: &[u8]) -> Option<u32> {
@@ -182,7 +154,7 @@ async fn random_and_mutated_bodies_never_break_the_server() {
         client_context: None,
     }
     .to_bytes();
-    let login_frame = frame(iggy_binary_protocol::codes::LOGIN_REGISTER_CODE, &login);
+    let login_frame = fuzzing::request(iggy_binary_protocol::codes::LOGIN_REGISTER_CODE, &login);
     assert_eq!(exchange(&mut socket, &login_frame).await, Some(0));
 
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -215,7 +187,7 @@ async fn random_and_mutated_bodies_never_break_the_server() {
             }
             (*code, body)
         };
-        let status = exchange(&mut socket, &frame(code, &body)).await;
+        let status = exchange(&mut socket, &fuzzing::request(code, &body)).await;
         assert!(
             status.is_some(),
             "no reply to code {code} with a {}-byte body (round {round})",
@@ -224,7 +196,10 @@ async fn random_and_mutated_bodies_never_break_the_server() {
         answered += 1;
     }
     assert_eq!(answered, 3_000);
-    assert_eq!(exchange(&mut socket, &frame(PING_CODE, &[])).await, Some(0));
+    assert_eq!(
+        exchange(&mut socket, &fuzzing::request(PING_CODE, &[])).await,
+        Some(0)
+    );
     // Give any detached task the chance to fail before counting.
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.shutdown().await.unwrap();
