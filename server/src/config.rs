@@ -13,6 +13,7 @@ use rustok_iggy::{config::Secret, Backend, OffsetStore};
 use crate::{
     error::{Result, ServerError},
     listener::{self, RunningServer},
+    tls::TlsConfig,
 };
 
 /// Username of the built-in root user, accepted only on a loopback address
@@ -89,6 +90,8 @@ pub struct ServerBuilder {
     pub(crate) catalog_path: Option<PathBuf>,
     pub(crate) streams: Vec<String>,
     pub(crate) shutdown_backend: bool,
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) quic: Option<SocketAddr>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -100,6 +103,8 @@ impl fmt::Debug for ServerBuilder {
             .field("max_connections", &self.max_connections)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("catalog_path", &self.catalog_path)
+            .field("tls", &self.tls)
+            .field("quic", &self.quic)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +126,8 @@ impl ServerBuilder {
             catalog_path: None,
             streams: Vec::new(),
             shutdown_backend: false,
+            tls: None,
+            quic: None,
         }
     }
 
@@ -213,16 +220,39 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds the address and starts serving.
+    /// Serve TLS on the TCP listener, with this certificate chain and key
+    /// (PEM files, read at [`start`](Self::start)); plain-TCP clients are
+    /// then refused at the handshake. The certificate also serves
+    /// [`quic`](Self::quic). The provider is rustls' *ring*, TLS 1.2 and 1.3,
+    /// no client certificates.
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Also listen for the SDK's QUIC transport on this UDP address (port 0
+    /// picks a free one, see [`RunningServer::quic_addr`]). Needs
+    /// [`tls`](Self::tls): QUIC always encrypts, with that certificate.
+    /// Connections share the TCP listener's limits, login rules and
+    /// commands; one QUIC connection is one session.
+    pub fn quic(mut self, addr: SocketAddr) -> Self {
+        self.quic = Some(addr);
+        self
+    }
+
+    /// Binds the address(es) and starts serving.
     ///
     /// Fails without credentials on a non-loopback address, with a zero
-    /// limit, or when neither the builder nor the backend has an offset store.
+    /// limit, with `quic` but no `tls`, with certificate or key files that
+    /// cannot be read or do not belong together, or when neither the builder
+    /// nor the backend has an offset store.
     pub async fn start(self) -> Result<RunningServer> {
-        if self.credentials.is_none() && !self.bind.ip().is_loopback() {
-            return Err(ServerError::Config(format!(
-                "{} is not a loopback address: set credentials (there is no default password off loopback)",
-                self.bind
-            )));
+        for addr in std::iter::once(self.bind).chain(self.quic) {
+            if self.credentials.is_none() && !addr.ip().is_loopback() {
+                return Err(ServerError::Config(format!(
+                    "{addr} is not a loopback address: set credentials (there is no default password off loopback)",
+                )));
+            }
         }
         if let Some(c) = &self.credentials {
             // What Iggy clients can send: the SDK refuses to log in with

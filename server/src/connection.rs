@@ -1,12 +1,17 @@
 //! One connection: read a frame, dispatch it, write the reply, until the peer
 //! leaves, misbehaves, idles out or the server stops.
+//!
+//! The framing is transport-neutral: plain TCP and TLS over TCP run
+//! [`serve`] on their stream, and QUIC runs [`serve_request`] once per
+//! bidirectional stream (see `quic.rs`), so every transport has the same
+//! frame limits, login rules and command code.
 
 use std::{net::SocketAddr, sync::Arc};
 
 use bytes::BytesMut;
 use iggy_binary_protocol::HEADER_SIZE;
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
     sync::watch,
     time::timeout,
@@ -16,7 +21,7 @@ use crate::{
     commands,
     error::Status,
     frame::{encode_reply, FrameError, RequestMeta},
-    session::Session,
+    session::{Session, Transport},
     shared::Shared,
 };
 
@@ -24,21 +29,40 @@ use crate::{
 /// hundred bytes).
 const MAX_UNAUTHENTICATED_BODY: usize = 16 * 1024;
 
-/// Serves one connection to its end, then leaves the groups it joined.
-pub(crate) async fn serve(
-    mut socket: TcpStream,
+/// A byte stream requests arrive on: a TCP socket, a TLS session over one,
+/// or one QUIC stream pair.
+pub(crate) trait Wire: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Called once a request header was read (TCP acknowledges it at once,
+    /// see [`quick_ack`]).
+    fn header_read(&self) {}
+}
+
+impl Wire for TcpStream {
+    fn header_read(&self) {
+        quick_ack(self);
+    }
+}
+
+impl Wire for tokio_rustls::server::TlsStream<TcpStream> {
+    fn header_read(&self) {
+        // The SDK's TLS client also writes header and body apart.
+        quick_ack(self.get_ref().0);
+    }
+}
+
+/// Serves one TCP or TLS connection to its end, then leaves the groups it
+/// joined.
+pub(crate) async fn serve<S: Wire>(
+    mut stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    if let Err(error) = socket.set_nodelay(true) {
-        tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
-    }
-    let mut session = Session::new(shared.next_connection_id(), peer);
+    let mut session = Session::new(shared.next_connection_id(), peer, Transport::Tcp);
     tracing::debug!(%peer, client = session.id, "connection opened");
-    let end = serve_frames(&mut socket, &shared, &mut session, &mut stopped).await;
+    let end = serve_frames(&mut stream, &shared, &mut session, &mut stopped).await;
     session.leave_all(&shared).await;
-    if let Err(error) = socket.shutdown().await {
+    if let Err(error) = stream.shutdown().await {
         tracing::trace!(%peer, %error, "socket shutdown");
     }
     tracing::debug!(%peer, client = session.id, reason = end, "connection closed");
@@ -48,19 +72,18 @@ pub(crate) async fn serve(
 ///
 /// A stop request is honoured between frames only, so a request in flight
 /// (an append, say) completes and is answered.
-async fn serve_frames(
-    socket: &mut TcpStream,
+async fn serve_frames<S: Wire>(
+    stream: &mut S,
     shared: &Shared,
     session: &mut Session,
     stopped: &mut watch::Receiver<bool>,
 ) -> &'static str {
-    let limits = &shared.limits;
     loop {
         let mut raw = [0u8; HEADER_SIZE];
         // The first byte may take up to the idle timeout; the rest of the
         // frame must follow within the read timeout.
         let first = tokio::select! {
-            first = timeout(limits.idle_timeout, socket.read_exact(&mut raw[..1])) => first,
+            first = timeout(shared.limits.idle_timeout, stream.read_exact(&mut raw[..1])) => first,
             () = crate::listener::stop_signal(stopped) => return "server shutting down",
         };
         match first {
@@ -68,50 +91,66 @@ async fn serve_frames(
             Ok(Err(_)) => return "peer closed",
             Ok(Ok(_)) => {}
         }
-        match timeout(limits.read_timeout, socket.read_exact(&mut raw[1..])).await {
-            Err(_) => return "read timeout (header)",
-            Ok(Err(_)) => return "truncated header",
-            Ok(Ok(_)) => {}
-        }
-        quick_ack(socket);
-        let meta = match RequestMeta::parse(&raw, limits.max_frame_bytes) {
-            Ok(meta) => meta,
-            Err(FrameError::TooLarge(size)) => {
-                tracing::warn!(peer = %session.peer, size, "frame larger than the limit");
-                // Answer, then close: skipping the body would mean reading it.
-                if let Ok(header) = bytemuck::checked::try_pod_read_unaligned(&raw) {
-                    let reply = encode_reply(&header, &Err(Status::INVALID_COMMAND));
-                    let _ = timeout(limits.read_timeout, socket.write_all(&reply)).await;
-                }
-                return "frame too large";
-            }
-            Err(error) => {
-                tracing::warn!(peer = %session.peer, ?error, "malformed frame header");
-                return "malformed frame header";
-            }
-        };
-        if session.user.is_none() && meta.body_len > MAX_UNAUTHENTICATED_BODY {
-            // Before login only ping and login are served, and both are
-            // small: do not buffer a large body for an anonymous peer.
-            let reply = encode_reply(&meta.header, &Err(Status::UNAUTHENTICATED));
-            let _ = timeout(limits.read_timeout, socket.write_all(&reply)).await;
-            return "large frame before login";
-        }
-        let mut body = vec![0u8; meta.body_len];
-        match timeout(limits.read_timeout, socket.read_exact(&mut body)).await {
-            Err(_) => return "read timeout (body)",
-            Ok(Err(_)) => return "truncated body",
-            Ok(Ok(_)) => {}
-        }
-        let reply = answer(shared, session, &meta, &body).await;
-        match timeout(limits.read_timeout, socket.write_all(&reply)).await {
-            Err(_) => return "write timeout",
-            Ok(Err(_)) => return "peer closed while writing",
-            Ok(Ok(())) => {}
+        if let Err(end) = serve_request(stream, &mut raw, shared, session).await {
+            return end;
         }
         if session.close {
             return "closed by the server after this reply";
         }
+    }
+}
+
+/// Serves one request whose first header byte is already in `raw[0]`:
+/// reads the rest of the header and the body (within the read timeout and
+/// the frame limits), answers it and writes the reply. `Err` says why the
+/// connection must end.
+pub(crate) async fn serve_request<S: Wire>(
+    stream: &mut S,
+    raw: &mut [u8; HEADER_SIZE],
+    shared: &Shared,
+    session: &mut Session,
+) -> Result<(), &'static str> {
+    let limits = &shared.limits;
+    match timeout(limits.read_timeout, stream.read_exact(&mut raw[1..])).await {
+        Err(_) => return Err("read timeout (header)"),
+        Ok(Err(_)) => return Err("truncated header"),
+        Ok(Ok(_)) => {}
+    }
+    stream.header_read();
+    let meta = match RequestMeta::parse(raw, limits.max_frame_bytes) {
+        Ok(meta) => meta,
+        Err(FrameError::TooLarge(size)) => {
+            tracing::warn!(peer = %session.peer, size, "frame larger than the limit");
+            // Answer, then close: skipping the body would mean reading it.
+            if let Ok(header) = bytemuck::checked::try_pod_read_unaligned(raw) {
+                let reply = encode_reply(&header, &Err(Status::INVALID_COMMAND));
+                let _ = timeout(limits.read_timeout, stream.write_all(&reply)).await;
+            }
+            return Err("frame too large");
+        }
+        Err(error) => {
+            tracing::warn!(peer = %session.peer, ?error, "malformed frame header");
+            return Err("malformed frame header");
+        }
+    };
+    if session.user.is_none() && meta.body_len > MAX_UNAUTHENTICATED_BODY {
+        // Before login only ping and login are served, and both are
+        // small: do not buffer a large body for an anonymous peer.
+        let reply = encode_reply(&meta.header, &Err(Status::UNAUTHENTICATED));
+        let _ = timeout(limits.read_timeout, stream.write_all(&reply)).await;
+        return Err("large frame before login");
+    }
+    let mut body = vec![0u8; meta.body_len];
+    match timeout(limits.read_timeout, stream.read_exact(&mut body)).await {
+        Err(_) => return Err("read timeout (body)"),
+        Ok(Err(_)) => return Err("truncated body"),
+        Ok(Ok(_)) => {}
+    }
+    let reply = answer(shared, session, &meta, &body).await;
+    match timeout(limits.read_timeout, stream.write_all(&reply)).await {
+        Err(_) => Err("write timeout"),
+        Ok(Err(_)) => Err("peer closed while writing"),
+        Ok(Ok(())) => Ok(()),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{
     error::Result,
     frame::{FrameError, RequestMeta},
     listener, mapping,
-    session::Session,
+    session::{Session, Transport},
     shared::Shared,
     ServerBuilder,
 };
@@ -84,8 +84,8 @@ impl Harness {
     /// `backend` (which must have an offset store of its own).
     pub fn new(backend: Arc<dyn Backend>) -> Result<Self> {
         let local_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let shared = listener::shared(&ServerBuilder::new(backend), local_addr)?;
-        let mut session = Session::new(shared.next_connection_id(), local_addr);
+        let shared = listener::shared(&ServerBuilder::new(backend), local_addr, None)?;
+        let mut session = Session::new(shared.next_connection_id(), local_addr, Transport::Tcp);
         session.user = Some(ROOT_USER_ID);
         Ok(Self { shared, session })
     }

@@ -1,6 +1,6 @@
 //! # rustok-iggy-server
 //!
-//! An Apache Iggy binary-protocol (TCP) server over **any** rustok-iggy
+//! An Apache Iggy binary-protocol server (TCP, optionally TLS, and QUIC) over **any** rustok-iggy
 //! [`Backend`](rustok_iggy::Backend): processes other than the one owning the
 //! backend — a worker, the official `iggy` CLI, any Iggy SDK, this project's
 //! remote backend — produce and consume on it.
@@ -32,6 +32,29 @@
 //! server.shutdown().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Transports
+//!
+//! - **TCP** on [`ServerBuilder::bind`], always.
+//! - **TLS over TCP** with [`ServerBuilder::tls`] (a PEM certificate chain
+//!   and key, [`TlsConfig`]): the TCP listener then speaks TLS only (1.2 and
+//!   1.3, rustls with the *ring* provider chosen explicitly, no client
+//!   certificates). A peer that fails the handshake — plain TCP, a client
+//!   that distrusts the certificate — is dropped (logged at debug); the
+//!   server serves on.
+//! - **QUIC** with [`ServerBuilder::quic`] on a UDP address
+//!   ([`RunningServer::quic_addr`]), using the `tls` certificate (required).
+//!   It is the SDK's `QuicClient` transport: one bidirectional stream per
+//!   request (header and body, then the stream's end), the reply on the
+//!   same stream. One QUIC connection is one session (login, group
+//!   memberships), with the TCP path's frame limits, login rules, idle and
+//!   read timeouts, connection limit (shared with TCP) and shutdown; cluster
+//!   metadata names its port.
+//!
+//! Tested with the SDK's own clients: TLS with a CA file, a server name and
+//! validation on; QUIC with validation on; refused handshakes (untrusted
+//! CA, wrong name, plain TCP on the TLS port). HTTP and WebSocket are not
+//! served.
 //!
 //! ## Protocol
 //!
@@ -98,7 +121,7 @@
 //!   member re-syncs its assignment, and a partition it no longer owns gets
 //!   error 5009 so the SDK re-syncs. With cooperative rebalancing a partition
 //!   moves only after its holder was told it lost it. `get consumer group`
-//!   lists the members connected over TCP (the `Backend` trait exposes no
+//!   lists the members connected over TCP or QUIC (the `Backend` trait exposes no
 //!   member list, so in-process subscribers are not shown, though they share
 //!   the partitions).
 //! - Message ids are not deduplicated unless the backend does it.
@@ -122,7 +145,7 @@
 //! ## Not supported
 //!
 //! Users other than the configured one, personal access tokens, permissions,
-//! TLS, QUIC/HTTP, stats and snapshots, deleting topics or data, changing a
+//! client certificates, the HTTP and WebSocket transports, stats and snapshots, deleting topics or data, changing a
 //! partition count, segments, message-id deduplication, and clustering.
 
 #![warn(missing_docs)]
@@ -139,8 +162,12 @@ mod frame;
 pub mod fuzzing;
 mod listener;
 mod mapping;
+mod quic;
 mod session;
 mod shared;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+mod tls;
 
 use std::sync::Arc;
 
@@ -149,6 +176,7 @@ pub use config::{
 };
 pub use error::{Result, ServerError};
 pub use listener::RunningServer;
+pub use tls::TlsConfig;
 
 /// The Iggy command codes this server serves; every other code is answered
 /// with "feature unavailable".

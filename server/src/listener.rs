@@ -1,20 +1,25 @@
-//! The accept loop: connection limit, one task per connection, graceful stop.
+//! The accept loops (TCP, with or without TLS, and QUIC): connection limit,
+//! one task per connection, graceful stop.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use rustok_iggy::Backend;
 use tokio::{
-    net::TcpListener,
+    net::{TcpListener, TcpStream},
     sync::{watch, Semaphore},
     task::{JoinHandle, JoinSet},
+    time::timeout,
 };
+use tokio_rustls::TlsAcceptor;
 
 use crate::{
     catalog::Catalog,
     config::{Credentials, ServerBuilder, DEFAULT_ROOT_PASSWORD, DEFAULT_ROOT_USERNAME},
     connection,
     error::{Result, ServerError},
+    quic,
     shared::{Limits, Shared},
+    tls::Identity,
 };
 
 /// A server that is accepting connections. Dropping it stops the accept loop
@@ -23,8 +28,10 @@ use crate::{
 #[derive(Debug)]
 pub struct RunningServer {
     local_addr: SocketAddr,
+    quic_addr: Option<SocketAddr>,
+    tls: bool,
     stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
     backend: Arc<dyn Backend>,
     shutdown_backend: bool,
 }
@@ -36,14 +43,25 @@ impl RunningServer {
         self.local_addr
     }
 
+    /// The UDP address of the QUIC listener (with the real port when bound
+    /// to port 0), if [`ServerBuilder::quic`] asked for one.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic_addr
+    }
+
+    /// Whether the TCP listener speaks TLS ([`ServerBuilder::tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
     /// Stops accepting, closes every connection (each at its next frame
     /// boundary; members leave their groups), waits for them, and shuts the
     /// backend down if the builder asked for it.
     pub async fn shutdown(mut self) -> Result<()> {
         self.stop.send_replace(true);
-        if let Some(task) = self.task.take() {
+        for task in std::mem::take(&mut self.tasks) {
             if let Err(error) = task.await {
-                tracing::warn!(%error, "the accept loop ended abnormally");
+                tracing::warn!(%error, "an accept loop ended abnormally");
             }
         }
         if self.shutdown_backend {
@@ -60,6 +78,12 @@ impl Drop for RunningServer {
 }
 
 pub(crate) async fn start(builder: ServerBuilder) -> Result<RunningServer> {
+    // Certificate problems fail here, before anything is bound.
+    let identity = builder.tls.as_ref().map(Identity::load).transpose()?;
+    let acceptor = identity
+        .as_ref()
+        .map(|identity| identity.tcp().map(TlsAcceptor::from))
+        .transpose()?;
     let listener = TcpListener::bind(builder.bind)
         .await
         .map_err(|source| ServerError::Bind {
@@ -67,23 +91,74 @@ pub(crate) async fn start(builder: ServerBuilder) -> Result<RunningServer> {
             source,
         })?;
     let local_addr = listener.local_addr()?;
-    let shared = Arc::new(shared(&builder, local_addr)?);
+    let limits = limits(&builder);
+    let quic = match (builder.quic, &identity) {
+        (Some(addr), Some(identity)) => {
+            let endpoint = quic::bind(addr, identity, &limits)?;
+            let bound = endpoint.local_addr()?;
+            Some((endpoint, bound))
+        }
+        (Some(_), None) => {
+            return Err(ServerError::Config(
+                "quic needs a certificate: set `tls` (cert_file and key_file) as well".into(),
+            ))
+        }
+        (None, _) => None,
+    };
+    let quic_addr = quic.as_ref().map(|(_, addr)| *addr);
+    let shared = Arc::new(shared(&builder, local_addr, quic_addr)?);
     let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(builder.max_connections));
-    let task = tokio::spawn(accept_loop(listener, shared, permits, stopped));
-    tracing::info!(%local_addr, backend = builder.backend.name(), "Iggy-protocol server listening");
+    let tls = acceptor.is_some();
+    let mut tasks = vec![tokio::spawn(accept_loop(
+        listener,
+        acceptor,
+        shared.clone(),
+        permits.clone(),
+        stopped.clone(),
+    ))];
+    if let Some((endpoint, _)) = quic {
+        tasks.push(tokio::spawn(quic::accept_loop(
+            endpoint, shared, permits, stopped,
+        )));
+    }
+    tracing::info!(
+        %local_addr,
+        tls,
+        quic = ?quic_addr,
+        backend = builder.backend.name(),
+        "Iggy-protocol server listening"
+    );
     Ok(RunningServer {
         local_addr,
+        quic_addr,
+        tls,
         stop,
-        task: Some(task),
+        tasks,
         backend: builder.backend,
         shutdown_backend: builder.shutdown_backend,
     })
 }
 
+fn limits(builder: &ServerBuilder) -> Limits {
+    Limits {
+        max_frame_bytes: builder.max_frame_bytes,
+        idle_timeout: builder.idle_timeout,
+        read_timeout: builder.read_timeout,
+        max_login_failures: builder.max_login_failures,
+        max_poll_messages: builder.max_poll_messages,
+        max_batch_messages: builder.max_batch_messages,
+    }
+}
+
 /// What every connection of the server `builder` describes shares, serving
-/// on `local_addr`. Also builds the socket-less [`crate::fuzzing::Harness`].
-pub(crate) fn shared(builder: &ServerBuilder, local_addr: SocketAddr) -> Result<Shared> {
+/// on `local_addr` (and QUIC on `quic_addr`). Also builds the socket-less
+/// [`crate::fuzzing::Harness`].
+pub(crate) fn shared(
+    builder: &ServerBuilder,
+    local_addr: SocketAddr,
+    quic_addr: Option<SocketAddr>,
+) -> Result<Shared> {
     let offsets = match &builder.offsets {
         Some(store) => store.clone(),
         None => builder.backend.offset_store().ok_or_else(|| {
@@ -105,20 +180,15 @@ pub(crate) fn shared(builder: &ServerBuilder, local_addr: SocketAddr) -> Result<
         offsets,
         catalog,
         credentials,
-        Limits {
-            max_frame_bytes: builder.max_frame_bytes,
-            idle_timeout: builder.idle_timeout,
-            read_timeout: builder.read_timeout,
-            max_login_failures: builder.max_login_failures,
-            max_poll_messages: builder.max_poll_messages,
-            max_batch_messages: builder.max_batch_messages,
-        },
+        limits(builder),
         local_addr,
+        quic_addr,
     ))
 }
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     permits: Arc<Semaphore>,
     mut stopped: watch::Receiver<bool>,
@@ -135,7 +205,7 @@ async fn accept_loop(
                     Err(error) => {
                         // Out of file descriptors and the like: back off a little.
                         tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
@@ -144,10 +214,21 @@ async fn accept_loop(
                     drop(socket);
                     continue;
                 };
+                if let Err(error) = socket.set_nodelay(true) {
+                    tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+                }
                 let shared = shared.clone();
                 let stopped = for_connections.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
-                    connection::serve(socket, peer, shared, stopped).await;
+                    match tls {
+                        None => connection::serve(socket, peer, shared, stopped).await,
+                        Some(tls) => {
+                            if let Some(stream) = handshake(&tls, socket, peer, shared.limits.read_timeout).await {
+                                connection::serve(stream, peer, shared, stopped).await;
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -156,6 +237,28 @@ async fn accept_loop(
     drop(listener);
     while connections.join_next().await.is_some() {}
     tracing::info!("Iggy-protocol server stopped");
+}
+
+/// The TLS handshake of an accepted connection, within the read timeout. A
+/// peer that fails it (speaks plain TCP, distrusts the certificate...) is
+/// logged and dropped; the server serves on.
+async fn handshake(
+    tls: &TlsAcceptor,
+    socket: TcpStream,
+    peer: SocketAddr,
+    within: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match timeout(within, tls.accept(socket)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// Resolves once the server is told to stop (or its handle is gone).

@@ -21,6 +21,24 @@ pub(crate) struct Membership {
     pub(crate) group_id: u32,
 }
 
+/// How a session reached the server, as Iggy numbers it in client listings
+/// (TLS over TCP is still TCP there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    Tcp,
+    Quic,
+}
+
+impl Transport {
+    /// Iggy's `TransportProtocol` code.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Transport::Tcp => 1,
+            Transport::Quic => 2,
+        }
+    }
+}
+
 /// Per-connection state.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -28,6 +46,8 @@ pub(crate) struct Session {
     pub(crate) id: u32,
     /// Peer address.
     pub(crate) peer: SocketAddr,
+    /// TCP (plain or TLS) or QUIC.
+    pub(crate) transport: Transport,
     /// The logged-in user id, if any.
     pub(crate) user: Option<u32>,
     /// Failed logins so far on this connection.
@@ -40,10 +60,11 @@ pub(crate) struct Session {
 
 impl Session {
     /// A fresh, unauthenticated session.
-    pub(crate) fn new(id: u32, peer: SocketAddr) -> Self {
+    pub(crate) fn new(id: u32, peer: SocketAddr, transport: Transport) -> Self {
         Self {
             id,
             peer,
+            transport,
             user: None,
             failed_logins: 0,
             close: false,

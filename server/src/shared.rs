@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub(crate) credentials: Credentials,
     pub(crate) limits: Limits,
     pub(crate) local_addr: SocketAddr,
+    /// The bound UDP address of the QUIC listener, if there is one (named
+    /// in cluster metadata).
+    pub(crate) quic_addr: Option<SocketAddr>,
     members: Mutex<Members>,
     balanced: Mutex<HashMap<TopicRef, u32>>,
     next_connection: AtomicU32,
@@ -49,6 +52,7 @@ impl Shared {
         credentials: Credentials,
         limits: Limits,
         local_addr: SocketAddr,
+        quic_addr: Option<SocketAddr>,
     ) -> Self {
         Self {
             backend,
@@ -57,6 +61,7 @@ impl Shared {
             credentials,
             limits,
             local_addr,
+            quic_addr,
             members: Mutex::new(HashMap::new()),
             balanced: Mutex::new(HashMap::new()),
             next_connection: AtomicU32::new(1),

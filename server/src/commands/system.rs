@@ -18,8 +18,6 @@ use crate::{error::Status, session::Session, shared::Shared};
 
 /// The root user's id.
 pub(crate) const ROOT_USER_ID: u32 = 0;
-/// Iggy's code for TCP in client listings.
-const TRANSPORT_TCP: u8 = 1;
 /// Iggy's codes for a leader and a healthy node.
 const ROLE_LEADER: u8 = 0;
 const STATUS_HEALTHY: u8 = 0;
@@ -87,7 +85,7 @@ pub(crate) fn get_me(session: &Session) -> Reply {
         client: ClientResponse {
             client_id: session.id,
             user_id: session.user.unwrap_or(ROOT_USER_ID),
-            transport: TRANSPORT_TCP,
+            transport: session.transport.code(),
             address: session.peer.to_string(),
             consumer_groups_count: u32::try_from(consumer_groups.len()).unwrap_or(u32::MAX),
         },
@@ -104,7 +102,7 @@ pub(crate) fn cluster_metadata(shared: &Shared) -> Reply {
             name: "rustok-iggy-0".to_owned(),
             ip: shared.local_addr.ip().to_string(),
             tcp_port: shared.local_addr.port(),
-            quic_port: 0,
+            quic_port: shared.quic_addr.map_or(0, |addr| addr.port()),
             http_port: 0,
             websocket_port: 0,
             role: ROLE_LEADER,

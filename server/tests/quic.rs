@@ -1,0 +1,163 @@
+//! The QUIC listener, with the official SDK's QUIC client, certificate
+//! validation on.
+//!
+//! The SDK's QUIC client validates only through the platform verifier (it
+//! has no CA-file option); on Linux that verifier reads `SSL_CERT_FILE`, so
+//! this binary points it at a CA made by the test
+//! ([`test_support::platform_trusted`]) before any client exists.
+
+mod common;
+
+use std::{path::Path, sync::Arc};
+
+use iggy::prelude::*;
+use rustok_iggy::{Backend, TopicRef};
+use rustok_iggy_server::{
+    test_support::{self, TestPki},
+    RunningServer, Server,
+};
+use rustok_iggy_testkit::MemoryBackend;
+
+fn trusted() -> &'static TestPki {
+    test_support::platform_trusted(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-quic-pki"))
+        .unwrap()
+}
+
+async fn quic_server(backend: Arc<dyn Backend>, pki: &TestPki) -> RunningServer {
+    Server::builder(backend)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .tls(pki.tls_config())
+        .quic("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_logs_in_creates_sends_and_polls_over_quic() {
+    let pki = trusted();
+    let backend = Arc::new(MemoryBackend::new());
+    let server = quic_server(backend.clone(), pki).await;
+    let quic_addr = server.quic_addr().unwrap();
+    assert_ne!(quic_addr.port(), 0);
+    for name in ["localhost", "127.0.0.1"] {
+        let client = common::quic_client(quic_addr, name);
+        client.connect().await.unwrap();
+        common::round_trip(&client, &format!("app-{name}")).await;
+        let me = client.get_me().await.unwrap();
+        assert!(
+            me.transport.to_lowercase().contains("quic"),
+            "{}",
+            me.transport
+        );
+        client.shutdown().await.unwrap();
+    }
+    // The messages landed in the backend, as over TCP.
+    assert_eq!(
+        backend
+            .records(&TopicRef::new("app-localhost", "orders"), 1)
+            .unwrap()
+            .len(),
+        2
+    );
+    // The TCP listener (TLS) serves next to it.
+    let tcp = common::tls_client(server.local_addr(), Some(&pki.ca_file), "localhost");
+    tcp.connect().await.unwrap();
+    tcp.ping().await.unwrap();
+    tcp.shutdown().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_is_on_a_misnamed_or_untrusted_certificate_is_refused() {
+    let pki = trusted();
+    let server = quic_server(Arc::new(MemoryBackend::new()), pki).await;
+    let quic_addr = server.quic_addr().unwrap();
+    let client = common::quic_client(quic_addr, "wrong.example");
+    let refused = match client.connect().await {
+        Err(_) => true,
+        Ok(()) => client.ping().await.is_err(),
+    };
+    assert!(refused, "a certificate without the name was accepted");
+    let _ = client.shutdown().await;
+
+    // A server whose certificate another CA signed: not trusted.
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = TestPki::generate(dir.path()).unwrap();
+    let other = quic_server(Arc::new(MemoryBackend::new()), &stranger).await;
+    let client = common::quic_client(other.quic_addr().unwrap(), "localhost");
+    let refused = match client.connect().await {
+        Err(_) => true,
+        Ok(()) => client.ping().await.is_err(),
+    };
+    assert!(refused, "a certificate from an untrusted CA was accepted");
+    let _ = client.shutdown().await;
+    other.shutdown().await.unwrap();
+
+    // The refused handshake did not stop the first server.
+    let client = common::quic_client(quic_addr, "localhost");
+    client.connect().await.unwrap();
+    client.ping().await.unwrap();
+    client.shutdown().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quic_member_holds_partitions_and_shutdown_closes_its_connection() {
+    let pki = trusted();
+    let backend = Arc::new(MemoryBackend::new());
+    let server = quic_server(backend.clone(), pki).await;
+    let client = common::quic_client(server.quic_addr().unwrap(), "localhost");
+    client.connect().await.unwrap();
+    client.create_stream("app").await.unwrap();
+    let (stream, topic, group) = (
+        Identifier::named("app").unwrap(),
+        Identifier::named("orders").unwrap(),
+        Identifier::named("billing").unwrap(),
+    );
+    client
+        .create_topic(
+            &stream,
+            "orders",
+            &TopicCreateOptions {
+                partitions_count: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    client
+        .create_consumer_group(&stream, &topic, "billing")
+        .await
+        .unwrap();
+    client
+        .join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    let me = client.get_me().await.unwrap();
+    assert_eq!(me.consumer_groups_count, 1);
+    let details = client
+        .get_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(details.members_count, 1);
+
+    // Shutdown completes with the QUIC connection open; its member left.
+    server.shutdown().await.unwrap();
+    let joined = backend
+        .join_group(&TopicRef::new("app", "orders"), "billing")
+        .await
+        .unwrap();
+    let assignment = backend
+        .sync_group(
+            &TopicRef::new("app", "orders"),
+            "billing",
+            joined,
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(assignment.partitions.len(), 2, "{assignment:?}");
+    let _ = client.shutdown().await;
+}
