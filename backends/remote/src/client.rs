@@ -1,5 +1,10 @@
-//! One SDK connection: dialling the configured addresses in order, login,
-//! request timeouts, the SDK's diagnostic events, and ping.
+//! One SDK connection: dialling the configured addresses in order over the
+//! URL's transport (TCP, with or without TLS, or QUIC), login, request
+//! timeouts, the SDK's diagnostic events, and ping.
+//!
+//! Everything past the dial goes through the SDK's transport-neutral
+//! `IggyClient`, so the backend, its stores and the raw group-sync request
+//! are the same code on every transport.
 
 use std::{
     future::Future,
@@ -12,14 +17,15 @@ use std::{
 
 use iggy::prelude::{
     AutoLogin, Client, ClientWrapper, Credentials, IggyClient, IggyDuration, IggyError,
-    NonZeroIggyDuration, SystemClient, TcpClient, TcpClientConfig, TcpClientReconnectionConfig,
+    NonZeroIggyDuration, QuicClient, QuicClientConfig, QuicClientReconnectionConfig, SystemClient,
+    TcpClient, TcpClientConfig, TcpClientReconnectionConfig,
 };
 use iggy_common::DiagnosticEvent;
 use rustok_iggy::{Error, ErrorKind, Result};
 use secrecy::SecretString;
 use tokio::{sync::OnceCell, task::JoinHandle};
 
-use crate::{config::Settings, error};
+use crate::{config::Settings, error, url::Transport};
 
 /// What the SDK last said about a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +78,13 @@ fn duration(ms: u64) -> Result<NonZeroIggyDuration> {
         .map_err(|_| Error::config("plugins.remote", format!("{ms} ms is not a valid duration")))
 }
 
+fn auto_login(settings: &Settings) -> AutoLogin {
+    AutoLogin::Enabled(Credentials::UsernamePassword(
+        settings.username.clone(),
+        SecretString::from(settings.password.expose().to_owned()),
+    ))
+}
+
 fn tcp_config(settings: &Settings, address: &str) -> Result<TcpClientConfig> {
     let c = &settings.config;
     Ok(TcpClientConfig {
@@ -80,10 +93,7 @@ fn tcp_config(settings: &Settings, address: &str) -> Result<TcpClientConfig> {
         tls_domain: c.tls_domain.clone().unwrap_or_default(),
         tls_ca_file: c.tls_ca_file.clone(),
         tls_validate_certificate: c.tls_validate_certificate,
-        auto_login: AutoLogin::Enabled(Credentials::UsernamePassword(
-            settings.username.clone(),
-            SecretString::from(settings.password.expose().to_owned()),
-        )),
+        auto_login: auto_login(settings),
         reconnection: TcpClientReconnectionConfig {
             enabled: true,
             max_retries: c.reconnect_retries,
@@ -95,6 +105,73 @@ fn tcp_config(settings: &Settings, address: &str) -> Result<TcpClientConfig> {
     })
 }
 
+/// The host part of `host:port` (brackets of an IPv6 literal removed): the
+/// name a certificate must carry when `tls_domain` is not set, as the SDK's
+/// TCP client does for TLS.
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// `local` is the UDP address to bind: the SDK's default is loopback
+/// (`127.0.0.1:0`), which cannot reach any other host.
+fn quic_config(settings: &Settings, address: &str, local: &str) -> Result<QuicClientConfig> {
+    let c = &settings.config;
+    Ok(QuicClientConfig {
+        client_address: local.to_owned(),
+        server_address: address.to_owned(),
+        server_name: c
+            .tls_domain
+            .clone()
+            .unwrap_or_else(|| host_of(address).to_owned()),
+        validate_certificate: c.tls_validate_certificate,
+        auto_login: auto_login(settings),
+        reconnection: QuicClientReconnectionConfig {
+            enabled: true,
+            max_retries: c.reconnect_retries,
+            interval: duration(c.reconnect_interval_ms)?,
+            reestablish_after: IggyDuration::from(Duration::from_millis(c.reconnect_interval_ms)),
+        },
+        heartbeat_interval: duration(c.heartbeat_interval_ms)?,
+        ..QuicClientConfig::default()
+    })
+}
+
+/// The SDK client for one address over the configured transport, not yet
+/// connected.
+async fn sdk_client(settings: &Settings, address: &str) -> Result<IggyClient> {
+    let wrapper = match settings.transport {
+        Transport::Tcp => TcpClient::create(Arc::new(tcp_config(settings, address)?))
+            .map(ClientWrapper::Tcp)
+            .map_err(|e| error::map(e, "connect"))?,
+        Transport::Quic => {
+            // The local socket's family must match the server's.
+            let remote = tokio::net::lookup_host(address)
+                .await
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        format!("cannot resolve `{address}`"),
+                    )
+                    .with_context("address", address)
+                })?;
+            let local = if remote.is_ipv6() {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            };
+            QuicClient::create(Arc::new(quic_config(settings, address, local)?))
+                .map(ClientWrapper::Quic)
+                .map_err(|e| error::map(e, "connect"))?
+        }
+    };
+    Ok(IggyClient::new(wrapper))
+}
+
 impl Connection {
     /// Dials the configured addresses in order and returns the first that
     /// connects and logs in. Bad credentials stop the search at once (every
@@ -103,9 +180,14 @@ impl Connection {
         let connect_timeout = Duration::from_millis(settings.config.connect_timeout_ms);
         let mut last: Option<Error> = None;
         for address in &settings.addresses {
-            let client = match TcpClient::create(Arc::new(tcp_config(settings, address)?)) {
-                Ok(tcp) => IggyClient::new(ClientWrapper::Tcp(tcp)),
-                Err(e) => return Err(error::map(e, "connect")),
+            let client = match sdk_client(settings, address).await {
+                Ok(client) => client,
+                Err(e) if e.kind() == ErrorKind::Unavailable => {
+                    tracing::warn!(address = %address, error = %e, "Iggy address failed; trying the next");
+                    last = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             let attempt = tokio::time::timeout(connect_timeout, async {
                 client.connect().await?;
@@ -265,5 +347,17 @@ impl Link {
     /// Marks the link closed; `true` the first time.
     pub(crate) fn close(&self) -> bool {
         !self.closed.swap(true, Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn the_default_certificate_name_is_the_dialled_host() {
+        assert_eq!(host_of("iggy.example:8080"), "iggy.example");
+        assert_eq!(host_of("127.0.0.1:8080"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:8080"), "::1");
     }
 }

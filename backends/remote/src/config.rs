@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::{
     spawn::{config::Plan, SpawnConfig},
-    url::{redact, Endpoints},
+    url::{redact, Endpoints, Transport},
 };
 
 /// The remote backend's config section, `[plugins.remote]`.
@@ -30,22 +30,27 @@ use crate::{
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RemoteConfig {
-    /// `iggy+tcp://[user[:password]@]host:port[,host:port…]`; the addresses
-    /// are tried in order. Default `iggy+tcp://127.0.0.1:8090`.
+    /// `iggy+tcp://[user[:password]@]host:port[,host:port…]`, or
+    /// `iggy+quic://…` with the server's QUIC (UDP) addresses; the
+    /// addresses are tried in order. Default `iggy+tcp://127.0.0.1:8090`.
+    /// HTTP and WebSocket URLs are refused (see [`Endpoints`]).
     pub url: String,
     /// User name; overrides the URL's. Default (neither set): `iggy`.
     pub username: Option<String>,
     /// Password; overrides the URL's. Default (neither set): `iggy`.
     pub password: Option<Secret>,
-    /// Connect over TLS.
+    /// Connect over TLS (TCP only; QUIC is always encrypted and ignores it).
     pub tls: bool,
-    /// CA certificate (PEM) to trust, for a server with a private CA.
+    /// CA certificate (PEM) to trust, for a server with a private CA (TCP
+    /// with `tls = true` only: the SDK's QUIC client takes no CA file and
+    /// trusts the platform's roots — on Linux `SSL_CERT_FILE` /
+    /// `SSL_CERT_DIR`, else the system store).
     pub tls_ca_file: Option<String>,
     /// Name the server certificate must carry; default: the host of the
-    /// address being dialled.
+    /// address being dialled. TLS over TCP and QUIC.
     pub tls_domain: Option<String>,
-    /// Validate the server certificate (default `true`). Turn off only for
-    /// a throwaway test server.
+    /// Validate the server certificate (default `true`), over TLS and QUIC.
+    /// Turn off only for a throwaway test server.
     pub tls_validate_certificate: bool,
     /// How many times the SDK redials a lost connection (passes over the
     /// address) before giving up; absent for no limit. Default 10.
@@ -54,7 +59,7 @@ pub struct RemoteConfig {
     pub reconnect_interval_ms: u64,
     /// SDK heartbeat interval, in ms (default 5000).
     pub heartbeat_interval_ms: u64,
-    /// Disable Nagle's algorithm on the socket (default `true`).
+    /// Disable Nagle's algorithm on the socket (default `true`; TCP only).
     pub nodelay: bool,
     /// Longest wait for the first connection to one address, in ms
     /// (default 10000); then the next address is tried.
@@ -138,6 +143,7 @@ impl fmt::Debug for RemoteConfig {
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub config: RemoteConfig,
+    pub transport: Transport,
     pub addresses: Vec<String>,
     pub username: String,
     pub password: Secret,
@@ -148,6 +154,7 @@ pub(crate) struct Settings {
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
+            .field("transport", &self.transport)
             .field("addresses", &self.addresses)
             .field("username", &self.username)
             .finish_non_exhaustive()
@@ -177,12 +184,7 @@ impl RemoteConfig {
 
     pub(crate) fn settings(&self) -> Result<Settings> {
         let endpoints = Endpoints::parse(&self.url)?;
-        if self.tls_ca_file.is_some() && !self.tls {
-            return Err(Error::config(
-                "plugins.remote.tls_ca_file",
-                "set `tls = true` to use a CA file",
-            ));
-        }
+        self.check_tls(endpoints.transport)?;
         for (key, value) in [
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("request_timeout_ms", self.request_timeout_ms),
@@ -213,6 +215,12 @@ impl RemoteConfig {
             .clone()
             .or(endpoints.password)
             .unwrap_or_else(|| Secret::new("iggy"));
+        if self.spawn.is_some() && endpoints.transport != Transport::Tcp {
+            return Err(Error::config(
+                "plugins.remote.spawn",
+                "managed mode starts the server on the URL's TCP address; use an `iggy+tcp://` URL with `spawn`",
+            ));
+        }
         let spawn = self
             .spawn
             .as_ref()
@@ -220,11 +228,58 @@ impl RemoteConfig {
             .transpose()?;
         Ok(Settings {
             config: self.clone(),
+            transport: endpoints.transport,
             addresses: endpoints.addresses,
             username,
             password,
             spawn,
         })
+    }
+
+    /// The TLS keys against the transport: each error names its key.
+    fn check_tls(&self, transport: Transport) -> Result<()> {
+        let encrypted = self.tls || transport == Transport::Quic;
+        if let Some(ca) = &self.tls_ca_file {
+            if transport == Transport::Quic {
+                return Err(Error::config(
+                    "plugins.remote.tls_ca_file",
+                    "the SDK's QUIC client takes no CA file: it validates against the platform's trust store (on Linux the file in SSL_CERT_FILE or the directories in SSL_CERT_DIR, else the system roots); add the CA there, or use `iggy+tcp://` with `tls = true`",
+                ));
+            }
+            if !self.tls {
+                return Err(Error::config(
+                    "plugins.remote.tls_ca_file",
+                    "set `tls = true` to use a CA file",
+                ));
+            }
+            if !std::path::Path::new(ca).is_file() {
+                return Err(Error::config(
+                    "plugins.remote.tls_ca_file",
+                    format!("`{ca}` is not a readable file"),
+                ));
+            }
+        }
+        if let Some(domain) = &self.tls_domain {
+            if !encrypted {
+                return Err(Error::config(
+                    "plugins.remote.tls_domain",
+                    "set `tls = true` (or use `iggy+quic://`) to check a certificate name",
+                ));
+            }
+            if rustls_pki_types::ServerName::try_from(domain.as_str()).is_err() {
+                return Err(Error::config(
+                    "plugins.remote.tls_domain",
+                    format!("`{domain}` is not a DNS name or an IP address"),
+                ));
+            }
+        }
+        if !self.tls_validate_certificate && !encrypted {
+            return Err(Error::config(
+                "plugins.remote.tls_validate_certificate",
+                "only applies to an encrypted connection: set `tls = true` (or use `iggy+quic://`)",
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn request_timeout(&self) -> Duration {
@@ -262,6 +317,7 @@ mod tests {
         let err =
             RemoteConfig::from_plugin_config(&section("tls_ca_file = \"/ca.pem\"")).unwrap_err();
         assert!(err.to_string().contains("tls = true"), "{err}");
+        assert_eq!(err.context("key"), Some("plugins.remote.tls_ca_file"));
         for key in [
             "connect_timeout_ms",
             "request_timeout_ms",
@@ -285,6 +341,74 @@ mod tests {
     }
 
     #[test]
+    fn tls_keys_are_checked_against_the_transport_naming_the_key() {
+        let ca = std::env::temp_dir();
+        let ca = ca.display();
+        for (text, key, needle) in [
+            (
+                "tls_domain = \"localhost\"".to_owned(),
+                "tls_domain",
+                "tls = true",
+            ),
+            (
+                "tls = true\ntls_domain = \"not a name\"".to_owned(),
+                "tls_domain",
+                "not a DNS name",
+            ),
+            (
+                "url = \"iggy+quic://h:1\"\ntls_domain = \"\"".to_owned(),
+                "tls_domain",
+                "not a DNS name",
+            ),
+            (
+                "tls_validate_certificate = false".to_owned(),
+                "tls_validate_certificate",
+                "encrypted",
+            ),
+            (
+                "url = \"iggy+quic://h:1\"\ntls_ca_file = \"/ca.pem\"".to_owned(),
+                "tls_ca_file",
+                "SSL_CERT_FILE",
+            ),
+            (
+                "tls = true\ntls_ca_file = \"/no/such/ca.pem\"".to_owned(),
+                "tls_ca_file",
+                "not a readable file",
+            ),
+            // A directory is not a CA file.
+            (
+                format!("tls = true\ntls_ca_file = \"{ca}\""),
+                "tls_ca_file",
+                "not a readable file",
+            ),
+            (
+                "url = \"iggy+quic://h:1\"\n[spawn]".to_owned(),
+                "spawn",
+                "iggy+tcp://",
+            ),
+        ] {
+            let err = RemoteConfig::from_plugin_config(&section(&text)).unwrap_err();
+            assert_eq!(err.kind(), rustok_iggy::ErrorKind::Config, "{text}");
+            assert_eq!(
+                err.context("key"),
+                Some(&*format!("plugins.remote.{key}")),
+                "{text}: {err}"
+            );
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
+        // What works: QUIC validates by default and takes a name; TLS over
+        // TCP takes all three keys.
+        for text in [
+            "url = \"iggy+quic://h:1\"\ntls_domain = \"iggy.example\"".to_owned(),
+            "url = \"quic://h:1\"\ntls_validate_certificate = false".to_owned(),
+            "tls = true\ntls_domain = \"10.0.0.1\"\ntls_validate_certificate = false".to_owned(),
+        ] {
+            let c = RemoteConfig::from_plugin_config(&section(&text)).unwrap();
+            c.settings().unwrap();
+        }
+    }
+
+    #[test]
     fn credentials_never_appear_in_debug_or_errors() {
         let c = RemoteConfig::from_plugin_config(&section(
             "url = \"iggy+tcp://app:hunter2@h:1\"\npassword = \"correct-horse\"\n[spawn]\nroot_password = \"tr0ub4dor\"",
@@ -298,7 +422,7 @@ mod tests {
             "{shown}"
         );
         let err =
-            RemoteConfig::from_plugin_config(&section("url = \"iggy+quic://app:hunter2@h:1\""))
+            RemoteConfig::from_plugin_config(&section("url = \"iggy+http://app:hunter2@h:1\""))
                 .unwrap_err();
         assert!(!format!("{err} {err:?}").contains("hunter2"));
     }

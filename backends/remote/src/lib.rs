@@ -17,9 +17,9 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `url` | `iggy+tcp://127.0.0.1:8090` | `iggy+tcp://[user[:pass]@]host:port[,host:port…]`, addresses tried in order |
+//! | `url` | `iggy+tcp://127.0.0.1:8090` | `iggy+tcp://[user[:pass]@]host:port[,host:port…]` or `iggy+quic://…`, addresses tried in order |
 //! | `username`, `password` | from the URL, else `iggy`/`iggy` | override the URL's credentials; `password` is a redacted secret |
-//! | `tls`, `tls_ca_file`, `tls_domain`, `tls_validate_certificate` | off, none, the host, `true` | TLS over TCP |
+//! | `tls`, `tls_ca_file`, `tls_domain`, `tls_validate_certificate` | off, none, the host, `true` | TLS over TCP; QUIC takes `tls_domain` and `tls_validate_certificate` (below) |
 //! | `reconnect_retries`, `reconnect_interval_ms` | 10, 1000 | the SDK's redial of a lost connection |
 //! | `heartbeat_interval_ms`, `nodelay` | 5000, `true` | SDK heartbeat, TCP_NODELAY |
 //! | `connect_timeout_ms`, `request_timeout_ms` | 10000, 30000 | per address at connect; per request |
@@ -28,10 +28,44 @@
 //! | `health_slow_ping_ms` | 500 | health is `Degraded` above this ping time |
 //! | `[plugins.remote.spawn]` | absent | managed mode: start and supervise the server (below) |
 //!
-//! Credentials never appear in `Debug`, logs or errors. Only TCP is
-//! supported: the SDK's QUIC, HTTP and WebSocket clients have other config
-//! types and semantics (no explicit group sync over HTTP), so `iggy+quic://`
-//! and `iggy+http://` URLs are refused with a `Config` error.
+//! Credentials never appear in `Debug`, logs or errors.
+//!
+//! ## Transports
+//!
+//! - **TCP** (`iggy+tcp://`, `iggy://`, `tcp://`), and **TLS over TCP**
+//!   with `tls = true`: `tls_ca_file` (a PEM CA to trust; without it only
+//!   the SDK's built-in public roots are), `tls_domain` (default: the host
+//!   being dialled) and `tls_validate_certificate` (default `true`) go to the
+//!   SDK's TCP client.
+//! - **QUIC** (`iggy+quic://`, `quic://`, the server's UDP addresses):
+//!   always encrypted. `tls_domain` (default: the dialled host) and
+//!   `tls_validate_certificate` (default `true`) go to the SDK's QUIC client.
+//!   That client has no CA-file option: it validates against the platform's
+//!   trust store (on Linux the PEM file in `SSL_CERT_FILE` or the
+//!   directories in `SSL_CERT_DIR`, else the system roots), so
+//!   `tls_ca_file` with QUIC is a `Config` error saying so. Everything past
+//!   the dial — topology, appends, polls, server-side groups (join, the raw
+//!   sync request, leave), offsets, the DLQ, health — is the same code on
+//!   both transports. Managed mode (`spawn`) needs a TCP URL.
+//! - **HTTP** (`iggy+http://`, `http://`, `https://`) is refused with a
+//!   `Config` error: the SDK's HTTP client cannot join or leave consumer
+//!   groups (it answers `FeatureUnavailable`) and has no binary path for the
+//!   group sync, and this backend's consumers are server-side group members.
+//! - **WebSocket** (`iggy+ws://`, `ws://`, `wss://`) is refused too: no
+//!   WebSocket Iggy endpoint runs in this project's tests, and an untested
+//!   transport is not offered.
+//!
+//! Misused TLS keys are `Config` errors naming the key: `tls_ca_file`
+//! without `tls = true`, with QUIC, or not a readable file; `tls_domain` that
+//! is not a DNS name or IP address, or set on a plain-TCP URL;
+//! `tls_validate_certificate = false` on a plain-TCP URL.
+//!
+//! What is tested, against this project's `rustok-iggy-server` with a CA and
+//! certificate made by the test: the conformance suites and a transport
+//! publishing and consuming through a consumer group, over TLS (CA file,
+//! `tls_domain`, validation on) and over QUIC (validation on); refusals of
+//! an untrusted CA, a missing CA file, a wrong name and plain TCP on the TLS
+//! port; and that `tls_validate_certificate = false` turns validation off.
 //!
 //! ## Mapping
 //!
@@ -129,7 +163,7 @@
 //!
 //! ## Not supported
 //!
-//! QUIC, HTTP and WebSocket transports; personal access tokens;
+//! HTTP and WebSocket transports; a CA file over QUIC; personal access tokens;
 //! failing over the shared connection to another address of the list.
 
 #![warn(missing_docs)]
@@ -156,7 +190,7 @@ pub use error::kind_of_code;
 pub use offsets::RemoteOffsetStore;
 pub use plugin::{link, BACKEND_PLUGIN, DLQ_PLUGIN, OFFSETS_PLUGIN};
 pub use spawn::SpawnConfig;
-pub use url::Endpoints;
+pub use url::{Endpoints, Transport};
 
 /// The name the backend, offset store and DLQ store are registered under.
 pub const NAME: &str = "remote";

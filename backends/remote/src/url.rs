@@ -1,30 +1,72 @@
-//! The connection URL: `iggy+tcp://user:pass@host:port[,host:port…]`.
+//! The connection URL: `iggy+tcp://user:pass@host:port[,host:port…]` or
+//! `iggy+quic://…`.
 
 use std::fmt;
 
 use rustok_iggy::{config::Secret, Error, ErrorKind, Result};
 
+/// The SDK transport a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// `iggy+tcp://`, `iggy://`, `tcp://`: the SDK's TCP client, with TLS
+    /// when `tls = true`.
+    Tcp,
+    /// `iggy+quic://`, `quic://`: the SDK's QUIC client (always encrypted;
+    /// the server's UDP address).
+    Quic,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Quic => "quic",
+        })
+    }
+}
+
+/// Why the HTTP transport is refused (shown in the error).
+const NO_HTTP: &str = "the SDK's HTTP client cannot join or leave consumer groups (it answers \
+    `FeatureUnavailable`) and has no binary path for the group sync, and this backend's \
+    consumers are server-side group members; use `iggy+tcp://` (with `tls = true` for \
+    encryption) or `iggy+quic://`";
+
+/// Why the WebSocket transport is refused (shown in the error).
+const NO_WS: &str = "the WebSocket transport is not offered because it cannot be tested here: \
+    no WebSocket Iggy endpoint runs in this project's tests (rustok-iggy-server speaks TCP, TLS \
+    and QUIC), and an untested transport would be a guess; use `iggy+tcp://` or `iggy+quic://`";
+
 /// Where and as whom to connect, parsed from a URL.
 ///
-/// Accepted schemes are `iggy+tcp` and `iggy` (TCP). `iggy+quic`,
-/// `iggy+http` and `iggy+ws` are recognised and refused with a
-/// [`ErrorKind::Config`] error: this backend speaks TCP only (see the crate
-/// docs). User and password are percent-decoded. Several addresses are
-/// separated by commas and tried in order. Query strings are refused: every
-/// option is a config key.
+/// Accepted schemes are `iggy+tcp`, `iggy` and `tcp` (TCP, TLS per the
+/// `tls` key) and `iggy+quic` and `quic` (QUIC). `iggy+http`, `http`,
+/// `https`, `iggy+ws`, `ws` and `wss` are recognised and refused with an
+/// [`ErrorKind::Config`] error saying why: the SDK's HTTP client cannot be
+/// a consumer-group member, and WebSocket is untested. User and password
+/// are percent-decoded. Several addresses are separated by commas and tried
+/// in order. Query strings are refused: every option is a config key.
 ///
 /// ```
-/// use rustok_iggy_remote::Endpoints;
+/// use rustok_iggy_remote::{Endpoints, Transport};
 ///
 /// let e = Endpoints::parse("iggy+tcp://app:s%40cret@10.0.0.1:8090,10.0.0.2:8090").unwrap();
 /// assert_eq!(e.addresses, vec!["10.0.0.1:8090", "10.0.0.2:8090"]);
+/// assert_eq!(e.transport, Transport::Tcp);
 /// assert_eq!(e.username.as_deref(), Some("app"));
 /// assert_eq!(e.password.as_ref().map(|p| p.expose()), Some("s@cret"));
 /// // The password never shows.
 /// assert!(!format!("{e:?}").contains("cret"));
+///
+/// let e = Endpoints::parse("iggy+quic://app:secret@10.0.0.1:8080").unwrap();
+/// assert_eq!(e.transport, Transport::Quic);
+/// let err = Endpoints::parse("iggy+http://10.0.0.1:3000").unwrap_err();
+/// assert!(err.to_string().contains("consumer groups"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Endpoints {
+    /// The SDK transport.
+    pub transport: Transport,
     /// `host:port` pairs, in the order they are tried.
     pub addresses: Vec<String>,
     /// User from the URL, if any.
@@ -36,6 +78,7 @@ pub struct Endpoints {
 impl fmt::Debug for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoints")
+            .field("transport", &self.transport)
             .field("addresses", &self.addresses)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
@@ -50,25 +93,31 @@ impl Endpoints {
     /// URL's credentials.
     pub fn parse(url: &str) -> Result<Self> {
         let url = url.trim();
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| Error::config(KEY, "expected `iggy+tcp://[user:pass@]host:port`"))?;
-        match scheme {
-            "iggy" | "iggy+tcp" | "tcp" => {}
-            "iggy+quic" | "quic" | "iggy+http" | "http" | "https" | "iggy+ws" | "ws" => {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!("transport `{scheme}` is not supported by the remote backend; use `iggy+tcp://`"),
-                )
-                .with_context("key", KEY))
-            }
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            Error::config(
+                KEY,
+                "expected `iggy+tcp://[user:pass@]host:port` or `iggy+quic://…`",
+            )
+        })?;
+        let refused = |why: &str| {
+            Error::new(
+                ErrorKind::Config,
+                format!("transport `{scheme}` is not supported by the remote backend: {why}"),
+            )
+            .with_context("key", KEY)
+        };
+        let transport = match scheme {
+            "iggy" | "iggy+tcp" | "tcp" => Transport::Tcp,
+            "iggy+quic" | "quic" => Transport::Quic,
+            "iggy+http" | "http" | "https" => return Err(refused(NO_HTTP)),
+            "iggy+ws" | "ws" | "wss" => return Err(refused(NO_WS)),
             other => {
                 return Err(Error::config(
                     KEY,
-                    format!("unknown scheme `{other}`; expected `iggy+tcp://`"),
+                    format!("unknown scheme `{other}`; expected `iggy+tcp://` or `iggy+quic://`"),
                 ))
             }
-        }
+        };
         if rest.contains('?') || rest.contains('#') {
             return Err(Error::config(
                 KEY,
@@ -105,6 +154,7 @@ impl Endpoints {
             addresses.push(address.to_owned());
         }
         Ok(Self {
+            transport,
             addresses,
             username,
             password,
@@ -167,13 +217,23 @@ mod tests {
         let e = Endpoints::parse("iggy+tcp://localhost:1,[::1]:2/").unwrap();
         assert_eq!(e.addresses, vec!["localhost:1", "[::1]:2"]);
         assert_eq!((e.username, e.password), (None, None));
+        for url in ["iggy+quic://u:p@h:8080,g:8080", "quic://h:1"] {
+            let e = Endpoints::parse(url).unwrap();
+            assert_eq!(e.transport, Transport::Quic, "{url}");
+        }
+        for url in ["iggy://h:1", "tcp://h:1"] {
+            assert_eq!(Endpoints::parse(url).unwrap().transport, Transport::Tcp);
+        }
     }
 
     #[test]
     fn refuses_other_transports_queries_and_bad_addresses() {
         for (url, needle) in [
-            ("iggy+quic://a:1", "not supported"),
-            ("iggy+http://a:1", "not supported"),
+            ("iggy+http://a:1", "cannot join or leave consumer groups"),
+            ("http://a:1", "cannot join or leave consumer groups"),
+            ("https://a:1", "cannot join or leave consumer groups"),
+            ("iggy+ws://a:1", "cannot be tested"),
+            ("wss://a:1", "cannot be tested"),
             ("kafka://a:1", "unknown scheme"),
             ("iggy+tcp://a:1?tls=true", "query options"),
             ("iggy+tcp://a", "host:port"),

@@ -5,9 +5,31 @@
 //! offsets only for existing partitions), and the remote store declares
 //! `zero_forgets` (Iggy stores the last consumed offset, so "nothing consumed"
 //! has no value of its own); see the `RemoteOffsetStore` docs.
+//!
+//! The same suites run three times: over plain TCP, over TLS (CA file,
+//! `tls_domain`, validation on) and over QUIC (validation on), each case
+//! with a server that serves that transport.
 
 mod common;
 
 rustok_iggy_testkit::backend_conformance!(remote_backend, common::backend());
 rustok_iggy_testkit::dlq_conformance!(remote_dlq, common::dlq());
 rustok_iggy_testkit::offsets_conformance!(remote_offsets, common::offsets());
+
+/// `iggy+tcp://` with `tls = true`.
+mod tls {
+    use super::common::{self, Wire};
+
+    rustok_iggy_testkit::backend_conformance!(remote_backend, common::backend_over(Wire::Tls));
+    rustok_iggy_testkit::dlq_conformance!(remote_dlq, common::dlq_over(Wire::Tls));
+    rustok_iggy_testkit::offsets_conformance!(remote_offsets, common::offsets_over(Wire::Tls));
+}
+
+/// `iggy+quic://`.
+mod quic {
+    use super::common::{self, Wire};
+
+    rustok_iggy_testkit::backend_conformance!(remote_backend, common::backend_over(Wire::Quic));
+    rustok_iggy_testkit::dlq_conformance!(remote_dlq, common::dlq_over(Wire::Quic));
+    rustok_iggy_testkit::offsets_conformance!(remote_offsets, common::offsets_over(Wire::Quic));
+}

@@ -208,7 +208,8 @@ async fn no_password_reaches_logs_debug_or_display() {
     for url in [
         format!("iggy+tcp://app:{BROKEN_PASSWORD}@127.0.0.1:notaport"),
         format!("iggy+tcp://app:{BROKEN_PASSWORD}@"),
-        format!("iggy+quic://app:{BROKEN_PASSWORD}@127.0.0.1:8090"),
+        format!("iggy+http://app:{BROKEN_PASSWORD}@127.0.0.1:8090"),
+        format!("iggy+ws://app:{BROKEN_PASSWORD}@127.0.0.1:8090"),
         format!("ftp://app:{BROKEN_PASSWORD}@127.0.0.1:8090"),
         format!("iggy+tcp://app:{BROKEN_PASSWORD}@127.0.0.1:8090?tls=true"),
         format!("app:{BROKEN_PASSWORD}@127.0.0.1:8090"),

@@ -1,22 +1,39 @@
 //! End to end through `rustok_iggy::Transport` built from config
 //! (`backend = "remote"`) against a `rustok_iggy_server::Server` started by
-//! the test: publish, consume every event in a group, commit.
+//! the test: publish, consume every event in a group, commit; over plain
+//! TCP, TLS and QUIC.
 
 mod common;
 
-use std::{collections::HashSet, net::SocketAddr, sync::Arc};
+use std::{collections::HashSet, sync::Arc};
+
+use common::Wire;
 
 use rustok_iggy::{HealthStatus, PluginKind, Registry, Transport, TransportConfig};
 use rustok_iggy_remote::{RemoteBackend, RemoteConfig};
+use rustok_iggy_server::RunningServer;
 use rustok_iggy_testkit::{
     fixtures::{order_placed_envelope, tenant},
     outage,
 };
 use uuid::Uuid;
 
-fn config(addr: SocketAddr) -> TransportConfig {
+/// A transport config whose `[plugins.remote]` section reaches `server`
+/// over `wire` (the keys of [`common::config_over`], written as TOML).
+fn config(wire: Wire, server: &RunningServer) -> TransportConfig {
     rustok_iggy_remote::link();
     rustok_iggy_codecs::link();
+    let remote = common::config_over(wire, server);
+    let mut section = format!(
+        "url = {:?}\nreconnect_interval_ms = 100\ntls = {}\n",
+        remote.url, remote.tls
+    );
+    if let Some(ca) = &remote.tls_ca_file {
+        section.push_str(&format!("tls_ca_file = {ca:?}\n"));
+    }
+    if let Some(domain) = &remote.tls_domain {
+        section.push_str(&format!("tls_domain = {domain:?}\n"));
+    }
     TransportConfig::from_toml(&format!(
         r#"
         backend = "remote"
@@ -27,8 +44,7 @@ fn config(addr: SocketAddr) -> TransportConfig {
         heartbeat_ms = 50
         poll_wait_ms = 20
         [plugins.remote]
-        url = "iggy+tcp://iggy:iggy@{addr}"
-        reconnect_interval_ms = 100
+        {section}
         "#
     ))
     .unwrap()
@@ -45,8 +61,27 @@ fn the_remote_plugins_are_registered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_is_handled_and_committed_through_a_transport_from_config() {
-    let server = common::server().await;
-    let transport = Transport::from_config(&config(server.local_addr()))
+    handled_and_committed(Wire::Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_is_handled_and_committed_over_tls() {
+    handled_and_committed(Wire::Tls).await;
+}
+
+/// Over QUIC, the group's members are server-side members on QUIC
+/// connections of their own (join, the raw sync request, leave).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_is_handled_and_committed_over_quic() {
+    handled_and_committed(Wire::Quic).await;
+}
+
+/// Publishes 300 events through a transport built from config over `wire`,
+/// consumes them in the group `billing`, and checks every partition is
+/// committed to its end on the server.
+async fn handled_and_committed(wire: Wire) {
+    let server = common::server_over(wire).await;
+    let transport = Transport::from_config(&config(wire, &server))
         .await
         .unwrap();
     assert_eq!(transport.backend().name(), "remote");

@@ -1,22 +1,59 @@
 //! A `rustok_iggy_server::Server` on a free loopback port, and remote
-//! plugins connected to it.
+//! plugins connected to it over plain TCP, TLS or QUIC.
 #![allow(dead_code)]
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use rustok_iggy::{Backend, DlqStore, OffsetStore};
 use rustok_iggy_remote::{RemoteBackend, RemoteConfig, RemoteDlqStore, RemoteOffsetStore};
-use rustok_iggy_server::{RunningServer, Server};
+use rustok_iggy_server::{
+    test_support::{self, TestPki},
+    RunningServer, Server,
+};
 use rustok_iggy_testkit::{conformance::offsets::EnsuringTopics, MemoryBackend};
+
+/// How the remote plugins reach the test server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// `iggy+tcp://`, no TLS.
+    Tcp,
+    /// `iggy+tcp://` with `tls = true`, the test CA as `tls_ca_file`,
+    /// `tls_domain = "localhost"`, validation on (the default).
+    Tls,
+    /// `iggy+quic://` with `tls_domain = "localhost"`, validation on (the
+    /// default) against the platform trust store, which `SSL_CERT_FILE`
+    /// points at the test CA (see [`pki`]).
+    Quic,
+}
+
+/// This test binary's certificates: a CA and a server certificate for
+/// `localhost`/`127.0.0.1`, made once per process under the target
+/// directory. The SDK's QUIC client trusts the CA through `SSL_CERT_FILE`
+/// (it has no CA-file option), so every QUIC test of the binary shares it.
+pub fn pki() -> &'static TestPki {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(concat!(env!("CARGO_CRATE_NAME"), "-pki"));
+    test_support::platform_trusted(&dir).unwrap()
+}
 
 /// Starts a server over a fresh memory backend (default root user
 /// `iggy`/`iggy`).
 pub async fn server() -> RunningServer {
-    Server::builder(Arc::new(MemoryBackend::new()))
-        .bind("127.0.0.1:0".parse().unwrap())
-        .start()
-        .await
-        .unwrap()
+    server_over(Wire::Tcp).await
+}
+
+/// Starts a server over a fresh memory backend that serves `wire`: TLS on
+/// the TCP listener for `Tls`, a QUIC listener (and TLS) for `Quic`.
+pub async fn server_over(wire: Wire) -> RunningServer {
+    let mut builder =
+        Server::builder(Arc::new(MemoryBackend::new())).bind("127.0.0.1:0".parse().unwrap());
+    if wire != Wire::Tcp {
+        builder = builder.tls(pki().tls_config());
+    }
+    if wire == Wire::Quic {
+        builder = builder.quic("127.0.0.1:0".parse().unwrap());
+    }
+    builder.start().await.unwrap()
 }
 
 /// A config for the server at `addr`, reconnecting quickly.
@@ -27,10 +64,37 @@ pub fn config(addr: SocketAddr) -> RemoteConfig {
     config
 }
 
+/// A config reaching `server` over `wire` (see [`Wire`]), reconnecting
+/// quickly.
+pub fn config_over(wire: Wire, server: &RunningServer) -> RemoteConfig {
+    match wire {
+        Wire::Tcp => config(server.local_addr()),
+        Wire::Tls => {
+            let mut config = config(server.local_addr());
+            config.tls = true;
+            config.tls_ca_file = Some(pki().ca_file.display().to_string());
+            config.tls_domain = Some("localhost".to_owned());
+            config
+        }
+        Wire::Quic => {
+            let addr = server.quic_addr().unwrap();
+            let mut config = config(addr);
+            config.url = format!("iggy+quic://iggy:iggy@{addr}");
+            config.tls_domain = Some("localhost".to_owned());
+            config
+        }
+    }
+}
+
 /// A remote backend on a server of its own; the server is the guard.
 pub async fn backend() -> (Arc<dyn Backend>, RunningServer) {
-    let server = server().await;
-    let backend = RemoteBackend::connect(config(server.local_addr()))
+    backend_over(Wire::Tcp).await
+}
+
+/// [`backend`] over `wire`.
+pub async fn backend_over(wire: Wire) -> (Arc<dyn Backend>, RunningServer) {
+    let server = server_over(wire).await;
+    let backend = RemoteBackend::connect(config_over(wire, &server))
         .await
         .unwrap();
     (Arc::new(backend), server)
@@ -38,8 +102,13 @@ pub async fn backend() -> (Arc<dyn Backend>, RunningServer) {
 
 /// A remote DLQ store on a server of its own.
 pub async fn dlq() -> (Arc<dyn DlqStore>, RunningServer) {
-    let server = server().await;
-    let store = RemoteDlqStore::new(config(server.local_addr())).unwrap();
+    dlq_over(Wire::Tcp).await
+}
+
+/// [`dlq`] over `wire`.
+pub async fn dlq_over(wire: Wire) -> (Arc<dyn DlqStore>, RunningServer) {
+    let server = server_over(wire).await;
+    let store = RemoteDlqStore::new(config_over(wire, &server)).unwrap();
     (Arc::new(store), server)
 }
 
@@ -47,8 +116,13 @@ pub async fn dlq() -> (Arc<dyn DlqStore>, RunningServer) {
 /// conformance suite commits to first: Iggy keeps offsets only for existing
 /// partitions.
 pub async fn offsets() -> (Arc<dyn OffsetStore>, RunningServer) {
-    let server = server().await;
-    let store = ensuring_topics(config(server.local_addr())).await;
+    offsets_over(Wire::Tcp).await
+}
+
+/// [`offsets`] over `wire`.
+pub async fn offsets_over(wire: Wire) -> (Arc<dyn OffsetStore>, RunningServer) {
+    let server = server_over(wire).await;
+    let store = ensuring_topics(config_over(wire, &server)).await;
     (store, server)
 }
 
