@@ -4,13 +4,14 @@
 //! It honours the Iggy server's own environment variables, so it can stand in
 //! wherever an `iggy-server` is expected: `IGGY_TCP_ADDRESS`,
 //! `IGGY_SYSTEM_PATH` (the embedded data directory), `IGGY_ROOT_USERNAME`,
-//! `IGGY_ROOT_PASSWORD`.
+//! `IGGY_ROOT_PASSWORD`. TLS and QUIC have options of their own
+//! (`--tls-cert-file`, `--tls-key-file`, `--quic-address`).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Args;
 use rustok_iggy::{config::Secret, Error, ErrorKind, Result, Transport, TransportConfig};
-use rustok_iggy_embedded::server::{RunningServer, Server};
+use rustok_iggy_embedded::server::{RunningServer, Server, TlsConfig};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -33,6 +34,59 @@ pub struct ServeArgs {
     /// unhealthy) on this address.
     #[arg(long, env = "RUSTOK_IGGY_HTTP_ADDRESS")]
     http_address: Option<SocketAddr>,
+    /// Serve TLS on the TCP address with this certificate chain (PEM);
+    /// needs `--tls-key-file`.
+    #[arg(long, env = "RUSTOK_IGGY_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert-file`.
+    #[arg(long, env = "RUSTOK_IGGY_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// Also serve the SDK's QUIC transport on this UDP address, with the
+    /// `--tls-cert-file` certificate (required).
+    #[arg(long, env = "RUSTOK_IGGY_QUIC_ADDRESS")]
+    quic_address: Option<SocketAddr>,
+}
+
+/// The encrypted listeners of [`start_with`]: TLS on the TCP address, QUIC.
+#[derive(Debug, Clone, Default)]
+pub struct Encryption {
+    /// Certificate and key; the TCP listener then speaks TLS only.
+    pub tls: Option<TlsConfig>,
+    /// The QUIC listener's UDP address (needs `tls`).
+    pub quic: Option<SocketAddr>,
+}
+
+impl Encryption {
+    /// From the flags; errors name the flag (and its variable) that is
+    /// missing.
+    fn from_args(args: &ServeArgs) -> Result<Self> {
+        let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+            (Some(cert), Some(key)) => Some(TlsConfig::new(cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(Error::config(
+                    "--tls-key-file (RUSTOK_IGGY_TLS_KEY_FILE)",
+                    "--tls-cert-file needs its key file",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::config(
+                    "--tls-cert-file (RUSTOK_IGGY_TLS_CERT_FILE)",
+                    "--tls-key-file needs its certificate file",
+                ))
+            }
+        };
+        if args.quic_address.is_some() && tls.is_none() {
+            return Err(Error::config(
+                "--quic-address (RUSTOK_IGGY_QUIC_ADDRESS)",
+                "QUIC needs a certificate: set --tls-cert-file and --tls-key-file",
+            ));
+        }
+        Ok(Self {
+            tls,
+            quic: args.quic_address,
+        })
+    }
 }
 
 /// Applies `--data-dir` to the embedded backend's section.
@@ -53,6 +107,7 @@ pub fn apply_data_dir(config: &TransportConfig, args: &ServeArgs) -> TransportCo
 /// groups left, the backend flushed and closed).
 pub async fn run(config: &TransportConfig, args: ServeArgs) -> Result<ExitCode> {
     let config = apply_data_dir(config, &args);
+    let encryption = Encryption::from_args(&args)?;
     // The recorder must exist before the transport registers its metrics.
     let metrics = match args.http_address {
         Some(_) => Some(
@@ -78,8 +133,15 @@ pub async fn run(config: &TransportConfig, args: ServeArgs) -> Result<ExitCode> 
             ))
         }
     };
-    let (server, transport) = start(&config, args.address, credentials).await?;
-    println!("listening on {}", server.local_addr());
+    let (server, transport) = start_with(&config, args.address, credentials, encryption).await?;
+    if server.is_tls() {
+        println!("listening on {} (TLS)", server.local_addr());
+    } else {
+        println!("listening on {}", server.local_addr());
+    }
+    if let Some(quic) = server.quic_addr() {
+        println!("quic on {quic}");
+    }
     let stop_http = tokio_util::sync::CancellationToken::new();
     if let (Some(address), Some(metrics)) = (args.http_address, metrics) {
         let listener = crate::http::bind(address).await?;
@@ -118,6 +180,16 @@ pub async fn start(
     address: SocketAddr,
     credentials: Option<(String, Secret)>,
 ) -> Result<(RunningServer, Transport)> {
+    start_with(config, address, credentials, Encryption::default()).await
+}
+
+/// [`start`], with TLS and QUIC as `encryption` says.
+pub async fn start_with(
+    config: &TransportConfig,
+    address: SocketAddr,
+    credentials: Option<(String, Secret)>,
+    encryption: Encryption,
+) -> Result<(RunningServer, Transport)> {
     let transport = Transport::from_config(config).await?;
     let mut builder = Server::builder(transport.backend().clone())
         .bind(address)
@@ -129,6 +201,12 @@ pub async fn start(
     }
     if let Some((user, password)) = credentials {
         builder = builder.credentials(user, password);
+    }
+    if let Some(tls) = encryption.tls {
+        builder = builder.tls(tls);
+    }
+    if let Some(quic) = encryption.quic {
+        builder = builder.quic(quic);
     }
     let server = builder.start().await.map_err(|e| {
         Error::new(

@@ -142,3 +142,117 @@ fn serve_refuses_a_public_address_without_credentials() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot start the listener"), "{err}");
 }
+
+/// `--tls-cert-file`/`--tls-key-file` (here by their variables) make the TCP
+/// address speak TLS, `--quic-address` adds QUIC with the same certificate;
+/// the SDK's clients validate it (TLS against the CA file, QUIC against
+/// `SSL_CERT_FILE`, which `platform_trusted` points at the same CA).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_speaks_tls_and_quic_with_the_given_certificate() {
+    let pki = rustok_iggy_server::test_support::platform_trusted(
+        &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-serve-pki"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+        .arg("serve")
+        .env("IGGY_TCP_ADDRESS", "127.0.0.1:0")
+        .env("IGGY_SYSTEM_PATH", dir.path().join("data"))
+        .env("RUSTOK_IGGY_TLS_CERT_FILE", &pki.cert_file)
+        .env("RUSTOK_IGGY_TLS_KEY_FILE", &pki.key_file)
+        .env("RUSTOK_IGGY_QUIC_ADDRESS", "127.0.0.1:0")
+        .env_remove("IGGY_ROOT_USERNAME")
+        .env_remove("IGGY_ROOT_PASSWORD")
+        .env_remove("RUSTOK_IGGY_HTTP_ADDRESS")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let tcp = first
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.strip_suffix(" (TLS)"))
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    let second = lines.next().unwrap().unwrap();
+    let quic = second
+        .strip_prefix("quic on ")
+        .unwrap_or_else(|| panic!("{second}"))
+        .to_owned();
+
+    let root = || {
+        AutoLogin::Enabled(Credentials::UsernamePassword(
+            "iggy".to_owned(),
+            "iggy".to_owned().into(),
+        ))
+    };
+    let tls = IggyClient::new(ClientWrapper::Tcp(
+        TcpClient::create(std::sync::Arc::new(TcpClientConfig {
+            server_address: tcp,
+            tls_enabled: true,
+            tls_domain: "localhost".to_owned(),
+            tls_ca_file: Some(pki.ca_file.display().to_string()),
+            tls_validate_certificate: true,
+            auto_login: root(),
+            ..TcpClientConfig::default()
+        }))
+        .unwrap(),
+    ));
+    tls.connect().await.unwrap();
+    tls.create_stream("over-tls").await.unwrap();
+    let quic = IggyClient::new(ClientWrapper::Quic(
+        QuicClient::create(std::sync::Arc::new(QuicClientConfig {
+            server_address: quic,
+            server_name: "localhost".to_owned(),
+            validate_certificate: true,
+            auto_login: root(),
+            ..QuicClientConfig::default()
+        }))
+        .unwrap(),
+    ));
+    quic.connect().await.unwrap();
+    // The stream made over TLS, seen over QUIC: one server.
+    assert!(quic
+        .get_stream(&Identifier::named("over-tls").unwrap())
+        .await
+        .unwrap()
+        .is_some());
+    tls.shutdown().await.unwrap();
+    quic.shutdown().await.unwrap();
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(exit.success(), "{exit:?} {rest:?}");
+}
+
+#[test]
+fn serve_refuses_incomplete_tls_and_quic_flags_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flags, needle) in [
+        (vec!["--quic-address", "127.0.0.1:0"], "--quic-address"),
+        (vec!["--tls-cert-file", "/some/cert.pem"], "--tls-key-file"),
+        (vec!["--tls-key-file", "/some/key.pem"], "--tls-cert-file"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+            .arg("serve")
+            .args(&flags)
+            .env("IGGY_TCP_ADDRESS", "127.0.0.1:0")
+            .env("IGGY_SYSTEM_PATH", dir.path().join("data"))
+            .env_remove("RUSTOK_IGGY_TLS_CERT_FILE")
+            .env_remove("RUSTOK_IGGY_TLS_KEY_FILE")
+            .env_remove("RUSTOK_IGGY_QUIC_ADDRESS")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flags:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{flags:?}: {err}");
+    }
+}
