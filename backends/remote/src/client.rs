@@ -25,7 +25,7 @@ use rustok_iggy::{Error, ErrorKind, Result};
 use secrecy::SecretString;
 use tokio::{sync::OnceCell, task::JoinHandle};
 
-use crate::{config::Settings, error, url::Transport};
+use crate::{config::Settings, error, url::TransportProtocol};
 
 /// What the SDK last said about a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,10 +143,10 @@ fn quic_config(settings: &Settings, address: &str, local: &str) -> Result<QuicCl
 /// connected.
 async fn sdk_client(settings: &Settings, address: &str) -> Result<IggyClient> {
     let wrapper = match settings.transport {
-        Transport::Tcp => TcpClient::create(Arc::new(tcp_config(settings, address)?))
+        TransportProtocol::Tcp => TcpClient::create(Arc::new(tcp_config(settings, address)?))
             .map(ClientWrapper::Tcp)
             .map_err(|e| error::map(e, "connect"))?,
-        Transport::Quic => {
+        TransportProtocol::Quic => {
             // The local socket's family must match the server's.
             let remote = tokio::net::lookup_host(address)
                 .await

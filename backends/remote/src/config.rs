@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::{
     spawn::{config::Plan, SpawnConfig},
-    url::{redact, Endpoints, Transport},
+    url::{redact, Endpoints, TransportProtocol},
 };
 
 /// The remote backend's config section, `[plugins.remote]`.
@@ -143,7 +143,7 @@ impl fmt::Debug for RemoteConfig {
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub config: RemoteConfig,
-    pub transport: Transport,
+    pub transport: TransportProtocol,
     pub addresses: Vec<String>,
     pub username: String,
     pub password: Secret,
@@ -215,7 +215,7 @@ impl RemoteConfig {
             .clone()
             .or(endpoints.password)
             .unwrap_or_else(|| Secret::new("iggy"));
-        if self.spawn.is_some() && endpoints.transport != Transport::Tcp {
+        if self.spawn.is_some() && endpoints.transport != TransportProtocol::Tcp {
             return Err(Error::config(
                 "plugins.remote.spawn",
                 "managed mode starts the server on the URL's TCP address; use an `iggy+tcp://` URL with `spawn`",
@@ -237,10 +237,10 @@ impl RemoteConfig {
     }
 
     /// The TLS keys against the transport: each error names its key.
-    fn check_tls(&self, transport: Transport) -> Result<()> {
-        let encrypted = self.tls || transport == Transport::Quic;
+    fn check_tls(&self, transport: TransportProtocol) -> Result<()> {
+        let encrypted = self.tls || transport == TransportProtocol::Quic;
         if let Some(ca) = &self.tls_ca_file {
-            if transport == Transport::Quic {
+            if transport == TransportProtocol::Quic {
                 return Err(Error::config(
                     "plugins.remote.tls_ca_file",
                     "the SDK's QUIC client takes no CA file: it validates against the platform's trust store (on Linux the file in SSL_CERT_FILE or the directories in SSL_CERT_DIR, else the system roots); add the CA there, or use `iggy+tcp://` with `tls = true`",

@@ -190,7 +190,7 @@ pub use error::kind_of_code;
 pub use offsets::RemoteOffsetStore;
 pub use plugin::{link, BACKEND_PLUGIN, DLQ_PLUGIN, OFFSETS_PLUGIN};
 pub use spawn::SpawnConfig;
-pub use url::{Endpoints, Transport};
+pub use url::{Endpoints, TransportProtocol};
 
 /// The name the backend, offset store and DLQ store are registered under.
 pub const NAME: &str = "remote";

@@ -5,10 +5,11 @@ use std::fmt;
 
 use rustok_iggy::{config::Secret, Error, ErrorKind, Result};
 
-/// The SDK transport a URL selects.
+/// The SDK transport a URL selects (named like the SDK's own enum, and
+/// unlike the core's `Transport`, which is the application-facing API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Transport {
+pub enum TransportProtocol {
     /// `iggy+tcp://`, `iggy://`, `tcp://`: the SDK's TCP client, with TLS
     /// when `tls = true`.
     Tcp,
@@ -17,11 +18,11 @@ pub enum Transport {
     Quic,
 }
 
-impl fmt::Display for Transport {
+impl fmt::Display for TransportProtocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Transport::Tcp => "tcp",
-            Transport::Quic => "quic",
+            TransportProtocol::Tcp => "tcp",
+            TransportProtocol::Quic => "quic",
         })
     }
 }
@@ -48,25 +49,25 @@ const NO_WS: &str = "the WebSocket transport is not offered because it cannot be
 /// in order. Query strings are refused: every option is a config key.
 ///
 /// ```
-/// use rustok_iggy_remote::{Endpoints, Transport};
+/// use rustok_iggy_remote::{Endpoints, TransportProtocol};
 ///
 /// let e = Endpoints::parse("iggy+tcp://app:s%40cret@10.0.0.1:8090,10.0.0.2:8090").unwrap();
 /// assert_eq!(e.addresses, vec!["10.0.0.1:8090", "10.0.0.2:8090"]);
-/// assert_eq!(e.transport, Transport::Tcp);
+/// assert_eq!(e.transport, TransportProtocol::Tcp);
 /// assert_eq!(e.username.as_deref(), Some("app"));
 /// assert_eq!(e.password.as_ref().map(|p| p.expose()), Some("s@cret"));
 /// // The password never shows.
 /// assert!(!format!("{e:?}").contains("cret"));
 ///
 /// let e = Endpoints::parse("iggy+quic://app:secret@10.0.0.1:8080").unwrap();
-/// assert_eq!(e.transport, Transport::Quic);
+/// assert_eq!(e.transport, TransportProtocol::Quic);
 /// let err = Endpoints::parse("iggy+http://10.0.0.1:3000").unwrap_err();
 /// assert!(err.to_string().contains("consumer groups"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Endpoints {
     /// The SDK transport.
-    pub transport: Transport,
+    pub transport: TransportProtocol,
     /// `host:port` pairs, in the order they are tried.
     pub addresses: Vec<String>,
     /// User from the URL, if any.
@@ -107,8 +108,8 @@ impl Endpoints {
             .with_context("key", KEY)
         };
         let transport = match scheme {
-            "iggy" | "iggy+tcp" | "tcp" => Transport::Tcp,
-            "iggy+quic" | "quic" => Transport::Quic,
+            "iggy" | "iggy+tcp" | "tcp" => TransportProtocol::Tcp,
+            "iggy+quic" | "quic" => TransportProtocol::Quic,
             "iggy+http" | "http" | "https" => return Err(refused(NO_HTTP)),
             "iggy+ws" | "ws" | "wss" => return Err(refused(NO_WS)),
             other => {
@@ -219,10 +220,13 @@ mod tests {
         assert_eq!((e.username, e.password), (None, None));
         for url in ["iggy+quic://u:p@h:8080,g:8080", "quic://h:1"] {
             let e = Endpoints::parse(url).unwrap();
-            assert_eq!(e.transport, Transport::Quic, "{url}");
+            assert_eq!(e.transport, TransportProtocol::Quic, "{url}");
         }
         for url in ["iggy://h:1", "tcp://h:1"] {
-            assert_eq!(Endpoints::parse(url).unwrap().transport, Transport::Tcp);
+            assert_eq!(
+                Endpoints::parse(url).unwrap().transport,
+                TransportProtocol::Tcp
+            );
         }
     }
 
