@@ -161,3 +161,86 @@ async fn a_quic_member_holds_partitions_and_shutdown_closes_its_connection() {
     assert_eq!(assignment.partitions.len(), 2, "{assignment:?}");
     let _ = client.shutdown().await;
 }
+
+/// A bare QUIC client (quinn, trusting the test CA) that sends `frames`,
+/// each on a stream of its own as the SDK does, and returns each reply
+/// (empty when the stream ended without one).
+async fn raw_quic(addr: std::net::SocketAddr, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&trusted().ca_file).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let crypto = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(crypto).unwrap(),
+    )));
+    let connection = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+    let mut replies = Vec::new();
+    for frame in frames {
+        let Ok((mut send, mut recv)) = connection.open_bi().await else {
+            replies.push(Vec::new());
+            continue;
+        };
+        let _ = send.write_all(frame).await;
+        let _ = send.finish();
+        replies.push(recv.read_to_end(1 << 20).await.unwrap_or_default());
+    }
+    endpoint.close(0u32.into(), b"done");
+    replies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_requests_have_the_tcp_frame_limits() {
+    use iggy_binary_protocol::codes::{PING_CODE, SEND_MESSAGES_CODE};
+    use rustok_iggy_server::fuzzing::{reply_status, request};
+
+    let pki = trusted();
+    let server = Server::builder(Arc::new(MemoryBackend::new()))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .tls(pki.tls_config())
+        .quic("127.0.0.1:0".parse().unwrap())
+        .max_frame_bytes(64 * 1024)
+        .start()
+        .await
+        .unwrap();
+    let addr = server.quic_addr().unwrap();
+
+    // Before login: a ping is served, a 20 KiB body is refused (40,
+    // unauthenticated) and the connection closed: nothing after it is served.
+    let ping = request(PING_CODE, &[]);
+    let replies = raw_quic(
+        addr,
+        &[
+            ping.clone(),
+            request(SEND_MESSAGES_CODE, &[0u8; 20 * 1024]),
+            ping.clone(),
+        ],
+    )
+    .await;
+    assert_eq!(reply_status(&replies[0]), Some(0));
+    assert_eq!(reply_status(&replies[1]), Some(40));
+    assert!(replies[2].is_empty(), "served after the refusal");
+
+    // Above max_frame_bytes: refused (3, invalid command), then closed.
+    let replies = raw_quic(
+        addr,
+        &[request(SEND_MESSAGES_CODE, &[0u8; 65 * 1024]), ping.clone()],
+    )
+    .await;
+    assert_eq!(reply_status(&replies[0]), Some(3));
+    assert!(replies[1].is_empty(), "served after the refusal");
+
+    // The server serves the next connection.
+    let replies = raw_quic(addr, &[ping]).await;
+    assert_eq!(reply_status(&replies[0]), Some(0));
+    server.shutdown().await.unwrap();
+}
