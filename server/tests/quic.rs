@@ -244,3 +244,20 @@ async fn quic_requests_have_the_tcp_frame_limits() {
     assert_eq!(reply_status(&replies[0]), Some(0));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_public_quic_address_needs_credentials_like_a_public_tcp_one() {
+    let err = Server::builder(Arc::new(MemoryBackend::new()))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .tls(trusted().tls_config())
+        .quic("0.0.0.0:0".parse().unwrap())
+        .start()
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("0.0.0.0:0 is not a loopback address"),
+        "{err}"
+    );
+}
