@@ -166,10 +166,24 @@ async fn sdk_client(settings: &Settings, address: &str) -> Result<IggyClient> {
             };
             QuicClient::create(Arc::new(quic_config(settings, address, local)?))
                 .map(ClientWrapper::Quic)
-                .map_err(|e| error::map(e, "connect"))?
+                .map_err(|e| quic_create_error(e, settings))?
         }
     };
     Ok(IggyClient::new(wrapper))
+}
+
+/// Why the SDK could not make a QUIC client. With validation on, its
+/// "invalid configuration" means the platform verifier found no CA
+/// certificate to trust (the SDK logs the cause and returns the bare code):
+/// say so, naming the key.
+fn quic_create_error(e: IggyError, settings: &Settings) -> Error {
+    if matches!(e, IggyError::InvalidConfiguration) && settings.config.tls_validate_certificate {
+        return Error::config(
+            "plugins.remote.tls_validate_certificate",
+            "the SDK's QUIC client validates against the platform trust store and found no CA certificate there (on Linux it reads SSL_CERT_FILE / SSL_CERT_DIR, else the system roots): add the server's CA there",
+        );
+    }
+    error::map(e, "connect")
 }
 
 impl Connection {
