@@ -141,7 +141,9 @@ impl TransportConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsumerConfig {
-    /// Records fetched per poll.
+    /// Records fetched per poll. Also bounds what a crash redelivers: at most
+    /// two batches per partition (the one being handled and the one whose
+    /// commit was still on its way).
     pub poll_batch: u32,
     /// How long a poll waits for data before returning empty, in ms. Backends
     /// without long polling sleep this long between empty polls.

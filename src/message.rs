@@ -14,6 +14,19 @@ use crate::{wire::header, Error, ErrorKind, Result};
 pub struct HeaderName(Cow<'static, str>);
 
 impl HeaderName {
+    /// A name known at compile time, taken as is: no lookup, no allocation.
+    ///
+    /// ```
+    /// use rustok_iggy::HeaderName;
+    ///
+    /// const REGION: HeaderName = HeaderName::from_static("x-region");
+    /// assert_eq!(REGION.as_str(), "x-region");
+    /// assert_eq!(REGION, HeaderName::from("x-region"));
+    /// ```
+    pub const fn from_static(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
+    }
+
     /// The name as a string.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -288,13 +288,13 @@ impl Transport {
             .codec
             .encode_value(&envelope.event)
             .map_err(|e| e.with_context("event_id", envelope.id))?;
-        let mut message =
-            wire::envelope_message(envelope, self.inner.codec.name(), Bytes::from(payload));
-        if let Some(traceparent) = crate::consumer::trace::traceparent(envelope) {
-            message
-                .headers
-                .insert_str(wire::header::TRACEPARENT, traceparent);
-        }
+        let traceparent = crate::consumer::trace::traceparent(envelope);
+        let message = wire::traced_envelope_message(
+            envelope,
+            self.inner.codec.name(),
+            Bytes::from(payload),
+            traceparent.as_ref().map(|t| t.as_str()),
+        );
         self.check_size(&message)
             .map_err(|e| e.with_context("event_id", envelope.id))?;
         Ok((topic, partition, message))

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
-use crate::{Error, ErrorKind, EventEnvelope, Headers, Message, Result};
+use crate::{Error, ErrorKind, EventEnvelope, HeaderName, Headers, Message, Result};
 
 /// Header names written on every message. Stable: changing one breaks every
 /// consumer of existing data.
@@ -57,8 +57,19 @@ pub mod header {
 
 /// The headers of `envelope` written with `codec`.
 pub fn envelope_headers<E>(envelope: &EventEnvelope<E>, codec: &str) -> Headers {
+    headers_with_traceparent(envelope, codec, None)
+}
+
+/// [`envelope_headers`] plus the `traceparent` the transport writes, in the
+/// same buffer.
+fn headers_with_traceparent<E>(
+    envelope: &EventEnvelope<E>,
+    codec: &str,
+    traceparent: Option<&str>,
+) -> Headers {
     let mut values = Values::with_capacity(
-        200 + envelope.event_type.len()
+        200 + traceparent.map_or(0, str::len)
+            + envelope.event_type.len()
             + envelope.trace_id.as_ref().map_or(0, String::len)
             + envelope.partition_key.as_ref().map_or(0, String::len)
             + codec.len(),
@@ -79,17 +90,35 @@ pub fn envelope_headers<E>(envelope: &EventEnvelope<E>, codec: &str) -> Headers 
     values.put_number(header::RETRY_COUNT, envelope.retry_count);
     values.put_number(header::SCHEMA_VERSION, envelope.schema_version);
     values.put_uuid(header::TENANT_ID, envelope.tenant_id);
-    values.put(
-        header::TIMESTAMP,
-        envelope
-            .timestamp
-            .to_rfc3339_opts(SecondsFormat::Micros, true)
-            .as_bytes(),
-    );
+    values.put_timestamp(header::TIMESTAMP, &envelope.timestamp);
     if let Some(trace) = &envelope.trace_id {
         values.put(header::TRACE_ID, trace.as_bytes());
     }
+    if let Some(traceparent) = traceparent {
+        values.put(header::TRACEPARENT, traceparent.as_bytes());
+    }
     values.into_headers()
+}
+
+/// (year, month, day) of the proleptic Gregorian calendar for `days` since
+/// 1970-01-01: Howard Hinnant's `civil_from_days`, integer arithmetic only.
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    // In 1..=31 and 1..=12 by construction.
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Header values written into one buffer and handed out as slices of it: two
@@ -122,6 +151,46 @@ impl Values {
         self.put(name, id.hyphenated().encode_lower(&mut text).as_bytes());
     }
 
+    /// RFC 3339 in UTC with microseconds (`2026-11-27T04:30:44.123456Z`),
+    /// the text `to_rfc3339_opts(SecondsFormat::Micros, true)` gives, written
+    /// digit by digit: `chrono`'s formatter was the costliest header. Years
+    /// outside 0–9999 (signed in RFC 3339) go through `chrono`.
+    fn put_timestamp(&mut self, name: &'static str, at: &DateTime<Utc>) {
+        let seconds = at.timestamp();
+        let days = seconds.div_euclid(86_400);
+        let (year, month, day) = civil_date(days);
+        if !(0..=9999).contains(&year) {
+            let text = at.to_rfc3339_opts(SecondsFormat::Micros, true);
+            return self.put(name, text.as_bytes());
+        }
+        // `rem_euclid` of a positive modulus is in 0..86_400.
+        let of_day = seconds.rem_euclid(86_400) as u32;
+        // A leap second shows as second 59 with nanoseconds ≥ 1e9 in chrono;
+        // RFC 3339 writes it as second 60.
+        let nanos = at.timestamp_subsec_nanos();
+        let (leap, nanos) = if nanos >= 1_000_000_000 {
+            (1, nanos - 1_000_000_000)
+        } else {
+            (0, nanos)
+        };
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        let mut digits = |at: usize, width: usize, mut value: u32| {
+            for slot in text[at..at + width].iter_mut().rev() {
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        // `year` is in 0..=9999 (checked above).
+        digits(0, 4, year as u32);
+        digits(5, 2, month);
+        digits(8, 2, day);
+        digits(11, 2, of_day / 3_600);
+        digits(14, 2, of_day / 60 % 60);
+        digits(17, 2, of_day % 60 + leap);
+        digits(20, 6, nanos / 1_000);
+        self.put(name, &text);
+    }
+
     fn put_number(&mut self, name: &'static str, value: impl fmt::Display) {
         // Writing into a BytesMut grows it; it cannot fail.
         let _ = write!(self.buf, "{value}");
@@ -140,7 +209,8 @@ impl Values {
         let mut headers = Headers::with_capacity(self.len);
         let mut start = 0;
         for &(name, end) in &self.ends[..self.len] {
-            headers.insert(name, bytes.slice(start..end));
+            // The names are the transport's own constants: no interning lookup.
+            headers.insert(HeaderName::from_static(name), bytes.slice(start..end));
             start = end;
         }
         headers
@@ -149,9 +219,19 @@ impl Values {
 
 /// The message for `envelope`, whose event the codec already encoded to `payload`.
 pub fn envelope_message<E>(envelope: &EventEnvelope<E>, codec: &str, payload: Bytes) -> Message {
+    traced_envelope_message(envelope, codec, payload, None)
+}
+
+/// [`envelope_message`] with the `traceparent` header the transport adds.
+pub(crate) fn traced_envelope_message<E>(
+    envelope: &EventEnvelope<E>,
+    codec: &str,
+    payload: Bytes,
+    traceparent: Option<&str>,
+) -> Message {
     Message {
         id: envelope.id.as_u128(),
-        headers: envelope_headers(envelope, codec),
+        headers: headers_with_traceparent(envelope, codec, traceparent),
         payload,
     }
 }
@@ -175,9 +255,7 @@ pub fn envelope_metadata(message: &Message) -> Result<EventEnvelope<()>> {
         actor_id: h.parse_optional(header::ACTOR_ID)?,
         trace_id: h.get_str(header::TRACE_ID)?.map(str::to_owned),
         timestamp: h.required(header::TIMESTAMP).and_then(|raw| {
-            DateTime::parse_from_rfc3339(raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| bad_header(header::TIMESTAMP, raw, e))
+            parse_timestamp(raw).map_err(|e| bad_header(header::TIMESTAMP, raw, e))
         })?,
         retry_count: h.parse(header::RETRY_COUNT)?,
         partition_key: h.get_str(header::PARTITION_KEY)?.map(str::to_owned),
@@ -190,6 +268,42 @@ pub fn envelope_metadata(message: &Message) -> Result<EventEnvelope<()>> {
         )
     })?;
     Ok(envelope)
+}
+
+/// An RFC 3339 timestamp. The form this crate writes
+/// (`2026-11-27T04:30:44.123456Z`) is read digit by digit, since it is on
+/// every consumed message's path; anything else (offsets, other precisions,
+/// leap seconds) goes through `chrono`, which also gives the error.
+fn parse_timestamp(raw: &str) -> std::result::Result<DateTime<Utc>, chrono::ParseError> {
+    let fast = || {
+        let b = raw.as_bytes();
+        if b.len() != 27 || &b[4..5] != b"-" || &b[7..8] != b"-" || &b[10..11] != b"T" {
+            return None;
+        }
+        if &b[13..14] != b":" || &b[16..17] != b":" || &b[19..20] != b"." || &b[26..] != b"Z" {
+            return None;
+        }
+        let number = |from: usize, to: usize| {
+            b[from..to].iter().try_fold(0u32, |n, &d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        let second = number(17, 19)?;
+        if second > 59 {
+            return None;
+        }
+        chrono::NaiveDate::from_ymd_opt(
+            i32::try_from(number(0, 4)?).ok()?,
+            number(5, 7)?,
+            number(8, 10)?,
+        )?
+        .and_hms_micro_opt(number(11, 13)?, number(14, 16)?, second, number(20, 26)?)
+        .map(|t| t.and_utc())
+    };
+    match fast() {
+        Some(at) => Ok(at),
+        None => DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)),
+    }
 }
 
 fn required<'h>(headers: &'h Headers, key: &str) -> Result<&'h str> {
@@ -325,6 +439,88 @@ mod tests {
                         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
                         .as_str()
                 )
+            );
+        }
+    }
+
+    fn timestamp_text(at: DateTime<Utc>) -> String {
+        let mut e = envelope();
+        e.timestamp = at;
+        let headers = envelope_headers(&e, "json");
+        headers
+            .get_str(header::TIMESTAMP)
+            .unwrap()
+            .unwrap()
+            .to_owned()
+    }
+
+    proptest::proptest! {
+        /// The hand-written formatter gives chrono's text for any instant,
+        /// from year -262143 to 262142, leap seconds included.
+        #[test]
+        fn timestamps_match_chrono_everywhere(
+            seconds in DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp(),
+            nanos in 0u32..2_000_000_000,
+        ) {
+            if let Some(at) = DateTime::from_timestamp(seconds, nanos) {
+                let text = timestamp_text(at);
+                proptest::prop_assert_eq!(&text, &at.to_rfc3339_opts(SecondsFormat::Micros, true));
+                // Read back exactly as chrono reads it.
+                proptest::prop_assert_eq!(
+                    parse_timestamp(&text).ok(),
+                    DateTime::parse_from_rfc3339(&text).ok().map(|t| t.with_timezone(&Utc))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_in_other_forms_are_read_by_chrono() {
+        for (raw, expect) in [
+            ("2026-11-27T04:30:44Z", "2026-11-27T04:30:44.000000Z"),
+            ("2026-11-27T06:30:44.5+02:00", "2026-11-27T04:30:44.500000Z"),
+            ("2016-12-31T23:59:60.5Z", "2016-12-31T23:59:60.500000Z"),
+            ("2026-11-27t04:30:44.123456z", "2026-11-27T04:30:44.123456Z"),
+        ] {
+            let at = parse_timestamp(raw).unwrap();
+            assert_eq!(
+                at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                expect,
+                "{raw}"
+            );
+        }
+        for bad in [
+            "2026-13-27T04:30:44.123456Z",
+            "2026-02-30T04:30:44.123456Z",
+            "2026-11-27T24:30:44.123456Z",
+            "2026-11-27T04:30:44.12345xZ",
+            "2026-11-27 04:30:44.123456",
+            "",
+        ] {
+            assert!(parse_timestamp(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn leap_seconds_and_year_bounds_match_chrono() {
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .unwrap()
+            .and_utc();
+        assert_eq!(timestamp_text(leap), "2016-12-31T23:59:60.500000Z");
+        for at in [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999Z",
+            "+10000-01-01T00:00:00Z",
+            "-0001-12-31T23:59:59Z",
+        ] {
+            let at = DateTime::parse_from_rfc3339(at)
+                .map(|t| t.with_timezone(&Utc))
+                .or_else(|_| at.parse::<DateTime<Utc>>())
+                .unwrap();
+            assert_eq!(
+                timestamp_text(at),
+                at.to_rfc3339_opts(SecondsFormat::Micros, true)
             );
         }
     }

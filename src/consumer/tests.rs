@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::{
     mocks::{MockBackend, MockDlqStore, MockOffsetStore},
     wire, Assignment, BackendCapabilities, Codec, CodecCapabilities, ConsumerConfig, DecodeSink,
-    Delivery, Error, ErrorKind, EventEnvelope, Handler, HandlerError, MemberId, Message, Record,
-    RetryConfig, TopicInfo, Transport,
+    Delivery, Error, ErrorKind, EventEnvelope, Handler, HandlerError, MemberId, Message, PollFrom,
+    Record, RetryConfig, TopicInfo, Transport,
 };
 
 /// JSON, enough to decode test payloads (the real codecs live in their crate).
@@ -406,5 +406,82 @@ async fn a_group_starting_at_the_end_commits_its_start_before_polling() {
         calls[..2],
         ["commit 500".to_owned(), "poll Offset(500)".to_owned()],
         "{calls:?}"
+    );
+}
+
+/// After a full batch, the next one is polled while the batch is handled
+/// (read-ahead), and delivery stays in offset order. The handler of offset 0
+/// waits until the poll from offset 2 reached the backend: without the
+/// read-ahead that poll comes only after the handler returns. (Virtual time:
+/// the waits are rounds of the paused clock, not a time limit.)
+#[tokio::test(start_paused = true)]
+async fn the_batch_after_a_full_one_is_polled_while_it_is_handled() {
+    use std::sync::{atomic::AtomicBool, Mutex};
+
+    struct WaitsForReadAhead {
+        polled_ahead: Arc<AtomicBool>,
+        seen: Mutex<Vec<(u64, bool)>>,
+    }
+    #[async_trait::async_trait]
+    impl Handler<u32> for WaitsForReadAhead {
+        async fn handle(&self, _: EventEnvelope<u32>, d: &Delivery) -> Result<(), HandlerError> {
+            if d.offset == 0 {
+                for _ in 0..1_000 {
+                    if self.polled_ahead.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+            let ahead = self.polled_ahead.load(Ordering::SeqCst);
+            self.seen.lock().unwrap().push((d.offset, ahead));
+            Ok(())
+        }
+    }
+
+    let polled_ahead = Arc::new(AtomicBool::new(false));
+    let mut b = one_partition_backend();
+    let flag = polled_ahead.clone();
+    b.expect_poll().returning(move |request| {
+        Ok(match request.from {
+            PollFrom::Offset(0) => vec![record(0, 1), record(1, 2)],
+            PollFrom::Offset(2) => {
+                flag.store(true, Ordering::SeqCst);
+                vec![record(2, 3)]
+            }
+            _ => Vec::new(),
+        })
+    });
+    let mut offsets = offsets_starting_at(None);
+    offsets.expect_commit().returning(|_, _, _, _| Ok(()));
+    let transport = Transport::builder(Arc::new(b), Arc::new(TestJson))
+        .offsets(Arc::new(offsets))
+        .dlq(Arc::new(MockDlqStore::new()))
+        .consumer(ConsumerConfig {
+            poll_batch: 2,
+            ..config(1)
+        })
+        .build()
+        .await
+        .unwrap();
+    let handler = Arc::new(WaitsForReadAhead {
+        polled_ahead: polled_ahead.clone(),
+        seen: Mutex::new(Vec::new()),
+    });
+    let subscription = transport
+        .subscribe("g", &["events"], handler.clone())
+        .await
+        .unwrap();
+    for _ in 0..10_000 {
+        if subscription.stats().handled == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(subscription.shutdown().await.unwrap().is_clean());
+    assert_eq!(
+        *handler.seen.lock().unwrap(),
+        [(0, true), (1, true), (2, true)],
+        "(offset, whether the next batch had been polled) per delivery"
     );
 }

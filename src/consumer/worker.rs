@@ -85,7 +85,7 @@ where
     E: DeserializeOwned + Send + 'static,
     H: Handler<E>,
 {
-    let Some((mut next, mut committed)) = start_position(ctx).await else {
+    let Some((mut next, committed)) = start_position(ctx).await else {
         return;
     };
     // A group starting at the end (`start_from = "latest"`) pins that
@@ -93,7 +93,11 @@ where
     // would otherwise start at a later end and skip what came in between.
     // (Earliest starts at 0, which needs no commit; a failed commit here is
     // retried after the next poll like any other.)
-    commit(ctx, next, &mut committed).await;
+    let mut commits = Commits {
+        committed,
+        in_flight: None,
+    };
+    commits.commit(ctx, next).await;
     ctx.state.next.store(next, Ordering::Relaxed);
     let shared = ctx.shared;
     let backend = &shared.transport.backend;
@@ -102,23 +106,29 @@ where
     let mut failures = 0u32;
     let mut idle = Duration::ZERO;
     let (mut commit_failures, mut retry_commit_at) = (0u32, Instant::now());
+    // The poll of the batch after a full one, already on its way while that
+    // one is handled (see `Prefetch`).
+    let mut prefetched: Option<Prefetch> = None;
     while !ctx.cancel.is_cancelled() {
-        let request = PollRequest {
-            topic: ctx.topic.clone(),
-            partition: ctx.partition,
-            from: PollFrom::Offset(next),
-            max_records: shared.config.poll_batch,
-            max_wait: poll_wait,
+        let polled = match prefetched.take().filter(|p| p.from == next) {
+            Some(prefetch) => tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => break,
+                polled = prefetch.result() => polled,
+            },
+            None => {
+                let started = Instant::now();
+                let polled = tokio::select! {
+                    biased;
+                    _ = ctx.cancel.cancelled() => break,
+                    polled = backend.poll(poll_request(ctx, next, poll_wait)) => polled,
+                };
+                ctx.metrics
+                    .poll_duration
+                    .record(started.elapsed().as_secs_f64());
+                polled
+            }
         };
-        let started = Instant::now();
-        let polled = tokio::select! {
-            biased;
-            _ = ctx.cancel.cancelled() => break,
-            polled = backend.poll(request) => polled,
-        };
-        ctx.metrics
-            .poll_duration
-            .record(started.elapsed().as_secs_f64());
         let records = match polled {
             Ok(records) => {
                 failures = 0;
@@ -145,7 +155,7 @@ where
             // partition it would otherwise wait for the next message, and a
             // crash meanwhile would deliver the whole batch again.
             if Instant::now() >= retry_commit_at {
-                if commit(ctx, next, &mut committed).await {
+                if commits.commit(ctx, next).await {
                     commit_failures = 0;
                 } else {
                     commit_failures += 1;
@@ -166,6 +176,21 @@ where
             continue;
         }
         idle = Duration::ZERO;
+        if records.len() >= shared.config.poll_batch as usize {
+            // A full batch suggests a backlog: ask for the next one now, so
+            // the backend (a server, for remote) works while this one is
+            // handled. Only read ahead; nothing is committed before handling,
+            // and a read-ahead that no longer fits (a stop, a failure) is
+            // dropped.
+            if let Some(last) = records.last() {
+                prefetched = Some(Prefetch::start(ctx, last.offset + 1, poll_wait));
+                // Let the read-ahead send its request before this batch is
+                // handled: a task spawned from a worker waits in that
+                // worker's next-task slot, which no other worker takes, and
+                // handlers that never wait would hold it back to the end.
+                tokio::task::yield_now().await;
+            }
+        }
         let permit = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => break,
@@ -187,9 +212,60 @@ where
             }
         }
         drop(permit);
-        commit(ctx, next, &mut committed).await;
+        // Stored while the next batch is handled; see `Commits`.
+        commits.start(ctx, next).await;
     }
-    commit(ctx, next, &mut committed).await;
+    commits.commit(ctx, next).await;
+}
+
+fn poll_request<E, H>(ctx: &PartitionCtx<'_, E, H>, from: u64, wait: Duration) -> PollRequest {
+    PollRequest {
+        topic: ctx.topic.clone(),
+        partition: ctx.partition,
+        from: PollFrom::Offset(from),
+        max_records: ctx.shared.config.poll_batch,
+        max_wait: wait,
+    }
+}
+
+/// A poll running in a task of its own while the previous batch is handled:
+/// on a remote backend the server reads and sends the next batch while this
+/// side decodes and handles, instead of one waiting for the other. Polls by
+/// offset are reads only, so a read-ahead that is not used changes nothing;
+/// dropping one aborts it.
+struct Prefetch {
+    from: u64,
+    task: tokio::task::JoinHandle<crate::Result<Vec<Record>>>,
+}
+
+impl Prefetch {
+    fn start<E, H>(ctx: &PartitionCtx<'_, E, H>, from: u64, wait: Duration) -> Self {
+        let backend = ctx.shared.transport.backend.clone();
+        let request = poll_request(ctx, from, wait);
+        let duration = ctx.metrics.poll_duration.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let polled = backend.poll(request).await;
+            duration.record(started.elapsed().as_secs_f64());
+            polled
+        });
+        Self { from, task }
+    }
+
+    async fn result(mut self) -> crate::Result<Vec<Record>> {
+        (&mut self.task).await.unwrap_or_else(|e| {
+            Err(Error::new(
+                ErrorKind::Backend,
+                format!("read-ahead poll task failed: {e}"),
+            ))
+        })
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The group's committed position, or where its start policy says to begin.
@@ -234,35 +310,90 @@ async fn start_position<E, H>(ctx: &PartitionCtx<'_, E, H>) -> Option<(u64, Opti
     }
 }
 
-/// Commits `next` unless it is already committed. A failed commit is counted
-/// and logged, and tried again after the next poll; until one succeeds, the
-/// messages since the last commit would be delivered again after a restart.
-/// Returns whether `next` is committed now.
-async fn commit<E, H>(
-    ctx: &PartitionCtx<'_, E, H>,
-    next: u64,
-    committed: &mut Option<u64>,
-) -> bool {
-    if *committed == Some(next) || (committed.is_none() && next == 0) {
-        return true;
+/// The partition's position in the offset store: what it holds, and the
+/// commit on its way there.
+///
+/// After a batch the commit runs in a task of its own while the next batch
+/// is handled, instead of the partition waiting a round trip per batch. It
+/// is still at-least-once: an offset is committed only after everything
+/// before it was handled (or dead-lettered), and a crash before the commit
+/// lands delivers that batch again, as a crash before an awaited commit
+/// would. At most one commit is on its way, so they land in order; stopping
+/// waits for it and commits the final position.
+struct Commits {
+    committed: Option<u64>,
+    in_flight: Option<(u64, tokio::task::JoinHandle<crate::Result<()>>)>,
+}
+
+impl Commits {
+    /// Whether the store already holds `next` (or it is the start).
+    fn holds(&self, next: u64) -> bool {
+        self.committed == Some(next) || (self.committed.is_none() && next == 0)
     }
-    let shared = ctx.shared;
-    match shared
-        .transport
-        .offsets
-        .commit(&shared.group, &ctx.topic, ctx.partition, next)
-        .await
-    {
-        Ok(()) => {
-            *committed = Some(next);
-            true
+
+    /// Commits `next` (after the commit on its way) and waits for it. A
+    /// failed commit is counted and logged; returns whether `next` is stored.
+    async fn commit<E, H>(&mut self, ctx: &PartitionCtx<'_, E, H>, next: u64) -> bool {
+        self.settle(ctx).await;
+        if self.holds(next) {
+            return true;
         }
-        Err(e) => {
-            shared.state.commit_failures.fetch_add(1, Ordering::Relaxed);
-            shared.state.failed();
-            ctx.metrics.commit_failures.increment(1);
-            tracing::warn!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, next, error = %e, "offset commit failed");
-            false
+        let shared = ctx.shared;
+        let result = shared
+            .transport
+            .offsets
+            .commit(&shared.group, &ctx.topic, ctx.partition, next)
+            .await;
+        self.record(ctx, next, result)
+    }
+
+    /// Starts committing `next` in the background, after the commit on its
+    /// way (whose outcome is recorded first).
+    async fn start<E, H>(&mut self, ctx: &PartitionCtx<'_, E, H>, next: u64) {
+        self.settle(ctx).await;
+        if self.holds(next) {
+            return;
+        }
+        let offsets = ctx.shared.transport.offsets.clone();
+        let (group, topic, partition) =
+            (ctx.shared.group.clone(), ctx.topic.clone(), ctx.partition);
+        let task =
+            tokio::spawn(async move { offsets.commit(&group, &topic, partition, next).await });
+        self.in_flight = Some((next, task));
+    }
+
+    /// Waits for the commit on its way, if any, and records its outcome.
+    async fn settle<E, H>(&mut self, ctx: &PartitionCtx<'_, E, H>) {
+        if let Some((next, task)) = self.in_flight.take() {
+            let result = task.await.unwrap_or_else(|e| {
+                Err(Error::new(
+                    ErrorKind::Backend,
+                    format!("offset commit task failed: {e}"),
+                ))
+            });
+            self.record(ctx, next, result);
+        }
+    }
+
+    fn record<E, H>(
+        &mut self,
+        ctx: &PartitionCtx<'_, E, H>,
+        next: u64,
+        result: crate::Result<()>,
+    ) -> bool {
+        match result {
+            Ok(()) => {
+                self.committed = Some(next);
+                true
+            }
+            Err(e) => {
+                let shared = ctx.shared;
+                shared.state.commit_failures.fetch_add(1, Ordering::Relaxed);
+                shared.state.failed();
+                ctx.metrics.commit_failures.increment(1);
+                tracing::warn!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, next, error = %e, "offset commit failed");
+                false
+            }
         }
     }
 }
@@ -318,7 +449,8 @@ where
         return Attempted::Duplicate;
     }
     let retry = &shared.config.retry;
-    let first_failure = Utc::now();
+    // Read from the clock only once something fails: this loop runs per event.
+    let mut first_failure = None;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -329,7 +461,7 @@ where
                 return Attempted::Failed(Failure {
                     reason: format!("undecodable message: {e}"),
                     attempts: attempt,
-                    first_failure,
+                    first_failure: *first_failure.get_or_insert_with(Utc::now),
                 });
             }
         };
@@ -381,6 +513,7 @@ where
             Err(error) => error,
         };
         state.failed();
+        let first_failure = *first_failure.get_or_insert_with(Utc::now);
         if !error.is_transient() || attempt >= retry.max_attempts {
             return Attempted::Failed(Failure {
                 reason: error.to_string(),

@@ -52,7 +52,9 @@ pub(crate) fn to_iggy(message: &Message) -> Result<IggyMessage> {
                 value.len()
             )));
         }
-        let kind = if std::str::from_utf8(value).is_ok() {
+        // ASCII first: every header the transport writes is, and the check
+        // is far cheaper than full UTF-8 validation.
+        let kind = if value.is_ascii() || std::str::from_utf8(value).is_ok() {
             KIND_STRING
         } else {
             KIND_RAW
@@ -88,6 +90,9 @@ pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
             Error::new(ErrorKind::Backend, format!("malformed user headers: {e:?}"))
                 .with_context("backend", crate::NAME)
         })?;
+        // Counted first: walking the entries is cheaper than growing the
+        // vector on every polled message.
+        pairs.reserve_exact(wire.iter().count());
         for entry in wire.iter() {
             // Borrowed when UTF-8 (the transport's own names are interned
             // and allocate nothing).
