@@ -3,7 +3,8 @@
 //! remote backend produces, are searched for the distinctive passwords used
 //! here. Covers a password in the URL and in the `password` key, a login with
 //! a wrong password against a `rustok_iggy_server::Server` on 127.0.0.1:0, an
-//! unreachable address, a managed server (root password, a token in its
+//! unreachable address, logins over TLS and QUIC (right and wrong
+//! passwords), a managed server (root password, a token in its
 //! environment) that cannot start, config errors (a malformed URL holding the password,
 //! TOML syntax errors on the password's line), health, and a short publish
 //! and consume.
@@ -17,7 +18,7 @@ use std::{
 
 use rustok_iggy::{
     config::{PluginConfig, Secret},
-    handler_fn, EventEnvelope, HandlerError, Transport, TransportConfig,
+    handler_fn, Backend, EventEnvelope, HandlerError, Transport, TransportConfig,
 };
 use rustok_iggy_remote::{Endpoints, RemoteBackend, RemoteConfig};
 use rustok_iggy_server::Server;
@@ -26,6 +27,8 @@ use rustok_iggy_testkit::{
     LogCapture, MemoryBackend,
 };
 use uuid::Uuid;
+
+mod common;
 
 /// The server's password, given in the `password` key.
 const SERVER_PASSWORD: &str = "srvPw-7f3a9c1e";
@@ -203,6 +206,53 @@ async fn no_password_reaches_logs_debug_or_display() {
     let err = RemoteBackend::connect(managed).await.unwrap_err();
     shown.both("spawn error", &err);
     assert_eq!(err.context("key"), Some("plugins.remote.spawn.executable"));
+
+    // Over TLS and QUIC: a login with the right password (health included)
+    // and one with a wrong password, against a server with both listeners.
+    let encrypted = Server::builder(Arc::new(MemoryBackend::new()))
+        .bind("127.0.0.1:0".parse().unwrap())
+        .credentials("app", Secret::new(SERVER_PASSWORD))
+        .tls(common::pki().tls_config())
+        .quic("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let tls_url = |password: &str| format!("iggy+tcp://app:{password}@{}", encrypted.local_addr());
+    let quic_url = |password: &str| {
+        format!(
+            "iggy+quic://app:{password}@{}",
+            encrypted.quic_addr().unwrap()
+        )
+    };
+    for (wire, url, wrong_url) in [
+        ("tls", tls_url(SERVER_PASSWORD), tls_url(WRONG_PASSWORD)),
+        ("quic", quic_url(SERVER_PASSWORD), quic_url(WRONG_PASSWORD)),
+    ] {
+        for (right, url) in [(true, url), (false, wrong_url)] {
+            let mut config = RemoteConfig::new(url);
+            config.tls = wire == "tls";
+            if config.tls {
+                config.tls_ca_file = Some(common::pki().ca_file.display().to_string());
+            }
+            config.tls_domain = Some("localhost".to_owned());
+            config.reconnect_retries = Some(0);
+            shown.debug("encrypted config", &config);
+            tracing::trace!(?config, wire, "encrypted config");
+            match RemoteBackend::connect(config).await {
+                Ok(backend) => {
+                    assert!(right, "{wire}: a wrong password was accepted");
+                    shown.debug("encrypted backend health", &backend.health().await);
+                    backend.shutdown().await.unwrap();
+                }
+                Err(err) => {
+                    assert!(!right, "{wire}: {err}");
+                    assert!(err.message().contains("Invalid credentials"), "{err}");
+                    shown.both("wrong password error over an encrypted wire", &err);
+                }
+            }
+        }
+    }
+    encrypted.shutdown().await.unwrap();
 
     // Config errors around the password.
     for url in [
