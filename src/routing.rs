@@ -133,8 +133,19 @@ impl Router {
     }
 }
 
-/// Checks an Iggy stream or topic name; the error names config key `key`.
-pub(crate) fn check_name(key: &str, name: &str) -> Result<()> {
+/// Checks an Iggy stream or topic name: 1 to 255 of `a-z`, `A-Z`, `0-9`,
+/// `-`, `_`, `.`. The error is [`ErrorKind::Config`](crate::ErrorKind::Config)
+/// naming config key `key`, so a backend checks the names in its own config
+/// section the way the core checks `stream`.
+///
+/// ```
+/// use rustok_iggy::check_name;
+///
+/// assert!(check_name("stream", "rustok.events-1").is_ok());
+/// let err = check_name("plugins.remote.dlq_stream", "dead letters").unwrap_err();
+/// assert_eq!(err.context("key"), Some("plugins.remote.dlq_stream"));
+/// ```
+pub fn check_name(key: &str, name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 255
         && name

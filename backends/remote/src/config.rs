@@ -199,12 +199,7 @@ impl RemoteConfig {
                 ));
             }
         }
-        if self.dlq_stream.is_empty() {
-            return Err(Error::config(
-                "plugins.remote.dlq_stream",
-                "must not be empty",
-            ));
-        }
+        rustok_iggy::check_name("plugins.remote.dlq_stream", &self.dlq_stream)?;
         let username = self
             .username
             .clone()
@@ -338,6 +333,18 @@ mod tests {
         let err =
             RemoteConfig::from_plugin_config(&section("[spawn]\nready_timeout = 5")).unwrap_err();
         assert!(err.to_string().contains("ready_timeout"), "{err}");
+        for bad in ["", "dead letters", "dlq/x", &"d".repeat(256)] {
+            let err =
+                RemoteConfig::from_plugin_config(&section(&format!("dlq_stream = \"{bad}\"")))
+                    .unwrap_err();
+            assert_eq!(
+                err.context("key"),
+                Some("plugins.remote.dlq_stream"),
+                "{bad}"
+            );
+            assert!(err.to_string().contains("a-z"), "{err}");
+        }
+        assert!(RemoteConfig::from_plugin_config(&section("dlq_stream = \"ops.dlq-1\"")).is_ok());
     }
 
     #[test]
