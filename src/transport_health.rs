@@ -9,9 +9,11 @@ use crate::{
 
 impl Transport {
     /// How the transport is doing: the backend's own health, every running
-    /// subscription's lag per partition (as of its last lag probe,
-    /// `consumer.lag_probe_ms`), failures in a row, dead letters added since
-    /// the previous call, and the DLQ's pending entries.
+    /// subscription's lag per partition (the partition's end, read now,
+    /// minus the group's position; the end of the last lag probe,
+    /// `consumer.lag_probe_ms`, if the backend cannot answer), failures in a
+    /// row, dead letters added since the previous call, and the DLQ's
+    /// pending entries.
     ///
     /// `Degraded` when a partition lags more than `health.max_lag`, a
     /// subscription failed `health.max_consecutive_failures` times in a row, a
@@ -41,6 +43,16 @@ impl Transport {
         let mut subscriptions = Vec::new();
         for state in inner.live_subscriptions() {
             let mut reasons = Vec::new();
+            // Fresh ends: between probes a stored end lags the log, and a
+            // lag computed from it reads low exactly when producers run ahead.
+            for ((topic, partition), p) in state.partitions() {
+                match inner.backend.partition_info(&topic, partition).await {
+                    Ok(info) => p.end.store(info.next_offset, Ordering::Relaxed),
+                    Err(e) => {
+                        tracing::debug!(group = %state.group, %topic, partition, error = %e, "health: cannot read the partition's end; using the last probe")
+                    }
+                }
+            }
             let mut partitions: Vec<PartitionHealth> = state
                 .partitions()
                 .into_iter()

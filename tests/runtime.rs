@@ -496,6 +496,56 @@ async fn health_degrades_under_lag_and_recovers() {
     assert!(transport.health().await.subscriptions.is_empty());
 }
 
+/// Health reads the partition's end when asked: with one lag probe an hour,
+/// events published after it still count as lag.
+#[tokio::test]
+async fn health_reads_the_partition_end_now_not_at_the_last_probe() {
+    let transport = transport_with(
+        Arc::new(MemoryBackend::new()),
+        ConsumerConfig {
+            lag_probe_ms: 3_600_000,
+            ..consumer(3)
+        },
+    )
+    .await;
+    let gate = Arc::new(Gated {
+        blocked: 1,
+        open: tokio::sync::Semaphore::new(0),
+        handled: AtomicU32::new(0),
+    });
+    let sub = transport
+        .subscribe("slow", &["events"], gate.clone())
+        .await
+        .unwrap();
+    // The partition's worker runs; its one probe of the hour saw an empty log.
+    for _ in 0..30_000 {
+        let report = transport.health().await;
+        if report
+            .subscriptions
+            .first()
+            .is_some_and(|s| !s.partitions.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    transport
+        .publish_batch(&numbered_events(50, 1))
+        .await
+        .unwrap();
+    let report = transport.health().await;
+    let partition = &report.subscriptions[0].partitions[0];
+    assert_eq!(partition.end, 50, "{report:?}");
+    assert_eq!(partition.position, 0, "the handler holds offset 0");
+    assert_eq!(partition.lag, 50);
+    assert!(
+        matches!(&report.status, HealthStatus::Degraded(r) if r.iter().any(|r| r.contains("lags 50"))),
+        "{report:?}"
+    );
+    gate.open.add_permits(1_000);
+    assert!(sub.shutdown().await.unwrap().is_clean());
+}
+
 #[tokio::test]
 async fn health_reports_dead_letters_since_the_last_check() {
     let (transport, _) = transport(1).await;
