@@ -25,6 +25,9 @@ use crate::{
     shared::Shared,
 };
 
+/// What a request body's buffer starts at; it grows as the body arrives.
+const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
+
 /// Largest request body accepted before login (a login request is a few
 /// hundred bytes).
 const MAX_UNAUTHENTICATED_BODY: usize = 16 * 1024;
@@ -140,10 +143,20 @@ pub(crate) async fn serve_request<S: Wire>(
         let _ = timeout(limits.read_timeout, stream.write_all(&reply)).await;
         return Err("large frame before login");
     }
-    let mut body = vec![0u8; meta.body_len];
-    match timeout(limits.read_timeout, stream.read_exact(&mut body)).await {
+    // The buffer grows with the bytes that arrive, not with the length the
+    // header declares: a peer announcing `max_frame_bytes` and sending
+    // nothing holds 64 KiB, not the whole limit, until the read timeout.
+    let mut body = Vec::with_capacity(meta.body_len.min(INITIAL_BODY_CAPACITY));
+    let declared = meta.body_len as u64;
+    match timeout(
+        limits.read_timeout,
+        (&mut *stream).take(declared).read_to_end(&mut body),
+    )
+    .await
+    {
         Err(_) => return Err("read timeout (body)"),
         Ok(Err(_)) => return Err("truncated body"),
+        Ok(Ok(read)) if read as u64 != declared => return Err("truncated body"),
         Ok(Ok(_)) => {}
     }
     let reply = answer(shared, session, &meta, &body).await;

@@ -27,7 +27,8 @@ use crate::{
 
 pub use iggy_binary_protocol::HEADER_SIZE;
 use iggy_binary_protocol::{
-    codes::LOGOUT_USER_CODE, Command, Operation, ReplyHeader, RequestHeader,
+    codes::LOGOUT_USER_CODE, requests::users::LoginRegisterRequest, ClientVersionInfo, Command,
+    Operation, ReplyHeader, RequestHeader, WireEncode, WireName, IGGY_PROTOCOL_VERSION,
 };
 
 /// What a request header declares, once it passed the connection's checks.
@@ -118,6 +119,37 @@ pub fn request(code: u32, body: &[u8]) -> Vec<u8> {
     } else {
         Operation::from_command_code(code).unwrap_or(Operation::NonReplicated)
     };
+    frame(operation, code, body)
+}
+
+/// The body of a login request as the SDK sends it, or why `username` or
+/// `password` cannot be sent.
+pub fn login_body(username: &str, password: &str) -> std::result::Result<Vec<u8>, String> {
+    let name = |text: &str| WireName::new(text).map_err(|e| format!("`{text}`: {e:?}"));
+    Ok(LoginRegisterRequest {
+        version_info: ClientVersionInfo {
+            protocol_version: IGGY_PROTOCOL_VERSION,
+            sdk_name: name("rustok-iggy-test")?,
+            sdk_version: name("0")?,
+        },
+        username: name(username)?,
+        password: password.to_owned().into(),
+        client_context: None,
+    }
+    .to_bytes()
+    .to_vec())
+}
+
+/// A framed login request (the SDK's `Register` operation).
+pub fn login_request(username: &str, password: &str) -> std::result::Result<Vec<u8>, String> {
+    Ok(frame(
+        Operation::Register,
+        0,
+        &login_body(username, password)?,
+    ))
+}
+
+fn frame(operation: Operation, code: u32, body: &[u8]) -> Vec<u8> {
     let mut reserved = [0u8; 60];
     if operation == Operation::NonReplicated {
         reserved[..4].copy_from_slice(&code.to_le_bytes());

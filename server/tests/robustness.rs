@@ -11,9 +11,7 @@ use iggy::prelude::{
 };
 use iggy_binary_protocol::{
     codes::{GET_STREAMS_CODE, PING_CODE},
-    requests::users::LoginRegisterRequest,
-    ClientVersionInfo, Command, Operation, ReplyHeader, RequestHeader, WireEncode, WireName,
-    HEADER_SIZE, IGGY_PROTOCOL_VERSION,
+    Command, Operation, ReplyHeader, RequestHeader, HEADER_SIZE,
 };
 use rustok_iggy::config::Secret;
 use rustok_iggy_server::{Server, ServerError};
@@ -43,18 +41,7 @@ fn frame(operation: Operation, code: u32, body: &[u8]) -> Vec<u8> {
 }
 
 fn login_body(password: &str) -> Vec<u8> {
-    LoginRegisterRequest {
-        version_info: ClientVersionInfo {
-            protocol_version: IGGY_PROTOCOL_VERSION,
-            sdk_name: WireName::new("raw-test").unwrap(),
-            sdk_version: WireName::new("0").unwrap(),
-        },
-        username: WireName::new("iggy").unwrap(),
-        password: password.to_owned().into(),
-        client_context: None,
-    }
-    .to_bytes()
-    .to_vec()
+    rustok_iggy_server::fuzzing::login_body("iggy", password).unwrap()
 }
 
 /// Sends a frame and reads the reply: (status, body).
