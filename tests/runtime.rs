@@ -387,11 +387,22 @@ async fn reset_group_makes_a_group_consume_again() {
     assert_eq!(second.handled(), (5..=10).collect::<Vec<_>>());
 }
 
-/// Blocks events whose key_seq is `blocked` until the gate opens.
+/// Blocks events whose key_seq is at least `blocked` until the gate opens.
 struct Gated {
     blocked: u64,
     open: tokio::sync::Semaphore,
     handled: AtomicU32,
+}
+
+impl Gated {
+    /// Blocks every event from key sequence `blocked` on until permits are added.
+    fn new(blocked: u64) -> Arc<Self> {
+        Arc::new(Self {
+            blocked,
+            open: tokio::sync::Semaphore::new(0),
+            handled: AtomicU32::new(0),
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -413,11 +424,7 @@ async fn shutdown_reports_a_stuck_handler_and_commits_only_what_was_handled() {
         .publish_batch(&numbered_events(10, 1))
         .await
         .unwrap();
-    let gate = Arc::new(Gated {
-        blocked: 4,
-        open: tokio::sync::Semaphore::new(0),
-        handled: AtomicU32::new(0),
-    });
+    let gate = Gated::new(4);
     let sub = transport
         .subscribe("g", &["events"], gate.clone())
         .await
@@ -454,11 +461,7 @@ async fn shutdown_reports_a_stuck_handler_and_commits_only_what_was_handled() {
 async fn health_degrades_under_lag_and_recovers() {
     let (transport, _) = transport(3).await;
     assert!(transport.health().await.status.is_healthy());
-    let gate = Arc::new(Gated {
-        blocked: 1,
-        open: tokio::sync::Semaphore::new(0),
-        handled: AtomicU32::new(0),
-    });
+    let gate = Gated::new(1);
     let sub = transport
         .subscribe("slow", &["events"], gate.clone())
         .await
@@ -508,11 +511,7 @@ async fn health_reads_the_partition_end_now_not_at_the_last_probe() {
         },
     )
     .await;
-    let gate = Arc::new(Gated {
-        blocked: 1,
-        open: tokio::sync::Semaphore::new(0),
-        handled: AtomicU32::new(0),
-    });
+    let gate = Gated::new(1);
     let sub = transport
         .subscribe("slow", &["events"], gate.clone())
         .await

@@ -163,15 +163,36 @@ async fn run(
         .subscribe("g", &["events"], handler)
         .await
         .unwrap();
-    for _ in 0..10_000 {
-        if until(&subscription.stats()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
+    wait_for(|| until(&subscription.stats())).await;
     let stats = subscription.stats();
     assert!(subscription.shutdown().await.unwrap().is_clean());
     stats
+}
+
+/// Waits until `done`, in 10,000 rounds of 2 ms: a hang guard, not a time
+/// limit (the assertions after it say what was expected).
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// A transport over `backend` and `offsets`, with a DLQ that expects nothing.
+async fn transport_on(
+    backend: MockBackend,
+    offsets: Arc<dyn crate::OffsetStore>,
+    consumer: ConsumerConfig,
+) -> Transport {
+    Transport::builder(Arc::new(backend), Arc::new(TestJson))
+        .offsets(offsets)
+        .dlq(Arc::new(MockDlqStore::new()))
+        .consumer(consumer)
+        .build()
+        .await
+        .unwrap()
 }
 
 fn offsets_starting_at(start: Option<u64>) -> MockOffsetStore {
@@ -323,16 +344,15 @@ async fn empty_polls_back_off_from_a_millisecond_to_poll_wait_and_data_resets_it
     });
     let mut offsets = offsets_starting_at(None);
     offsets.expect_commit().returning(|_, _, _, _| Ok(()));
-    let transport = Transport::builder(Arc::new(b), Arc::new(TestJson))
-        .offsets(Arc::new(offsets))
-        .dlq(Arc::new(MockDlqStore::new()))
-        .consumer(ConsumerConfig {
+    let transport = transport_on(
+        b,
+        Arc::new(offsets),
+        ConsumerConfig {
             poll_wait_ms: 100,
             ..config(1)
-        })
-        .build()
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let subscription = transport
         .subscribe("g", &["events"], flaky(0, false))
         .await
@@ -379,27 +399,20 @@ async fn a_group_starting_at_the_end_commits_its_start_before_polling() {
         log.lock().unwrap().push(format!("commit {next}"));
         Ok(())
     });
-    let transport = Transport::builder(Arc::new(b), Arc::new(TestJson))
-        .offsets(Arc::new(offsets))
-        .dlq(Arc::new(MockDlqStore::new()))
-        .consumer(ConsumerConfig {
+    let transport = transport_on(
+        b,
+        Arc::new(offsets),
+        ConsumerConfig {
             start_from: crate::StartFrom::Latest,
             ..config(1)
-        })
-        .build()
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let subscription = transport
         .subscribe("g", &["events"], flaky(0, false))
         .await
         .unwrap();
-    // A hang guard, not a time limit: 10,000 rounds of 1 ms.
-    for _ in 0..10_000 {
-        if calls.lock().unwrap().iter().any(|c| c.starts_with("poll")) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
+    wait_for(|| calls.lock().unwrap().iter().any(|c| c.starts_with("poll"))).await;
     assert!(subscription.shutdown().await.unwrap().is_clean());
     let calls = calls.lock().unwrap();
     assert_eq!(
@@ -454,16 +467,15 @@ async fn the_batch_after_a_full_one_is_polled_while_it_is_handled() {
     });
     let mut offsets = offsets_starting_at(None);
     offsets.expect_commit().returning(|_, _, _, _| Ok(()));
-    let transport = Transport::builder(Arc::new(b), Arc::new(TestJson))
-        .offsets(Arc::new(offsets))
-        .dlq(Arc::new(MockDlqStore::new()))
-        .consumer(ConsumerConfig {
+    let transport = transport_on(
+        b,
+        Arc::new(offsets),
+        ConsumerConfig {
             poll_batch: 2,
             ..config(1)
-        })
-        .build()
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let handler = Arc::new(WaitsForReadAhead {
         polled_ahead: polled_ahead.clone(),
         seen: Mutex::new(Vec::new()),
@@ -472,12 +484,7 @@ async fn the_batch_after_a_full_one_is_polled_while_it_is_handled() {
         .subscribe("g", &["events"], handler.clone())
         .await
         .unwrap();
-    for _ in 0..10_000 {
-        if subscription.stats().handled == 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
+    wait_for(|| subscription.stats().handled == 3).await;
     assert!(subscription.shutdown().await.unwrap().is_clean());
     assert_eq!(
         *handler.seen.lock().unwrap(),
@@ -542,26 +549,20 @@ async fn commits_land_in_order_while_the_next_batch_is_handled() {
             _ => Vec::new(),
         })
     });
-    let transport = Transport::builder(Arc::new(b), Arc::new(TestJson))
-        .offsets(Arc::new(SlowCommits(log.clone())))
-        .dlq(Arc::new(MockDlqStore::new()))
-        .consumer(ConsumerConfig {
+    let transport = transport_on(
+        b,
+        Arc::new(SlowCommits(log.clone())),
+        ConsumerConfig {
             poll_batch: 2,
             ..config(1)
-        })
-        .build()
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let subscription = transport
         .subscribe("g", &["events"], Arc::new(Logs(log.clone())))
         .await
         .unwrap();
-    for _ in 0..10_000 {
-        if log.lock().unwrap().iter().any(|l| l == "commit 5 lands") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
+    wait_for(|| log.lock().unwrap().iter().any(|l| l == "commit 5 lands")).await;
     assert!(subscription.shutdown().await.unwrap().is_clean());
     let log = log.lock().unwrap().clone();
     let at = |line: &str| log.iter().position(|l| l == line).expect(line);
