@@ -101,6 +101,58 @@ pub struct Assignment {
     pub partitions: Vec<u32>,
 }
 
+/// Who commits a consumer group's position, so the backend can refuse a
+/// commit from a member that no longer owns the partition (a "zombie": it
+/// was evicted, or a rebalance moved the partition while it still worked on
+/// it). Kafka fences commits with member id and generation the same way; Iggy
+/// with the member's connection.
+///
+/// ```
+/// use rustok_iggy::{Assignment, Fence, MemberId};
+///
+/// // A worker started on partition 3 by the sync that first granted it:
+/// let assignment = Assignment { generation: 7, partitions: vec![3] };
+/// let fence = Fence::new(MemberId(1), assignment.generation);
+/// assert_eq!(fence.generation, 7);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fence {
+    /// The committing member.
+    pub member: MemberId,
+    /// The group generation at which the member was granted the partition:
+    /// the [`Assignment::generation`] of the first sync that listed it. A
+    /// partition granted again after it moved away carries a newer one.
+    pub generation: u64,
+}
+
+impl Fence {
+    /// `member`'s claim on a partition granted at `generation`.
+    pub fn new(member: MemberId, generation: u64) -> Self {
+        Self { member, generation }
+    }
+
+    /// The [`ErrorKind::Fenced`](crate::ErrorKind::Fenced) error of this
+    /// member's refused commit, saying `why`.
+    pub fn refused(
+        self,
+        topic: &TopicRef,
+        group: &str,
+        partition: u32,
+        why: impl fmt::Display,
+    ) -> crate::Error {
+        crate::Error::new(
+            crate::ErrorKind::Fenced,
+            format!(
+                "offset commit of member {} (granted at generation {}) refused: {why}",
+                self.member.0, self.generation
+            ),
+        )
+        .with_context("group", group)
+        .with_context("topic", topic)
+        .with_context("partition", partition)
+    }
+}
+
 /// What a backend can do; conformance suites and generic code skip what a
 /// backend does not claim.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -232,6 +284,27 @@ pub trait Backend: Send + Sync {
 
     /// Leaves the group; its partitions go to the remaining members.
     async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()>;
+
+    /// Commits `next_offset` as `group`'s position on `partition` of `topic`,
+    /// on behalf of the member `fence` names, into `store` (the transport's
+    /// offset store: the backend's own, or one configured beside it).
+    ///
+    /// Fenced: unless `fence.member` is in the group and still owns the
+    /// partition under the grant of `fence.generation`, nothing is stored and
+    /// the error is [`ErrorKind::Fenced`](crate::ErrorKind::Fenced). A member
+    /// keeps owning a partition it was told to give up until its next
+    /// [`sync_group`](Backend::sync_group) reports it released, so the last
+    /// commit of a cooperative hand-over is accepted. Administrative writes
+    /// (a reset for replay) go to [`OffsetStore::commit`] directly.
+    async fn commit_offset(
+        &self,
+        store: &Arc<dyn OffsetStore>,
+        topic: &TopicRef,
+        group: &str,
+        partition: u32,
+        fence: Fence,
+        next_offset: u64,
+    ) -> Result<()>;
 
     /// How the backend is doing.
     async fn health(&self) -> HealthStatus;

@@ -32,6 +32,12 @@ pub enum ErrorKind {
     Closed,
     /// The plugin does not support the requested operation.
     Unsupported,
+    /// A consumer-group member's offset commit was refused because the member
+    /// no longer owns the partition: a rebalance gave it to another member,
+    /// or the member left, was evicted, or the backend restarted. Trying again
+    /// cannot help; the partition's new owner delivers again from the last
+    /// committed offset.
+    Fenced,
 }
 
 impl ErrorKind {
@@ -48,6 +54,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Closed => "closed",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Fenced => "fenced",
         }
     }
 }
@@ -196,6 +203,7 @@ mod tests {
             ErrorKind::Backend,
             ErrorKind::Closed,
             ErrorKind::InvalidInput,
+            ErrorKind::Fenced,
         ] {
             assert!(!Error::new(kind, "x").is_retryable(), "{kind}");
         }

@@ -6,16 +6,23 @@
 //! reports holding it. A member that loses a partition finishes its in-flight
 //! work, commits, stops the partition and stops reporting it; only then does the
 //! new owner start. So two members never handle one partition at once.
+//!
+//! Offset commits are fenced against the same record
+//! ([`GroupCoordinator::commit`]): a member may commit a partition while it
+//! holds it under the grant its [`Fence`] names, and never after.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use crate::{Assignment, Error, ErrorKind, MemberId, Result, TopicRef};
+use crate::{Assignment, Error, ErrorKind, Fence, MemberId, OffsetStore, Result, TopicRef};
+
+/// Partitions a member holds, each with the generation it was granted at.
+type Held = BTreeMap<u32, u64>;
 
 #[derive(Debug, Default)]
 struct Group {
     generation: u64,
-    members: BTreeMap<MemberId, BTreeSet<u32>>,
+    members: BTreeMap<MemberId, Held>,
 }
 
 /// Tracks members and partition ownership of every (topic, group).
@@ -52,7 +59,7 @@ impl GroupCoordinator {
         );
         let mut groups = self.lock();
         let g = groups.entry((topic.clone(), group.to_owned())).or_default();
-        g.members.insert(id, BTreeSet::new());
+        g.members.insert(id, Held::new());
         g.generation += 1;
         id
     }
@@ -72,8 +79,14 @@ impl GroupCoordinator {
             .get_mut(&(topic.clone(), group.to_owned()))
             .filter(|g| g.members.contains_key(&member))
             .ok_or_else(|| not_member(topic, group, member))?;
+        let generation = g.generation;
         if let Some(own) = g.members.get_mut(&member) {
-            *own = held.iter().copied().collect();
+            // What the member reports keeps the generation it was granted at;
+            // what it no longer reports is released.
+            *own = held
+                .iter()
+                .map(|p| (*p, own.get(p).copied().unwrap_or(generation)))
+                .collect();
         }
         let ids: Vec<MemberId> = g.members.keys().copied().collect();
         let Some(position) = ids.iter().position(|m| *m == member) else {
@@ -84,18 +97,69 @@ impl GroupCoordinator {
             .filter(|p| {
                 g.members
                     .iter()
-                    .all(|(other, held)| *other == member || !held.contains(p))
+                    .all(|(other, held)| *other == member || !held.contains_key(p))
             })
             .collect::<Vec<u32>>();
         // The member starts what it is granted: count it as held from now on, so
         // the partition is not granted to anyone else before the next sync.
         if let Some(own) = g.members.get_mut(&member) {
-            own.extend(granted.iter().copied());
+            for p in &granted {
+                own.entry(*p).or_insert(generation);
+            }
         }
         Ok(Assignment {
             generation: g.generation,
             partitions: granted,
         })
+    }
+
+    /// Checks that `fence.member` is in `group` and holds `partition` under
+    /// the grant of `fence.generation`; [`ErrorKind::Fenced`] otherwise.
+    pub fn check(&self, topic: &TopicRef, group: &str, partition: u32, fence: Fence) -> Result<()> {
+        let groups = self.lock();
+        let held = groups
+            .get(&(topic.clone(), group.to_owned()))
+            .and_then(|g| g.members.get(&fence.member));
+        match held.map(|held| held.get(&partition)) {
+            Some(Some(granted)) if *granted == fence.generation => Ok(()),
+            Some(Some(granted)) => Err(fence.refused(
+                topic,
+                group,
+                partition,
+                format!("it was granted the partition again at generation {granted}"),
+            )),
+            Some(None) => Err(fence.refused(
+                topic,
+                group,
+                partition,
+                "the partition was given to another member",
+            )),
+            None => Err(fence.refused(
+                topic,
+                group,
+                partition,
+                "the member is not in the group (it left or was removed)",
+            )),
+        }
+    }
+
+    /// A fenced commit into `store`: [`check`](Self::check), then
+    /// [`OffsetStore::commit`]. The check stays true while the write runs,
+    /// since a held partition moves only after its holder released it (its
+    /// own sync or leave) or its topic was deleted; this is
+    /// [`Backend::commit_offset`](crate::Backend::commit_offset) for every
+    /// backend whose groups live in this process.
+    pub async fn commit(
+        &self,
+        store: &dyn OffsetStore,
+        topic: &TopicRef,
+        group: &str,
+        partition: u32,
+        fence: Fence,
+        next_offset: u64,
+    ) -> Result<()> {
+        self.check(topic, group, partition, fence)?;
+        store.commit(group, topic, partition, next_offset).await
     }
 
     /// Removes `member`; its partitions become free at once.
@@ -169,6 +233,32 @@ mod tests {
             ErrorKind::NotFound
         );
         assert_eq!(groups.members(&refunds, "billing"), vec![b]);
+    }
+
+    #[test]
+    fn commits_are_checked_against_the_holder_and_its_grant() {
+        let c = GroupCoordinator::default();
+        let t = TopicRef::new("s", "t");
+        let a = c.join(&t, "g");
+        let first = c.sync(&t, "g", a, &[], 1).unwrap();
+        let fence = Fence::new(a, first.generation);
+        c.check(&t, "g", 0, fence).unwrap();
+        // Released, then granted again: the old grant no longer commits.
+        c.sync(&t, "g", a, &[], 1).unwrap();
+        let b = c.join(&t, "g");
+        c.leave(&t, "g", b).unwrap();
+        let again = c.sync(&t, "g", a, &[], 1).unwrap();
+        assert!(again.generation > first.generation);
+        let kind = |r: Result<()>| r.unwrap_err().kind();
+        assert_eq!(kind(c.check(&t, "g", 0, fence)), ErrorKind::Fenced);
+        c.check(&t, "g", 0, Fence::new(a, again.generation))
+            .unwrap();
+        // Another partition, another group, a member that left: fenced.
+        assert_eq!(kind(c.check(&t, "g", 1, fence)), ErrorKind::Fenced);
+        assert_eq!(kind(c.check(&t, "h", 0, fence)), ErrorKind::Fenced);
+        c.leave(&t, "g", a).unwrap();
+        let last = Fence::new(a, again.generation);
+        assert_eq!(kind(c.check(&t, "g", 0, last)), ErrorKind::Fenced);
     }
 
     #[test]

@@ -48,7 +48,7 @@ mod transport_health;
 pub mod wire;
 
 pub use backend::{
-    AppendAck, Assignment, Backend, BackendCapabilities, MemberId, PartitionInfo, PollFrom,
+    AppendAck, Assignment, Backend, BackendCapabilities, Fence, MemberId, PartitionInfo, PollFrom,
     PollRequest, TopicInfo, TopicRef,
 };
 pub use codec::{Codec, CodecCapabilities, CodecExt, DecodeSink};

@@ -17,6 +17,12 @@ pub struct OffsetCapabilities {
     /// `"latest"` a group reset to offset 0 starts at the end instead (see
     /// docs/delivery.md).
     pub zero_forgets: bool,
+    /// A position must lie within the partition's records: at most the
+    /// partition's next offset, and none on a partition that never held a
+    /// record. Iggy's server-side offsets refuse anything else
+    /// ([`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)); the
+    /// consumer runtime and resets never commit beyond the end.
+    pub within_log: bool,
 }
 
 impl OffsetCapabilities {
@@ -32,12 +38,20 @@ impl OffsetCapabilities {
         Self {
             persistent,
             zero_forgets: false,
+            within_log: false,
         }
     }
 
     /// The same, for a store where a commit of `0` forgets the position.
     pub fn with_zero_forgets(mut self) -> Self {
         self.zero_forgets = true;
+        self
+    }
+
+    /// The same, for a store that takes positions only within the
+    /// partition's records.
+    pub fn with_within_log(mut self) -> Self {
+        self.within_log = true;
         self
     }
 }

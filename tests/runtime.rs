@@ -664,3 +664,119 @@ async fn transport_shutdown_drains_and_commits_running_subscriptions() {
     assert!(transport.health().await.subscriptions.is_empty());
     assert!(sub.shutdown().await.unwrap().is_clean(), "already stopped");
 }
+
+/// A batch's commit lands while the next batch is handled, and commits land
+/// in order, one at a time; stopping waits for the last one. The store takes
+/// 10 ms (virtual: the clock is paused) per commit and logs both ends.
+#[tokio::test(start_paused = true)]
+async fn commits_land_in_order_while_the_next_batch_is_handled() {
+    type Log = Arc<Mutex<Vec<String>>>;
+    #[derive(Debug)]
+    struct SlowCommits(Log);
+    #[async_trait::async_trait]
+    impl OffsetStore for SlowCommits {
+        fn name(&self) -> &str {
+            "slow"
+        }
+        fn capabilities(&self) -> rustok_iggy::OffsetCapabilities {
+            rustok_iggy::OffsetCapabilities::default()
+        }
+        async fn load(
+            &self,
+            _: &str,
+            _: &rustok_iggy::TopicRef,
+            _: u32,
+        ) -> rustok_iggy::Result<Option<u64>> {
+            Ok(None)
+        }
+        async fn commit(
+            &self,
+            _: &str,
+            _: &rustok_iggy::TopicRef,
+            _: u32,
+            next: u64,
+        ) -> rustok_iggy::Result<()> {
+            self.0.lock().unwrap().push(format!("commit {next} starts"));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            self.0.lock().unwrap().push(format!("commit {next} lands"));
+            Ok(())
+        }
+        async fn delete(
+            &self,
+            _: &str,
+            _: &rustok_iggy::TopicRef,
+            _: u32,
+        ) -> rustok_iggy::Result<()> {
+            Ok(())
+        }
+    }
+    struct Logs(Log);
+    #[async_trait::async_trait]
+    impl Handler<u32> for Logs {
+        async fn handle(&self, _: EventEnvelope<u32>, d: &Delivery) -> Result<(), HandlerError> {
+            self.0.lock().unwrap().push(format!("handle {}", d.offset));
+            Ok(())
+        }
+    }
+
+    let log: Log = Arc::default();
+    let transport = Transport::builder(Arc::new(MemoryBackend::new()), Arc::new(JsonCodec::new()))
+        .routing(RoutingConfig {
+            partitions: 1,
+            ..RoutingConfig::default()
+        })
+        .offsets(Arc::new(SlowCommits(log.clone())))
+        .consumer(ConsumerConfig {
+            poll_batch: 2,
+            ..consumer(1)
+        })
+        .build()
+        .await
+        .unwrap();
+    let tenant = uuid::Uuid::now_v7();
+    let events: Vec<EventEnvelope<u32>> = (1..=5)
+        .map(|i| {
+            EventEnvelope::builder("test.value", tenant, i)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    transport.publish_batch(&events).await.unwrap();
+    let subscription = transport
+        .subscribe("g", &["events"], Arc::new(Logs(log.clone())))
+        .await
+        .unwrap();
+    wait_until("commit 5 lands", || {
+        log.lock().unwrap().iter().any(|l| l == "commit 5 lands")
+    })
+    .await;
+    assert!(subscription.shutdown().await.unwrap().is_clean());
+    let log = log.lock().unwrap().clone();
+    let at = |line: &str| log.iter().position(|l| l == line).expect(line);
+    let handles: Vec<&String> = log.iter().filter(|l| l.starts_with("handle")).collect();
+    assert_eq!(
+        handles,
+        ["handle 0", "handle 1", "handle 2", "handle 3", "handle 4"],
+        "{log:?}"
+    );
+    let commits: Vec<&String> = log.iter().filter(|l| l.starts_with("commit")).collect();
+    assert_eq!(
+        commits,
+        [
+            "commit 2 starts",
+            "commit 2 lands",
+            "commit 4 starts",
+            "commit 4 lands",
+            "commit 5 starts",
+            "commit 5 lands",
+        ],
+        "one at a time, in order: {log:?}"
+    );
+    // The overlap: batch [2, 3] is handled while the commit of 2 is on its way.
+    assert!(at("commit 2 starts") < at("handle 2"), "{log:?}");
+    assert!(at("handle 3") < at("commit 2 lands"), "{log:?}");
+    // Nothing is committed before it is handled.
+    assert!(at("handle 1") < at("commit 2 starts"), "{log:?}");
+    assert!(at("handle 3") < at("commit 4 starts"), "{log:?}");
+    assert!(at("handle 4") < at("commit 5 starts"), "{log:?}");
+}

@@ -5,6 +5,11 @@
 //! failure policy at work: every `--flaky-every`th event fails its first attempt
 //! (retried, then handled) and every `--reject-every`th is rejected permanently
 //! (dead-lettered), then redriven once the "fix" is deployed.
+//!
+//! The demo counts only its own run: on a stream that earlier runs used (a
+//! remote server, a configured data directory) their events are
+//! acknowledged and skipped, and only dead letters from this run are
+//! redriven and counted.
 
 use std::{
     collections::HashMap,
@@ -53,6 +58,9 @@ pub struct DemoArgs {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct OrderPlaced {
+    /// The run that published it (older runs' events are skipped).
+    #[serde(default)]
+    run: Uuid,
     /// Position in the whole run.
     seq: u64,
     /// Position among this tenant's events: must arrive in order.
@@ -72,6 +80,7 @@ struct Ledger {
 }
 
 struct DemoHandler {
+    run: Uuid,
     ledger: Mutex<Ledger>,
     /// Set once the "fix" for rejected orders is deployed, before the redrive.
     accept_rejected: AtomicBool,
@@ -85,6 +94,9 @@ impl Handler<OrderPlaced> for DemoHandler {
         delivery: &Delivery,
     ) -> std::result::Result<(), HandlerError> {
         let event = &envelope.event;
+        if event.run != self.run {
+            return Ok(());
+        }
         if event.rejected && !self.accept_rejected.load(Ordering::SeqCst) {
             return Err(HandlerError::permanent(format!(
                 "order {} rejected: amount {} is over the limit",
@@ -133,7 +145,14 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
         config.routing.partitions,
     );
 
+    let run = Uuid::now_v7();
+    // Dead letters of this run are the ones from its start on.
+    let this_run = DlqFilter {
+        since: Some(chrono::Utc::now()),
+        ..DlqFilter::default()
+    };
     let handler = Arc::new(DemoHandler {
+        run,
         ledger: Mutex::new(Ledger::default()),
         accept_rejected: AtomicBool::new(false),
     });
@@ -158,6 +177,7 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
         let rejected = args.reject_every > 0 && seq % args.reject_every == 0;
         expected_rejects += u64::from(rejected);
         let event = OrderPlaced {
+            run,
             seq,
             tenant_seq: tenant_seq[t],
             amount_cents: 1_000 + seq % 9_000,
@@ -180,7 +200,9 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
         members.iter().map(|m| m.stats()).sum::<SubscriptionStats>()
     };
     let unique = |handler: &DemoHandler| handler.ledger.lock().map_or(0, |l| l.seen.len() as u64);
-    while total(&members).handled + total(&members).dead_lettered < args.events
+    // `handled` would count an earlier run's events too; dead letters come
+    // from this run only (the handler rejects nothing else).
+    while unique(&handler) + total(&members).dead_lettered < args.events
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -192,7 +214,7 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
     handler.accept_rejected.store(true, Ordering::SeqCst);
     let dead_letters = transport.dead_letters();
     let first_dead_letter = dead_letters
-        .list(DlqFilter::default(), None, 1)
+        .list(this_run.clone(), None, 1)
         .await?
         .entries
         .into_iter()
@@ -200,7 +222,7 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
     let mut redriven = 0;
     let mut after = None;
     loop {
-        let page = dead_letters.list(DlqFilter::default(), after, 100).await?;
+        let page = dead_letters.list(this_run.clone(), after, 100).await?;
         for entry in &page.entries {
             dead_letters.redrive(entry.id, None).await?;
             redriven += 1;
@@ -239,7 +261,7 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
             .unwrap_or(0);
         lag += info.next_offset.saturating_sub(committed);
     }
-    let dlq_pending = transport.dlq_store().count(DlqFilter::default()).await?;
+    let dlq_pending = transport.dlq_store().count(this_run).await?;
     let ledger = handler
         .ledger
         .lock()

@@ -74,9 +74,24 @@ fn toml_str(path: &Path) -> String {
     toml::Value::String(path.display().to_string()).to_string()
 }
 
-/// The config of a transport whose remote backend manages
-/// `rustok-iggy serve` on `address`, data and pid file in `dir`.
+/// The server executable managed mode starts, and its arguments: this
+/// crate's `rustok-iggy serve`, or the Apache Iggy server named by
+/// `RUSTOK_IGGY_MANAGED_SERVER` (`scripts/real-iggy.sh` sets it, with the
+/// server's own `IGGY_*` settings in the environment the child inherits).
+fn server_command() -> (String, &'static str) {
+    match std::env::var("RUSTOK_IGGY_MANAGED_SERVER") {
+        Ok(path) if !path.is_empty() => (toml_str(Path::new(&path)), "[]"),
+        _ => (
+            toml_str(Path::new(env!("CARGO_BIN_EXE_rustok-iggy"))),
+            r#"["serve"]"#,
+        ),
+    }
+}
+
+/// The config of a transport whose remote backend manages the server of
+/// [`server_command`] on `address`, data and pid file in `dir`.
 fn serve_config(dir: &Path, address: &str, restart_max: u32) -> TransportConfig {
+    let (executable, args) = server_command();
     rustok_iggy_remote::link();
     rustok_iggy_codecs::link();
     TransportConfig::from_toml(&format!(
@@ -98,7 +113,7 @@ fn serve_config(dir: &Path, address: &str, restart_max: u32) -> TransportConfig 
         send_retries = 3
         [plugins.remote.spawn]
         executable = {executable}
-        args = ["serve"]
+        args = {args}
         env = {{ RUST_LOG = "warn" }}
         data_dir = {data}
         pid_file = {pid_file}
@@ -106,7 +121,6 @@ fn serve_config(dir: &Path, address: &str, restart_max: u32) -> TransportConfig 
         restart_max = {restart_max}
         stop_timeout_ms = 60000
         "#,
-        executable = toml_str(Path::new(env!("CARGO_BIN_EXE_rustok-iggy"))),
         data = toml_str(&dir.join("data")),
         pid_file = toml_str(&dir.join("server.pid")),
     ))

@@ -72,6 +72,7 @@ impl Status {
     pub(crate) const INVALID_MESSAGES_COUNT: Status = Status::of(4009);
     pub(crate) const CANNOT_APPEND_MESSAGE: Status = Status::of(4010);
     pub(crate) const INVALID_MESSAGE_CHECKSUM: Status = Status::of(4027);
+    pub(crate) const INVALID_OFFSET: Status = Status::of(4100);
     pub(crate) const CONSUMER_GROUP_ID_NOT_FOUND: Status = Status::of(5000);
     pub(crate) const CONSUMER_GROUP_NAME_ALREADY_EXISTS: Status = Status::of(5004);
     pub(crate) const CONSUMER_GROUP_MEMBER_NOT_FOUND: Status = Status::of(5006);
@@ -89,6 +90,7 @@ impl From<&rustok_iggy::Error> for Status {
                 Status::INVALID_FORMAT
             }
             ErrorKind::Unsupported => Status::FEATURE_UNAVAILABLE,
+            ErrorKind::Fenced => Status::CONSUMER_GROUP_PARTITION_NOT_OWNED,
             // Retryable and nothing was done: the SDK may re-issue it.
             ErrorKind::Unavailable => Status::TRANSIENT_NOT_ACCEPTED,
             _ => Status::ERROR,
@@ -119,6 +121,7 @@ mod tests {
         let code = |kind| Status::from(&Error::new(kind, "x")).code();
         assert_eq!(code(ErrorKind::NotFound), 20);
         assert_eq!(code(ErrorKind::Unsupported), 5);
+        assert_eq!(code(ErrorKind::Fenced), 5009);
         assert_eq!(code(ErrorKind::Unavailable), 58);
         assert_eq!(code(ErrorKind::InvalidInput), 4);
         assert_eq!(code(ErrorKind::Backend), 1);

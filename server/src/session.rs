@@ -1,7 +1,10 @@
 //! What the server knows about one connection: who logged in, how many
 //! logins failed, and which consumer groups it joined.
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+};
 
 use rustok_iggy::{MemberId, TopicRef};
 
@@ -15,6 +18,12 @@ pub(crate) struct Membership {
     /// Partitions granted at the last sync, ascending; reported back as
     /// "held" at the next sync, which is how a revoked partition is released.
     pub(crate) assigned: Vec<u32>,
+    /// What the backend counts this member as holding — the last grant and
+    /// what it revoked but is not yet told was released — each with the
+    /// generation it was granted at. A group-offset write is accepted for
+    /// these partitions only, as Apache Iggy accepts one only from the
+    /// member owning the partition (a revoked one until the hand-over ends).
+    pub(crate) holding: BTreeMap<u32, u64>,
     /// Catalog ids, for `get me`.
     pub(crate) stream_id: u32,
     pub(crate) topic_id: u32,

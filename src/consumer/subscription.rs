@@ -18,7 +18,8 @@ use super::{
     worker, Handler, SubscriptionState,
 };
 use crate::{
-    transport::Inner, ConsumerConfig, Error, ErrorKind, MemberId, Result, TopicRef, Transport,
+    transport::Inner, ConsumerConfig, Error, ErrorKind, Fence, MemberId, Result, TopicRef,
+    Transport,
 };
 
 /// Which group and topics to subscribe to, and how.
@@ -356,7 +357,7 @@ where
                 }
                 for partition in assignment.partitions {
                     workers.entry(partition).or_insert_with(|| {
-                        tracing::debug!(group = %shared.group, %topic, partition, "partition assigned");
+                        tracing::debug!(group = %shared.group, %topic, partition, generation = assignment.generation, "partition assigned");
                         let token = cancel.child_token();
                         Worker {
                             cancel: token.clone(),
@@ -364,6 +365,7 @@ where
                                 shared.clone(),
                                 topic.clone(),
                                 partition,
+                                Fence::new(member, assignment.generation),
                                 token,
                             )),
                         }
@@ -424,8 +426,9 @@ async fn probe_lag<E, H>(shared: &Shared<E, H>, topic: &TopicRef) {
     }
 }
 
-/// Forgets workers that ended on their own (only a panic ends one early), so
-/// their partitions are reported free and started again.
+/// Forgets workers that ended on their own (a panic, or a commit refused
+/// because the partition is no longer this member's), so their partitions
+/// are reported free and started again if granted again.
 fn reap_finished(workers: &mut BTreeMap<u32, Worker>) {
     workers.retain(|partition, worker| {
         if !worker.task.is_finished() {

@@ -89,9 +89,21 @@ fn one_partition_backend() -> MockBackend {
     b
 }
 
+/// [`one_partition_backend`] whose fenced commits are always accepted and
+/// go to the transport's offset store (a mock answers at once, so waiting
+/// for it inside the mock's answer is fine).
+fn accepting_backend() -> MockBackend {
+    let mut b = one_partition_backend();
+    b.expect_commit_offset()
+        .returning(|store, topic, group, partition, _, next| {
+            futures::executor::block_on(store.commit(group, topic, partition, next))
+        });
+    b
+}
+
 /// A one-partition backend whose first poll returns `records`, later polls none.
 fn backend(records: Vec<Record>) -> MockBackend {
-    let mut b = one_partition_backend();
+    let mut b = accepting_backend();
     let polls = AtomicUsize::new(0);
     b.expect_poll().returning(move |_| {
         Ok(if polls.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -331,7 +343,7 @@ async fn empty_polls_back_off_from_a_millisecond_to_poll_wait_and_data_resets_it
 
     let polled_at = Arc::new(Mutex::new(Vec::<Instant>::new()));
     // Records when each poll came; one record on the 11th.
-    let mut b = one_partition_backend();
+    let mut b = accepting_backend();
     let times = polled_at.clone();
     b.expect_poll().returning(move |_| {
         let mut times = times.lock().unwrap();
@@ -381,7 +393,7 @@ async fn a_group_starting_at_the_end_commits_its_start_before_polling() {
     use std::sync::Mutex;
 
     let calls = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut b = one_partition_backend();
+    let mut b = accepting_backend();
     b.expect_partition_info().returning(|_, _| {
         Ok(crate::PartitionInfo {
             first_offset: 0,
@@ -453,7 +465,7 @@ async fn the_batch_after_a_full_one_is_polled_while_it_is_handled() {
     }
 
     let polled_ahead = Arc::new(AtomicBool::new(false));
-    let mut b = one_partition_backend();
+    let mut b = accepting_backend();
     let flag = polled_ahead.clone();
     b.expect_poll().returning(move |request| {
         Ok(match request.from {
@@ -493,103 +505,46 @@ async fn the_batch_after_a_full_one_is_polled_while_it_is_handled() {
     );
 }
 
-/// A batch's commit lands while the next batch is handled, and commits land
-/// in order, one at a time; stopping waits for the last one. The store takes
-/// 10 ms (virtual: the clock is paused) per commit and logs both ends.
-#[tokio::test(start_paused = true)]
-async fn commits_land_in_order_while_the_next_batch_is_handled() {
-    use std::sync::Mutex;
-
-    type Log = Arc<Mutex<Vec<String>>>;
-    #[derive(Debug)]
-    struct SlowCommits(Log);
-    #[async_trait::async_trait]
-    impl crate::OffsetStore for SlowCommits {
-        fn name(&self) -> &str {
-            "slow"
-        }
-        fn capabilities(&self) -> crate::OffsetCapabilities {
-            crate::OffsetCapabilities::default()
-        }
-        async fn load(&self, _: &str, _: &crate::TopicRef, _: u32) -> crate::Result<Option<u64>> {
-            Ok(None)
-        }
-        async fn commit(
-            &self,
-            _: &str,
-            _: &crate::TopicRef,
-            _: u32,
-            next: u64,
-        ) -> crate::Result<()> {
-            self.0.lock().unwrap().push(format!("commit {next} starts"));
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            self.0.lock().unwrap().push(format!("commit {next} lands"));
-            Ok(())
-        }
-        async fn delete(&self, _: &str, _: &crate::TopicRef, _: u32) -> crate::Result<()> {
-            Ok(())
-        }
-    }
-    struct Logs(Log);
-    #[async_trait::async_trait]
-    impl Handler<u32> for Logs {
-        async fn handle(&self, _: EventEnvelope<u32>, d: &Delivery) -> Result<(), HandlerError> {
-            self.0.lock().unwrap().push(format!("handle {}", d.offset));
-            Ok(())
-        }
-    }
-
-    let log: Log = Arc::default();
+/// A commit refused as fenced (the partition moved to another member) stops
+/// the partition: nothing more is committed, not even on the way out, and
+/// the next sync starts it afresh from the store's position.
+#[tokio::test]
+async fn a_fenced_commit_stops_the_partition_without_committing_more() {
     let mut b = one_partition_backend();
-    b.expect_poll().returning(|request| {
-        Ok(match request.from {
-            PollFrom::Offset(0) => vec![record(0, 1), record(1, 2)],
-            PollFrom::Offset(2) => vec![record(2, 3), record(3, 4)],
-            PollFrom::Offset(4) => vec![record(4, 5)],
-            _ => Vec::new(),
+    let polls = Arc::new(AtomicUsize::new(0));
+    let counted = polls.clone();
+    b.expect_poll().returning(move |_| {
+        Ok(if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            (0..4).map(|o| record(o, o as u32)).collect()
+        } else {
+            Vec::new()
         })
     });
-    let transport = transport_on(
-        b,
-        Arc::new(SlowCommits(log.clone())),
-        ConsumerConfig {
-            poll_batch: 2,
-            ..config(1)
-        },
-    )
-    .await;
+    let fenced = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = fenced.clone();
+    b.expect_commit_offset()
+        .returning(move |_, topic, group, partition, fence, next| {
+            seen.lock().unwrap().push((fence, next));
+            Err(fence.refused(topic, group, partition, "moved"))
+        });
+    let mut offsets = offsets_starting_at(None);
+    offsets.expect_commit().never();
+    let handler = flaky(0, false);
+    let transport = transport_on(b, Arc::new(offsets), config(1)).await;
     let subscription = transport
-        .subscribe("g", &["events"], Arc::new(Logs(log.clone())))
+        .subscribe("g", &["events"], handler.clone())
         .await
         .unwrap();
-    wait_for(|| log.lock().unwrap().iter().any(|l| l == "commit 5 lands")).await;
+    // Fenced once, then the worker is started again by a later sync and
+    // polls (an empty partition: nothing to commit).
+    wait_for(|| polls.load(Ordering::SeqCst) >= 3).await;
+    let stats = subscription.stats();
     assert!(subscription.shutdown().await.unwrap().is_clean());
-    let log = log.lock().unwrap().clone();
-    let at = |line: &str| log.iter().position(|l| l == line).expect(line);
-    let handles: Vec<&String> = log.iter().filter(|l| l.starts_with("handle")).collect();
+    assert_eq!(stats.handled, 4);
+    assert_eq!(stats.commit_failures, 1);
     assert_eq!(
-        handles,
-        ["handle 0", "handle 1", "handle 2", "handle 3", "handle 4"],
-        "{log:?}"
+        *fenced.lock().unwrap(),
+        vec![(crate::Fence::new(MemberId(1), 1), 4)],
+        "one commit, with the worker's fence; none after the refusal"
     );
-    let commits: Vec<&String> = log.iter().filter(|l| l.starts_with("commit")).collect();
-    assert_eq!(
-        commits,
-        [
-            "commit 2 starts",
-            "commit 2 lands",
-            "commit 4 starts",
-            "commit 4 lands",
-            "commit 5 starts",
-            "commit 5 lands",
-        ],
-        "one at a time, in order: {log:?}"
-    );
-    // The overlap: batch [2, 3] is handled while the commit of 2 is on its way.
-    assert!(at("commit 2 starts") < at("handle 2"), "{log:?}");
-    assert!(at("handle 3") < at("commit 2 lands"), "{log:?}");
-    // Nothing is committed before it is handled.
-    assert!(at("handle 1") < at("commit 2 starts"), "{log:?}");
-    assert!(at("handle 3") < at("commit 4 starts"), "{log:?}");
-    assert!(at("handle 4") < at("commit 5 starts"), "{log:?}");
 }

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     metrics::ConsumerMetrics, transport::Inner, wire, CodecExt, DeadLetter, Error, ErrorKind,
-    EventEnvelope, Message, PollFrom, PollRequest, Record, StartFrom, TopicRef,
+    EventEnvelope, Fence, Message, PollFrom, PollRequest, Record, StartFrom, TopicRef,
 };
 
 /// The first pause after an empty poll on a backend without long polling.
@@ -64,11 +64,15 @@ enum Outcome {
 }
 
 /// Runs until `cancel`: the partition's messages in offset order, committing
-/// after each polled batch and once more on the way out.
+/// after each polled batch and once more on the way out. A commit refused as
+/// [fenced](ErrorKind::Fenced) ends it at once: the partition is another
+/// member's now, and what this one handled since its last commit is that
+/// member's to deliver again.
 pub(crate) async fn run<E, H>(
     shared: Arc<Shared<E, H>>,
     topic: TopicRef,
     partition: u32,
+    fence: Fence,
     cancel: CancellationToken,
 ) where
     E: DeserializeOwned + Send + 'static,
@@ -76,11 +80,11 @@ pub(crate) async fn run<E, H>(
 {
     let state = shared.state.start_partition(&topic, partition);
     let ctx = PartitionCtx::new(&shared, topic, partition, cancel, state);
-    consume(&ctx).await;
+    consume(&ctx, fence).await;
     ctx.shared.state.stop_partition(&ctx.topic, partition);
 }
 
-async fn consume<E, H>(ctx: &PartitionCtx<'_, E, H>)
+async fn consume<E, H>(ctx: &PartitionCtx<'_, E, H>, fence: Fence)
 where
     E: DeserializeOwned + Send + 'static,
     H: Handler<E>,
@@ -94,8 +98,10 @@ where
     // (Earliest starts at 0, which needs no commit; a failed commit here is
     // retried after the next poll like any other.)
     let mut commits = Commits {
+        fence,
         committed,
         in_flight: None,
+        fenced: false,
     };
     commits.commit(ctx, next).await;
     ctx.state.next.store(next, Ordering::Relaxed);
@@ -320,9 +326,16 @@ async fn start_position<E, H>(ctx: &PartitionCtx<'_, E, H>) -> Option<(u64, Opti
 /// lands delivers that batch again, as a crash before an awaited commit
 /// would. At most one commit is on its way, so they land in order; stopping
 /// waits for it and commits the final position.
+///
+/// Every commit is fenced with the worker's [`Fence`]. Once one is refused
+/// the worker is cancelled and nothing more is committed: the partition's
+/// new owner starts from the last commit that was accepted.
 struct Commits {
+    /// This member's claim on the partition.
+    fence: Fence,
     committed: Option<u64>,
     in_flight: Option<(u64, tokio::task::JoinHandle<crate::Result<()>>)>,
+    fenced: bool,
 }
 
 impl Commits {
@@ -335,14 +348,24 @@ impl Commits {
     /// failed commit is counted and logged; returns whether `next` is stored.
     async fn commit<E, H>(&mut self, ctx: &PartitionCtx<'_, E, H>, next: u64) -> bool {
         self.settle(ctx).await;
+        if self.fenced {
+            return false;
+        }
         if self.holds(next) {
             return true;
         }
         let shared = ctx.shared;
-        let result = shared
-            .transport
-            .offsets
-            .commit(&shared.group, &ctx.topic, ctx.partition, next)
+        let transport = &shared.transport;
+        let result = transport
+            .backend
+            .commit_offset(
+                &transport.offsets,
+                &ctx.topic,
+                &shared.group,
+                ctx.partition,
+                self.fence,
+                next,
+            )
             .await;
         self.record(ctx, next, result)
     }
@@ -351,14 +374,28 @@ impl Commits {
     /// way (whose outcome is recorded first).
     async fn start<E, H>(&mut self, ctx: &PartitionCtx<'_, E, H>, next: u64) {
         self.settle(ctx).await;
-        if self.holds(next) {
+        if self.fenced || self.holds(next) {
             return;
         }
-        let offsets = ctx.shared.transport.offsets.clone();
-        let (group, topic, partition) =
-            (ctx.shared.group.clone(), ctx.topic.clone(), ctx.partition);
-        let task =
-            tokio::spawn(async move { offsets.commit(&group, &topic, partition, next).await });
+        let transport = ctx.shared.transport.clone();
+        let (group, topic, partition, fence) = (
+            ctx.shared.group.clone(),
+            ctx.topic.clone(),
+            ctx.partition,
+            self.fence,
+        );
+        // A refusal stops the batch being handled now, not after it.
+        let cancel = ctx.cancel.clone();
+        let task = tokio::spawn(async move {
+            let result = transport
+                .backend
+                .commit_offset(&transport.offsets, &topic, &group, partition, fence, next)
+                .await;
+            if matches!(&result, Err(e) if e.kind() == ErrorKind::Fenced) {
+                cancel.cancel();
+            }
+            result
+        });
         self.in_flight = Some((next, task));
     }
 
@@ -385,6 +422,17 @@ impl Commits {
             Ok(()) => {
                 self.committed = Some(next);
                 true
+            }
+            Err(e) if e.kind() == ErrorKind::Fenced => {
+                self.fenced = true;
+                ctx.cancel.cancel();
+                ctx.metrics.commit_failures.increment(1);
+                ctx.shared
+                    .state
+                    .commit_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(group = %ctx.shared.group, topic = %ctx.topic, partition = ctx.partition, next, error = %e, "partition no longer ours; dropping its uncommitted work");
+                false
             }
             Err(e) => {
                 let shared = ctx.shared;

@@ -45,7 +45,7 @@ use chrono::{DateTime, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rustok_iggy::{
     AppendAck, Assignment, Backend, BackendCapabilities, DeadLetter, DlqCapabilities, DlqEntry,
-    DlqFilter, DlqPage, DlqStore, Error, ErrorKind, HealthStatus, MemberId, Message,
+    DlqFilter, DlqPage, DlqStore, Error, ErrorKind, Fence, HealthStatus, MemberId, Message,
     OffsetCapabilities, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo,
     TopicRef,
 };
@@ -376,6 +376,20 @@ impl Backend for FaultyBackend {
 
     async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()> {
         self.inner.leave_group(topic, group, member).await
+    }
+
+    async fn commit_offset(
+        &self,
+        store: &Arc<dyn OffsetStore>,
+        topic: &TopicRef,
+        group: &str,
+        partition: u32,
+        fence: Fence,
+        next_offset: u64,
+    ) -> Result<()> {
+        self.inner
+            .commit_offset(store, topic, group, partition, fence, next_offset)
+            .await
     }
 
     async fn health(&self) -> HealthStatus {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use rustok_iggy::{
     AppendAck, Assignment, Backend, BackendCapabilities, Codec, CodecCapabilities, DeadLetter,
-    DecodeSink, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error, ErrorKind,
+    DecodeSink, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error, ErrorKind, Fence,
     HealthStatus, MemberId, Message, OffsetCapabilities, OffsetStore, PartitionInfo, PollRequest,
     Record, Result, TopicInfo, TopicRef,
 };
@@ -31,6 +31,7 @@ struct Broken {
     open_after_shutdown: bool,
     delete_is_noop: bool,
     add_partitions_renumbers: bool,
+    unfenced_commits: bool,
 }
 
 #[async_trait]
@@ -115,6 +116,24 @@ impl Backend for Broken {
     async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()> {
         self.inner.leave_group(topic, group, member).await
     }
+    async fn commit_offset(
+        &self,
+        store: &Arc<dyn OffsetStore>,
+        topic: &TopicRef,
+        group: &str,
+        partition: u32,
+        fence: Fence,
+        next_offset: u64,
+    ) -> Result<()> {
+        if self.unfenced_commits {
+            // Stores whoever commits: a zombie overwrites the new owner.
+            store.commit(group, topic, partition, next_offset).await
+        } else {
+            self.inner
+                .commit_offset(store, topic, group, partition, fence, next_offset)
+                .await
+        }
+    }
     async fn health(&self) -> HealthStatus {
         self.inner.health().await
     }
@@ -191,6 +210,11 @@ async fn backend_suite_catches_lost_records_and_bad_topology() {
         )
         .await
     );
+    let unfenced = Arc::new(Broken {
+        unfenced_commits: true,
+        ..Broken::default()
+    });
+    assert!(fails(conformance::backend::commits_are_fenced_to_the_partition_owner(unfenced)).await);
     // And the unbroken wrapper passes the same cases.
     assert!(
         !fails(conformance::backend::append_returns_dense_offsets(
@@ -202,6 +226,14 @@ async fn backend_suite_catches_lost_records_and_bad_topology() {
         !fails(conformance::backend::shutdown_closes(Arc::new(
             Broken::default()
         )))
+        .await
+    );
+    assert!(
+        !fails(
+            conformance::backend::commits_are_fenced_to_the_partition_owner(Arc::new(
+                Broken::default()
+            ))
+        )
         .await
     );
 }

@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use rustok_iggy::{
-    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind,
+    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, Fence,
     GroupCoordinator, HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollRequest,
     Record, Result, TopicInfo, TopicRef,
 };
@@ -326,6 +326,22 @@ impl Backend for EmbeddedBackend {
         self.engine.check_open("leave_group")?;
         self.groups
             .leave(topic, group, member)
+            .map_err(|e| e.with_context("backend", NAME))
+    }
+
+    async fn commit_offset(
+        &self,
+        store: &Arc<dyn OffsetStore>,
+        topic: &TopicRef,
+        group: &str,
+        partition: u32,
+        fence: Fence,
+        next_offset: u64,
+    ) -> Result<()> {
+        self.engine.check_open("commit_offset")?;
+        self.groups
+            .commit(store.as_ref(), topic, group, partition, fence, next_offset)
+            .await
             .map_err(|e| e.with_context("backend", NAME))
     }
 

@@ -1,7 +1,7 @@
 //! [`RemoteBackend`]: the core's `Backend` over an Iggy server.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
@@ -16,9 +16,9 @@ use iggy_binary_protocol::{
     responses::consumer_groups::SyncConsumerGroupResponse, WireDecode, WireEncode, WireIdentifier,
 };
 use rustok_iggy::{
-    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, HealthStatus,
-    MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo,
-    TopicRef,
+    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, Fence,
+    HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result,
+    TopicInfo, TopicRef,
 };
 
 use crate::{
@@ -29,11 +29,14 @@ use crate::{
 };
 
 /// A group member: its own SDK connection, since Iggy keys group membership
-/// by client connection.
+/// (and the right to commit the group's offsets) by client connection.
 struct Member {
     topic: TopicRef,
     group: String,
     connection: Arc<Connection>,
+    /// The partitions of its last sync, each with the generation of the
+    /// sync that first listed it (what a worker's fence carries).
+    granted: BTreeMap<u32, u64>,
 }
 
 /// The remote backend: an Apache Iggy server through the official SDK.
@@ -308,6 +311,7 @@ impl Backend for RemoteBackend {
                 topic: topic.clone(),
                 group: group.to_owned(),
                 connection,
+                granted: BTreeMap::new(),
             },
         );
         if self.log.link.is_closed() {
@@ -372,6 +376,15 @@ impl Backend for RemoteBackend {
         let mut partitions = assignment.partitions;
         partitions.sort_unstable();
         partitions.dedup();
+        if let Some(m) = lock(&self.members).get_mut(&member.0) {
+            m.granted = partitions
+                .iter()
+                .map(|p| {
+                    let since = m.granted.get(p).copied();
+                    (*p, since.unwrap_or(assignment.generation))
+                })
+                .collect();
+        }
         Ok(Assignment {
             generation: assignment.generation,
             partitions,
@@ -404,6 +417,75 @@ impl Backend for RemoteBackend {
             Err(e) if e.kind() != ErrorKind::NotFound && !e.is_retryable() => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// Stores the offset on the member's own connection, so the server
+    /// decides whether it still owns the partition (Apache Iggy refuses
+    /// anyone else). Refused client-side, without a request, when the
+    /// member is gone or its last sync shows the partition granted again
+    /// since the fence's generation; a partition missing from the last sync
+    /// is left to the server, which accepts the last commit of a hand-over.
+    /// A store other than this backend's own gets the write after the
+    /// client-side check.
+    async fn commit_offset(
+        &self,
+        store: &Arc<dyn OffsetStore>,
+        topic: &TopicRef,
+        group: &str,
+        partition: u32,
+        fence: Fence,
+        next_offset: u64,
+    ) -> Result<()> {
+        self.check_open("commit_offset")?;
+        self.check_server("commit_offset")?;
+        let connection = {
+            let members = lock(&self.members);
+            match members.get(&fence.member.0) {
+                Some(m) if m.topic == *topic && m.group == group => {
+                    match m.granted.get(&partition) {
+                        Some(since) if *since != fence.generation => {
+                            return Err(fence
+                                .refused(
+                                    topic,
+                                    group,
+                                    partition,
+                                    format!(
+                                        "the partition was granted again at generation {since}"
+                                    ),
+                                )
+                                .with_context("backend", NAME))
+                        }
+                        _ => m.connection.clone(),
+                    }
+                }
+                _ => {
+                    return Err(fence
+                        .refused(topic, group, partition, "the member is not in the group")
+                        .with_context("backend", NAME))
+                }
+            }
+        };
+        let own = std::ptr::addr_eq(Arc::as_ptr(store), Arc::as_ptr(&self.offsets));
+        if !own {
+            return store.commit(group, topic, partition, next_offset).await;
+        }
+        RemoteOffsetStore::store_on(&connection, group, topic, partition, next_offset)
+            .await
+            .map_err(|e| {
+                if crate::error::is_ownership_refusal(&e) {
+                    fence
+                        .refused(
+                            topic,
+                            group,
+                            partition,
+                            "the server says the member does not own the partition",
+                        )
+                        .with_context("backend", NAME)
+                        .with_source(e)
+                } else {
+                    e
+                }
+            })
     }
 
     async fn health(&self) -> HealthStatus {

@@ -14,7 +14,8 @@
 //! | stream/topic/partition/group/member/offset/segment/client/resource not found | `NotFound` | no |
 //! | stream/topic/group/user/token already exists | `AlreadyExists` | no |
 //! | unauthenticated, unauthorized, invalid credentials, invalid or expired token, invalid connection string, incompatible protocol version, invalid configuration | `Config` | no |
-//! | header/payload too big, invalid header key/value/kind, empty payload, invalid message count | `InvalidInput` | no |
+//! | header/payload too big, invalid header key/value/kind, empty payload, invalid message count, invalid offset (a group offset beyond the partition's last record) | `InvalidInput` | no |
+//! | the member does not own the partition (5009, or 20 from Apache Iggy 0.9), on a fenced commit | `Fenced` | no |
 //! | feature unavailable | `Unsupported` | no |
 //! | client shut down | `Closed` | no |
 //! | anything else | `Backend` | no |
@@ -88,7 +89,8 @@ pub fn kind_of_code(code: u32) -> ErrorKind {
         | D::InvalidHeaderKind
         | D::EmptyMessagePayload
         | D::InvalidMessagePayloadLength
-        | D::InvalidMessagesCount => ErrorKind::InvalidInput,
+        | D::InvalidMessagesCount
+        | D::InvalidOffset => ErrorKind::InvalidInput,
         D::FeatureUnavailable => ErrorKind::Unsupported,
         D::ClientShutdown => ErrorKind::Closed,
         _ => ErrorKind::Backend,
@@ -105,12 +107,36 @@ pub(crate) fn map(error: IggyError, operation: &'static str) -> Error {
         .with_context("iggy_code", code)
 }
 
-/// Whether `error` came from Iggy's "consumer group not found" codes.
-pub(crate) fn is_group_not_found(error: &Error) -> bool {
-    let code = |d: D| (d as u32).to_string();
-    error.context("iggy_code").is_some_and(|c| {
-        c == code(D::ConsumerGroupIdNotFound) || c == code(D::ConsumerGroupNameNotFound)
-    })
+/// Whether `error` carries one of Iggy's `codes`.
+fn has_code(error: &Error, codes: &[D]) -> bool {
+    error
+        .context("iggy_code")
+        .and_then(|c| c.parse::<u32>().ok())
+        .is_some_and(|c| codes.iter().any(|d| *d as u32 == c))
+}
+
+/// Whether `error` is Iggy's "no offset stored" (deleting one that is not
+/// there).
+pub(crate) fn is_offset_not_found(error: &Error) -> bool {
+    has_code(error, &[D::ConsumerOffsetNotFound])
+}
+
+/// Whether the server refused a group-offset write because the connection is
+/// not a member owning the partition. Apache Iggy decides with
+/// `ConsumerGroupPartitionNotOwned` (5009) and, in its 0.9 line, answers
+/// the SDK with `ResourceNotFound` (20); a group or member that is gone is
+/// the same refusal.
+pub(crate) fn is_ownership_refusal(error: &Error) -> bool {
+    has_code(
+        error,
+        &[
+            D::ConsumerGroupPartitionNotOwned,
+            D::ResourceNotFound,
+            D::ConsumerGroupMemberNotFound,
+            D::ConsumerGroupIdNotFound,
+            D::ConsumerGroupNameNotFound,
+        ],
+    )
 }
 
 /// A request that did not complete within `request_timeout_ms`.

@@ -114,6 +114,15 @@
 //! - **Offsets** ([`RemoteOffsetStore`]): Iggy server-side consumer-group
 //!   offsets. The core stores the next offset, Iggy the last consumed:
 //!   `commit(n)` stores `n - 1`; `commit(0)` deletes (then `load` is `None`).
+//!   Iggy takes a group's offset only from a member owning the partition, so
+//!   a subscription's commits ([`Backend::commit_offset`](rustok_iggy::Backend::commit_offset))
+//!   are stored on the member's own connection, and the server's refusal
+//!   (`ConsumerGroupPartitionNotOwned`, or `ResourceNotFound` from Apache
+//!   Iggy 0.9) is [`ErrorKind::Fenced`](rustok_iggy::ErrorKind::Fenced).
+//!   Administrative writes (`OffsetStore::commit`, a reset) join the group
+//!   as its only member for the write, and are refused while it has live
+//!   members. An offset beyond the partition's last record is refused by
+//!   the server (`InvalidInput`).
 //! - **DLQ** ([`RemoteDlqStore`]): topics `entries` and `marks` in
 //!   `dlq_stream`; see its docs.
 //! - **Errors**: `IggyError` is mapped by code ([`kind_of_code`]); the

@@ -1,14 +1,21 @@
-//! The backend, offsets and DLQ conformance suites against a real Iggy server at
-//! `RUSTOK_IGGY_TEST_URL` (for example `iggy+tcp://iggy:iggy@127.0.0.1:8090`).
-//! Without it every case prints that it skipped and passes. Cases work in
-//! streams and DLQ streams of their own, so a shared server is fine.
+//! Against a real Apache Iggy server at `RUSTOK_IGGY_TEST_URL` (for example
+//! `iggy+tcp://iggy:secret@127.0.0.1:8090`): the backend, offsets and DLQ
+//! conformance suites, and transports publishing and consuming through a
+//! consumer group across a rebalance.
+//!
+//! Every test here is `#[ignore]`d: `cargo test` has no real server to run
+//! them on. `scripts/real-iggy.sh` starts one and runs them with
+//! `--ignored`; without the variable they fail rather than pass. Cases work
+//! in streams and DLQ streams of their own, so a shared server is fine.
 
 mod common;
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
-use rustok_iggy::{Backend, DlqStore, OffsetStore};
+use rustok_iggy::{Backend, DlqStore, OffsetStore, Transport, TransportConfig};
 use rustok_iggy_remote::{RemoteBackend, RemoteConfig, RemoteDlqStore};
+use rustok_iggy_testkit::outage::{self, Producer};
+use uuid::Uuid;
 
 async fn backend(url: &str) -> Arc<dyn Backend> {
     Arc::new(
@@ -21,7 +28,7 @@ async fn backend(url: &str) -> Arc<dyn Backend> {
 async fn dlq(url: &str) -> Arc<dyn DlqStore> {
     let mut config = RemoteConfig::new(url);
     // A DLQ stream per case: the suite expects an empty store.
-    config.dlq_stream = format!("rustok-dlq-test-{}", uuid::Uuid::now_v7().simple());
+    config.dlq_stream = format!("rustok-dlq-test-{}", Uuid::now_v7().simple());
     Arc::new(RemoteDlqStore::new(config).unwrap())
 }
 
@@ -35,10 +42,9 @@ macro_rules! real_server_cases {
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs a real Apache Iggy server: scripts/real-iggy.sh"]
                 async fn $case() {
-                    let Some(url) = common::real_server_url(concat!(stringify!($suite), "::", stringify!($case))) else {
-                        return;
-                    };
+                    let url = common::real_server_url();
                     rustok_iggy_testkit::conformance::$suite::$case($factory(&url).await).await;
                 }
             )*
@@ -49,3 +55,128 @@ macro_rules! real_server_cases {
 rustok_iggy_testkit::backend_cases!([real_server_cases](backend, backend));
 rustok_iggy_testkit::offsets_cases!([real_server_cases](offsets, offsets));
 rustok_iggy_testkit::dlq_cases!([real_server_cases](dlq, dlq));
+
+/// A transport on the real server, in a stream of its own.
+async fn transport(url: &str, stream: &str) -> Arc<Transport> {
+    rustok_iggy_remote::link();
+    rustok_iggy_codecs::link();
+    let config = TransportConfig::from_toml(&format!(
+        r#"
+        backend = "remote"
+        stream = "{stream}"
+        [routing]
+        partitions = 4
+        [consumer]
+        heartbeat_ms = 50
+        poll_wait_ms = 20
+        [plugins.remote]
+        url = "{url}"
+        dlq_stream = "{stream}-dlq"
+        "#
+    ))
+    .unwrap();
+    Arc::new(Transport::from_config(&config).await.unwrap())
+}
+
+/// Two members of a group consume while events are published; the first
+/// joins alone, the second joins (a rebalance: partitions move, and the
+/// first member's commits of a moved partition are fenced), then the first
+/// leaves (another rebalance). Every acknowledged event is handled, and the
+/// group ends committed to the end of every partition: no commit was lost to
+/// the fence and none came from a member that did not own the partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Apache Iggy server: scripts/real-iggy.sh"]
+async fn a_group_consumes_everything_across_rebalances() {
+    let url = common::real_server_url();
+    let stream = format!("rustok-e2e-{}", Uuid::now_v7().simple());
+    let first = transport(&url, &stream).await;
+    let second = transport(&url, &stream).await;
+
+    let (a, handled_a) = outage::record_handled(&first, "billing", "events").await;
+    let producer = Producer::spawn(first.clone());
+    let settle = || async {
+        let start = producer.acknowledged();
+        while producer.acknowledged() < start + 200 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    settle().await;
+    let (b, handled_b) = outage::record_handled(&second, "billing", "events").await;
+    settle().await;
+    let stats_a = a.stats();
+    assert!(a.shutdown().await.unwrap().is_clean());
+    settle().await;
+    let (acknowledged, _) = producer.stop().await;
+
+    let all = || -> HashSet<Uuid> {
+        let mut all = handled_a.lock().unwrap().clone();
+        all.extend(handled_b.lock().unwrap().iter());
+        all
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !acknowledged.is_subset(&all()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hang guard: {} of {} acknowledged events handled",
+            acknowledged.intersection(&all()).count(),
+            acknowledged.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let stats_b = b.stats();
+    assert!(b.shutdown().await.unwrap().is_clean());
+    outage::assert_committed_to_end(&second, "billing", "events", 4).await;
+    eprintln!(
+        "{} events acknowledged; first member {stats_a:?}, second member {stats_b:?}",
+        acknowledged.len()
+    );
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+}
+
+/// A reset of a group's offsets (replay's `--to-group`) joins the group as
+/// its only member for the write; with a live member it is refused as
+/// fenced rather than stealing partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Apache Iggy server: scripts/real-iggy.sh"]
+async fn a_group_reset_needs_the_group_stopped() {
+    let url = common::real_server_url();
+    let stream = format!("rustok-reset-{}", Uuid::now_v7().simple());
+    let transport = transport(&url, &stream).await;
+    let (subscription, handled) = outage::record_handled(&transport, "billing", "events").await;
+    let events: Vec<_> = (0..40)
+        .map(|i| {
+            rustok_iggy_testkit::fixtures::order_placed_envelope(
+                rustok_iggy_testkit::fixtures::tenant(i % 7),
+                i as u64,
+            )
+        })
+        .collect();
+    transport.publish_batch(&events).await.unwrap();
+    let expected: HashSet<Uuid> = events.iter().map(|e| e.id).collect();
+    outage::wait_until_handled(&handled, &expected).await;
+
+    let refused = transport
+        .reset_group("billing", "events", rustok_iggy::ReplayFrom::Beginning)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), rustok_iggy::ErrorKind::Fenced, "{refused}");
+    assert!(subscription.shutdown().await.unwrap().is_clean());
+    outage::assert_committed_to_end(&transport, "billing", "events", 4).await;
+
+    let positions = transport
+        .reset_group("billing", "events", rustok_iggy::ReplayFrom::Beginning)
+        .await
+        .unwrap();
+    let topic = transport.topic("events");
+    for (partition, next) in positions {
+        assert_eq!(next, 0);
+        let stored = transport
+            .offset_store()
+            .load("billing", &topic, partition)
+            .await
+            .unwrap();
+        assert_eq!(stored, None, "partition {partition} was reset to its start");
+    }
+    transport.shutdown().await.unwrap();
+}

@@ -18,7 +18,9 @@ use iggy_binary_protocol::{
     },
     WireDecode, WireEncode, WireName,
 };
-use rustok_iggy::{Assignment, ErrorKind};
+use std::collections::BTreeMap;
+
+use rustok_iggy::{Assignment, ErrorKind, Fence};
 
 use super::{resolve, Reply};
 use crate::{
@@ -114,6 +116,8 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
 }
 
 /// `JoinConsumerGroup`: idempotent for a connection already in the group.
+/// The new member is synced at once, so it owns the partitions free for it
+/// from the join on, as a member of Apache Iggy does.
 pub(crate) async fn join(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
     let request = JoinConsumerGroupRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
@@ -131,12 +135,14 @@ pub(crate) async fn join(shared: &Shared, session: &mut Session, body: &[u8]) ->
         Membership {
             member,
             assigned: Vec::new(),
+            holding: BTreeMap::new(),
             stream_id: topic.stream.id,
             topic_id: topic.topic.id,
             group_id: group.id,
         },
     );
     shared.set_member(&topic.topic_ref, &group.name, session.id, &[]);
+    sync_member(shared, session, &topic, &group).await?;
     Ok(Bytes::new())
 }
 
@@ -208,6 +214,20 @@ async fn sync_member(
         .await
     {
         Ok(assignment) => {
+            // The backend keeps what was reported held (with its grant's
+            // generation) and adds the new grants.
+            let reported = std::mem::take(&mut membership.holding);
+            membership.holding = membership
+                .assigned
+                .iter()
+                .chain(&assignment.partitions)
+                .map(|p| {
+                    (
+                        *p,
+                        reported.get(p).copied().unwrap_or(assignment.generation),
+                    )
+                })
+                .collect();
             membership.assigned = assignment.partitions.clone();
             shared.set_member(
                 &topic.topic_ref,
@@ -224,6 +244,27 @@ async fn sync_member(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// This connection's claim on `partition` of a group, for a group-offset
+/// write: `CONSUMER_GROUP_PARTITION_NOT_OWNED` unless it is a member that
+/// owns the partition, which is Apache Iggy's rule (a group that does not
+/// exist has no members, so the same).
+pub(crate) fn fence(
+    session: &Session,
+    topic: &resolve::TopicCtx,
+    group: &str,
+    partition: u32,
+) -> Result<Fence, Status> {
+    let membership = session
+        .groups
+        .get(&(topic.topic_ref.clone(), group.to_owned()))
+        .ok_or(Status::CONSUMER_GROUP_PARTITION_NOT_OWNED)?;
+    membership
+        .holding
+        .get(&partition)
+        .map(|generation| Fence::new(membership.member, *generation))
+        .ok_or(Status::CONSUMER_GROUP_PARTITION_NOT_OWNED)
 }
 
 /// The partitions this connection's member may poll now (see [`sync`]).

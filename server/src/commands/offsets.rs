@@ -4,6 +4,14 @@
 //! [`OffsetStore`](rustok_iggy::OffsetStore) stores the *next* offset to
 //! consume. Storing Iggy offset `n` commits `n + 1`; a committed `0` (nothing
 //! consumed) reads back as "no offset".
+//!
+//! A consumer group's offset is written only by the connection that is a
+//! member owning the partition (Apache Iggy's rule); anyone else gets
+//! `ConsumerGroupPartitionNotOwned`. Stores go through the backend's fenced
+//! commit, so an in-process member and a TCP member are fenced alike.
+//! Reading a group's offset needs no membership. A stored offset must name
+//! a record the partition holds or held (`InvalidOffset` beyond the last
+//! one, and on a partition that never held one), as in Apache Iggy.
 
 use bytes::Bytes;
 use iggy_binary_protocol::{
@@ -14,8 +22,8 @@ use iggy_binary_protocol::{
     WireDecode, WireEncode,
 };
 
-use super::{resolve, Reply};
-use crate::{error::Status, shared::Shared};
+use super::{groups, resolve, resolve::ConsumerKey, Reply};
+use crate::{error::Status, session::Session, shared::Shared};
 
 /// `GetConsumerOffset`: an empty reply when nothing was stored.
 pub(crate) async fn get(shared: &Shared, body: &[u8]) -> Reply {
@@ -45,8 +53,9 @@ pub(crate) async fn get(shared: &Shared, body: &[u8]) -> Reply {
     .to_bytes())
 }
 
-/// `StoreConsumerOffset`.
-pub(crate) async fn store(shared: &Shared, body: &[u8]) -> Reply {
+/// `StoreConsumerOffset`: the membership is checked before the range, in
+/// Apache Iggy's order.
+pub(crate) async fn store(shared: &Shared, session: &Session, body: &[u8]) -> Reply {
     let request = StoreConsumerOffsetRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
     let consumer = resolve::consumer(shared, &topic, &request.consumer)?;
@@ -54,26 +63,55 @@ pub(crate) async fn store(shared: &Shared, body: &[u8]) -> Reply {
     if partition >= topic.partitions {
         return Err(Status::PARTITION_NOT_FOUND);
     }
-    shared
-        .offsets
-        .commit(
-            consumer.offsets_key(),
-            &topic.topic_ref,
-            partition,
-            request.offset.saturating_add(1),
-        )
-        .await?;
+    let fence = match &consumer {
+        ConsumerKey::Group(group) => Some(groups::fence(session, &topic, &group.name, partition)?),
+        ConsumerKey::Standalone(_) => None,
+    };
+    // An offset only within the partition's records.
+    let end = shared
+        .backend
+        .partition_info(&topic.topic_ref, partition)
+        .await?
+        .next_offset;
+    if request.offset >= end {
+        return Err(Status::INVALID_OFFSET);
+    }
+    let (key, next) = (consumer.offsets_key(), request.offset.saturating_add(1));
+    match fence {
+        Some(fence) => {
+            shared
+                .backend
+                .commit_offset(
+                    &shared.offsets,
+                    &topic.topic_ref,
+                    key,
+                    partition,
+                    fence,
+                    next,
+                )
+                .await?
+        }
+        None => {
+            shared
+                .offsets
+                .commit(key, &topic.topic_ref, partition, next)
+                .await?
+        }
+    }
     Ok(Bytes::new())
 }
 
-/// `DeleteConsumerOffset`.
-pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
+/// `DeleteConsumerOffset`: a group's only by a member owning the partition.
+pub(crate) async fn delete(shared: &Shared, session: &Session, body: &[u8]) -> Reply {
     let request = DeleteConsumerOffsetRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
     let consumer = resolve::consumer(shared, &topic, &request.consumer)?;
     let partition = request.partition_id.unwrap_or(0);
     if partition >= topic.partitions {
         return Err(Status::PARTITION_NOT_FOUND);
+    }
+    if let ConsumerKey::Group(group) = &consumer {
+        groups::fence(session, &topic, &group.name, partition)?;
     }
     shared
         .offsets

@@ -13,7 +13,8 @@ use std::{
 
 use bytes::Bytes;
 use rustok_iggy::{
-    Backend, ErrorKind, Headers, MemberId, Message, PollFrom, PollRequest, Record, Result, TopicRef,
+    Backend, ErrorKind, Fence, Headers, MemberId, Message, PollFrom, PollRequest, Record, Result,
+    TopicRef,
 };
 
 use super::{skip, unique};
@@ -784,31 +785,48 @@ pub async fn concurrent_appends_get_dense_unique_offsets(backend: Arc<dyn Backen
     }
 }
 
-/// Syncs every member in turn `rounds` times, each reporting what it was
-/// granted last (the way a subscription does), and returns what each holds.
-/// With `cooperative_rebalance`, checks after every sync that no partition is
-/// held by two members.
+/// What each member of a group holds: partition → the generation of the
+/// sync that first granted it (what its [`Fence`] carries).
+type Held = BTreeMap<MemberId, BTreeMap<u32, u64>>;
+
+/// The partitions of one member, ascending.
+fn partitions_of(held: &Held, member: MemberId) -> Vec<u32> {
+    held.get(&member)
+        .map(|p| p.keys().copied().collect())
+        .unwrap_or_default()
+}
+
+/// Syncs every member in turn until every partition is held by one of them
+/// (at most 10 rounds), each reporting what it was granted last (the way a
+/// subscription does). With `cooperative_rebalance`, checks after every sync
+/// that no partition is held by two members.
 async fn settle(
     backend: &dyn Backend,
     topic: &TopicRef,
     group: &str,
-    held: &mut BTreeMap<MemberId, Vec<u32>>,
+    held: &mut Held,
     partitions: u32,
 ) {
     let cooperative = backend.capabilities().cooperative_rebalance;
     for _round in 0..10 {
         let members: Vec<MemberId> = held.keys().copied().collect();
         for member in members {
-            let holding = held.get(&member).cloned().unwrap_or_default();
+            let holding = partitions_of(held, member);
             let assignment = backend
                 .sync_group(topic, group, member, holding)
                 .await
                 .unwrap_or_else(|e| panic!("sync_group of member {} failed: {e}", member.0));
-            held.insert(member, assignment.partitions);
+            let before = held.remove(&member).unwrap_or_default();
+            let now = assignment
+                .partitions
+                .iter()
+                .map(|p| (*p, before.get(p).copied().unwrap_or(assignment.generation)))
+                .collect();
+            held.insert(member, now);
             if cooperative {
                 let mut seen = BTreeSet::new();
                 for (m, partitions) in held.iter() {
-                    for p in partitions {
+                    for p in partitions.keys() {
                         assert!(
                             seen.insert(*p),
                             "partition {p} is granted to member {} while another holds it",
@@ -818,7 +836,7 @@ async fn settle(
                 }
             }
         }
-        let mut all: Vec<u32> = held.values().flatten().copied().collect();
+        let mut all: Vec<u32> = held.values().flat_map(|p| p.keys().copied()).collect();
         all.sort_unstable();
         if all == (0..partitions).collect::<Vec<_>>() {
             return;
@@ -835,7 +853,7 @@ pub async fn group_members_share_partitions(backend: Arc<dyn Backend>) {
     let a = backend.join_group(&topic, &group).await.unwrap();
     let b = backend.join_group(&topic, &group).await.unwrap();
     assert_ne!(a, b, "two joins returned one member id");
-    let mut held = BTreeMap::from([(a, Vec::new()), (b, Vec::new())]);
+    let mut held = Held::from([(a, BTreeMap::new()), (b, BTreeMap::new())]);
     settle(&*backend, &topic, &group, &mut held, 4).await;
     assert!(
         held.values().all(|p| !p.is_empty()),
@@ -856,16 +874,108 @@ pub async fn group_leave_hands_partitions_over(backend: Arc<dyn Backend>) {
     let group = unique("group");
     let a = backend.join_group(&topic, &group).await.unwrap();
     let b = backend.join_group(&topic, &group).await.unwrap();
-    let mut held = BTreeMap::from([(a, Vec::new()), (b, Vec::new())]);
+    let mut held = Held::from([(a, BTreeMap::new()), (b, BTreeMap::new())]);
     settle(&*backend, &topic, &group, &mut held, 4).await;
     backend.leave_group(&topic, &group, a).await.unwrap();
     held.remove(&a);
     settle(&*backend, &topic, &group, &mut held, 4).await;
-    assert_eq!(held.get(&b), Some(&vec![0, 1, 2, 3]));
+    assert_eq!(partitions_of(&held, b), vec![0, 1, 2, 3]);
     assert_kind(
         backend.sync_group(&topic, &group, a, Vec::new()).await,
         ErrorKind::NotFound,
         "sync_group of a member that left",
+    );
+    backend.leave_group(&topic, &group, b).await.unwrap();
+}
+
+/// Offset commits are fenced: a member commits a partition it owns; once a
+/// rebalance gave the partition to another member, or the member left, its
+/// commit (a zombie's) is refused with `Fenced` and changes nothing, while
+/// the new owner's commit is stored. Runs on the backend's own offset store,
+/// or an in-memory one for a backend without one.
+pub async fn commits_are_fenced_to_the_partition_owner(backend: Arc<dyn Backend>) {
+    let store = backend
+        .offset_store()
+        .unwrap_or_else(|| Arc::new(crate::MemoryOffsetStore::default()));
+    let topic = ready(&*backend, 2).await;
+    // Iggy takes an offset only within the partition's records.
+    for partition in 0..2 {
+        append(&*backend, &topic, partition, 1..11).await;
+    }
+    let group = unique("group");
+    let commit = |member: MemberId, held: &Held, partition: u32, next: u64| {
+        let generation = held
+            .get(&member)
+            .and_then(|p| p.get(&partition))
+            .copied()
+            .unwrap_or_else(|| panic!("member {} does not hold {partition}: {held:?}", member.0));
+        let (backend, store, topic, group) = (&backend, &store, &topic, &group);
+        async move {
+            backend
+                .commit_offset(
+                    store,
+                    topic,
+                    group,
+                    partition,
+                    Fence::new(member, generation),
+                    next,
+                )
+                .await
+        }
+    };
+    let a = backend.join_group(&topic, &group).await.unwrap();
+    let mut held = Held::from([(a, BTreeMap::new())]);
+    settle(&*backend, &topic, &group, &mut held, 2).await;
+    let alone = held.clone();
+    for partition in 0..2 {
+        commit(a, &alone, partition, 5)
+            .await
+            .unwrap_or_else(|e| panic!("the owner's commit of {partition} failed: {e}"));
+    }
+    assert_eq!(store.load(&group, &topic, 0).await.unwrap(), Some(5));
+
+    // A second member joins: one partition moves to it.
+    let b = backend.join_group(&topic, &group).await.unwrap();
+    held.insert(b, BTreeMap::new());
+    settle(&*backend, &topic, &group, &mut held, 2).await;
+    let moved = *partitions_of(&held, b)
+        .first()
+        .unwrap_or_else(|| panic!("the second member got no partition: {held:?}"));
+    let kept = 1 - moved;
+    assert_eq!(partitions_of(&held, a), vec![kept]);
+    assert_kind(
+        commit(a, &alone, moved, 7).await,
+        ErrorKind::Fenced,
+        "a commit of a partition that moved to another member",
+    );
+    assert_eq!(
+        store.load(&group, &topic, moved).await.unwrap(),
+        Some(5),
+        "a refused commit changed the offset"
+    );
+    commit(b, &held, moved, 6)
+        .await
+        .unwrap_or_else(|e| panic!("the new owner's commit failed: {e}"));
+    assert_eq!(store.load(&group, &topic, moved).await.unwrap(), Some(6));
+    commit(a, &held, kept, 8)
+        .await
+        .unwrap_or_else(|e| panic!("a commit of a partition the member kept failed: {e}"));
+
+    // A member that left is fenced from every partition; so is a stranger.
+    backend.leave_group(&topic, &group, a).await.unwrap();
+    assert_kind(
+        commit(a, &held, kept, 9).await,
+        ErrorKind::Fenced,
+        "a commit of a member that left",
+    );
+    assert_eq!(store.load(&group, &topic, kept).await.unwrap(), Some(8));
+    let stranger = MemberId(b.0.wrapping_add(1_000_003));
+    assert_kind(
+        backend
+            .commit_offset(&store, &topic, &group, moved, Fence::new(stranger, 0), 9)
+            .await,
+        ErrorKind::Fenced,
+        "a commit of an unknown member",
     );
     backend.leave_group(&topic, &group, b).await.unwrap();
 }

@@ -206,6 +206,7 @@ macro_rules! backend_cases {
             concurrent_appends_get_dense_unique_offsets,
             group_members_share_partitions,
             group_leave_hands_partitions_over,
+            commits_are_fenced_to_the_partition_owner,
             sync_of_unknown_member_is_not_found,
             shutdown_closes,
         );

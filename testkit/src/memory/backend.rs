@@ -12,7 +12,7 @@ use std::{
 
 use async_trait::async_trait;
 use rustok_iggy::{
-    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind,
+    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, Fence,
     GroupCoordinator, HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollFrom,
     PollRequest, Record, Result, TopicInfo, TopicRef, MAX_PARTITIONS,
 };
@@ -520,6 +520,22 @@ impl Backend for MemoryBackend {
         self.check_open("leave_group")?;
         self.groups
             .leave(topic, group, member)
+            .map_err(|e| e.with_context("backend", "memory"))
+    }
+
+    async fn commit_offset(
+        &self,
+        store: &Arc<dyn OffsetStore>,
+        topic: &TopicRef,
+        group: &str,
+        partition: u32,
+        fence: Fence,
+        next_offset: u64,
+    ) -> Result<()> {
+        self.check_open("commit_offset")?;
+        self.groups
+            .commit(store.as_ref(), topic, group, partition, fence, next_offset)
+            .await
             .map_err(|e| e.with_context("backend", "memory"))
     }
 

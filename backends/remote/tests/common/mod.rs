@@ -134,13 +134,15 @@ pub async fn ensuring_topics(config: RemoteConfig) -> Arc<dyn OffsetStore> {
     Arc::new(EnsuringTopics::new(Arc::new(store), Arc::new(backend)))
 }
 
-/// `RUSTOK_IGGY_TEST_URL`, or `None` after printing that the test skipped.
-pub fn real_server_url(test: &str) -> Option<String> {
+/// `RUSTOK_IGGY_TEST_URL`, the real Apache Iggy server the `#[ignore]`d
+/// real-server tests run against.
+///
+/// # Panics
+///
+/// When it is not set: such a test must fail, not pass, without its server.
+pub fn real_server_url() -> String {
     match std::env::var("RUSTOK_IGGY_TEST_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("{test}: skipped (RUSTOK_IGGY_TEST_URL is not set)");
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("RUSTOK_IGGY_TEST_URL is not set: run scripts/real-iggy.sh"),
     }
 }
