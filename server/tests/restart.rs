@@ -80,7 +80,20 @@ async fn messages_ids_and_offsets_survive_a_restart() {
             .len(),
         4
     );
-    // And a group's offset is stored explicitly.
+    // And a group's offset is stored explicitly, by a member (Iggy takes a
+    // group's offset only from the member owning the partition).
+    let (app, orders) = (
+        Identifier::named("app").unwrap(),
+        Identifier::named("orders").unwrap(),
+    );
+    client
+        .create_consumer_group(&app, &orders, "billing")
+        .await
+        .unwrap();
+    client
+        .join_consumer_group(&app, &orders, &Identifier::named("billing").unwrap())
+        .await
+        .unwrap();
     client
         .store_consumer_offset(
             &Consumer::group(Identifier::named("billing").unwrap()),

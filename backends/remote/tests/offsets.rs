@@ -26,6 +26,13 @@ async fn commits_load_back_and_are_stored_as_the_last_consumed_offset() {
     let other = TopicRef::new("app", "refunds");
     backend.ensure_topic(&topic, 3).await.unwrap();
     backend.ensure_topic(&other, 1).await.unwrap();
+    // Iggy takes a position only within the partition's records.
+    for (t, partition, records) in [(&topic, 0, 50), (&topic, 2, 10), (&other, 0, 10)] {
+        let messages = (1..=records)
+            .map(rustok_iggy_testkit::fixtures::test_message)
+            .collect();
+        backend.append(t, partition, messages).await.unwrap();
+    }
     let store = RemoteOffsetStore::new(config).unwrap();
     assert_eq!(store.name(), "remote");
     assert!(store.capabilities().persistent);
@@ -39,15 +46,16 @@ async fn commits_load_back_and_are_stored_as_the_last_consumed_offset() {
         core_offsets.load("billing", &topic, 0).await.unwrap(),
         Some(42)
     );
-    // Backwards, idempotent, up to u64::MAX.
+    // Backwards, idempotent, up to the partition's end and not beyond.
     store.commit("billing", &topic, 0, 5).await.unwrap();
     store.commit("billing", &topic, 0, 5).await.unwrap();
     assert_eq!(store.load("billing", &topic, 0).await.unwrap(), Some(5));
-    store.commit("billing", &topic, 0, u64::MAX).await.unwrap();
-    assert_eq!(
-        store.load("billing", &topic, 0).await.unwrap(),
-        Some(u64::MAX)
-    );
+    store.commit("billing", &topic, 0, 50).await.unwrap();
+    assert_eq!(store.load("billing", &topic, 0).await.unwrap(), Some(50));
+    let beyond = store.commit("billing", &topic, 0, 51).await.unwrap_err();
+    assert_eq!(beyond.kind(), ErrorKind::InvalidInput, "{beyond}");
+    assert!(store.capabilities().within_log);
+    assert_eq!(store.load("billing", &topic, 0).await.unwrap(), Some(50));
     // Positions are independent per group, partition and topic.
     store.commit("billing", &topic, 2, 7).await.unwrap();
     store.commit("audit", &topic, 0, 3).await.unwrap();
@@ -67,6 +75,32 @@ async fn commits_load_back_and_are_stored_as_the_last_consumed_offset() {
     // The backend hands out the same store.
     assert_eq!(backend.offset_store().unwrap().name(), "remote");
     server.shutdown().await.unwrap();
+}
+
+/// An administrative write (a reset) joins the group only while it has no
+/// live member: with one, it is refused as fenced and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_is_refused_while_the_group_has_live_members() {
+    let (backend, _server) = common::backend().await;
+    let topic = TopicRef::new("app", "orders");
+    backend.ensure_topic(&topic, 1).await.unwrap();
+    let messages = (1..=5)
+        .map(rustok_iggy_testkit::fixtures::test_message)
+        .collect();
+    backend.append(&topic, 0, messages).await.unwrap();
+    let store = backend.offset_store().unwrap();
+    store.commit("billing", &topic, 0, 3).await.unwrap();
+    let member = backend.join_group(&topic, "billing").await.unwrap();
+    let refused = store.commit("billing", &topic, 0, 1).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Fenced, "{refused}");
+    assert!(refused.to_string().contains("live member"), "{refused}");
+    assert_eq!(store.load("billing", &topic, 0).await.unwrap(), Some(3));
+    backend
+        .leave_group(&topic, "billing", member)
+        .await
+        .unwrap();
+    store.commit("billing", &topic, 0, 1).await.unwrap();
+    assert_eq!(store.load("billing", &topic, 0).await.unwrap(), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
