@@ -105,18 +105,25 @@ step lag "$cli" lag --group demo
 step health "$cli" health
 step replay-print "$cli" replay --topic events --from-beginning --limit 20
 step replay-to-group "$cli" replay --topic events --from-beginning --to-group harness-replay
-# The demo dead-letters two events per run and redrives them; the DLQ
-# commands work on those entries (already redriven, hence the flag).
-step dlq-list "$cli" dlq list --include-redriven
-dlq_id=$("$cli" dlq list --include-redriven --json 2>/dev/null \
+# A third run leaves its two dead letters in the DLQ for the DLQ commands:
+# list and show them, redrive one (handled by the next demo run's group,
+# which skips it as another run's event), purge the rest.
+current=demo-leaving-dead-letters; step "$current" demo_ok --leave-dead-letters
+step dlq-list "$cli" dlq list
+dlq_id=$("$cli" dlq list --json 2>/dev/null \
   | python3 -c 'import json,sys; e=json.load(sys.stdin)["entries"]; print(e[0]["id"] if e else "")' 2>/dev/null)
 if [ -n "$dlq_id" ]; then
   step dlq-show "$cli" dlq show "$dlq_id"
   step dlq-redrive "$cli" dlq redrive "$dlq_id"
 else
-  summary+=("FAIL  dlq-show/redrive: the demo left no dead letter to show"); failed=1
+  summary+=("FAIL  dlq-show/redrive: the demo left no dead letter"); failed=1
 fi
 step dlq-purge "$cli" dlq purge --include-redriven --yes
+dlq_empty() {
+  "$cli" dlq list --include-redriven --json \
+    | python3 -c 'import json,sys; e=json.load(sys.stdin)["entries"]; sys.exit(1 if e else 0)'
+}
+step dlq-empty-after-purge dlq_empty
 unset RUSTOK_IGGY__BACKEND RUSTOK_IGGY__STREAM RUSTOK_IGGY__PLUGINS__REMOTE__URL
 
 step managed-mode env RUSTOK_IGGY_MANAGED_SERVER="$IGGY_SERVER_BIN" \

@@ -425,8 +425,8 @@ impl Backend for RemoteBackend {
     /// member is gone or its last sync shows the partition granted again
     /// since the fence's generation; a partition missing from the last sync
     /// is left to the server, which accepts the last commit of a hand-over.
-    /// A store other than this backend's own gets the write after the
-    /// client-side check.
+    /// A store other than this backend's own has no server to decide: the
+    /// write goes there only for a partition of the member's last sync.
     async fn commit_offset(
         &self,
         store: &Arc<dyn OffsetStore>,
@@ -438,54 +438,40 @@ impl Backend for RemoteBackend {
     ) -> Result<()> {
         self.check_open("commit_offset")?;
         self.check_server("commit_offset")?;
-        let connection = {
+        let refused = |why: &str| {
+            fence
+                .refused(topic, group, partition, why)
+                .with_context("backend", NAME)
+        };
+        let (connection, since) = {
             let members = lock(&self.members);
             match members.get(&fence.member.0) {
                 Some(m) if m.topic == *topic && m.group == group => {
-                    match m.granted.get(&partition) {
-                        Some(since) if *since != fence.generation => {
-                            return Err(fence
-                                .refused(
-                                    topic,
-                                    group,
-                                    partition,
-                                    format!(
-                                        "the partition was granted again at generation {since}"
-                                    ),
-                                )
-                                .with_context("backend", NAME))
-                        }
-                        _ => m.connection.clone(),
-                    }
+                    (m.connection.clone(), m.granted.get(&partition).copied())
                 }
-                _ => {
-                    return Err(fence
-                        .refused(topic, group, partition, "the member is not in the group")
-                        .with_context("backend", NAME))
-                }
+                _ => return Err(refused("the member is not in the group")),
             }
         };
         let own = std::ptr::addr_eq(Arc::as_ptr(store), Arc::as_ptr(&self.offsets));
-        if !own {
-            return store.commit(group, topic, partition, next_offset).await;
+        match (since, own) {
+            (Some(since), _) if since != fence.generation => Err(refused(&format!(
+                "the partition was granted again at generation {since}"
+            ))),
+            (None, false) => Err(refused("the partition is not in the member's assignment")),
+            (Some(_), false) => store.commit(group, topic, partition, next_offset).await,
+            (_, true) => {
+                RemoteOffsetStore::store_on(&connection, group, topic, partition, next_offset)
+                    .await
+                    .map_err(|e| {
+                        if crate::error::is_ownership_refusal(&e) {
+                            refused("the server says the member does not own the partition")
+                                .with_source(e)
+                        } else {
+                            e
+                        }
+                    })
+            }
         }
-        RemoteOffsetStore::store_on(&connection, group, topic, partition, next_offset)
-            .await
-            .map_err(|e| {
-                if crate::error::is_ownership_refusal(&e) {
-                    fence
-                        .refused(
-                            topic,
-                            group,
-                            partition,
-                            "the server says the member does not own the partition",
-                        )
-                        .with_context("backend", NAME)
-                        .with_source(e)
-                } else {
-                    e
-                }
-            })
     }
 
     async fn health(&self) -> HealthStatus {

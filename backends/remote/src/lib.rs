@@ -26,6 +26,7 @@
 //! | `send_retries`, `send_backoff_ms`, `send_backoff_max_ms` | 5, 100, 5000 | resends of an append after a retryable failure |
 //! | `dlq_stream` | `__rustok_dlq` | stream of the DLQ store's topics |
 //! | `health_slow_ping_ms` | 500 | health is `Degraded` above this ping time |
+//! | `durability` | `persisted` | topics this backend creates: `persisted` (acknowledged once on the server's stable storage) or `replicated` (acknowledged from memory; a server crash loses acknowledged messages) |
 //! | `[plugins.remote.spawn]` | absent | managed mode: start and supervise the server (below) |
 //!
 //! Credentials never appear in `Debug`, logs or errors.
@@ -193,7 +194,7 @@ mod spawn;
 mod url;
 
 pub use backend::RemoteBackend;
-pub use config::RemoteConfig;
+pub use config::{RemoteConfig, TopicDurability};
 pub use dlq::RemoteDlqStore;
 pub use error::kind_of_code;
 pub use offsets::RemoteOffsetStore;

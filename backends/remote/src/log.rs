@@ -12,9 +12,9 @@ use std::{
 };
 
 use iggy::prelude::{
-    Consumer, Identifier, IggyMessage, IggyTimestamp, MessageClient, PartitionClient, Partitioning,
-    PollingStrategy, SendMessagesResponse, StreamClient, TopicClient, TopicCreateOptions,
-    TopicDetails,
+    Consumer, Durability, Identifier, IggyMessage, IggyTimestamp, MessageClient, PartitionClient,
+    Partitioning, PollingStrategy, SendMessagesResponse, StreamClient, TopicClient,
+    TopicCreateOptions, TopicDetails,
 };
 use rustok_iggy::{
     AppendAck, Error, ErrorKind, Message, PartitionInfo, PollFrom, PollRequest, Record, Result,
@@ -23,7 +23,7 @@ use rustok_iggy::{
 
 use crate::{
     client::{Connection, Link},
-    mapping,
+    mapping, TopicDurability,
 };
 
 /// The standalone Iggy consumer name `poll` reads as. Polls never commit
@@ -129,8 +129,14 @@ impl Log {
         let details = match self.topic_details(topic).await? {
             Some(details) => details,
             None => {
+                let durability = match self.link.settings().config.durability {
+                    TopicDurability::Persisted => Durability::Persisted,
+                    TopicDurability::Replicated => Durability::Replicated,
+                };
                 let options = TopicCreateOptions {
                     partitions_count: Some(partitions),
+                    durability,
+                    consumer_offset_durability: durability,
                     ..Default::default()
                 };
                 match conn

@@ -12,7 +12,7 @@ use iggy_binary_protocol::{
 use rustok_iggy::{partition_for, ErrorKind, PollFrom, PollRequest};
 
 use super::{
-    groups,
+    groups, offsets,
     resolve::{self, ConsumerKey},
     Reply,
 };
@@ -138,29 +138,9 @@ pub(crate) async fn poll(shared: &Shared, session: &mut Session, body: &[u8]) ->
     if let Some(last) = records.last() {
         current_offset = current_offset.max(last.offset);
         if request.auto_commit {
+            let fence = offsets::fence(session, &topic, &consumer, partition)?;
             let next = last.offset.saturating_add(1);
-            match &consumer {
-                ConsumerKey::Group(group) => {
-                    let fence = groups::fence(session, &topic, &group.name, partition)?;
-                    shared
-                        .backend
-                        .commit_offset(
-                            &shared.offsets,
-                            &topic.topic_ref,
-                            key,
-                            partition,
-                            fence,
-                            next,
-                        )
-                        .await?;
-                }
-                ConsumerKey::Standalone(_) => {
-                    shared
-                        .offsets
-                        .commit(key, &topic.topic_ref, partition, next)
-                        .await?;
-                }
-            }
+            offsets::write(shared, &topic, &consumer, partition, fence, next).await?;
         }
     }
     Ok(encode_poll(partition, current_offset, &records))

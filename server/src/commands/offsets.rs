@@ -23,6 +23,8 @@ use iggy_binary_protocol::{
 };
 
 use super::{groups, resolve, resolve::ConsumerKey, Reply};
+use rustok_iggy::Fence;
+
 use crate::{error::Status, session::Session, shared::Shared};
 
 /// `GetConsumerOffset`: an empty reply when nothing was stored.
@@ -63,10 +65,7 @@ pub(crate) async fn store(shared: &Shared, session: &Session, body: &[u8]) -> Re
     if partition >= topic.partitions {
         return Err(Status::PARTITION_NOT_FOUND);
     }
-    let fence = match &consumer {
-        ConsumerKey::Group(group) => Some(groups::fence(session, &topic, &group.name, partition)?),
-        ConsumerKey::Standalone(_) => None,
-    };
+    let fence = fence(session, &topic, &consumer, partition)?;
     // An offset only within the partition's records.
     let end = shared
         .backend
@@ -76,7 +75,64 @@ pub(crate) async fn store(shared: &Shared, session: &Session, body: &[u8]) -> Re
     if request.offset >= end {
         return Err(Status::INVALID_OFFSET);
     }
-    let (key, next) = (consumer.offsets_key(), request.offset.saturating_add(1));
+    write(
+        shared,
+        &topic,
+        &consumer,
+        partition,
+        fence,
+        request.offset.saturating_add(1),
+    )
+    .await?;
+    Ok(Bytes::new())
+}
+
+/// `DeleteConsumerOffset`: a group's only by a member owning the partition.
+pub(crate) async fn delete(shared: &Shared, session: &Session, body: &[u8]) -> Reply {
+    let request = DeleteConsumerOffsetRequest::decode_from(body)?;
+    let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
+    let consumer = resolve::consumer(shared, &topic, &request.consumer)?;
+    let partition = request.partition_id.unwrap_or(0);
+    if partition >= topic.partitions {
+        return Err(Status::PARTITION_NOT_FOUND);
+    }
+    fence(session, &topic, &consumer, partition)?;
+    shared
+        .offsets
+        .delete(consumer.offsets_key(), &topic.topic_ref, partition)
+        .await?;
+    Ok(Bytes::new())
+}
+
+/// This connection's claim on `partition` when `consumer` is a group
+/// (see [`groups::fence`]); `None` for a standalone consumer, whose
+/// offsets are its own.
+pub(crate) fn fence(
+    session: &Session,
+    topic: &resolve::TopicCtx,
+    consumer: &ConsumerKey,
+    partition: u32,
+) -> Result<Option<Fence>, Status> {
+    match consumer {
+        ConsumerKey::Group(group) => {
+            groups::fence(session, topic, &group.name, partition).map(Some)
+        }
+        ConsumerKey::Standalone(_) => Ok(None),
+    }
+}
+
+/// Stores `next` as `consumer`'s position: a group's through the backend's
+/// fenced commit (which an in-process member's commits go through too), a
+/// standalone consumer's straight to the offset store.
+pub(crate) async fn write(
+    shared: &Shared,
+    topic: &resolve::TopicCtx,
+    consumer: &ConsumerKey,
+    partition: u32,
+    fence: Option<Fence>,
+    next: u64,
+) -> Result<(), Status> {
+    let key = consumer.offsets_key();
     match fence {
         Some(fence) => {
             shared
@@ -98,24 +154,5 @@ pub(crate) async fn store(shared: &Shared, session: &Session, body: &[u8]) -> Re
                 .await?
         }
     }
-    Ok(Bytes::new())
-}
-
-/// `DeleteConsumerOffset`: a group's only by a member owning the partition.
-pub(crate) async fn delete(shared: &Shared, session: &Session, body: &[u8]) -> Reply {
-    let request = DeleteConsumerOffsetRequest::decode_from(body)?;
-    let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    let consumer = resolve::consumer(shared, &topic, &request.consumer)?;
-    let partition = request.partition_id.unwrap_or(0);
-    if partition >= topic.partitions {
-        return Err(Status::PARTITION_NOT_FOUND);
-    }
-    if let ConsumerKey::Group(group) = &consumer {
-        groups::fence(session, &topic, &group.name, partition)?;
-    }
-    shared
-        .offsets
-        .delete(consumer.offsets_key(), &topic.topic_ref, partition)
-        .await?;
-    Ok(Bytes::new())
+    Ok(())
 }
