@@ -158,14 +158,18 @@ impl fmt::Debug for RemoteConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TopicDurability {
-    /// A write is acknowledged once it is on the server's stable storage
-    /// (fsynced): it survives a crash of the server process and of its
+    /// A write is acknowledged once it is on the server's stable storage:
+    /// written to the partition's segment at once (the topic's
+    /// `messages_required_to_save = 1`) and fsynced (`durability =
+    /// persisted`). It survives a crash of the server process and of its
     /// machine. The default: an append resolves only once stored.
     Persisted,
-    /// A write is acknowledged once the server (its quorum) has it in
-    /// memory; it reaches disk later. Faster, but a crash of a single-node
-    /// server loses acknowledged messages (measured: all 600 of a run on
-    /// Apache Iggy 0.9.0-edge.5 killed with SIGKILL, see docs/real-iggy.md).
+    /// The server's default: a write is acknowledged once the server (its
+    /// quorum) has it in memory, and reaches the segment after 1,024
+    /// messages. Faster, but a crash of a single-node server loses
+    /// acknowledged messages (measured: all 600 of a demo run on Apache
+    /// Iggy 0.9.0-edge.5 killed with SIGKILL; with `persisted`, none; see
+    /// docs/real-iggy.md).
     Replicated,
 }
 

@@ -26,7 +26,7 @@
 //! | `send_retries`, `send_backoff_ms`, `send_backoff_max_ms` | 5, 100, 5000 | resends of an append after a retryable failure |
 //! | `dlq_stream` | `__rustok_dlq` | stream of the DLQ store's topics |
 //! | `health_slow_ping_ms` | 500 | health is `Degraded` above this ping time |
-//! | `durability` | `persisted` | topics this backend creates: `persisted` (acknowledged once on the server's stable storage) or `replicated` (acknowledged from memory; a server crash loses acknowledged messages) |
+//! | `durability` | `persisted` | topics this backend creates: `persisted` (acknowledged once in the segment and fsynced) or `replicated` (acknowledged from memory; a server crash loses acknowledged messages) |
 //! | `[plugins.remote.spawn]` | absent | managed mode: start and supervise the server (below) |
 //!
 //! Credentials never appear in `Debug`, logs or errors.

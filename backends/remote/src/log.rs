@@ -129,15 +129,24 @@ impl Log {
         let details = match self.topic_details(topic).await? {
             Some(details) => details,
             None => {
-                let durability = match self.link.settings().config.durability {
-                    TopicDurability::Persisted => Durability::Persisted,
-                    TopicDurability::Replicated => Durability::Replicated,
-                };
-                let options = TopicCreateOptions {
-                    partitions_count: Some(partitions),
-                    durability,
-                    consumer_offset_durability: durability,
-                    ..Default::default()
+                let options = match self.link.settings().config.durability {
+                    // On stable storage at commit: fsynced, and written to the
+                    // segment at once rather than after 1,024 messages in the
+                    // server's memory (which a crash of a single-node server
+                    // loses even with fsync on).
+                    TopicDurability::Persisted => TopicCreateOptions {
+                        partitions_count: Some(partitions),
+                        durability: Durability::Persisted,
+                        consumer_offset_durability: Durability::Persisted,
+                        messages_required_to_save: Some(1),
+                        ..Default::default()
+                    },
+                    TopicDurability::Replicated => TopicCreateOptions {
+                        partitions_count: Some(partitions),
+                        durability: Durability::Replicated,
+                        consumer_offset_durability: Durability::Replicated,
+                        ..Default::default()
+                    },
                 };
                 match conn
                     .call(
