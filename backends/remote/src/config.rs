@@ -82,9 +82,10 @@ pub struct RemoteConfig {
     /// Health turns `Degraded` when a ping takes longer, in ms (default 500).
     pub health_slow_ping_ms: u64,
     /// When the server acknowledges a write to a topic this backend
-    /// creates (its event topics and the DLQ's), and how it keeps group
-    /// offsets there: see [`TopicDurability`]. Default `persisted`.
-    /// Topics that already exist keep what they were created with.
+    /// creates (its event topics and the DLQ's): see [`TopicDurability`].
+    /// Default `persisted`. Topics that already exist keep what they were
+    /// created with. Group offsets are kept `replicated` either way (a
+    /// commit lost in a crash delivers a batch again; nothing is lost).
     pub durability: TopicDurability,
     /// Managed mode, `[plugins.remote.spawn]`: the backend starts and
     /// supervises the server itself (default: absent, connect only).
@@ -145,8 +146,8 @@ impl fmt::Debug for RemoteConfig {
     }
 }
 
-/// Iggy's durability of a topic (its `durability` and
-/// `consumer_offset_durability` options at creation).
+/// Iggy's durability of a topic's messages (its `durability` option at
+/// creation).
 ///
 /// ```
 /// use rustok_iggy_remote::{RemoteConfig, TopicDurability};

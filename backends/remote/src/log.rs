@@ -129,6 +129,9 @@ impl Log {
         let details = match self.topic_details(topic).await? {
             Some(details) => details,
             None => {
+                // Group offsets stay `replicated` either way: a commit lost
+                // in a crash only delivers a batch again, and an fsync per
+                // commit would bound consumption by the disk.
                 let options = match self.link.settings().config.durability {
                     // On stable storage at commit: fsynced, and written to the
                     // segment at once rather than after 1,024 messages in the
@@ -137,14 +140,12 @@ impl Log {
                     TopicDurability::Persisted => TopicCreateOptions {
                         partitions_count: Some(partitions),
                         durability: Durability::Persisted,
-                        consumer_offset_durability: Durability::Persisted,
                         messages_required_to_save: Some(1),
                         ..Default::default()
                     },
                     TopicDurability::Replicated => TopicCreateOptions {
                         partitions_count: Some(partitions),
                         durability: Durability::Replicated,
-                        consumer_offset_durability: Durability::Replicated,
                         ..Default::default()
                     },
                 };
