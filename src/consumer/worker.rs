@@ -347,27 +347,9 @@ impl Commits {
     /// Commits `next` (after the commit on its way) and waits for it. A
     /// failed commit is counted and logged; returns whether `next` is stored.
     async fn commit<E, H>(&mut self, ctx: &PartitionCtx<'_, E, H>, next: u64) -> bool {
+        self.start(ctx, next).await;
         self.settle(ctx).await;
-        if self.fenced {
-            return false;
-        }
-        if self.holds(next) {
-            return true;
-        }
-        let shared = ctx.shared;
-        let transport = &shared.transport;
-        let result = transport
-            .backend
-            .commit_offset(
-                &transport.offsets,
-                &ctx.topic,
-                &shared.group,
-                ctx.partition,
-                self.fence,
-                next,
-            )
-            .await;
-        self.record(ctx, next, result)
+        !self.fenced && self.holds(next)
     }
 
     /// Starts committing `next` in the background, after the commit on its
