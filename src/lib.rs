@@ -34,9 +34,7 @@ mod dlq;
 mod envelope;
 mod error;
 mod event_transport;
-mod group;
 mod health;
-mod long_poll;
 mod message;
 pub mod metrics;
 mod offsets;
@@ -48,8 +46,8 @@ mod transport_health;
 pub mod wire;
 
 pub use backend::{
-    AppendAck, Assignment, Backend, BackendCapabilities, Fence, MemberId, PartitionInfo, PollFrom,
-    PollRequest, TopicInfo, TopicRef,
+    long_poll, AppendAck, Assignment, Backend, BackendCapabilities, BackendLayer, Checked, Fence,
+    GroupCoordinator, MemberId, PartitionInfo, PollFrom, PollRequest, TopicInfo, TopicRef,
 };
 pub use codec::{Codec, CodecCapabilities, CodecExt, DecodeSink};
 pub use config::{
@@ -64,15 +62,12 @@ pub use dlq::{DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStor
 pub use envelope::{EventEnvelope, EventEnvelopeBuilder, MAX_TRACE_ID_LEN};
 pub use error::{Error, ErrorKind, Result};
 pub use event_transport::{EventTransport, ReliabilityLevel};
-pub use group::GroupCoordinator;
 pub use health::{HealthReport, HealthStatus, PartitionHealth, SubscriptionHealth};
-pub use long_poll::long_poll;
 pub use message::{HeaderName, Headers, Message, Record};
 pub use offsets::{OffsetCapabilities, OffsetStore};
 pub use partition::partition_for;
 pub use registry::{
-    BackendFactory, BuildContext, CodecFactory, DlqFactory, Factory, OffsetsFactory, Plugin,
-    PluginKind, Registry,
+    CodecFactory, Factory, FamilyFactory, Parts, Plugin, PluginKind, Registry, Wants,
 };
 pub use routing::{check_name, RouteRule, RoutedTopic, Router, RoutingConfig};
 pub use transport::{PublishReceipt, Transport, TransportBuilder};

@@ -8,6 +8,13 @@
 //! A crate nothing references is not linked, and its registrations vanish with
 //! it: each plugin crate therefore exports a `link()` function that the binary
 //! calls once (or the binary writes `use plugin_crate as _;`).
+//!
+//! A plugin is a codec, or a backend *family*: a backend and the stores that
+//! come with it, built by one factory from one config section.
+//! [`Transport::from_config`](crate::Transport::from_config) asks each family
+//! named in config once for every part it should build, so an offset store
+//! and a DLQ store of the same family next to another backend share what
+//! they open.
 
 use std::{collections::BTreeSet, fmt, sync::Arc};
 
@@ -61,36 +68,87 @@ impl fmt::Display for PluginKind {
     }
 }
 
-/// What a factory gets besides its own config section.
-#[derive(Clone)]
-pub struct BuildContext {
-    /// The stream the transport works in.
-    pub stream: String,
-    /// The backend, once built (offset and DLQ stores may live in it).
-    pub backend: Option<Arc<dyn Backend>>,
+/// Which parts of a backend family are asked for, or offered.
+///
+/// A family is a backend and the stores that come with it (the embedded log
+/// and its offset and DLQ stores, say), built together from one config
+/// section so they can share what they open (a data directory, a
+/// connection).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wants {
+    /// A [`Backend`].
+    pub backend: bool,
+    /// An [`OffsetStore`].
+    pub offsets: bool,
+    /// A [`DlqStore`].
+    pub dlq: bool,
 }
 
-/// Builds a backend from its config section.
-pub type BackendFactory =
-    fn(&PluginConfig, &BuildContext) -> BoxFuture<'static, Result<Arc<dyn Backend>>>;
+impl Wants {
+    /// All three parts.
+    pub const ALL: Wants = Wants {
+        backend: true,
+        offsets: true,
+        dlq: true,
+    };
+
+    /// Whether `kind` is among them (never for [`PluginKind::Codec`]).
+    pub fn has(self, kind: PluginKind) -> bool {
+        match kind {
+            PluginKind::Backend => self.backend,
+            PluginKind::Offsets => self.offsets,
+            PluginKind::Dlq => self.dlq,
+            PluginKind::Codec => false,
+        }
+    }
+}
+
+/// What a family built. With the backend asked for, the stores are the
+/// backend's own ([`Backend::offset_store`], [`Backend::dlq_store`]); asked
+/// for alone, they stand next to another family's backend.
+#[derive(Default)]
+pub struct Parts {
+    /// The backend, when it was asked for.
+    pub backend: Option<Arc<dyn Backend>>,
+    /// The offset store, when asked for (or when it comes with the backend).
+    pub offsets: Option<Arc<dyn OffsetStore>>,
+    /// The DLQ store, when asked for (or when it comes with the backend).
+    pub dlq: Option<Arc<dyn DlqStore>>,
+}
+
+impl fmt::Debug for Parts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parts")
+            .field(
+                "backend",
+                &self.backend.as_ref().map(|b| b.name().to_owned()),
+            )
+            .field(
+                "offsets",
+                &self.offsets.as_ref().map(|s| s.name().to_owned()),
+            )
+            .field("dlq", &self.dlq.as_ref().map(|s| s.name().to_owned()))
+            .finish()
+    }
+}
+
+/// Builds the asked-for parts of a backend family from its config section.
+pub type FamilyFactory = fn(&PluginConfig, Wants) -> BoxFuture<'static, Result<Parts>>;
 /// Builds a codec from its config section.
 pub type CodecFactory = fn(&PluginConfig) -> Result<Arc<dyn Codec>>;
-/// Builds an offset store from its config section.
-pub type OffsetsFactory = fn(&PluginConfig, &BuildContext) -> Result<Arc<dyn OffsetStore>>;
-/// Builds a DLQ store from its config section.
-pub type DlqFactory = fn(&PluginConfig, &BuildContext) -> Result<Arc<dyn DlqStore>>;
 
-/// A factory of one of the four kinds.
+/// A registered factory.
 #[derive(Clone, Copy)]
 pub enum Factory {
-    /// Builds a backend.
-    Backend(BackendFactory),
+    /// Builds a backend family's parts; offers the parts of `offers`.
+    Family {
+        /// The parts it can build.
+        offers: Wants,
+        /// Builds them.
+        build: FamilyFactory,
+    },
     /// Builds a codec.
     Codec(CodecFactory),
-    /// Builds an offset store.
-    Offsets(OffsetsFactory),
-    /// Builds a DLQ store.
-    Dlq(DlqFactory),
 }
 
 /// A named factory, as registered.
@@ -116,11 +174,12 @@ pub struct Plugin {
 }
 
 impl Plugin {
-    /// A backend factory named `name`.
-    pub const fn backend(name: &'static str, build: BackendFactory) -> Self {
+    /// A backend family named `name` that can build the parts `offers`
+    /// (a store-only plugin offers no backend).
+    pub const fn family(name: &'static str, offers: Wants, build: FamilyFactory) -> Self {
         Self {
             name,
-            factory: Factory::Backend(build),
+            factory: Factory::Family { offers, build },
         }
     }
     /// A codec factory named `name`.
@@ -130,33 +189,17 @@ impl Plugin {
             factory: Factory::Codec(build),
         }
     }
-    /// An offset-store factory named `name`.
-    pub const fn offsets(name: &'static str, build: OffsetsFactory) -> Self {
-        Self {
-            name,
-            factory: Factory::Offsets(build),
-        }
-    }
-    /// A DLQ-store factory named `name`.
-    pub const fn dlq(name: &'static str, build: DlqFactory) -> Self {
-        Self {
-            name,
-            factory: Factory::Dlq(build),
-        }
-    }
 
     /// The name config selects it by.
     pub fn name(&self) -> &'static str {
         self.name
     }
 
-    /// Its kind.
-    pub fn kind(&self) -> PluginKind {
+    /// Whether config can select it for `kind`.
+    pub fn offers(&self, kind: PluginKind) -> bool {
         match self.factory {
-            Factory::Backend(_) => PluginKind::Backend,
-            Factory::Codec(_) => PluginKind::Codec,
-            Factory::Offsets(_) => PluginKind::Offsets,
-            Factory::Dlq(_) => PluginKind::Dlq,
+            Factory::Family { offers, .. } => offers.has(kind),
+            Factory::Codec(_) => kind == PluginKind::Codec,
         }
     }
 
@@ -168,7 +211,12 @@ impl Plugin {
 
 impl fmt::Debug for Plugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Plugin({} `{}`)", self.kind(), self.name)
+        let offers: Vec<String> = PluginKind::ALL
+            .into_iter()
+            .filter(|k| self.offers(*k))
+            .map(|k| k.to_string())
+            .collect();
+        write!(f, "Plugin(`{}`: {})", self.name, offers.join(", "))
     }
 }
 
@@ -229,7 +277,7 @@ impl Registry {
     pub fn names(&self, kind: PluginKind) -> Vec<&'static str> {
         self.plugins
             .iter()
-            .filter(|p| p.kind() == kind)
+            .filter(|p| p.offers(kind))
             .map(|p| p.name)
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -244,7 +292,7 @@ impl Registry {
         let mut found = self
             .plugins
             .iter()
-            .filter(|p| p.kind() == kind && p.name == name);
+            .filter(|p| p.offers(kind) && p.name == name);
         match (found.next(), found.next()) {
             (Some(plugin), None) => Ok(plugin.factory),
             (Some(_), Some(_)) => Err(Error::config(
@@ -273,46 +321,32 @@ impl Registry {
     pub fn build_codec(&self, name: &str, config: &PluginConfig) -> Result<Arc<dyn Codec>> {
         match self.lookup(PluginKind::Codec, name)? {
             Factory::Codec(build) => build(config),
-            _ => Err(wrong_kind(PluginKind::Codec, name)),
+            Factory::Family { .. } => Err(wrong_kind(PluginKind::Codec, name)),
         }
     }
 
-    /// Builds the backend named `name` from its config section.
-    pub async fn build_backend(
+    /// Builds the parts `wants` of the family named `name` from its config
+    /// section, in one call, so they share what they open. Fails with
+    /// [`ErrorKind::Config`] naming the config key of the first part the
+    /// family does not offer.
+    pub async fn build_family(
         &self,
         name: &str,
         config: &PluginConfig,
-        context: &BuildContext,
-    ) -> Result<Arc<dyn Backend>> {
-        match self.lookup(PluginKind::Backend, name)? {
-            Factory::Backend(build) => build(config, context).await,
-            _ => Err(wrong_kind(PluginKind::Backend, name)),
+        wants: Wants,
+    ) -> Result<Parts> {
+        let mut build = None;
+        for kind in [PluginKind::Backend, PluginKind::Offsets, PluginKind::Dlq] {
+            if wants.has(kind) {
+                match self.lookup(kind, name)? {
+                    Factory::Family { build: b, .. } => build = Some(b),
+                    Factory::Codec(_) => return Err(wrong_kind(kind, name)),
+                }
+            }
         }
-    }
-
-    /// Builds the offset store named `name` from its config section.
-    pub fn build_offsets(
-        &self,
-        name: &str,
-        config: &PluginConfig,
-        context: &BuildContext,
-    ) -> Result<Arc<dyn OffsetStore>> {
-        match self.lookup(PluginKind::Offsets, name)? {
-            Factory::Offsets(build) => build(config, context),
-            _ => Err(wrong_kind(PluginKind::Offsets, name)),
-        }
-    }
-
-    /// Builds the DLQ store named `name` from its config section.
-    pub fn build_dlq(
-        &self,
-        name: &str,
-        config: &PluginConfig,
-        context: &BuildContext,
-    ) -> Result<Arc<dyn DlqStore>> {
-        match self.lookup(PluginKind::Dlq, name)? {
-            Factory::Dlq(build) => build(config, context),
-            _ => Err(wrong_kind(PluginKind::Dlq, name)),
+        match build {
+            Some(build) => build(config, wants).await,
+            None => Ok(Parts::default()),
         }
     }
 }

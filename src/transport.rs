@@ -16,9 +16,9 @@ use crate::{
     config::{HealthConfig, LimitsConfig},
     consumer::SubscriptionState,
     metrics::PublishMetrics,
-    partition_for, wire, Backend, BuildContext, Codec, CodecExt, ConsumerConfig, DlqStore, Error,
-    ErrorKind, EventEnvelope, Message, OffsetStore, PluginKind, Registry, Result, Router,
-    RoutingConfig, TopicRef, TransportConfig,
+    partition_for, wire, Backend, Codec, CodecExt, ConsumerConfig, DlqStore, Error, ErrorKind,
+    EventEnvelope, Message, OffsetStore, PluginKind, Registry, Result, Router, RoutingConfig,
+    TopicRef, TransportConfig, Wants,
 };
 
 /// Where a published event was stored.
@@ -119,14 +119,39 @@ impl Transport {
             None => registry.build_codec(&config.codec, &config.plugin(&config.codec))?,
         };
 
-        let mut context = BuildContext {
-            stream: config.stream.clone(),
-            backend: None,
-        };
-        let backend = registry
-            .build_backend(&config.backend, &config.plugin(&config.backend), &context)
-            .await?;
-        context.backend = Some(backend.clone());
+        // Each family named in config builds what it is asked for in one
+        // call: `offsets` and `dlq` default to the backend's family.
+        let mut wants: BTreeMap<&str, Wants> = BTreeMap::new();
+        wants.entry(&config.backend).or_default().backend = true;
+        wants
+            .entry(config.offsets.as_deref().unwrap_or(&config.backend))
+            .or_default()
+            .offsets = true;
+        wants
+            .entry(config.dlq.as_deref().unwrap_or(&config.backend))
+            .or_default()
+            .dlq = true;
+        let (mut backend, mut offsets, mut dlq) = (None, None, None);
+        for (name, wants) in wants {
+            let parts = registry
+                .build_family(name, &config.plugin(name), wants)
+                .await?;
+            if wants.backend {
+                backend = parts.backend;
+            }
+            if wants.offsets {
+                offsets = parts.offsets;
+            }
+            if wants.dlq {
+                dlq = parts.dlq;
+            }
+        }
+        let backend = backend.ok_or_else(|| {
+            Error::config(
+                "backend",
+                format!("backend `{}` built no backend", config.backend),
+            )
+        })?;
 
         let mut builder = Transport::builder(backend, codec)
             .stream(config.stream.clone())
@@ -137,12 +162,11 @@ impl Transport {
         for decoder in decoders {
             builder = builder.decoder(decoder);
         }
-        if let Some(name) = &config.offsets {
-            builder =
-                builder.offsets(registry.build_offsets(name, &config.plugin(name), &context)?);
+        if let Some(store) = offsets {
+            builder = builder.offsets(store);
         }
-        if let Some(name) = &config.dlq {
-            builder = builder.dlq(registry.build_dlq(name, &config.plugin(name), &context)?);
+        if let Some(store) = dlq {
+            builder = builder.dlq(store);
         }
         builder.build().await
     }
@@ -444,7 +468,9 @@ impl TransportBuilder {
 
     /// Checks the parts, ensures every routed topic exists with its partition
     /// count, and returns the transport.
-    pub async fn build(self) -> Result<Transport> {
+    pub async fn build(mut self) -> Result<Transport> {
+        // The checks every backend relies on.
+        self.backend = Arc::new(crate::Checked::new(self.backend));
         self.consumer.validate()?;
         self.limits.validate()?;
         crate::routing::check_name("stream", &self.stream)?;

@@ -112,7 +112,9 @@ impl fmt::Debug for ServerBuilder {
 impl ServerBuilder {
     pub(crate) fn new(backend: Arc<dyn Backend>) -> Self {
         Self {
-            backend,
+            // The checks every backend relies on (a transport's backend has
+            // them already; a second layer costs one atomic load per call).
+            backend: Arc::new(rustok_iggy::Checked::new(backend)),
             offsets: None,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
             credentials: None,

@@ -44,10 +44,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rustok_iggy::{
-    AppendAck, Assignment, Backend, BackendCapabilities, DeadLetter, DlqCapabilities, DlqEntry,
-    DlqFilter, DlqPage, DlqStore, Error, ErrorKind, Fence, HealthStatus, MemberId, Message,
-    OffsetCapabilities, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo,
-    TopicRef,
+    AppendAck, Backend, DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error,
+    ErrorKind, Message, OffsetCapabilities, OffsetStore, PollRequest, Record, Result, TopicRef,
 };
 
 use crate::memory::lock;
@@ -300,33 +298,11 @@ impl FaultyBackend {
 }
 
 #[async_trait]
-impl Backend for FaultyBackend {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
+impl rustok_iggy::BackendLayer for FaultyBackend {
+    type Inner = dyn Backend;
 
-    fn capabilities(&self) -> BackendCapabilities {
-        self.inner.capabilities()
-    }
-
-    async fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo> {
-        self.inner.ensure_topic(topic, partitions).await
-    }
-
-    async fn topic_info(&self, topic: &TopicRef) -> Result<TopicInfo> {
-        self.inner.topic_info(topic).await
-    }
-
-    async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
-        self.inner.delete_topic(topic).await
-    }
-
-    async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
-        self.inner.add_partitions(topic, count).await
-    }
-
-    async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
-        self.inner.list_topics(stream).await
+    fn inner(&self) -> &Self::Inner {
+        &*self.inner
     }
 
     async fn append(
@@ -354,58 +330,6 @@ impl Backend for FaultyBackend {
                     .with_context("partition", request.partition)
             })?;
         self.inner.poll(request).await
-    }
-
-    async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo> {
-        self.inner.partition_info(topic, partition).await
-    }
-
-    async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId> {
-        self.inner.join_group(topic, group).await
-    }
-
-    async fn sync_group(
-        &self,
-        topic: &TopicRef,
-        group: &str,
-        member: MemberId,
-        held: Vec<u32>,
-    ) -> Result<Assignment> {
-        self.inner.sync_group(topic, group, member, held).await
-    }
-
-    async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()> {
-        self.inner.leave_group(topic, group, member).await
-    }
-
-    async fn commit_offset(
-        &self,
-        store: &Arc<dyn OffsetStore>,
-        topic: &TopicRef,
-        group: &str,
-        partition: u32,
-        fence: Fence,
-        next_offset: u64,
-    ) -> Result<()> {
-        self.inner
-            .commit_offset(store, topic, group, partition, fence, next_offset)
-            .await
-    }
-
-    async fn health(&self) -> HealthStatus {
-        self.inner.health().await
-    }
-
-    async fn shutdown(&self) -> Result<()> {
-        self.inner.shutdown().await
-    }
-
-    fn offset_store(&self) -> Option<Arc<dyn OffsetStore>> {
-        self.inner.offset_store()
-    }
-
-    fn dlq_store(&self) -> Option<Arc<dyn DlqStore>> {
-        self.inner.dlq_store()
     }
 }
 

@@ -100,7 +100,7 @@ pub use faults::{FaultPlan, FaultStats, FaultyBackend, FaultyDlqStore, FaultyOff
 pub use log_capture::LogCapture;
 pub use memory::{MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
 pub use mocks::{MockBackend, MockCodec, MockDlqStore, MockOffsetStore};
-pub use plugin::{link, MemoryConfig, BACKEND_PLUGIN, DLQ_PLUGIN, OFFSETS_PLUGIN};
+pub use plugin::{link, MemoryConfig, PLUGIN};
 
 /// The core's mockall mocks of the plugin traits, and mockall itself (for
 /// `predicate`, `Sequence`, ...).

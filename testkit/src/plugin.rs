@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use rustok_iggy::{
-    config::PluginConfig, Backend, BuildContext, DlqStore, OffsetStore, Plugin, Result,
-};
+use rustok_iggy::{config::PluginConfig, Backend, Parts, Plugin, Result, Wants};
 use serde::Deserialize;
 
 use crate::{MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
@@ -17,51 +15,34 @@ use crate::{MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
 #[serde(default, deny_unknown_fields)]
 pub struct MemoryConfig {}
 
-fn build_backend(
-    config: &PluginConfig,
-    _context: &BuildContext,
-) -> BoxFuture<'static, Result<Arc<dyn Backend>>> {
+/// The memory family: a [`MemoryBackend`] with its own stores, or fresh
+/// standalone stores next to another backend.
+fn build(config: &PluginConfig, wants: Wants) -> BoxFuture<'static, Result<Parts>> {
     let parsed = config.parse::<MemoryConfig>();
     Box::pin(async move {
         parsed?;
-        Ok(Arc::new(MemoryBackend::new()) as Arc<dyn Backend>)
+        if wants.backend {
+            let backend = MemoryBackend::new();
+            return Ok(Parts {
+                offsets: backend.offset_store(),
+                dlq: backend.dlq_store(),
+                backend: Some(Arc::new(backend)),
+            });
+        }
+        Ok(Parts {
+            backend: None,
+            offsets: Some(Arc::new(MemoryOffsetStore::new())),
+            dlq: Some(Arc::new(MemoryDlqStore::new())),
+        })
     })
 }
 
-/// The backend, if it is a memory backend, whose own stores should then be
-/// used: `offsets = "memory"` next to `backend = "memory"` means the same
-/// store as the default. Anything else gets a fresh standalone store.
-fn memory_backend(context: &BuildContext) -> Option<&Arc<dyn Backend>> {
-    context.backend.as_ref().filter(|b| b.name() == "memory")
-}
+/// The memory family plugin (backend, offset store, DLQ store), for
+/// [`Registry::register`](rustok_iggy::Registry::register) where link-time
+/// registration does not run.
+pub const PLUGIN: Plugin = Plugin::family("memory", Wants::ALL, build);
 
-fn build_offsets(config: &PluginConfig, context: &BuildContext) -> Result<Arc<dyn OffsetStore>> {
-    config.parse::<MemoryConfig>()?;
-    Ok(memory_backend(context)
-        .and_then(|b| b.offset_store())
-        .filter(|s| s.name() == "memory")
-        .unwrap_or_else(|| Arc::new(MemoryOffsetStore::new())))
-}
-
-fn build_dlq(config: &PluginConfig, context: &BuildContext) -> Result<Arc<dyn DlqStore>> {
-    config.parse::<MemoryConfig>()?;
-    Ok(memory_backend(context)
-        .and_then(|b| b.dlq_store())
-        .filter(|s| s.name() == "memory")
-        .unwrap_or_else(|| Arc::new(MemoryDlqStore::new())))
-}
-
-/// The memory backend plugin, for [`Registry::register`](rustok_iggy::Registry::register)
-/// where link-time registration does not run.
-pub const BACKEND_PLUGIN: Plugin = Plugin::backend("memory", build_backend);
-/// The memory offset-store plugin.
-pub const OFFSETS_PLUGIN: Plugin = Plugin::offsets("memory", build_offsets);
-/// The memory DLQ-store plugin.
-pub const DLQ_PLUGIN: Plugin = Plugin::dlq("memory", build_dlq);
-
-rustok_iggy::register_plugin!(BACKEND_PLUGIN);
-rustok_iggy::register_plugin!(OFFSETS_PLUGIN);
-rustok_iggy::register_plugin!(DLQ_PLUGIN);
+rustok_iggy::register_plugin!(PLUGIN);
 
 /// Makes sure this crate, and with it its plugin registrations, is linked.
 ///
@@ -97,41 +78,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_keys_are_errors() {
+    async fn unknown_keys_are_errors_and_stores_come_with_the_backend() {
         let mut registry = Registry::empty();
-        registry
-            .register(BACKEND_PLUGIN)
-            .register(OFFSETS_PLUGIN)
-            .register(DLQ_PLUGIN);
-        let context = BuildContext {
-            stream: "s".into(),
-            backend: None,
-        };
+        registry.register(PLUGIN);
         let bad = section("capacity = 3");
         let err = registry
-            .build_backend("memory", &bad, &context)
+            .build_family("memory", &bad, Wants::ALL)
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.to_string().contains("capacity"), "{err}");
-        assert!(registry.build_offsets("memory", &bad, &context).is_err());
-        assert!(registry.build_dlq("memory", &bad, &context).is_err());
 
         let good = section("");
-        let backend = registry
-            .build_backend("memory", &good, &context)
+        let parts = registry
+            .build_family("memory", &good, Wants::ALL)
             .await
             .unwrap();
+        let backend = parts.backend.unwrap();
         assert_eq!(backend.name(), "memory");
-        // Next to a memory backend, the stores are the backend's own.
-        let context = BuildContext {
-            stream: "s".into(),
-            backend: Some(backend.clone()),
-        };
-        let offsets = registry.build_offsets("memory", &good, &context).unwrap();
-        let own = backend.offset_store().unwrap();
-        assert!(Arc::ptr_eq(&offsets, &own));
-        let dlq = registry.build_dlq("memory", &good, &context).unwrap();
-        assert!(Arc::ptr_eq(&dlq, &backend.dlq_store().unwrap()));
+        // With the backend, the stores are the backend's own.
+        assert!(Arc::ptr_eq(
+            &parts.offsets.unwrap(),
+            &backend.offset_store().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            &parts.dlq.unwrap(),
+            &backend.dlq_store().unwrap()
+        ));
+        // Alone, they are standalone stores.
+        let stores = registry
+            .build_family(
+                "memory",
+                &good,
+                Wants {
+                    offsets: true,
+                    dlq: true,
+                    ..Wants::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(stores.backend.is_none());
+        assert_eq!(stores.offsets.unwrap().name(), "memory");
     }
 }

@@ -4,9 +4,8 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use rustok_iggy::{
-    AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, Fence,
-    GroupCoordinator, HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollRequest,
-    Record, Result, TopicInfo, TopicRef,
+    AppendAck, Backend, BackendCapabilities, DlqStore, GroupCoordinator, HealthStatus, MemberId,
+    Message, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo, TopicRef,
 };
 
 use crate::{
@@ -60,7 +59,7 @@ use crate::{
 /// ```
 pub struct EmbeddedBackend {
     engine: Arc<Engine>,
-    groups: GroupCoordinator,
+    groups: Arc<GroupCoordinator>,
     offsets: Arc<EmbeddedOffsetStore>,
     dlq: Arc<EmbeddedDlqStore>,
 }
@@ -123,7 +122,7 @@ impl EmbeddedBackend {
         let dlq = Arc::new(EmbeddedDlqStore::open(engine.clone())?);
         Ok(Self {
             engine,
-            groups: GroupCoordinator::default(),
+            groups: Arc::default(),
             offsets,
             dlq,
         })
@@ -204,7 +203,6 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo> {
-        self.engine.check_open("ensure_topic")?;
         let (engine, t) = (self.engine.clone(), topic.clone());
         tokio::task::spawn_blocking(move || engine.ensure_topic(&t, partitions))
             .await
@@ -212,7 +210,6 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn topic_info(&self, topic: &TopicRef) -> Result<TopicInfo> {
-        self.engine.check_open("topic_info")?;
         let state = self.engine.topic(topic)?;
         Ok(TopicInfo {
             topic: topic.clone(),
@@ -221,7 +218,6 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
-        self.engine.check_open("delete_topic")?;
         let (engine, t) = (self.engine.clone(), topic.clone());
         let deleted = tokio::task::spawn_blocking(move || engine.delete_topic(&t))
             .await
@@ -233,7 +229,6 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
-        self.engine.check_open("add_partitions")?;
         let (engine, t) = (self.engine.clone(), topic.clone());
         tokio::task::spawn_blocking(move || engine.add_partitions(&t, count))
             .await
@@ -241,8 +236,7 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
-        self.engine.check_open("list_topics")?;
-        Ok(self.engine.list_topics(stream))
+        self.engine.list_topics(stream)
     }
 
     async fn append(
@@ -251,12 +245,9 @@ impl Backend for EmbeddedBackend {
         partition: u32,
         messages: Vec<Message>,
     ) -> Result<AppendAck> {
-        self.engine.check_open("append")?;
         let p = self.engine.partition(topic, partition)?;
-        let count = u32::try_from(messages.len()).map_err(|_| {
-            Error::new(ErrorKind::InvalidInput, "too many messages in one append")
-                .with_context("backend", NAME)
-        })?;
+        // Checked refuses more than u32::MAX messages.
+        let count = messages.len() as u32;
         let (first_offset, rolled) = p
             .append(messages)
             .await
@@ -275,11 +266,7 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {
-        self.engine.check_open("poll")?;
         let p = self.engine.partition(&request.topic, request.partition)?;
-        if request.max_records == 0 {
-            return Ok(Vec::new());
-        }
         rustok_iggy::long_poll(
             request.max_wait,
             p.subscribe(),
@@ -293,56 +280,12 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo> {
-        self.engine.check_open("partition_info")?;
         let p = self.engine.partition(topic, partition)?;
         let state = p.state();
         Ok(PartitionInfo {
             first_offset: state.first_offset(),
             next_offset: state.next_offset(),
         })
-    }
-
-    async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId> {
-        self.engine.check_open("join_group")?;
-        self.engine.topic(topic)?;
-        Ok(self.groups.join(topic, group))
-    }
-
-    async fn sync_group(
-        &self,
-        topic: &TopicRef,
-        group: &str,
-        member: MemberId,
-        held: Vec<u32>,
-    ) -> Result<Assignment> {
-        self.engine.check_open("sync_group")?;
-        let partitions = self.engine.topic(topic)?.partitions.len() as u32;
-        self.groups
-            .sync(topic, group, member, &held, partitions)
-            .map_err(|e| e.with_context("backend", NAME))
-    }
-
-    async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()> {
-        self.engine.check_open("leave_group")?;
-        self.groups
-            .leave(topic, group, member)
-            .map_err(|e| e.with_context("backend", NAME))
-    }
-
-    async fn commit_offset(
-        &self,
-        store: &Arc<dyn OffsetStore>,
-        topic: &TopicRef,
-        group: &str,
-        partition: u32,
-        fence: Fence,
-        next_offset: u64,
-    ) -> Result<()> {
-        self.engine.check_open("commit_offset")?;
-        self.groups
-            .commit(store.as_ref(), topic, group, partition, fence, next_offset)
-            .await
-            .map_err(|e| e.with_context("backend", NAME))
     }
 
     /// Unhealthy when closed or when a partition was poisoned by an I/O
@@ -385,6 +328,10 @@ impl Backend for EmbeddedBackend {
 
     async fn shutdown(&self) -> Result<()> {
         self.engine.close().await
+    }
+
+    fn groups(&self) -> Option<Arc<GroupCoordinator>> {
+        Some(self.groups.clone())
     }
 
     fn offset_store(&self) -> Option<Arc<dyn OffsetStore>> {

@@ -151,7 +151,7 @@ pub use config::{EmbeddedConfig, FsyncPolicy, DEFAULT_DATA_DIR, MIN_SEGMENT_BYTE
 
 pub use dlq::{EmbeddedDlqStore, DLQ_TOPIC};
 pub use offsets::EmbeddedOffsetStore;
-pub use plugin::{link, BACKEND_PLUGIN, DLQ_PLUGIN, OFFSETS_PLUGIN};
+pub use plugin::{link, PLUGIN};
 /// The Iggy binary-protocol listener (feature `server`): serve an
 /// [`EmbeddedBackend`] to the official SDKs, the `iggy` CLI and the `remote`
 /// backend of other processes with

@@ -235,14 +235,7 @@ impl Engine {
 
     /// Creates the topic unless it exists (with the same partition count).
     pub(crate) fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo> {
-        if partitions == 0 || partitions > MAX_PARTITIONS {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("a topic needs 1 to {MAX_PARTITIONS} partitions, not {partitions}"),
-            )
-            .with_context("backend", NAME)
-            .with_context("topic", topic));
-        }
+        self.check_open("ensure_topic")?;
         let dir = self.topic_dir(topic)?;
         let _topology = lock(&self.topology);
         let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
@@ -298,6 +291,7 @@ impl Engine {
     /// `topic.meta` (the durable deletion point: a topic without it is not
     /// loaded again) and the topic directory. Blocking.
     pub(crate) fn delete_topic(&self, topic: &TopicRef) -> Result<()> {
+        self.check_open("delete_topic")?;
         let _topology = lock(&self.topology);
         let removed = {
             let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
@@ -389,8 +383,9 @@ impl Engine {
         })
     }
 
-    /// The topic, or `NotFound`.
+    /// The topic; `NotFound`, or `Closed` after shutdown.
     pub(crate) fn topic(&self, topic: &TopicRef) -> Result<Arc<Topic>> {
+        self.check_open("topic access")?;
         self.streams
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -422,8 +417,10 @@ impl Engine {
     }
 
     /// Every topic of `stream`.
-    pub(crate) fn list_topics(&self, stream: &str) -> Vec<TopicInfo> {
-        self.streams
+    pub(crate) fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
+        self.check_open("list_topics")?;
+        Ok(self
+            .streams
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(stream)
@@ -436,7 +433,7 @@ impl Engine {
                     })
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
     /// Every partition of every topic.

@@ -198,7 +198,7 @@ pub use config::{RemoteConfig, TopicDurability};
 pub use dlq::RemoteDlqStore;
 pub use error::kind_of_code;
 pub use offsets::RemoteOffsetStore;
-pub use plugin::{link, BACKEND_PLUGIN, DLQ_PLUGIN, OFFSETS_PLUGIN};
+pub use plugin::{link, PLUGIN};
 pub use spawn::SpawnConfig;
 pub use url::{Endpoints, TransportProtocol};
 

@@ -97,16 +97,6 @@ impl Log {
         topic: &TopicRef,
         partitions: u32,
     ) -> Result<TopicInfo> {
-        if partitions == 0 || partitions > rustok_iggy::MAX_PARTITIONS {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "{partitions} partitions: expected 1 to {}",
-                    rustok_iggy::MAX_PARTITIONS
-                ),
-            )
-            .with_context("topic", topic));
-        }
         let conn = self.conn("ensure_topic").await?;
         let client = conn.client();
         let s = ident(&topic.stream)?;
@@ -207,22 +197,10 @@ impl Log {
         Ok(())
     }
 
-    /// Adds `count` partitions on the server (SDK `create_partitions`), after
-    /// checking the count here, and returns the count the server reports.
+    /// Adds `count` partitions on the server (SDK `create_partitions`; the
+    /// count was checked by [`rustok_iggy::Checked`]) and returns the count
+    /// the server reports.
     pub(crate) async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
-        let current = self.topic_info(topic).await?.partitions;
-        let max = rustok_iggy::MAX_PARTITIONS;
-        if count == 0 || current.checked_add(count).is_none_or(|total| total > max) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "can add 1 to {} partitions to a topic with {current}, not {count}",
-                    max.saturating_sub(current)
-                ),
-            )
-            .with_context("backend", crate::NAME)
-            .with_context("topic", topic));
-        }
         let conn = self.conn("add_partitions").await?;
         let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
         conn.call(
@@ -464,9 +442,6 @@ impl Log {
                 e.with_context("topic", topic)
                     .with_context("partition", request.partition)
             })?;
-        if request.max_records == 0 {
-            return Ok(Vec::new());
-        }
         let mut records = polled
             .messages
             .into_iter()

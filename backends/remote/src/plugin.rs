@@ -4,65 +4,45 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use rustok_iggy::{
-    config::PluginConfig, Backend, BuildContext, DlqStore, OffsetStore, Plugin, Result,
-};
+use rustok_iggy::{config::PluginConfig, Parts, Plugin, Result, Wants};
 
 use crate::{RemoteBackend, RemoteConfig, RemoteDlqStore, RemoteOffsetStore, NAME};
 
-fn build_backend(
-    config: &PluginConfig,
-    _context: &BuildContext,
-) -> BoxFuture<'static, Result<Arc<dyn Backend>>> {
+/// The remote family. With the backend, the stores are its own (its
+/// connection, its group members); without it, each store opens a
+/// connection of its own on first use.
+fn build(config: &PluginConfig, wants: Wants) -> BoxFuture<'static, Result<Parts>> {
     let parsed = RemoteConfig::from_plugin_config(config);
     Box::pin(async move {
-        let backend = RemoteBackend::connect(parsed?).await?;
-        Ok(Arc::new(backend) as Arc<dyn Backend>)
+        let parsed = parsed?;
+        if wants.backend {
+            let backend = RemoteBackend::connect(parsed).await?;
+            return Ok(Parts {
+                offsets: rustok_iggy::Backend::offset_store(&backend),
+                dlq: rustok_iggy::Backend::dlq_store(&backend),
+                backend: Some(Arc::new(backend)),
+            });
+        }
+        Ok(Parts {
+            backend: None,
+            offsets: match wants.offsets {
+                true => Some(Arc::new(RemoteOffsetStore::new(parsed.clone())?)),
+                false => None,
+            },
+            dlq: match wants.dlq {
+                true => Some(Arc::new(RemoteDlqStore::new(parsed)?)),
+                false => None,
+            },
+        })
     })
 }
 
-/// The backend's own store when the backend is the remote one (same
-/// connection); otherwise a store with a connection of its own, opened on
-/// first use.
-fn build_offsets(config: &PluginConfig, context: &BuildContext) -> Result<Arc<dyn OffsetStore>> {
-    let parsed = RemoteConfig::from_plugin_config(config)?;
-    let own = context
-        .backend
-        .as_ref()
-        .filter(|b| b.name() == NAME)
-        .and_then(|b| b.offset_store())
-        .filter(|s| s.name() == NAME);
-    match own {
-        Some(store) => Ok(store),
-        None => Ok(Arc::new(RemoteOffsetStore::new(parsed)?)),
-    }
-}
+/// The remote family plugin (backend, offset store, DLQ store), for
+/// [`Registry::register`](rustok_iggy::Registry::register) where link-time
+/// registration does not run.
+pub const PLUGIN: Plugin = Plugin::family(NAME, Wants::ALL, build);
 
-fn build_dlq(config: &PluginConfig, context: &BuildContext) -> Result<Arc<dyn DlqStore>> {
-    let parsed = RemoteConfig::from_plugin_config(config)?;
-    let own = context
-        .backend
-        .as_ref()
-        .filter(|b| b.name() == NAME)
-        .and_then(|b| b.dlq_store())
-        .filter(|s| s.name() == NAME);
-    match own {
-        Some(store) => Ok(store),
-        None => Ok(Arc::new(RemoteDlqStore::new(parsed)?)),
-    }
-}
-
-/// The remote backend plugin, for [`Registry::register`](rustok_iggy::Registry::register)
-/// where link-time registration does not run.
-pub const BACKEND_PLUGIN: Plugin = Plugin::backend(NAME, build_backend);
-/// The remote offset-store plugin.
-pub const OFFSETS_PLUGIN: Plugin = Plugin::offsets(NAME, build_offsets);
-/// The remote DLQ-store plugin.
-pub const DLQ_PLUGIN: Plugin = Plugin::dlq(NAME, build_dlq);
-
-rustok_iggy::register_plugin!(BACKEND_PLUGIN);
-rustok_iggy::register_plugin!(OFFSETS_PLUGIN);
-rustok_iggy::register_plugin!(DLQ_PLUGIN);
+rustok_iggy::register_plugin!(PLUGIN);
 
 /// Makes sure this crate, and with it its plugin registrations, is linked.
 ///

@@ -25,6 +25,13 @@ use crate::fixtures::test_message;
 /// append fails it (by returning nothing) rather than passing slowly.
 pub const LONG_POLL_WAIT: Duration = Duration::from_secs(10);
 
+/// The backend as the transport and the server run it: behind
+/// [`Checked`](rustok_iggy::Checked), which makes the checks every backend
+/// shares, so the suite holds a backend to the contract users get.
+fn checked(backend: Arc<dyn Backend>) -> Arc<dyn Backend> {
+    Arc::new(rustok_iggy::Checked::new(backend))
+}
+
 /// A topic named `name` in a fresh stream.
 fn fresh_topic(name: &str) -> TopicRef {
     TopicRef::new(unique("conformance"), name)
@@ -134,6 +141,7 @@ fn assert_kind<T: std::fmt::Debug>(result: Result<T>, kind: ErrorKind, what: &st
 /// `ensure_topic` twice with the same partition count succeeds both times and
 /// creates the topic once.
 pub async fn ensure_topic_is_idempotent(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 3).await;
     let again = backend.ensure_topic(&topic, 3).await.unwrap();
     assert_eq!(again.topic, topic);
@@ -146,6 +154,7 @@ pub async fn ensure_topic_is_idempotent(backend: Arc<dyn Backend>) {
 /// `ensure_topic` of an existing topic with another partition count is a
 /// `Config` error and changes nothing.
 pub async fn ensure_topic_rejects_another_partition_count(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 3).await;
     assert_kind(
         backend.ensure_topic(&topic, 5).await,
@@ -163,6 +172,7 @@ pub async fn ensure_topic_rejects_another_partition_count(backend: Arc<dyn Backe
 /// `topic_info` and `list_topics` report what was created; an unknown stream
 /// lists nothing (or is `NotFound`).
 pub async fn topic_info_and_list_topics(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let stream = unique("conformance");
     let a = TopicRef::new(stream.clone(), "alpha");
     let b = TopicRef::new(stream.clone(), "beta");
@@ -197,6 +207,7 @@ pub async fn topic_info_and_list_topics(backend: Arc<dyn Backend>) {
 /// Unknown topics and out-of-range partitions are `NotFound` for every
 /// operation that names them.
 pub async fn unknown_topics_and_partitions_are_not_found(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let missing = fresh_topic("missing");
     assert_kind(
         backend.topic_info(&missing).await,
@@ -245,6 +256,7 @@ pub async fn unknown_topics_and_partitions_are_not_found(backend: Arc<dyn Backen
 /// it is NotFound, a long poll waiting on it ends, and the name can be used
 /// again for a fresh, empty topic.
 pub async fn delete_topic_removes_it_and_polls_fail_not_found(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 2).await;
     let kept = TopicRef::new(topic.stream.clone(), "kept");
     backend.ensure_topic(&kept, 1).await.unwrap();
@@ -343,6 +355,7 @@ pub async fn delete_topic_removes_it_and_polls_fail_not_found(backend: Arc<dyn B
 /// `delete_topic` of a topic that does not exist (in a known or an unknown
 /// stream) is NotFound.
 pub async fn delete_unknown_topic_is_not_found(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     assert_kind(
         backend.delete_topic(&fresh_topic("missing")).await,
         ErrorKind::NotFound,
@@ -369,6 +382,7 @@ pub async fn delete_unknown_topic_is_not_found(backend: Arc<dyn Backend>) {
 pub async fn add_partitions_appends_empty_partitions_and_keeps_existing_data(
     backend: Arc<dyn Backend>,
 ) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 2).await;
     append(&*backend, &topic, 0, 1..4).await;
     append(&*backend, &topic, 1, 4..6).await;
@@ -423,6 +437,7 @@ pub async fn add_partitions_appends_empty_partitions_and_keeps_existing_data(
 /// [`MAX_PARTITIONS`](rustok_iggy::MAX_PARTITIONS) in total, is InvalidInput
 /// and changes nothing; of an unknown topic it is NotFound.
 pub async fn add_partitions_rejects_zero_and_too_many(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 2).await;
     assert_kind(
         backend.add_partitions(&topic, 0).await,
@@ -455,6 +470,7 @@ pub async fn add_partitions_rejects_zero_and_too_many(backend: Arc<dyn Backend>)
 
 /// Offsets are dense from 0 and continue across batches.
 pub async fn append_returns_dense_offsets(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 1).await;
     assert_eq!(append(&*backend, &topic, 0, 1..4).await, 0);
     assert_eq!(append(&*backend, &topic, 0, 4..6).await, 3);
@@ -470,6 +486,7 @@ pub async fn append_returns_dense_offsets(backend: Arc<dyn Backend>) {
 
 /// A poll from an offset returns records from exactly there, in order.
 pub async fn poll_from_offset(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 1).await;
     append(&*backend, &topic, 0, 1..11).await;
     let records = poll(&*backend, request(&topic, 0, PollFrom::Offset(4), 100)).await;
@@ -482,6 +499,7 @@ pub async fn poll_from_offset(backend: Arc<dyn Backend>) {
 /// A poll at or beyond the next offset returns nothing (at once, with no wait
 /// allowed).
 pub async fn poll_beyond_end_is_empty(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 1).await;
     assert!(
         poll(&*backend, request(&topic, 0, PollFrom::Offset(0), 10))
@@ -502,6 +520,7 @@ pub async fn poll_beyond_end_is_empty(backend: Arc<dyn Backend>) {
 
 /// A poll below the partition's first offset starts at the first offset.
 pub async fn poll_below_first_offset_starts_at_first(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 1).await;
     append(&*backend, &topic, 0, 1..6).await;
     let info = backend.partition_info(&topic, 0).await.unwrap();
@@ -519,6 +538,7 @@ pub async fn poll_below_first_offset_starts_at_first(backend: Arc<dyn Backend>) 
 
 /// `max_records` caps what a poll returns.
 pub async fn poll_respects_max_records(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 1).await;
     append(&*backend, &topic, 0, 1..11).await;
     let first = poll(&*backend, request(&topic, 0, PollFrom::Offset(0), 4)).await;
@@ -532,6 +552,7 @@ pub async fn poll_respects_max_records(backend: Arc<dyn Backend>) {
 /// Id, headers (including binary values) and payload bytes come back exactly
 /// as appended.
 pub async fn records_keep_id_headers_and_payload(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 1).await;
     let big: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
     let mut headers = Headers::new();
@@ -564,6 +585,7 @@ pub async fn records_keep_id_headers_and_payload(backend: Arc<dyn Backend>) {
 
 /// Each partition has its own offsets from 0 and its own records.
 pub async fn partitions_are_independent(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 3).await;
     assert_eq!(append(&*backend, &topic, 0, 1..3).await, 0);
     assert_eq!(append(&*backend, &topic, 2, 10..15).await, 0);
@@ -586,6 +608,7 @@ pub async fn partitions_are_independent(backend: Arc<dyn Backend>) {
 
 /// `partition_info` reports first and next offsets as records are appended.
 pub async fn partition_info_tracks_first_and_next(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 2).await;
     let empty = backend.partition_info(&topic, 1).await.unwrap();
     assert_eq!((empty.first_offset, empty.next_offset), (0, 0));
@@ -614,6 +637,7 @@ fn now_micros() -> u64 {
 /// an hour, which catches milli- and nanosecond mix-ups) and never decrease
 /// along a partition.
 pub async fn timestamps_are_microseconds_and_non_decreasing(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     const HOUR: u64 = 3_600_000_000;
     let topic = ready(&*backend, 1).await;
     let before = now_micros();
@@ -643,6 +667,7 @@ pub async fn timestamps_are_microseconds_and_non_decreasing(backend: Arc<dyn Bac
 /// (If `poll_by_timestamp`.) A poll from a timestamp starts at the first
 /// record stored at or after it.
 pub async fn poll_by_timestamp(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     if !backend.capabilities().poll_by_timestamp {
         return skip(
             "poll_by_timestamp",
@@ -687,6 +712,7 @@ pub async fn poll_by_timestamp(backend: Arc<dyn Backend>) {
 /// (If `long_poll`.) A poll waiting for data returns the record appended while
 /// it waits, instead of waiting out its `max_wait` ([`LONG_POLL_WAIT`]).
 pub async fn long_poll_wakes_on_append(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     if !backend.capabilities().long_poll {
         return skip(
             "long_poll_wakes_on_append",
@@ -729,6 +755,7 @@ pub async fn long_poll_wakes_on_append(backend: Arc<dyn Backend>) {
 /// Appends from several tasks at once to one partition get disjoint, dense
 /// offset ranges, and every task's records keep their order.
 pub async fn concurrent_appends_get_dense_unique_offsets(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     const TASKS: u128 = 8;
     const APPENDS: u128 = 20;
     const BATCH: u128 = 3;
@@ -848,6 +875,7 @@ async fn settle(
 /// With two members, after a few sync rounds every partition is held by
 /// exactly one of them, and both get some.
 pub async fn group_members_share_partitions(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 4).await;
     let group = unique("group");
     let a = backend.join_group(&topic, &group).await.unwrap();
@@ -870,6 +898,7 @@ pub async fn group_members_share_partitions(backend: Arc<dyn Backend>) {
 /// When a member leaves, the remaining one gets its partitions, and the one
 /// that left is no longer a member.
 pub async fn group_leave_hands_partitions_over(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 4).await;
     let group = unique("group");
     let a = backend.join_group(&topic, &group).await.unwrap();
@@ -894,6 +923,7 @@ pub async fn group_leave_hands_partitions_over(backend: Arc<dyn Backend>) {
 /// the new owner's commit is stored. Runs on the backend's own offset store,
 /// or an in-memory one for a backend without one.
 pub async fn commits_are_fenced_to_the_partition_owner(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let store = backend
         .offset_store()
         .unwrap_or_else(|| Arc::new(crate::MemoryOffsetStore::default()));
@@ -983,6 +1013,7 @@ pub async fn commits_are_fenced_to_the_partition_owner(backend: Arc<dyn Backend>
 /// `sync_group` of a member the backend does not know is `NotFound` (a
 /// subscription rejoins on it).
 pub async fn sync_of_unknown_member_is_not_found(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 2).await;
     let group = unique("group");
     let member = backend.join_group(&topic, &group).await.unwrap();
@@ -997,9 +1028,11 @@ pub async fn sync_of_unknown_member_is_not_found(backend: Arc<dyn Backend>) {
     backend.leave_group(&topic, &group, member).await.unwrap();
 }
 
-/// After `shutdown`, every operation fails with `Closed` and health is no
+/// A long poll waiting at `shutdown` ends with `Closed`, and after it every
+/// operation fails with `Closed` and health is no
 /// longer healthy.
 pub async fn shutdown_closes(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
     let topic = ready(&*backend, 1).await;
     append(&*backend, &topic, 0, 1..2).await;
     let health = backend.health().await;
@@ -1007,7 +1040,26 @@ pub async fn shutdown_closes(backend: Arc<dyn Backend>) {
         !matches!(health, rustok_iggy::HealthStatus::Unhealthy(_)),
         "unhealthy before shutdown: {health:?}"
     );
+    // A long poll waiting when the backend shuts down ends with `Closed`
+    // (one that timed out would return nothing instead).
+    let waiting = backend.capabilities().long_poll.then(|| {
+        let (backend, topic) = (backend.clone(), topic.clone());
+        tokio::spawn(async move {
+            let mut waiting = request(&topic, 0, PollFrom::Offset(1), 10);
+            waiting.max_wait = LONG_POLL_WAIT;
+            backend.poll(waiting).await
+        })
+    });
+    // Let the poll start waiting before the shutdown.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     backend.shutdown().await.unwrap();
+    if let Some(waiting) = waiting {
+        assert_kind(
+            waiting.await.expect("the waiting poll panicked"),
+            ErrorKind::Closed,
+            "a long poll waiting at shutdown",
+        );
+    }
     assert_kind(
         backend.ensure_topic(&topic, 1).await,
         ErrorKind::Closed,

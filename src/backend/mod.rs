@@ -1,11 +1,27 @@
 //! The storage a transport runs on: an Iggy-shaped log of streams, topics,
 //! partitions and offsets, with consumer-group coordination.
+//!
+//! For plugin authors: [`Backend`] is the one trait a storage plugin
+//! implements; [`BackendLayer`] wraps one and changes only what it must;
+//! [`Checked`] is the layer every transport and server puts in front of a
+//! backend; [`GroupCoordinator`] and [`long_poll`] are the shared pieces of
+//! an in-process backend.
 
 use std::{fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
-use crate::{DlqStore, HealthStatus, Message, OffsetStore, Record, Result};
+use crate::{DlqStore, Error, ErrorKind, HealthStatus, Message, OffsetStore, Record, Result};
+
+mod checked;
+mod group;
+mod layer;
+mod long_poll;
+
+pub use checked::Checked;
+pub use group::GroupCoordinator;
+pub use layer::BackendLayer;
+pub use long_poll::long_poll;
 
 /// A topic inside a stream, Iggy's two-level namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -196,6 +212,38 @@ impl BackendCapabilities {
 ///
 /// Offsets are dense per partition and never reused. Every method is safe to
 /// call concurrently; `append` to one partition is serialized by the backend.
+///
+/// A backend implements the log (topic admin, `append`, `poll`,
+/// `partition_info`), `health` and `shutdown`. Consumer groups are provided:
+/// a backend whose groups live in this process returns its
+/// [`GroupCoordinator`] from [`groups`](Backend::groups) and gets
+/// `join_group`, `sync_group`, `leave_group` and the fenced `commit_offset`
+/// from it; a backend whose server coordinates groups (the remote one)
+/// overrides those four. A backend with its own stores returns them from
+/// [`offset_store`](Backend::offset_store) and [`dlq_store`](Backend::dlq_store).
+///
+/// Argument and lifecycle checks common to every backend (partition counts,
+/// empty polls, calls after `shutdown`) are made once, by the [`Checked`]
+/// layer that the transport and the server put in front of every backend; a
+/// backend may assume them.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> rustok_iggy::Result<()> {
+/// use std::sync::Arc;
+/// use rustok_iggy::{Backend, Checked, TopicRef};
+///
+/// # let backend: Arc<dyn Backend> = Arc::new(rustok_iggy_testkit::MemoryBackend::new());
+/// // `backend` is any backend; the transport wraps it like this itself.
+/// let checked = Checked::new(backend);
+/// let topic = TopicRef::new("app", "orders");
+/// assert!(checked.ensure_topic(&topic, 0).await.is_err()); // no partitions
+/// checked.ensure_topic(&topic, 2).await?;
+/// let member = checked.join_group(&topic, "billing").await?;
+/// let assignment = checked.sync_group(&topic, "billing", member, vec![]).await?;
+/// assert_eq!(assignment.partitions, vec![0, 1]);
+/// # Ok(()) }
+/// ```
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Backend: Send + Sync {
@@ -207,7 +255,9 @@ pub trait Backend: Send + Sync {
 
     /// Creates the stream and topic with `partitions` partitions unless they
     /// exist. Idempotent; an existing topic with another partition count is a
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) error.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) error. `partitions`
+    /// outside `1..=`[`MAX_PARTITIONS`](crate::MAX_PARTITIONS) is refused
+    /// by [`Checked`].
     async fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo>;
 
     /// The topic's partition count; [`ErrorKind::NotFound`](crate::ErrorKind::NotFound)
@@ -235,8 +285,9 @@ pub trait Backend: Send + Sync {
     /// and data; nothing is ever renumbered.
     ///
     /// `count == 0`, or a total above [`MAX_PARTITIONS`](crate::MAX_PARTITIONS),
-    /// is [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput); an unknown
-    /// topic is [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    /// is [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) (checked by
+    /// [`Checked`]); an unknown topic is
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
     ///
     /// Adding partitions moves keys: the partition of a key,
     /// [`partition_for(key, n)`](crate::partition_for), depends on the partition count `n`, so per-key
@@ -259,14 +310,35 @@ pub trait Backend: Send + Sync {
 
     /// Reads records in offset order. From an offset at or beyond the
     /// partition's next offset it returns nothing (after waiting up to
-    /// `max_wait` where long polling is supported).
+    /// `max_wait` where long polling is supported). [`Checked`] answers a
+    /// poll of `max_records == 0` without calling it.
     async fn poll(&self, request: PollRequest) -> Result<Vec<Record>>;
 
     /// First and next offset of a partition.
     async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo>;
 
-    /// Joins `group` on `topic` as a new member.
-    async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId>;
+    /// How the backend is doing.
+    async fn health(&self) -> HealthStatus;
+
+    /// Flushes and closes. Behind [`Checked`], calls after this fail with
+    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed) and a second
+    /// `shutdown` is `Ok`; a long poll waiting on the backend should end.
+    async fn shutdown(&self) -> Result<()>;
+
+    /// The in-process coordinator that the provided group methods use, for a
+    /// backend whose consumer groups live in this process. `None` (the
+    /// default): the backend overrides the group methods, or has no groups
+    /// ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)).
+    fn groups(&self) -> Option<Arc<GroupCoordinator>> {
+        None
+    }
+
+    /// Joins `group` on `topic` as a new member; the topic must exist.
+    async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId> {
+        let groups = in_process(self, "join_group")?;
+        self.topic_info(topic).await?;
+        Ok(groups.join(topic, group))
+    }
 
     /// Heartbeat: tells the backend which partitions `member` still holds and
     /// returns those it may consume now. With cooperative rebalancing a partition
@@ -280,10 +352,20 @@ pub trait Backend: Send + Sync {
         group: &str,
         member: MemberId,
         held: Vec<u32>,
-    ) -> Result<Assignment>;
+    ) -> Result<Assignment> {
+        let groups = in_process(self, "sync_group")?;
+        let partitions = self.topic_info(topic).await?.partitions;
+        groups
+            .sync(topic, group, member, &held, partitions)
+            .map_err(|e| e.with_context("backend", self.name()))
+    }
 
     /// Leaves the group; its partitions go to the remaining members.
-    async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()>;
+    async fn leave_group(&self, topic: &TopicRef, group: &str, member: MemberId) -> Result<()> {
+        in_process(self, "leave_group")?
+            .leave(topic, group, member)
+            .map_err(|e| e.with_context("backend", self.name()))
+    }
 
     /// Commits `next_offset` as `group`'s position on `partition` of `topic`,
     /// on behalf of the member `fence` names, into `store` (the transport's
@@ -304,22 +386,40 @@ pub trait Backend: Send + Sync {
         partition: u32,
         fence: Fence,
         next_offset: u64,
-    ) -> Result<()>;
-
-    /// How the backend is doing.
-    async fn health(&self) -> HealthStatus;
-
-    /// Flushes and closes. Calls after this fail with
-    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed); a second `shutdown` is `Ok`.
-    async fn shutdown(&self) -> Result<()>;
+    ) -> Result<()> {
+        in_process(self, "commit_offset")?
+            .commit(store.as_ref(), topic, group, partition, fence, next_offset)
+            .await
+            .map_err(|e| e.with_context("backend", self.name()))
+    }
 
     /// The backend's own offset store, if it has one (the default when config
-    /// names none).
-    fn offset_store(&self) -> Option<Arc<dyn OffsetStore>>;
+    /// names none). `None` by default.
+    fn offset_store(&self) -> Option<Arc<dyn OffsetStore>> {
+        None
+    }
 
     /// The backend's own dead-letter store, if it has one (the default when
-    /// config names none).
-    fn dlq_store(&self) -> Option<Arc<dyn DlqStore>>;
+    /// config names none). `None` by default.
+    fn dlq_store(&self) -> Option<Arc<dyn DlqStore>> {
+        None
+    }
+}
+
+/// The coordinator of a backend whose groups live in this process, or the
+/// error of one that has none.
+fn in_process<B: Backend + ?Sized>(
+    backend: &B,
+    operation: &'static str,
+) -> Result<Arc<GroupCoordinator>> {
+    backend.groups().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Unsupported,
+            "this backend has no consumer groups",
+        )
+        .with_context("backend", backend.name())
+        .with_context("operation", operation)
+    })
 }
 
 impl fmt::Debug for dyn Backend {
