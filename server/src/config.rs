@@ -9,6 +9,7 @@ use std::{
 };
 
 use rustok_iggy::{config::Secret, Backend, OffsetStore};
+use subtle::ConstantTimeEq;
 
 use crate::{
     error::{Result, ServerError},
@@ -51,16 +52,13 @@ impl Credentials {
         &self.username
     }
 
-    /// Whether `username`/`password` match, comparing the password in time
-    /// independent of where it differs.
+    /// Whether `username`/`password` match, comparing both in time
+    /// independent of where they differ (`subtle`'s constant-time
+    /// equality; only a length difference shows) and checking both always.
     pub(crate) fn verify(&self, username: &str, password: &str) -> bool {
-        let expected = self.password.expose().as_bytes();
-        let given = password.as_bytes();
-        let mut diff = u8::from(expected.len() != given.len());
-        for (i, byte) in expected.iter().enumerate() {
-            diff |= byte ^ given.get(i).copied().unwrap_or(!byte);
-        }
-        (diff == 0) & (username == self.username)
+        let user = self.username.as_bytes().ct_eq(username.as_bytes());
+        let pass = self.password.expose().as_bytes().ct_eq(password.as_bytes());
+        (user & pass).into()
     }
 }
 
@@ -319,6 +317,9 @@ mod tests {
         assert!(!c.verify("root", "s3cre"));
         assert!(!c.verify("root", "s3cret!"));
         assert!(!c.verify("admin", "s3cret"));
+        assert!(!c.verify("roo", "s3cret"));
+        assert!(!c.verify("rooot", "s3cret"));
+        assert!(!c.verify("", ""));
         assert!(!c.verify("root", ""));
         assert!(!format!("{c:?}").contains("s3cret"));
     }
