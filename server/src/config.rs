@@ -13,7 +13,6 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     error::{Result, ServerError},
-    listener::{self, RunningServer},
     tls::TlsConfig,
 };
 
@@ -130,7 +129,7 @@ impl ServerBuilder {
     }
 
     /// The address to listen on (default `127.0.0.1:8090`; port 0 picks a
-    /// free one, see [`RunningServer::local_addr`]).
+    /// free one, see [`RunningServer::local_addr`](crate::RunningServer::local_addr)).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
         self
@@ -211,7 +210,7 @@ impl ServerBuilder {
         self
     }
 
-    /// Whether [`RunningServer::shutdown`] also shuts the backend down
+    /// Whether [`RunningServer::shutdown`](crate::RunningServer::shutdown) also shuts the backend down
     /// (default no: the backend usually belongs to the application).
     pub fn shutdown_backend(mut self, yes: bool) -> Self {
         self.shutdown_backend = yes;
@@ -229,7 +228,7 @@ impl ServerBuilder {
     }
 
     /// Also listen for the SDK's QUIC transport on this UDP address (port 0
-    /// picks a free one, see [`RunningServer::quic_addr`]). Needs
+    /// picks a free one, see [`RunningServer::quic_addr`](crate::RunningServer::quic_addr)). Needs
     /// [`tls`](Self::tls): QUIC always encrypts, with that certificate.
     /// Connections share the TCP listener's limits, login rules and
     /// commands; one QUIC connection is one session.
@@ -238,13 +237,10 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds the address(es) and starts serving.
-    ///
-    /// Fails without credentials on a non-loopback address, with a zero
-    /// limit, with `quic` but no `tls`, with certificate or key files that
-    /// cannot be read or do not belong together, or when neither the builder
-    /// nor the backend has an offset store.
-    pub async fn start(self) -> Result<RunningServer> {
+    /// The checks of [`ServerBuilder::start`] that need nothing but the
+    /// builder: credentials off loopback, credential lengths Iggy clients
+    /// can send, and non-zero limits.
+    pub(crate) fn validate(&self) -> Result<()> {
         for addr in std::iter::once(self.bind).chain(self.quic) {
             if self.credentials.is_none() && !addr.ip().is_loopback() {
                 return Err(ServerError::Config(format!(
@@ -277,7 +273,7 @@ impl ServerBuilder {
                 "max_connections, max_login_failures, max_poll_messages and max_batch_messages must be at least 1, max_frame_bytes at least 256".into(),
             ));
         }
-        listener::start(self).await
+        Ok(())
     }
 }
 
