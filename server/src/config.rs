@@ -9,10 +9,10 @@ use std::{
 };
 
 use rustok_iggy::{config::Secret, Backend, OffsetStore};
+use subtle::ConstantTimeEq;
 
 use crate::{
     error::{Result, ServerError},
-    listener::{self, RunningServer},
     tls::TlsConfig,
 };
 
@@ -51,16 +51,13 @@ impl Credentials {
         &self.username
     }
 
-    /// Whether `username`/`password` match, comparing the password in time
-    /// independent of where it differs.
+    /// Whether `username`/`password` match, comparing both in time
+    /// independent of where they differ (`subtle`'s constant-time
+    /// equality; only a length difference shows) and checking both always.
     pub(crate) fn verify(&self, username: &str, password: &str) -> bool {
-        let expected = self.password.expose().as_bytes();
-        let given = password.as_bytes();
-        let mut diff = u8::from(expected.len() != given.len());
-        for (i, byte) in expected.iter().enumerate() {
-            diff |= byte ^ given.get(i).copied().unwrap_or(!byte);
-        }
-        (diff == 0) & (username == self.username)
+        let user = self.username.as_bytes().ct_eq(username.as_bytes());
+        let pass = self.password.expose().as_bytes().ct_eq(password.as_bytes());
+        (user & pass).into()
     }
 }
 
@@ -134,7 +131,7 @@ impl ServerBuilder {
     }
 
     /// The address to listen on (default `127.0.0.1:8090`; port 0 picks a
-    /// free one, see [`RunningServer::local_addr`]).
+    /// free one, see [`RunningServer::local_addr`](crate::RunningServer::local_addr)).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
         self
@@ -215,7 +212,7 @@ impl ServerBuilder {
         self
     }
 
-    /// Whether [`RunningServer::shutdown`] also shuts the backend down
+    /// Whether [`RunningServer::shutdown`](crate::RunningServer::shutdown) also shuts the backend down
     /// (default no: the backend usually belongs to the application).
     pub fn shutdown_backend(mut self, yes: bool) -> Self {
         self.shutdown_backend = yes;
@@ -233,7 +230,7 @@ impl ServerBuilder {
     }
 
     /// Also listen for the SDK's QUIC transport on this UDP address (port 0
-    /// picks a free one, see [`RunningServer::quic_addr`]). Needs
+    /// picks a free one, see [`RunningServer::quic_addr`](crate::RunningServer::quic_addr)). Needs
     /// [`tls`](Self::tls): QUIC always encrypts, with that certificate.
     /// Connections share the TCP listener's limits, login rules and
     /// commands; one QUIC connection is one session.
@@ -242,13 +239,10 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds the address(es) and starts serving.
-    ///
-    /// Fails without credentials on a non-loopback address, with a zero
-    /// limit, with `quic` but no `tls`, with certificate or key files that
-    /// cannot be read or do not belong together, or when neither the builder
-    /// nor the backend has an offset store.
-    pub async fn start(self) -> Result<RunningServer> {
+    /// The checks of [`ServerBuilder::start`] that need nothing but the
+    /// builder: credentials off loopback, credential lengths Iggy clients
+    /// can send, and non-zero limits.
+    pub(crate) fn validate(&self) -> Result<()> {
         for addr in std::iter::once(self.bind).chain(self.quic) {
             if self.credentials.is_none() && !addr.ip().is_loopback() {
                 return Err(ServerError::Config(format!(
@@ -281,7 +275,7 @@ impl ServerBuilder {
                 "max_connections, max_login_failures, max_poll_messages and max_batch_messages must be at least 1, max_frame_bytes at least 256".into(),
             ));
         }
-        listener::start(self).await
+        Ok(())
     }
 }
 
@@ -321,6 +315,9 @@ mod tests {
         assert!(!c.verify("root", "s3cre"));
         assert!(!c.verify("root", "s3cret!"));
         assert!(!c.verify("admin", "s3cret"));
+        assert!(!c.verify("roo", "s3cret"));
+        assert!(!c.verify("rooot", "s3cret"));
+        assert!(!c.verify("", ""));
         assert!(!c.verify("root", ""));
         assert!(!format!("{c:?}").contains("s3cret"));
     }

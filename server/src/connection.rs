@@ -25,6 +25,13 @@ use crate::{
     shared::Shared,
 };
 
+/// Resolves once the server is told to stop (or its handle is gone). Here,
+/// not in `listener.rs`, so the accept loops depend on connections and not
+/// the other way round.
+pub(crate) async fn stop_signal(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
 /// What a request body's buffer starts at; it grows as the body arrives.
 const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
 
@@ -87,7 +94,7 @@ async fn serve_frames<S: Wire>(
         // frame must follow within the read timeout.
         let first = tokio::select! {
             first = timeout(shared.limits.idle_timeout, stream.read_exact(&mut raw[..1])) => first,
-            () = crate::listener::stop_signal(stopped) => return "server shutting down",
+            () = stop_signal(stopped) => return "server shutting down",
         };
         match first {
             Err(_) => return "idle timeout",

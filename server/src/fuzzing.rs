@@ -1,7 +1,8 @@
 //! Entry points for fuzzers and property tests: the decoders a peer's bytes
 //! reach, callable without a socket.
 //!
-//! Hidden from the docs and not a stable API. The cargo-fuzz targets in the
+//! Hidden from the docs, not a stable API, and only compiled with this
+//! crate's `fuzzing` feature. The cargo-fuzz targets in the
 //! repository's `fuzz/` directory and `tests/fuzz_frames.rs` drive them; they
 //! run exactly the code a connection runs (`RequestMeta::parse` for the
 //! 256-byte header, then the command's body decoder and handler), only

@@ -158,6 +158,7 @@ mod config;
 mod connection;
 mod error;
 mod frame;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod listener;

@@ -1,5 +1,8 @@
 //! The accept loops (TCP, with or without TLS, and QUIC): connection limit,
 //! one task per connection, graceful stop.
+//!
+//! Reads the [`ServerBuilder`] of `config.rs` (which knows nothing of this
+//! module): [`ServerBuilder::start`] is implemented here.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -15,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::{
     catalog::Catalog,
     config::{Credentials, ServerBuilder, DEFAULT_ROOT_PASSWORD, DEFAULT_ROOT_USERNAME},
-    connection,
+    connection::{self, stop_signal},
     error::{Result, ServerError},
     quic,
     shared::{Limits, Shared},
@@ -77,7 +80,20 @@ impl Drop for RunningServer {
     }
 }
 
-pub(crate) async fn start(builder: ServerBuilder) -> Result<RunningServer> {
+impl ServerBuilder {
+    /// Binds the address(es) and starts serving.
+    ///
+    /// Fails without credentials on a non-loopback address, with a zero
+    /// limit, with `quic` but no `tls`, with certificate or key files that
+    /// cannot be read or do not belong together, or when neither the builder
+    /// nor the backend has an offset store.
+    pub async fn start(self) -> Result<RunningServer> {
+        self.validate()?;
+        launch(self).await
+    }
+}
+
+async fn launch(builder: ServerBuilder) -> Result<RunningServer> {
     // Certificate problems fail here, before anything is bound.
     let identity = builder.tls.as_ref().map(Identity::load).transpose()?;
     let acceptor = identity
@@ -259,9 +275,4 @@ async fn handshake(
             None
         }
     }
-}
-
-/// Resolves once the server is told to stop (or its handle is gone).
-pub(crate) async fn stop_signal(stopped: &mut watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|s| *s).await;
 }

@@ -190,7 +190,7 @@ fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Record]) {
         blob.put_u64_le(0);
         blob.put_slice(payload);
         blob.put_slice(&headers);
-        let checksum = twox_hash::XxHash3_64::oneshot(&blob[start + 8..]);
+        let checksum = message_checksum(&blob[start + 8..]);
         blob[start..start + 8].copy_from_slice(&checksum.to_le_bytes());
     }
     debug_assert!(blob.len() >= run.len() * BATCH_MESSAGE_HEADER_SIZE);
@@ -209,6 +209,12 @@ fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Record]) {
         header.encode_into(slot);
     }
     out.put_slice(&blob);
+}
+
+/// A message frame's checksum, as Iggy's protocol defines it: XXH3-64
+/// (seed 0) over the frame after the checksum field.
+fn message_checksum(covered: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(covered)
 }
 
 #[cfg(test)]
@@ -233,6 +239,43 @@ mod tests {
                 headers,
                 payload: Bytes::from(format!("payload-{offset}")),
             },
+        }
+    }
+
+    /// Bytes of `len` for the checksum vectors.
+    fn vector(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    /// Pinned XXH3-64 values (computed with `twox-hash`'s
+    /// `XxHash3_64::oneshot`), one per length class XXH3 treats apart.
+    #[test]
+    fn message_checksum_is_xxh3_64_seed_zero() {
+        for (len, expected) in [
+            (0usize, 0x2D06_8005_38D3_94C2_u64),
+            (3, 0x3698_B801_91E6_25F9),
+            (8, 0x60E1_BAA9_1347_A1F2),
+            (16, 0x8626_370B_70D8_AC70),
+            (100, 0x1EFB_AA65_2AF7_DFB7),
+            (200, 0xC063_67D4_05BD_C71D),
+            (1000, 0x404E_1417_800E_B486),
+        ] {
+            assert_eq!(message_checksum(&vector(len)), expected, "{len} bytes");
+        }
+    }
+
+    /// The protocol crate recomputes the checksums of every message the
+    /// server encodes, payloads of every XXH3 length class included.
+    #[test]
+    fn encoded_batches_pass_the_protocol_crates_checksum_verification() {
+        for len in [0usize, 3, 60, 150, 1000] {
+            let mut record = record(9, 100, 4);
+            record.message.payload = Bytes::from(vector(len));
+            let mut out = BytesMut::new();
+            encode_batch(&mut out, 2, &[record.clone(), record]);
+            let batch =
+                decode_batch_slice(&out).unwrap_or_else(|e| panic!("payload of {len} bytes: {e}"));
+            assert_eq!(batch.message_count(), 2);
         }
     }
 

@@ -21,9 +21,8 @@ use tokio::{
 };
 
 use crate::{
-    connection::{serve_request, Wire},
+    connection::{serve_request, stop_signal, Wire},
     error::{Result, ServerError},
-    listener::stop_signal,
     session::{Session, Transport},
     shared::{Limits, Shared},
     tls::Identity,

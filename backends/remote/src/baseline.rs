@@ -6,6 +6,7 @@
 //! It lives here because the SDK stays out of every crate but this one: the
 //! `transport_vs_sdk` cargo bench and `rustok-iggy bench --backend remote`
 //! both measure against it, so their "ratio to raw SDK" means the same thing.
+//! Only compiled with this crate's `baseline` feature.
 //!
 //! Messages are converted to the SDK's form up front ([`SdkBatch::new`]), so a
 //! timed loop measures only the SDK's send, as an application holding

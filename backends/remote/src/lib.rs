@@ -181,6 +181,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod backend;
+#[cfg(feature = "baseline")]
 pub mod baseline;
 mod client;
 mod config;

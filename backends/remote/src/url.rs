@@ -1,9 +1,11 @@
 //! The connection URL: `iggy+tcp://user:pass@host:port[,host:port…]` or
 //! `iggy+quic://…`.
 
-use std::fmt;
+use std::{cell::Cell, fmt};
 
+use percent_encoding::percent_decode_str;
 use rustok_iggy::{config::Secret, Error, ErrorKind, Result};
+use url::{ParseError, SyntaxViolation, Url};
 
 /// The SDK transport a URL selects (named like the SDK's own enum, and
 /// unlike the core's `Transport`, which is the application-facing API).
@@ -45,8 +47,10 @@ const NO_WS: &str = "the WebSocket transport is not offered because it cannot be
 /// `https`, `iggy+ws`, `ws` and `wss` are recognised and refused with an
 /// [`ErrorKind::Config`] error saying why: the SDK's HTTP client cannot be
 /// a consumer-group member, and WebSocket is untested. User and password
-/// are percent-decoded. Several addresses are separated by commas and tried
-/// in order. Query strings are refused: every option is a config key.
+/// are percent-decoded (a `/`, `?`, `#` or `%` in them must be written
+/// percent-encoded). Several addresses are separated by commas and tried
+/// in order. Query strings and paths are refused: every option is a config
+/// key.
 ///
 /// ```
 /// use rustok_iggy_remote::{Endpoints, TransportProtocol};
@@ -89,17 +93,35 @@ impl fmt::Debug for Endpoints {
 
 const KEY: &str = "plugins.remote.url";
 
+/// Stands in for the address list while the `url` crate reads the rest.
+const HOST_PLACEHOLDER: &str = "addresses";
+
 impl Endpoints {
     /// Parses `url`. Errors are [`ErrorKind::Config`] and never repeat the
     /// URL's credentials.
+    ///
+    /// The `url` crate reads scheme, user info, query and fragment, and
+    /// checks every address; only the comma-separated address list, which
+    /// no URL grammar has, is split off first.
     pub fn parse(url: &str) -> Result<Self> {
-        let url = url.trim();
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        let expected = || {
             Error::config(
                 KEY,
                 "expected `iggy+tcp://[user:pass@]host:port` or `iggy+quic://…`",
             )
-        })?;
+        };
+        let (rest, hosts) = split_addresses(url.trim()).ok_or_else(expected)?;
+        let bad_escape = Cell::new(false);
+        let on_violation = |violation| {
+            if violation == SyntaxViolation::PercentDecode {
+                bad_escape.set(true);
+            }
+        };
+        let parsed = Url::options()
+            .syntax_violation_callback(Some(&on_violation))
+            .parse(&rest)
+            .map_err(|_| expected())?;
+        let scheme = parsed.scheme();
         let refused = |why: &str| {
             Error::new(
                 ErrorKind::Config,
@@ -119,82 +141,92 @@ impl Endpoints {
                 ))
             }
         };
-        if rest.contains('?') || rest.contains('#') {
+        if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(Error::config(
                 KEY,
                 "query options are not accepted in the URL; set them as keys of [plugins.remote]",
             ));
         }
-        let (userinfo, hosts) = match rest.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, rest),
-        };
-        let (username, password) = match userinfo {
-            None => (None, None),
-            Some(info) => {
-                let (user, pass) = match info.split_once(':') {
-                    Some((u, p)) => (u, Some(p)),
-                    None => (info, None),
-                };
-                let user = percent_decode(user).ok_or_else(|| {
-                    Error::config(KEY, "the user name is not valid percent-encoded UTF-8")
-                })?;
-                let pass = match pass {
-                    None => None,
-                    Some(p) => Some(Secret::new(percent_decode(p).ok_or_else(|| {
-                        Error::config(KEY, "the password is not valid percent-encoded UTF-8")
-                    })?)),
-                };
-                ((!user.is_empty()).then_some(user), pass)
-            }
-        };
-        let hosts = hosts.trim_end_matches('/');
+        if !matches!(parsed.path(), "" | "/") {
+            return Err(Error::config(
+                KEY,
+                "a path is not accepted in the URL: expected `iggy+tcp://[user:pass@]host:port`",
+            ));
+        }
+        // Only the user info is left to hold an escape (the path and query
+        // were refused above).
+        if bad_escape.get() {
+            return Err(Error::config(
+                KEY,
+                "the user name or password is not valid percent-encoding: \
+                 `%` must be followed by two hex digits (write `%` itself as `%25`)",
+            ));
+        }
+        let username = percent_decode_str(parsed.username())
+            .decode_utf8()
+            .map_err(|_| Error::config(KEY, "the user name is not valid percent-encoded UTF-8"))?;
+        let password = parsed
+            .password()
+            .map(|p| {
+                percent_decode_str(p).decode_utf8().map_err(|_| {
+                    Error::config(KEY, "the password is not valid percent-encoded UTF-8")
+                })
+            })
+            .transpose()?
+            .map(|p| Secret::new(p.into_owned()));
         let mut addresses = Vec::new();
         for address in hosts.split(',').map(str::trim) {
-            validate_address(address)?;
+            validate_address(scheme, address)?;
             addresses.push(address.to_owned());
         }
         Ok(Self {
             transport,
             addresses,
-            username,
+            username: (!username.is_empty()).then(|| username.into_owned()),
             password,
         })
     }
 }
 
-fn validate_address(address: &str) -> Result<()> {
+/// Splits `scheme://[userinfo@]host:port,host:port[/…]` into the URL with
+/// [`HOST_PLACEHOLDER`] in place of its address list, and that list; `None`
+/// without `://`. The authority ends where the `url` crate ends it (`/`,
+/// `?` or `#`), and the list starts after its last `@`, as the user info
+/// does there.
+fn split_addresses(url: &str) -> Option<(String, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let hosts_start = authority.rfind('@').map_or(0, |at| at + 1);
+    let (userinfo, hosts) = authority.split_at(hosts_start);
+    Some((
+        format!("{scheme}://{userinfo}{HOST_PLACEHOLDER}{tail}"),
+        hosts,
+    ))
+}
+
+/// Checks one `host:port` of the list with the `url` crate, as the
+/// authority of a `scheme://` URL.
+fn validate_address(scheme: &str, address: &str) -> Result<()> {
     let bad = |why: &str| Error::config(KEY, format!("address `{address}`: {why}"));
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| bad("expected host:port"))?;
-    if host.is_empty() || host.contains('/') {
+    let parsed = Url::parse(&format!("{scheme}://{address}")).map_err(|e| match e {
+        ParseError::EmptyHost => bad("missing host"),
+        ParseError::InvalidPort => bad("the port is not a number 0-65535"),
+        other => bad(&format!("not a valid host: {other}")),
+    })?;
+    if parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad("missing host"));
     }
-    port.parse::<u16>()
-        .map_err(|_| bad("the port is not a number 0-65535"))?;
+    if parsed.port().is_none() {
+        return Err(bad("expected host:port"));
+    }
     Ok(())
 }
 
-/// `%XX` decoding; `None` for a malformed escape or invalid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// `url` with any password replaced by `***`, for logs and errors.
+///
+/// By hand rather than through the `url` crate: it must also hide the
+/// password of a URL that does not parse.
 pub(crate) fn redact(url: &str) -> String {
     match (url.split_once("://"), url.rfind('@')) {
         (Some((scheme, rest)), Some(_)) => {
@@ -231,6 +263,21 @@ mod tests {
     }
 
     #[test]
+    fn decodes_user_info_around_the_address_list() {
+        // A comma or `@` in the password does not split the address list.
+        let e = Endpoints::parse("iggy+tcp://app:a,b@c@h:1,g:2/").unwrap();
+        assert_eq!(e.addresses, vec!["h:1", "g:2"]);
+        assert_eq!(e.username.as_deref(), Some("app"));
+        assert_eq!(e.password.as_ref().map(|p| p.expose()), Some("a,b@c"));
+        let e = Endpoints::parse("IGGY+TCP://us%C3%A9r:p%2Bw+d@h:1").unwrap();
+        assert_eq!(e.username.as_deref(), Some("usér"));
+        assert_eq!(e.password.as_ref().map(|p| p.expose()), Some("p+w+d"));
+        let e = Endpoints::parse(" iggy+tcp://:pw@h:1 ").unwrap();
+        assert_eq!(e.username, None);
+        assert_eq!(e.password.as_ref().map(|p| p.expose()), Some("pw"));
+    }
+
+    #[test]
     fn refuses_other_transports_queries_and_bad_addresses() {
         for (url, needle) in [
             ("iggy+http://a:1", "cannot join or leave consumer groups"),
@@ -245,6 +292,20 @@ mod tests {
             ("iggy+tcp://u:p@:1", "missing host"),
             ("a:1", "expected"),
             ("iggy+tcp://u:%zz@a:1", "percent"),
+            ("iggy+tcp://%zz@a:1", "percent"),
+            (
+                "iggy+tcp://u:%FF@a:1",
+                "password is not valid percent-encoded UTF-8",
+            ),
+            (
+                "iggy+tcp://%FF@a:1",
+                "user name is not valid percent-encoded UTF-8",
+            ),
+            ("iggy+tcp://a:1/stream", "path"),
+            ("iggy+tcp://a:1#x", "query options"),
+            ("iggy+tcp://a:1,", "missing host"),
+            ("iggy+tcp://a:1,[::1:2", "not a valid host"),
+            ("iggy+tcp://", "missing host"),
         ] {
             let err = Endpoints::parse(url).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{url}");
