@@ -36,7 +36,7 @@ const RESTART_AFTER: [usize; 2] = [1_500, 3_500];
 
 /// Events the handler rejects for good: they must end in the DLQ.
 fn rejected(seq: u64) -> bool {
-    seq % 37 == 0
+    seq.is_multiple_of(37)
 }
 
 /// Events whose first attempt fails transiently: retried, then handled.

@@ -98,7 +98,7 @@ impl Handler<Numbered> for Scripted {
     async fn handle(&self, e: EventEnvelope<Numbered>, d: &Delivery) -> Result<(), HandlerError> {
         let seq = e.event.key_seq;
         if let Some(permanent) = self.reject_sevens {
-            if seq % 7 == 0 && !self.fixed.load(Ordering::SeqCst) {
+            if seq.is_multiple_of(7) && !self.fixed.load(Ordering::SeqCst) {
                 return Err(if permanent {
                     HandlerError::permanent(format!("event {seq} rejected"))
                 } else {
@@ -106,7 +106,7 @@ impl Handler<Numbered> for Scripted {
                 });
             }
         }
-        if seq % 5 == 0 && d.attempt <= self.flaky_attempts {
+        if seq.is_multiple_of(5) && d.attempt <= self.flaky_attempts {
             return Err(HandlerError::transient("flaky"));
         }
         self.calls

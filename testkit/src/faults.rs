@@ -150,7 +150,8 @@ impl PlanState {
         self.calls += 1;
         let n = self.calls;
         let plan = &self.plan;
-        let mut fail = n <= plan.fail_first || (plan.fail_every > 0 && n % plan.fail_every == 0);
+        let mut fail =
+            n <= plan.fail_first || (plan.fail_every > 0 && n.is_multiple_of(plan.fail_every));
         if let (Some((p, _)), Some(rng)) = (plan.probability, self.rng.as_mut()) {
             // Draw on every call, so which calls fail depends only on the seed.
             fail |= rng.random_bool(p);

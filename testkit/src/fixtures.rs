@@ -75,7 +75,9 @@ pub fn order_placed(order_id: u64) -> OrderPlaced {
         order_id,
         sku: format!("SKU-{order_id:05}"),
         quantity: u32::try_from(order_id % 10).unwrap_or(0) + 1,
-        note: (order_id % 2 == 0).then(|| format!("note for order {order_id}")),
+        note: order_id
+            .is_multiple_of(2)
+            .then(|| format!("note for order {order_id}")),
     }
 }
 
