@@ -87,7 +87,7 @@ fn main() -> ExitCode {
     rustok_iggy_codecs::link();
     rustok_iggy_embedded::link();
     rustok_iggy_remote::link();
-    rustok_iggy_testkit::link();
+    rustok_iggy_memory::link();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -11,7 +11,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Args;
 use rustok_iggy::{config::Secret, Error, ErrorKind, Result, Transport, TransportConfig};
-use rustok_iggy_embedded::server::{RunningServer, Server, TlsConfig};
+use rustok_iggy_server::{RunningServer, Server, TlsConfig};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]

@@ -10,10 +10,8 @@
 //! backend's own unless [`ServerBuilder::offsets`] names another). Messages
 //! published in-process through a `rustok_iggy::Transport` on the same
 //! backend and messages sent over TCP land in the same partitions, offsets
-//! and consumer groups. The crate depends on the core only; the embedded
-//! backend re-exports it behind its `server` feature
-//! (`rustok_iggy_embedded::server`), and the CLI runs it as
-//! `rustok-iggy serve`.
+//! and consumer groups. The crate depends on the core only; the CLI runs it
+//! as `rustok-iggy serve`.
 //!
 //! ```no_run
 //! # async fn run() -> rustok_iggy_server::Result<()> {

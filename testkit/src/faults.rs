@@ -48,7 +48,7 @@ use rustok_iggy::{
     ErrorKind, Message, OffsetCapabilities, OffsetStore, PollRequest, Record, Result, TopicRef,
 };
 
-use crate::memory::lock;
+use crate::lock;
 
 /// Which calls of one operation fail, and how long every call waits first.
 ///

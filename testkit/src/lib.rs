@@ -6,8 +6,9 @@
 //! - [`MemoryBackend`]: a complete in-memory [`Backend`](rustok_iggy::Backend)
 //!   (dense offsets, timestamps, timestamp polls, long polls, in-process
 //!   consumer groups) with its own [`MemoryOffsetStore`] and
-//!   [`MemoryDlqStore`]. It is also registered under the name `"memory"` for
-//!   config-driven composition (call [`link()`] from the binary).
+//!   [`MemoryDlqStore`], re-exported from the `rustok-iggy-memory` crate. It
+//!   is also registered under the name `"memory"` for config-driven
+//!   composition (call [`link()`] from the binary).
 //! - [`mocks`]: the core's mockall mocks ([`MockBackend`], [`MockCodec`],
 //!   [`MockOffsetStore`], [`MockDlqStore`]) for tests that script one exact
 //!   interaction.
@@ -92,15 +93,24 @@ pub mod conformance;
 pub mod faults;
 pub mod fixtures;
 mod log_capture;
-pub mod memory;
 pub mod outage;
-mod plugin;
 
 pub use faults::{FaultPlan, FaultStats, FaultyBackend, FaultyDlqStore, FaultyOffsetStore};
 pub use log_capture::LogCapture;
-pub use memory::{MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
 pub use mocks::{MockBackend, MockCodec, MockDlqStore, MockOffsetStore};
-pub use plugin::{link, MemoryConfig, PLUGIN};
+/// The memory backend (crate `rustok-iggy-memory`), the testkit's default;
+/// [`link()`] registers it as `backend = "memory"`.
+pub use rustok_iggy_memory::{link, MemoryBackend, MemoryDlqStore, MemoryOffsetStore};
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks `mutex`, recovering the data if a holder panicked: the testkit's
+/// counters and captured lines stay usable after a failed assertion.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The core's mockall mocks of the plugin traits, and mockall itself (for
 /// `predicate`, `Sequence`, ...).

@@ -31,7 +31,7 @@ use tracing::{
     span, Event, Metadata, Subscriber,
 };
 
-use crate::memory::lock;
+use crate::lock;
 
 /// Everything logged in this process since [`LogCapture::install`] (or the
 /// last [`LogCapture::clear`]), as text: one line per event (`LEVEL target:

@@ -152,14 +152,6 @@ pub use config::{EmbeddedConfig, FsyncPolicy, DEFAULT_DATA_DIR, MIN_SEGMENT_BYTE
 pub use dlq::{EmbeddedDlqStore, DLQ_TOPIC};
 pub use offsets::EmbeddedOffsetStore;
 pub use plugin::{link, PLUGIN};
-/// The Iggy binary-protocol listener (feature `server`): serve an
-/// [`EmbeddedBackend`] to the official SDKs, the `iggy` CLI and the `remote`
-/// backend of other processes with
-/// `server::Server::builder(Arc::new(backend)).bind(addr).start()`. It is the
-/// `rustok-iggy-server` crate, which serves any backend; `rustok-iggy serve`
-/// runs it for the configured one.
-#[cfg(feature = "server")]
-pub use rustok_iggy_server as server;
 
 /// The stream holding the DLQ topic ([`DLQ_TOPIC`]).
 pub const DLQ_STREAM: &str = topology::DLQ_STREAM;

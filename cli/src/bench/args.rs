@@ -10,7 +10,7 @@ use serde::Serialize;
 pub enum BackendKind {
     /// The embedded durable log, in a temporary directory.
     Embedded,
-    /// The in-memory backend of the testkit (no baseline).
+    /// The in-memory backend (no baseline).
     Memory,
     /// An Iggy server: `[plugins.remote] url`, or the in-process one of `--serve`.
     Remote,

@@ -7,8 +7,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use rustok_iggy::{
     config::Secret, Error, ErrorKind, Result, RouteRule, RoutingConfig, TransportConfig,
 };
-use rustok_iggy_embedded::server::RunningServer;
 use rustok_iggy_remote::RemoteConfig;
+use rustok_iggy_server::RunningServer;
 
 use super::args::{BackendKind, BenchArgs, Fsync};
 

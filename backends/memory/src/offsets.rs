@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Mutex};
 use async_trait::async_trait;
 use rustok_iggy::{OffsetCapabilities, OffsetStore, Result, TopicRef};
 
-use super::lock;
+use crate::lock;
 
 /// An [`OffsetStore`] that keeps committed offsets in memory.
 ///
@@ -16,7 +16,7 @@ use super::lock;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> rustok_iggy::Result<()> {
 /// use rustok_iggy::{OffsetStore, TopicRef};
-/// use rustok_iggy_testkit::MemoryOffsetStore;
+/// use rustok_iggy_memory::MemoryOffsetStore;
 ///
 /// let store = MemoryOffsetStore::new();
 /// let topic = TopicRef::new("app", "orders");

@@ -18,7 +18,7 @@ use rustok_iggy::{
 };
 use tokio::sync::watch;
 
-use super::{lock, MemoryDlqStore, MemoryOffsetStore};
+use crate::{lock, MemoryDlqStore, MemoryOffsetStore};
 
 /// One partition: its records and a signal that fires on every append.
 #[derive(Debug)]
@@ -118,7 +118,8 @@ type Streams = BTreeMap<String, BTreeMap<String, Arc<Topic>>>;
 /// # async fn main() -> rustok_iggy::Result<()> {
 /// use std::time::Duration;
 /// use rustok_iggy::{Backend, PollFrom, PollRequest, TopicRef};
-/// use rustok_iggy_testkit::{fixtures, MemoryBackend};
+/// use rustok_iggy_memory::MemoryBackend;
+/// use rustok_iggy_testkit::fixtures;
 ///
 /// let backend = MemoryBackend::new();
 /// let topic = TopicRef::new("app", "orders");
@@ -484,7 +485,7 @@ impl Backend for MemoryBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::test_message;
+    use rustok_iggy_testkit::fixtures::test_message;
     use std::time::Duration;
     use tokio::time::Instant;
 
@@ -628,7 +629,7 @@ mod tests {
         assert_eq!(b.offsets().load("g", &t, 0).await.unwrap(), Some(7));
         b.dlq_store()
             .unwrap()
-            .put(crate::fixtures::test_dead_letter(1))
+            .put(rustok_iggy_testkit::fixtures::test_dead_letter(1))
             .await
             .unwrap();
         assert_eq!(b.dlq().len(), 1);

@@ -49,10 +49,10 @@ rustok_iggy::register_plugin!(PLUGIN);
 /// A crate that nothing references is not linked into a binary, and its
 /// `inventory` registrations vanish with it: `backend = "memory"` would then
 /// fail with "unknown backend". Call this once from the binary (or test) that
-/// builds a transport from config, or write `use rustok_iggy_testkit as _;`.
+/// builds a transport from config, or write `use rustok_iggy_memory as _;`.
 ///
 /// ```
-/// rustok_iggy_testkit::link();
+/// rustok_iggy_memory::link();
 /// let registry = rustok_iggy::Registry::from_inventory();
 /// assert!(registry.names(rustok_iggy::PluginKind::Backend).contains(&"memory"));
 /// ```

@@ -8,7 +8,7 @@ use rustok_iggy::{
     DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error, ErrorKind, Result,
 };
 
-use super::lock;
+use crate::lock;
 
 #[derive(Debug, Default)]
 struct Entries {
@@ -27,7 +27,8 @@ struct Entries {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> rustok_iggy::Result<()> {
 /// use rustok_iggy::{DlqFilter, DlqStore};
-/// use rustok_iggy_testkit::{fixtures, MemoryDlqStore};
+/// use rustok_iggy_memory::MemoryDlqStore;
+/// use rustok_iggy_testkit::fixtures;
 ///
 /// let store = MemoryDlqStore::new();
 /// let id = store.put(fixtures::test_dead_letter(1)).await?;
@@ -149,7 +150,7 @@ impl DlqStore for MemoryDlqStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::test_dead_letter;
+    use rustok_iggy_testkit::fixtures::test_dead_letter;
 
     #[tokio::test]
     async fn ids_start_at_one_and_are_never_reused() {
