@@ -1,11 +1,12 @@
 //! The consumer runtime: subscriptions, partition workers, retries and the DLQ.
 
 mod backoff;
+mod commits;
+mod context;
 mod handler;
 mod replay;
 mod state;
 mod subscription;
-pub(crate) mod trace;
 mod worker;
 
 pub use handler::{handler_fn, Delivery, Handler, HandlerError};

@@ -6,8 +6,9 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    subscription::Shared,
-    worker::{attempt, Attempted, PartitionCtx},
+    context::PartitionCtx,
+    state::Shared,
+    worker::{attempt, Attempted},
     Handler,
 };
 use crate::{Error, ErrorKind, PollFrom, PollRequest, Result, TopicRef, Transport};

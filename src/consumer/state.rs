@@ -4,6 +4,7 @@
 
 use std::{
     collections::{BTreeMap, HashSet, VecDeque},
+    marker::PhantomData,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
@@ -12,10 +13,10 @@ use std::{
 };
 
 use serde::Serialize;
-use tokio::task::JoinHandle;
+use tokio::{sync::Semaphore, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::TopicRef;
+use crate::{transport::Inner, ConsumerConfig, TopicRef, Transport};
 
 /// Counters of a subscription since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -232,6 +233,43 @@ impl SubscriptionState {
 /// single assignment, so the data stays consistent.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What every worker of one subscription shares.
+pub(crate) struct Shared<E, H> {
+    pub(crate) transport: Arc<Inner>,
+    pub(crate) group: String,
+    pub(crate) config: ConsumerConfig,
+    pub(crate) handler: H,
+    pub(crate) permits: Semaphore,
+    pub(crate) state: Arc<SubscriptionState>,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E, H> Shared<E, H> {
+    pub(crate) fn new(
+        transport: &Transport,
+        group: String,
+        topics: Vec<TopicRef>,
+        config: ConsumerConfig,
+        handler: H,
+    ) -> Self {
+        let state = Arc::new(SubscriptionState::new(
+            group.clone(),
+            topics,
+            config.dedup_window,
+            Duration::from_millis(config.shutdown_timeout_ms),
+        ));
+        Self {
+            transport: transport.inner.clone(),
+            group,
+            permits: Semaphore::new(config.max_concurrency),
+            config,
+            handler,
+            state,
+            _event: PhantomData,
+        }
+    }
 }
 
 #[cfg(test)]

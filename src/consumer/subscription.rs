@@ -3,24 +3,20 @@
 
 use std::{
     collections::BTreeMap,
-    marker::PhantomData,
     sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},
 };
 
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
-use tokio::{sync::Semaphore, task::JoinHandle};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    state::{lock, SubscriptionStats},
+    state::{lock, Shared, SubscriptionStats},
     worker, Handler, SubscriptionState,
 };
-use crate::{
-    transport::Inner, ConsumerConfig, Error, ErrorKind, Fence, MemberId, Result, TopicRef,
-    Transport,
-};
+use crate::{ConsumerConfig, Error, ErrorKind, Fence, MemberId, Result, TopicRef, Transport};
 
 /// Which group and topics to subscribe to, and how.
 ///
@@ -58,43 +54,6 @@ impl SubscriptionOptions {
     pub fn consumer(mut self, config: ConsumerConfig) -> Self {
         self.consumer = Some(config);
         self
-    }
-}
-
-/// What every worker of one subscription shares.
-pub(crate) struct Shared<E, H> {
-    pub(crate) transport: Arc<Inner>,
-    pub(crate) group: String,
-    pub(crate) config: ConsumerConfig,
-    pub(crate) handler: H,
-    pub(crate) permits: Semaphore,
-    pub(crate) state: Arc<SubscriptionState>,
-    _event: PhantomData<fn() -> E>,
-}
-
-impl<E, H> Shared<E, H> {
-    pub(crate) fn new(
-        transport: &Transport,
-        group: String,
-        topics: Vec<TopicRef>,
-        config: ConsumerConfig,
-        handler: H,
-    ) -> Self {
-        let state = Arc::new(SubscriptionState::new(
-            group.clone(),
-            topics,
-            config.dedup_window,
-            Duration::from_millis(config.shutdown_timeout_ms),
-        ));
-        Self {
-            transport: transport.inner.clone(),
-            group,
-            permits: Semaphore::new(config.max_concurrency),
-            config,
-            handler,
-            state,
-            _event: PhantomData,
-        }
     }
 }
 

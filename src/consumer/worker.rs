@@ -14,45 +14,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
-    backoff, state::PartitionState, subscription::Shared, trace, Delivery, Handler, HandlerError,
+    backoff,
+    commits::Commits,
+    context::{pause, PartitionCtx},
+    state::Shared,
+    Delivery, Handler, HandlerError,
 };
 use crate::{
-    metrics::ConsumerMetrics, transport::Inner, wire, CodecExt, DeadLetter, Error, ErrorKind,
-    EventEnvelope, Fence, Message, PollFrom, PollRequest, Record, StartFrom, TopicRef,
+    DeadLetter, Error, ErrorKind, Fence, PollFrom, PollRequest, Record, StartFrom, TopicRef,
 };
 
 /// The first pause after an empty poll on a backend without long polling.
 const FIRST_IDLE_PAUSE: Duration = Duration::from_millis(1);
-
-/// Everything one partition's processing needs.
-pub(crate) struct PartitionCtx<'a, E, H> {
-    pub(crate) shared: &'a Shared<E, H>,
-    pub(crate) topic: TopicRef,
-    pub(crate) partition: u32,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) metrics: ConsumerMetrics,
-    pub(crate) state: Arc<PartitionState>,
-}
-
-impl<'a, E, H> PartitionCtx<'a, E, H> {
-    pub(crate) fn new(
-        shared: &'a Shared<E, H>,
-        topic: TopicRef,
-        partition: u32,
-        cancel: CancellationToken,
-        state: Arc<PartitionState>,
-    ) -> Self {
-        let metrics = ConsumerMetrics::new(&topic, &shared.group);
-        Self {
-            shared,
-            topic,
-            partition,
-            cancel,
-            metrics,
-            state,
-        }
-    }
-}
 
 /// Whether a message is finished with.
 enum Outcome {
@@ -97,12 +70,7 @@ where
     // would otherwise start at a later end and skip what came in between.
     // (Earliest starts at 0, which needs no commit; a failed commit here is
     // retried after the next poll like any other.)
-    let mut commits = Commits {
-        fence,
-        committed,
-        in_flight: None,
-        fenced: false,
-    };
+    let mut commits = Commits::new(fence, committed);
     commits.commit(ctx, next).await;
     ctx.state.next.store(next, Ordering::Relaxed);
     let shared = ctx.shared;
@@ -142,14 +110,7 @@ where
             }
             Err(e) => {
                 failures += 1;
-                shared.state.failed();
-                tracing::warn!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, error = %e, "poll failed");
-                if !pause(
-                    &ctx.cancel,
-                    backoff::random_delay(&shared.config.retry, failures),
-                )
-                .await
-                {
+                if !ctx.failed("poll", failures, &e).await {
                     break;
                 }
                 continue;
@@ -279,15 +240,14 @@ impl Drop for Prefetch {
 async fn start_position<E, H>(ctx: &PartitionCtx<'_, E, H>) -> Option<(u64, Option<u64>)> {
     let shared = ctx.shared;
     let inner = &shared.transport;
-    let mut failures = 0;
-    loop {
-        let found = match inner
+    ctx.until_ok("loading the group offset", || async {
+        match inner
             .offsets
             .load(&shared.group, &ctx.topic, ctx.partition)
-            .await
+            .await?
         {
-            Ok(Some(next)) => Ok((next, Some(next))),
-            Ok(None) => match shared.config.start_from {
+            Some(next) => Ok((next, Some(next))),
+            None => match shared.config.start_from {
                 StartFrom::Earliest => Ok((0, None)),
                 StartFrom::Latest => inner
                     .backend
@@ -295,137 +255,9 @@ async fn start_position<E, H>(ctx: &PartitionCtx<'_, E, H>) -> Option<(u64, Opti
                     .await
                     .map(|info| (info.next_offset, None)),
             },
-            Err(e) => Err(e),
-        };
-        match found {
-            Ok(position) => return Some(position),
-            Err(e) => {
-                failures += 1;
-                shared.state.failed();
-                tracing::warn!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, error = %e, "loading the group offset failed");
-                if !pause(
-                    &ctx.cancel,
-                    backoff::random_delay(&shared.config.retry, failures),
-                )
-                .await
-                {
-                    return None;
-                }
-            }
         }
-    }
-}
-
-/// The partition's position in the offset store: what it holds, and the
-/// commit on its way there.
-///
-/// After a batch the commit runs in a task of its own while the next batch
-/// is handled, instead of the partition waiting a round trip per batch. It
-/// is still at-least-once: an offset is committed only after everything
-/// before it was handled (or dead-lettered), and a crash before the commit
-/// lands delivers that batch again, as a crash before an awaited commit
-/// would. At most one commit is on its way, so they land in order; stopping
-/// waits for it and commits the final position.
-///
-/// Every commit is fenced with the worker's [`Fence`]. Once one is refused
-/// the worker is cancelled and nothing more is committed: the partition's
-/// new owner starts from the last commit that was accepted.
-struct Commits {
-    /// This member's claim on the partition.
-    fence: Fence,
-    committed: Option<u64>,
-    in_flight: Option<(u64, tokio::task::JoinHandle<crate::Result<()>>)>,
-    fenced: bool,
-}
-
-impl Commits {
-    /// Whether the store already holds `next` (or it is the start).
-    fn holds(&self, next: u64) -> bool {
-        self.committed == Some(next) || (self.committed.is_none() && next == 0)
-    }
-
-    /// Commits `next` (after the commit on its way) and waits for it. A
-    /// failed commit is counted and logged; returns whether `next` is stored.
-    async fn commit<E, H>(&mut self, ctx: &PartitionCtx<'_, E, H>, next: u64) -> bool {
-        self.start(ctx, next).await;
-        self.settle(ctx).await;
-        !self.fenced && self.holds(next)
-    }
-
-    /// Starts committing `next` in the background, after the commit on its
-    /// way (whose outcome is recorded first).
-    async fn start<E, H>(&mut self, ctx: &PartitionCtx<'_, E, H>, next: u64) {
-        self.settle(ctx).await;
-        if self.fenced || self.holds(next) {
-            return;
-        }
-        let transport = ctx.shared.transport.clone();
-        let (group, topic, partition, fence) = (
-            ctx.shared.group.clone(),
-            ctx.topic.clone(),
-            ctx.partition,
-            self.fence,
-        );
-        // A refusal stops the batch being handled now, not after it.
-        let cancel = ctx.cancel.clone();
-        let task = tokio::spawn(async move {
-            let result = transport
-                .backend
-                .commit_offset(&transport.offsets, &topic, &group, partition, fence, next)
-                .await;
-            if matches!(&result, Err(e) if e.kind() == ErrorKind::Fenced) {
-                cancel.cancel();
-            }
-            result
-        });
-        self.in_flight = Some((next, task));
-    }
-
-    /// Waits for the commit on its way, if any, and records its outcome.
-    async fn settle<E, H>(&mut self, ctx: &PartitionCtx<'_, E, H>) {
-        if let Some((next, task)) = self.in_flight.take() {
-            let result = task.await.unwrap_or_else(|e| {
-                Err(Error::new(
-                    ErrorKind::Backend,
-                    format!("offset commit task failed: {e}"),
-                ))
-            });
-            self.record(ctx, next, result);
-        }
-    }
-
-    fn record<E, H>(
-        &mut self,
-        ctx: &PartitionCtx<'_, E, H>,
-        next: u64,
-        result: crate::Result<()>,
-    ) -> bool {
-        match result {
-            Ok(()) => {
-                self.committed = Some(next);
-                true
-            }
-            Err(e) if e.kind() == ErrorKind::Fenced => {
-                self.fenced = true;
-                ctx.cancel.cancel();
-                ctx.metrics.commit_failures.increment(1);
-                ctx.shared
-                    .state
-                    .commit_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(group = %ctx.shared.group, topic = %ctx.topic, partition = ctx.partition, next, error = %e, "partition no longer ours; dropping its uncommitted work");
-                false
-            }
-            Err(e) => {
-                let shared = ctx.shared;
-                shared.state.commit_failures.fetch_add(1, Ordering::Relaxed);
-                shared.state.failed();
-                ctx.metrics.commit_failures.increment(1);
-                tracing::warn!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, next, error = %e, "offset commit failed");
-                false
-            }
-        }
-    }
+    })
+    .await
 }
 
 /// Delivers one record: handle with retries, dead-letter when the handler gives
@@ -484,7 +316,7 @@ where
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let mut envelope = match decode::<E>(&shared.transport, &record.message) {
+        let mut envelope = match shared.transport.envelopes.decode::<E>(&record.message) {
             Ok(envelope) => envelope,
             Err(e) => {
                 state.failed();
@@ -515,7 +347,7 @@ where
             trace_id = tracing::field::Empty,
             parent_span_id = tracing::field::Empty,
         );
-        trace::record_parent(&span, &record.message.headers);
+        crate::envelope::trace::record_parent(&span, &record.message.headers);
         let started = Instant::now();
         let outcome = AssertUnwindSafe(shared.handler.handle(envelope, &delivery))
             .catch_unwind()
@@ -560,28 +392,6 @@ where
     }
 }
 
-/// The envelope in `message`, decoded with the codec its header names.
-fn decode<E: DeserializeOwned>(
-    inner: &Inner,
-    message: &Message,
-) -> crate::Result<EventEnvelope<E>> {
-    let metadata = wire::envelope_metadata(message)?;
-    let name = wire::codec_name(&message.headers)?;
-    let codec = inner.decoders.get(name).ok_or_else(|| {
-        let mut known: Vec<&str> = inner.decoders.keys().map(String::as_str).collect();
-        known.sort_unstable();
-        Error::new(
-            ErrorKind::Codec,
-            format!(
-                "unknown codec `{name}`; this transport reads {}",
-                known.join(", ")
-            ),
-        )
-    })?;
-    let event: E = codec.decode_value(&message.payload)?;
-    Ok(metadata.map(|()| event))
-}
-
 /// Stores the record in the DLQ, retrying until it is stored or cancelled.
 async fn dead_letter<E, H>(
     ctx: &PartitionCtx<'_, E, H>,
@@ -600,41 +410,20 @@ async fn dead_letter<E, H>(
         first_failure: failure.first_failure,
         last_failure: Utc::now(),
     };
-    let mut failures = 0;
-    loop {
-        match shared.transport.dlq.put(letter.clone()).await {
-            Ok(id) => {
-                shared.state.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                ctx.metrics.dead_lettered.increment(1);
-                tracing::warn!(
-                    group = %shared.group, topic = %ctx.topic, partition = ctx.partition,
-                    offset = record.offset, dlq_id = id, attempts = letter.attempts,
-                    error = %letter.error, "message moved to the dead-letter queue"
-                );
-                return Outcome::Done;
-            }
-            Err(e) => {
-                failures += 1;
-                shared.state.failed();
-                tracing::error!(group = %shared.group, topic = %ctx.topic, partition = ctx.partition, offset = record.offset, error = %e, "storing a dead letter failed; the partition waits");
-                if !pause(
-                    &ctx.cancel,
-                    backoff::random_delay(&shared.config.retry, failures),
-                )
-                .await
-                {
-                    return Outcome::Interrupted;
-                }
-            }
-        }
-    }
-}
-
-/// Sleeps for `duration`; `false` if cancelled first.
-pub(crate) async fn pause(cancel: &CancellationToken, duration: Duration) -> bool {
-    tokio::select! {
-        biased;
-        _ = cancel.cancelled() => false,
-        _ = tokio::time::sleep(duration) => true,
-    }
+    let stored = ctx
+        .until_ok("storing a dead letter (the partition waits)", || {
+            shared.transport.dlq.put(letter.clone())
+        })
+        .await;
+    let Some(id) = stored else {
+        return Outcome::Interrupted;
+    };
+    shared.state.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.dead_lettered.increment(1);
+    tracing::warn!(
+        group = %shared.group, topic = %ctx.topic, partition = ctx.partition,
+        offset = record.offset, dlq_id = id, attempts = letter.attempts,
+        error = %letter.error, "message moved to the dead-letter queue"
+    );
+    Outcome::Done
 }

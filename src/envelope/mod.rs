@@ -1,10 +1,20 @@
-//! The event envelope applications publish and handlers receive.
+//! The event envelope applications publish and handlers receive, and how it
+//! is laid out on the log: [`wire`] (headers, for any Iggy client),
+//! `codec` (encode and decode, side by side), `time` (the timestamp
+//! header), `trace` (W3C trace context).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{Error, ErrorKind, Result};
+
+mod codec;
+mod time;
+pub(crate) mod trace;
+pub mod wire;
+
+pub(crate) use codec::EnvelopeCodec;
 
 /// Longest `trace_id` accepted, in characters: trace ids travel in headers and
 /// logs, so an unbounded one is a way to blow both up.

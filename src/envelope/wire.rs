@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
+use super::time;
 use crate::{Error, ErrorKind, EventEnvelope, HeaderName, Headers, Message, Result};
 
 /// Header names written on every message. Stable: changing one breaks every
@@ -100,27 +101,6 @@ fn headers_with_traceparent<E>(
     values.into_headers()
 }
 
-/// (year, month, day) of the proleptic Gregorian calendar for `days` since
-/// 1970-01-01: Howard Hinnant's `civil_from_days`, integer arithmetic only.
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    // In 1..=31 and 1..=12 by construction.
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// Header values written into one buffer and handed out as slices of it: two
 /// allocations per message instead of two per header, on the publish hot path.
 struct Values {
@@ -151,44 +131,15 @@ impl Values {
         self.put(name, id.hyphenated().encode_lower(&mut text).as_bytes());
     }
 
-    /// RFC 3339 in UTC with microseconds (`2026-11-27T04:30:44.123456Z`),
-    /// the text `to_rfc3339_opts(SecondsFormat::Micros, true)` gives, written
-    /// digit by digit: `chrono`'s formatter was the costliest header. Years
-    /// outside 0–9999 (signed in RFC 3339) go through `chrono`.
+    /// RFC 3339 in UTC with microseconds (`2026-11-27T04:30:44.123456Z`).
     fn put_timestamp(&mut self, name: &'static str, at: &DateTime<Utc>) {
-        let seconds = at.timestamp();
-        let days = seconds.div_euclid(86_400);
-        let (year, month, day) = civil_date(days);
-        if !(0..=9999).contains(&year) {
-            let text = at.to_rfc3339_opts(SecondsFormat::Micros, true);
-            return self.put(name, text.as_bytes());
+        match time::format_micros(at) {
+            Some(text) => self.put(name, &text),
+            None => self.put(
+                name,
+                at.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes(),
+            ),
         }
-        // `rem_euclid` of a positive modulus is in 0..86_400.
-        let of_day = seconds.rem_euclid(86_400) as u32;
-        // A leap second shows as second 59 with nanoseconds ≥ 1e9 in chrono;
-        // RFC 3339 writes it as second 60.
-        let nanos = at.timestamp_subsec_nanos();
-        let (leap, nanos) = if nanos >= 1_000_000_000 {
-            (1, nanos - 1_000_000_000)
-        } else {
-            (0, nanos)
-        };
-        let mut text = *b"0000-00-00T00:00:00.000000Z";
-        let mut digits = |at: usize, width: usize, mut value: u32| {
-            for slot in text[at..at + width].iter_mut().rev() {
-                *slot = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        };
-        // `year` is in 0..=9999 (checked above).
-        digits(0, 4, year as u32);
-        digits(5, 2, month);
-        digits(8, 2, day);
-        digits(11, 2, of_day / 3_600);
-        digits(14, 2, of_day / 60 % 60);
-        digits(17, 2, of_day % 60 + leap);
-        digits(20, 6, nanos / 1_000);
-        self.put(name, &text);
     }
 
     fn put_number(&mut self, name: &'static str, value: impl fmt::Display) {
@@ -254,9 +205,9 @@ pub fn envelope_metadata(message: &Message) -> Result<EventEnvelope<()>> {
         causation_id: h.parse_optional(header::CAUSATION_ID)?,
         actor_id: h.parse_optional(header::ACTOR_ID)?,
         trace_id: h.get_str(header::TRACE_ID)?.map(str::to_owned),
-        timestamp: h.required(header::TIMESTAMP).and_then(|raw| {
-            parse_timestamp(raw).map_err(|e| bad_header(header::TIMESTAMP, raw, e))
-        })?,
+        timestamp: h
+            .required(header::TIMESTAMP)
+            .and_then(|raw| time::parse(raw).map_err(|e| bad_header(header::TIMESTAMP, raw, e)))?,
         retry_count: h.parse(header::RETRY_COUNT)?,
         partition_key: h.get_str(header::PARTITION_KEY)?.map(str::to_owned),
         event: (),
@@ -268,42 +219,6 @@ pub fn envelope_metadata(message: &Message) -> Result<EventEnvelope<()>> {
         )
     })?;
     Ok(envelope)
-}
-
-/// An RFC 3339 timestamp. The form this crate writes
-/// (`2026-11-27T04:30:44.123456Z`) is read digit by digit, since it is on
-/// every consumed message's path; anything else (offsets, other precisions,
-/// leap seconds) goes through `chrono`, which also gives the error.
-fn parse_timestamp(raw: &str) -> std::result::Result<DateTime<Utc>, chrono::ParseError> {
-    let fast = || {
-        let b = raw.as_bytes();
-        if b.len() != 27 || &b[4..5] != b"-" || &b[7..8] != b"-" || &b[10..11] != b"T" {
-            return None;
-        }
-        if &b[13..14] != b":" || &b[16..17] != b":" || &b[19..20] != b"." || &b[26..] != b"Z" {
-            return None;
-        }
-        let number = |from: usize, to: usize| {
-            b[from..to].iter().try_fold(0u32, |n, &d| {
-                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-            })
-        };
-        let second = number(17, 19)?;
-        if second > 59 {
-            return None;
-        }
-        chrono::NaiveDate::from_ymd_opt(
-            i32::try_from(number(0, 4)?).ok()?,
-            number(5, 7)?,
-            number(8, 10)?,
-        )?
-        .and_hms_micro_opt(number(11, 13)?, number(14, 16)?, second, number(20, 26)?)
-        .map(|t| t.and_utc())
-    };
-    match fast() {
-        Some(at) => Ok(at),
-        None => DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)),
-    }
 }
 
 fn required<'h>(headers: &'h Headers, key: &str) -> Result<&'h str> {
@@ -467,7 +382,7 @@ mod tests {
                 proptest::prop_assert_eq!(&text, &at.to_rfc3339_opts(SecondsFormat::Micros, true));
                 // Read back exactly as chrono reads it.
                 proptest::prop_assert_eq!(
-                    parse_timestamp(&text).ok(),
+                    time::parse(&text).ok(),
                     DateTime::parse_from_rfc3339(&text).ok().map(|t| t.with_timezone(&Utc))
                 );
             }
@@ -482,7 +397,7 @@ mod tests {
             ("2016-12-31T23:59:60.5Z", "2016-12-31T23:59:60.500000Z"),
             ("2026-11-27t04:30:44.123456z", "2026-11-27T04:30:44.123456Z"),
         ] {
-            let at = parse_timestamp(raw).unwrap();
+            let at = time::parse(raw).unwrap();
             assert_eq!(
                 at.to_rfc3339_opts(SecondsFormat::Micros, true),
                 expect,
@@ -497,7 +412,7 @@ mod tests {
             "2026-11-27 04:30:44.123456",
             "",
         ] {
-            assert!(parse_timestamp(bad).is_err(), "{bad}");
+            assert!(time::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,0 +1,79 @@
+//! [`EnvelopeCodec`]: an envelope to a log message and back, in one place.
+//! The publisher encodes with it, the consumer and replay decode with it.
+
+use std::{collections::HashMap, sync::Arc};
+
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::{trace, wire};
+use crate::{Codec, CodecExt, Error, ErrorKind, EventEnvelope, Message, Result};
+
+/// Writes envelopes with one codec and reads them with any codec it knows,
+/// chosen by the `codec` header each message carries.
+pub(crate) struct EnvelopeCodec {
+    writer: Arc<dyn Codec>,
+    readers: HashMap<String, Arc<dyn Codec>>,
+}
+
+impl EnvelopeCodec {
+    /// Writes with `writer`; reads with `readers` and `writer`.
+    pub(crate) fn new(writer: Arc<dyn Codec>, readers: Vec<Arc<dyn Codec>>) -> Self {
+        let mut by_name: HashMap<String, Arc<dyn Codec>> = readers
+            .into_iter()
+            .map(|c| (c.name().to_owned(), c))
+            .collect();
+        by_name.insert(writer.name().to_owned(), writer.clone());
+        Self {
+            writer,
+            readers: by_name,
+        }
+    }
+
+    /// The codec new messages are written with.
+    pub(crate) fn writer(&self) -> &Arc<dyn Codec> {
+        &self.writer
+    }
+
+    /// The message of a valid `envelope`: metadata in headers (plus a
+    /// `traceparent` when its trace id is a W3C one), the event encoded by
+    /// the writer as the payload, the event id as the message id.
+    pub(crate) fn encode<E: Serialize>(&self, envelope: &EventEnvelope<E>) -> Result<Message> {
+        envelope.validate()?;
+        let payload = self
+            .writer
+            .encode_value(&envelope.event)
+            .map_err(|e| e.with_context("event_id", envelope.id))?;
+        let traceparent = trace::traceparent(envelope);
+        Ok(wire::traced_envelope_message(
+            envelope,
+            self.writer.name(),
+            Bytes::from(payload),
+            traceparent.as_ref().map(|t| t.as_str()),
+        ))
+    }
+
+    /// The envelope in `message`, its event decoded with the codec its
+    /// header names; [`ErrorKind::Codec`] for missing or invalid metadata, a
+    /// codec this transport does not read, or a payload that does not decode.
+    pub(crate) fn decode<E: DeserializeOwned>(
+        &self,
+        message: &Message,
+    ) -> Result<EventEnvelope<E>> {
+        let metadata = wire::envelope_metadata(message)?;
+        let name = wire::codec_name(&message.headers)?;
+        let codec = self.readers.get(name).ok_or_else(|| {
+            let mut known: Vec<&str> = self.readers.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            Error::new(
+                ErrorKind::Codec,
+                format!(
+                    "unknown codec `{name}`; this transport reads {}",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let event: E = codec.decode_value(&message.payload)?;
+        Ok(metadata.map(|()| event))
+    }
+}
