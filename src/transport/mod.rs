@@ -43,7 +43,7 @@ pub struct PublishReceipt {
     pub offset: u64,
 }
 
-/// Publishes and consumes [`EventEnvelope`]s over a configured backend.
+/// Publishes and consumes [`EventEnvelope`](crate::EventEnvelope)s over a configured backend.
 ///
 /// Cheap to clone: clones share one backend and its connections.
 #[derive(Clone)]
