@@ -2,9 +2,12 @@
 
 use std::fmt;
 
+use secrecy::{zeroize::Zeroize, ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A secret string (password, token): `Debug` and `Display` print `***`.
+/// A secret string (password, token): `Debug` and `Display` print `***`,
+/// `Serialize` writes `***`, and the text is zeroed when the last copy is
+/// dropped (it is a [`secrecy::SecretString`] inside).
 ///
 /// ```
 /// use rustok_iggy::config::Secret;
@@ -13,8 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert_eq!(format!("{s:?} {s}"), "*** ***");
 /// assert_eq!(s.expose(), "hunter2");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
+#[derive(Clone, Default)]
+pub struct Secret(SecretString);
 
 impl<'de> Deserialize<'de> for Secret {
     /// Accepts a string, or a number or boolean taken as the text it is
@@ -34,34 +37,34 @@ impl<'de> Deserialize<'de> for Secret {
             }
 
             fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Secret, E> {
-                Ok(Secret::new(v))
+                Ok(Secret::copied(v))
             }
 
             fn visit_string<E: serde::de::Error>(
                 self,
                 v: String,
             ) -> std::result::Result<Secret, E> {
-                Ok(Secret(v))
+                Ok(Secret::new(v))
             }
 
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Secret, E> {
-                Ok(Secret(v.to_string()))
+                Ok(Secret::new(v.to_string()))
             }
 
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Secret, E> {
-                Ok(Secret(v.to_string()))
+                Ok(Secret::new(v.to_string()))
             }
 
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Secret, E> {
-                Ok(Secret(v.to_string()))
+                Ok(Secret::new(v.to_string()))
             }
 
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Secret, E> {
-                Ok(Secret(v.to_string()))
+                Ok(Secret::new(v.to_string()))
             }
 
             fn visit_char<E: serde::de::Error>(self, v: char) -> std::result::Result<Secret, E> {
-                Ok(Secret(v.to_string()))
+                Ok(Secret::new(v.to_string()))
             }
         }
 
@@ -70,21 +73,41 @@ impl<'de> Deserialize<'de> for Secret {
 }
 
 impl Secret {
-    /// Wraps a secret.
+    /// Wraps a secret. The string handed over is copied into the secret's own
+    /// allocation and then zeroed.
     pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
+        let mut secret = secret.into();
+        let wrapped = Self::copied(&secret);
+        secret.zeroize();
+        wrapped
     }
 
     /// The secret itself; call only where it is used (a login), never to log it.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.expose().is_empty()
+    }
+
+    /// A secret holding a copy of `secret`, in an allocation of exactly its
+    /// length (so `SecretString` never reallocates and leaves a copy behind).
+    fn copied(secret: &str) -> Self {
+        Self(SecretString::from(secret))
     }
 }
+
+impl PartialEq for Secret {
+    /// Compares the texts. Not constant-time: a check of credentials a
+    /// client sent uses `subtle` (as the server does), not `==`.
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -139,5 +162,16 @@ mod tests {
             assert!(shown.contains("value not shown"), "{shown}");
             assert_eq!(err.context("key"), Some("plugins.x.password"));
         }
+    }
+
+    #[test]
+    fn a_secret_compares_by_text_and_serializes_as_stars() {
+        let s = Secret::new(String::from("hunter2"));
+        assert_eq!(s.clone(), Secret::new("hunter2"));
+        assert_ne!(s, Secret::new("hunter3"));
+        assert!(Secret::default().is_empty());
+        assert!(!s.is_empty());
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
+        assert_eq!(format!("{s:?} {s} {:?}", Some(&s)), "*** *** Some(***)");
     }
 }
