@@ -15,14 +15,15 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use common::{numbered_events, wait_until, Numbered};
+use common::{numbered_events, Numbered};
 use rustok_iggy::{
     Backend, ConsumerConfig, Delivery, DlqFilter, DlqStore, EventEnvelope, Handler, HandlerError,
     OffsetStore, RetryConfig, RoutingConfig, Transport,
 };
 use rustok_iggy_codecs::PostcardCodec;
 use rustok_iggy_testkit::{
-    FaultPlan, FaultyBackend, FaultyDlqStore, FaultyOffsetStore, MemoryBackend,
+    eventually, eventually_some, FaultPlan, FaultyBackend, FaultyDlqStore, FaultyOffsetStore,
+    MemoryBackend,
 };
 use uuid::Uuid;
 
@@ -174,7 +175,7 @@ async fn at_least_once_holds_when_appends_polls_commits_and_dlq_writes_fail() {
             .subscribe(GROUP, &["events"], script.clone())
             .await
             .unwrap();
-        wait_until("the session makes progress", || {
+        eventually("the session makes progress", || async {
             script.delivered() >= *stop_after
         })
         .await;
@@ -210,7 +211,10 @@ async fn at_least_once_holds_when_appends_polls_commits_and_dlq_writes_fail() {
         .await
         .unwrap();
     let publish_retries = publisher.await.unwrap();
-    wait_until("every event delivered", || script.delivered() == EVENTS).await;
+    eventually("every event delivered", || async {
+        script.delivered() == EVENTS
+    })
+    .await;
     let must_dead_letter: HashSet<u128> = events
         .iter()
         .filter(|e| rejected(e.event.key_seq))
@@ -220,15 +224,15 @@ async fn at_least_once_holds_when_appends_polls_commits_and_dlq_writes_fail() {
         include_redriven: true,
         ..DlqFilter::default()
     };
-    let mut dead: Vec<u128> = Vec::new();
-    for _ in 0..30_000 {
+    let dead: Vec<u128> = eventually_some("every rejected event dead-lettered", || async {
         let page = memory.dlq().list(all.clone(), None, 10_000).await.unwrap();
-        dead = page.entries.iter().map(|e| e.letter.message.id).collect();
-        if must_dead_letter.iter().all(|id| dead.contains(id)) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+        let dead: Vec<u128> = page.entries.iter().map(|e| e.letter.message.id).collect();
+        must_dead_letter
+            .iter()
+            .all(|id| dead.contains(id))
+            .then_some(dead)
+    })
+    .await;
     // Heal commits so the final one cannot fail at random, then stop.
     offsets.set_commits(FaultPlan::none());
     progress.push(sub.stats());
@@ -400,17 +404,12 @@ async fn a_failed_commit_on_a_quiet_partition_is_retried_without_new_messages() 
         .subscribe(GROUP, &["events"], script.clone())
         .await
         .unwrap();
-    wait_until("all five delivered", || script.delivered() == 5).await;
+    eventually("all five delivered", || async { script.delivered() == 5 }).await;
     // Nothing more is published: the retry must come from the idle polls.
-    let mut committed = None;
-    for _ in 0..30_000 {
-        committed = memory.offsets().load(GROUP, &topic, 0).await.unwrap();
-        if committed == Some(5) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(committed, Some(5), "hang guard: the commit was retried");
+    eventually("the commit retried until it lands", || async {
+        memory.offsets().load(GROUP, &topic, 0).await.unwrap() == Some(5)
+    })
+    .await;
     let stats = sub.stats();
     assert_eq!(offsets.commit_stats().injected_failures, 3);
     assert_eq!(stats.commit_failures, 3);

@@ -9,14 +9,14 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{numbered_events, wait_until, Numbered};
+use common::{numbered_events, Numbered};
 use rustok_iggy::{
     wire::{self, header},
     Backend, ConsumerConfig, DlqFilter, ErrorKind, EventEnvelope, LimitsConfig, Message,
     RetryConfig, RoutingConfig, Transport, TransportConfig,
 };
 use rustok_iggy_codecs::JsonCodec;
-use rustok_iggy_testkit::MemoryBackend;
+use rustok_iggy_testkit::{eventually, MemoryBackend};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -226,7 +226,10 @@ async fn bad_headers_go_to_the_dlq_with_a_reason_and_the_consumer_goes_on() {
         .subscribe("g", &["events"], recorded.clone())
         .await
         .unwrap();
-    wait_until("both good events handled", || recorded.unique() == 2).await;
+    eventually("both good events handled", || async {
+        recorded.unique() == 2
+    })
+    .await;
     let stats = sub.stats();
     assert!(sub.shutdown().await.unwrap().is_clean());
     let handled: Vec<Uuid> = recorded

@@ -9,7 +9,7 @@ use common::{numbered_events, Recorder};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use rustok_iggy::{metrics as names, ConsumerConfig, RoutingConfig, Transport};
 use rustok_iggy_codecs::JsonCodec;
-use rustok_iggy_testkit::MemoryBackend;
+use rustok_iggy_testkit::{eventually, MemoryBackend};
 
 #[test]
 fn publish_and_consume_record_counters_with_topic_and_group_labels() {
@@ -46,7 +46,7 @@ fn publish_and_consume_record_counters_with_topic_and_group_labels() {
                 .publish_batch(&numbered_events(30, 3))
                 .await
                 .unwrap();
-            common::wait_until("all handled", || recorded.unique() == 30).await;
+            eventually("all handled", || async { recorded.unique() == 30 }).await;
             // Let a lag probe run after the last commit.
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             assert!(sub.shutdown().await.unwrap().is_clean());

@@ -5,11 +5,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{numbered_events, recorder, shutdown_all, wait_until, Numbered};
+use common::{numbered_events, recorder, shutdown_all, Numbered};
 use rustok_iggy::{
     Backend, ConsumerConfig, ErrorKind, EventEnvelope, RoutingConfig, Transport, TransportConfig,
 };
-use rustok_iggy_testkit::{FaultPlan, FaultyBackend, MemoryBackend};
+use rustok_iggy_testkit::{eventually, FaultPlan, FaultyBackend, MemoryBackend};
 
 const EVENTS: usize = 10_000;
 const KEYS: usize = 1_000;
@@ -77,7 +77,10 @@ async fn three_members_consume_everything(backend: Arc<dyn Backend>, batched: bo
         publish_one_by_one(&transport, &events).await;
     }
 
-    wait_until("every event handled", || recorded.unique() == EVENTS).await;
+    eventually("every event handled", || async {
+        recorded.unique() == EVENTS
+    })
+    .await;
     shutdown_all(members).await;
 
     recorded.assert_per_key_order();
@@ -160,7 +163,7 @@ async fn each_message_is_decoded_with_the_codec_that_wrote_it() {
         .subscribe("migrating", &["events"], recorded.clone())
         .await
         .unwrap();
-    wait_until("both halves handled", || recorded.unique() == 20).await;
+    eventually("both halves handled", || async { recorded.unique() == 20 }).await;
     assert!(subscription.shutdown().await.unwrap().is_clean());
     recorded.assert_per_key_order();
     assert_eq!(

@@ -11,14 +11,14 @@ use std::{
     time::Duration,
 };
 
-use common::{numbered_events, wait_until, Numbered};
+use common::{numbered_events, Numbered};
 use rustok_iggy::{
     wire::header, Backend, ConsumerConfig, Delivery, DlqFilter, EventEnvelope, Handler,
     HandlerError, HealthConfig, HealthStatus, Message, OffsetStore, PollFrom, PollRequest,
     ReplayFrom, RetryConfig, RoutingConfig, Transport,
 };
 use rustok_iggy_codecs::JsonCodec;
-use rustok_iggy_testkit::MemoryBackend;
+use rustok_iggy_testkit::{eventually, eventually_some, MemoryBackend};
 
 fn consumer(max_attempts: u32) -> ConsumerConfig {
     ConsumerConfig {
@@ -129,7 +129,7 @@ async fn failing_handlers_are_retried_in_order_without_the_dlq() {
         .subscribe("g", &["events"], handler.clone())
         .await
         .unwrap();
-    wait_until("all handled", || handler.handled().len() == 20).await;
+    eventually("all handled", || async { handler.handled().len() == 20 }).await;
     let stats = sub.stats();
     assert!(sub.shutdown().await.unwrap().is_clean());
     assert_eq!(
@@ -170,8 +170,14 @@ async fn a_handler_that_always_fails_dead_letters_and_the_consumer_goes_on() {
         .subscribe("billing", &["events"], handler.clone())
         .await
         .unwrap();
-    wait_until("all but 7 and 14 handled", || handler.handled().len() == 13).await;
-    wait_until("two dead letters", || sub.stats().dead_lettered == 2).await;
+    eventually("all but 7 and 14 handled", || async {
+        handler.handled().len() == 13
+    })
+    .await;
+    eventually("two dead letters", || async {
+        sub.stats().dead_lettered == 2
+    })
+    .await;
     assert!(sub.shutdown().await.unwrap().is_clean());
 
     let page = transport
@@ -245,7 +251,10 @@ async fn poison_bytes_go_to_the_dlq_with_a_decode_reason() {
         .subscribe("g", &["events"], handler.clone())
         .await
         .unwrap();
-    wait_until("the good event handled", || handler.handled().len() == 1).await;
+    eventually("the good event handled", || async {
+        handler.handled().len() == 1
+    })
+    .await;
     assert!(sub.shutdown().await.unwrap().is_clean());
     let entries = transport
         .dead_letters()
@@ -279,8 +288,14 @@ async fn redrive_after_a_fix_handles_the_event_once_more() {
         .subscribe("g", &["events"], handler.clone())
         .await
         .unwrap();
-    wait_until("7 dead-lettered", || sub.stats().dead_lettered == 1).await;
-    wait_until("the rest handled", || handler.handled().len() == 7).await;
+    eventually("7 dead-lettered", || async {
+        sub.stats().dead_lettered == 1
+    })
+    .await;
+    eventually("the rest handled", || async {
+        handler.handled().len() == 7
+    })
+    .await;
     assert_eq!(handler.handled().iter().filter(|s| **s == 7).count(), 0);
 
     handler.fixed.store(true, Ordering::SeqCst);
@@ -297,7 +312,7 @@ async fn redrive_after_a_fix_handles_the_event_once_more() {
         .await
         .unwrap();
     assert_eq!(receipt.offset, 8, "appended after the original events");
-    wait_until("7 handled after the redrive", || {
+    eventually("7 handled after the redrive", || async {
         handler.handled().contains(&7)
     })
     .await;
@@ -369,7 +384,7 @@ async fn reset_group_makes_a_group_consume_again() {
         .subscribe("g", &["events"], first.clone())
         .await
         .unwrap();
-    wait_until("all handled", || first.handled().len() == 10).await;
+    eventually("all handled", || async { first.handled().len() == 10 }).await;
     assert!(sub.shutdown().await.unwrap().is_clean());
 
     let positions = transport
@@ -382,7 +397,10 @@ async fn reset_group_makes_a_group_consume_again() {
         .subscribe("g", &["events"], second.clone())
         .await
         .unwrap();
-    wait_until("handled from offset 4", || second.handled().len() == 6).await;
+    eventually("handled from offset 4", || async {
+        second.handled().len() == 6
+    })
+    .await;
     assert!(sub.shutdown().await.unwrap().is_clean());
     assert_eq!(second.handled(), (5..=10).collect::<Vec<_>>());
 }
@@ -429,7 +447,10 @@ async fn shutdown_reports_a_stuck_handler_and_commits_only_what_was_handled() {
         .subscribe("g", &["events"], gate.clone())
         .await
         .unwrap();
-    wait_until("three handled", || gate.handled.load(Ordering::SeqCst) == 3).await;
+    eventually("three handled", || async {
+        gate.handled.load(Ordering::SeqCst) == 3
+    })
+    .await;
     // Give the worker time to enter the blocked handler of event 4 (offset 3).
     tokio::time::sleep(Duration::from_millis(20)).await;
 
@@ -448,8 +469,11 @@ async fn shutdown_reports_a_stuck_handler_and_commits_only_what_was_handled() {
 
     // Released, the handler finishes and the worker commits on its way out.
     gate.open.add_permits(100);
-    wait_until("offset 4 committed", || {
-        futures::executor::block_on(transport.offset_store().load("g", &topic, 0))
+    eventually("offset 4 committed", || async {
+        transport
+            .offset_store()
+            .load("g", &topic, 0)
+            .await
             .ok()
             .flatten()
             == Some(4)
@@ -471,16 +495,14 @@ async fn health_degrades_under_lag_and_recovers() {
         .await
         .unwrap();
 
-    let mut degraded = None;
-    for _ in 0..30_000 {
+    let (reasons, report) = eventually_some("health to degrade", || async {
         let report = transport.health().await;
-        if let HealthStatus::Degraded(reasons) = &report.status {
-            degraded = Some((reasons.clone(), report));
-            break;
+        match &report.status {
+            HealthStatus::Degraded(reasons) => Some((reasons.clone(), report)),
+            _ => None,
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let (reasons, report) = degraded.expect("health never degraded");
+    })
+    .await;
     assert!(reasons.iter().any(|r| r.contains("lags")), "{reasons:?}");
     assert_eq!(report.subscriptions.len(), 1);
     assert_eq!(report.subscriptions[0].partitions[0].end, 50);
@@ -488,13 +510,10 @@ async fn health_degrades_under_lag_and_recovers() {
     assert_eq!(json["status"]["status"], "degraded");
 
     gate.open.add_permits(1_000);
-    for _ in 0..30_000 {
-        if transport.health().await.status.is_healthy() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(transport.health().await.status.is_healthy());
+    eventually("health to recover", || async {
+        transport.health().await.status.is_healthy()
+    })
+    .await;
     assert!(sub.shutdown().await.unwrap().is_clean());
     assert!(transport.health().await.subscriptions.is_empty());
 }
@@ -517,17 +536,15 @@ async fn health_reads_the_partition_end_now_not_at_the_last_probe() {
         .await
         .unwrap();
     // The partition's worker runs; its one probe of the hour saw an empty log.
-    for _ in 0..30_000 {
-        let report = transport.health().await;
-        if report
+    eventually("the partition's worker to run", || async {
+        transport
+            .health()
+            .await
             .subscriptions
             .first()
             .is_some_and(|s| !s.partitions.is_empty())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     transport
         .publish_batch(&numbered_events(50, 1))
         .await
@@ -557,7 +574,7 @@ async fn health_reports_dead_letters_since_the_last_check() {
         .subscribe("g", &["events"], handler.clone())
         .await
         .unwrap();
-    wait_until("dead-lettered", || sub.stats().dead_lettered == 1).await;
+    eventually("dead-lettered", || async { sub.stats().dead_lettered == 1 }).await;
     let report = transport.health().await;
     assert!(
         matches!(&report.status, HealthStatus::Degraded(r) if r.iter().any(|r| r.contains("dead-lettered 1"))),
@@ -588,7 +605,7 @@ async fn the_dedup_window_skips_an_event_id_seen_before() {
         .subscribe("g", &["events"], handler.clone())
         .await
         .unwrap();
-    wait_until("handled", || handler.handled().len() == 1).await;
+    eventually("handled", || async { handler.handled().len() == 1 }).await;
 
     // The same message again, as a redelivery or a redrive would bring it.
     let topic = transport.topic("events");
@@ -606,7 +623,7 @@ async fn the_dedup_window_skips_an_event_id_seen_before() {
         .append(&topic, 0, vec![stored[0].message.clone()])
         .await
         .unwrap();
-    wait_until("skipped", || sub.stats().deduplicated == 1).await;
+    eventually("skipped", || async { sub.stats().deduplicated == 1 }).await;
     assert!(sub.shutdown().await.unwrap().is_clean());
     assert_eq!(handler.calls.lock().unwrap().len(), 1, "handled once");
 }
@@ -650,7 +667,7 @@ async fn transport_shutdown_drains_and_commits_running_subscriptions() {
         .subscribe("g", &["events"], handler.clone())
         .await
         .unwrap();
-    wait_until("all handled", || handler.handled().len() == 25).await;
+    eventually("all handled", || async { handler.handled().len() == 25 }).await;
 
     let report = transport.shutdown().await.unwrap();
     assert!(report.is_clean());
@@ -746,7 +763,7 @@ async fn commits_land_in_order_while_the_next_batch_is_handled() {
         .subscribe("g", &["events"], Arc::new(Logs(log.clone())))
         .await
         .unwrap();
-    wait_until("commit 5 lands", || {
+    eventually("commit 5 lands", || async {
         log.lock().unwrap().iter().any(|l| l == "commit 5 lands")
     })
     .await;

@@ -10,12 +10,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{numbered_events, wait_until, Numbered};
+use common::{numbered_events, Numbered};
 use rustok_iggy::{
     config::{PluginConfig, Secret},
     handler_fn, EventEnvelope, HandlerError, Transport, TransportConfig,
 };
-use rustok_iggy_testkit::LogCapture;
+use rustok_iggy_testkit::{eventually, LogCapture};
 use serde::Deserialize;
 
 const TOKEN: &str = "tok-3e8a1f0c77";
@@ -167,7 +167,7 @@ async fn no_secret_reaches_logs_debug_display_or_json() {
         )
         .await
         .unwrap();
-    wait_until("every good event handled", || {
+    eventually("every good event handled", || async {
         handled.load(std::sync::atomic::Ordering::SeqCst) == 27
     })
     .await;

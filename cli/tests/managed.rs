@@ -11,18 +11,16 @@
 #![cfg(unix)]
 
 use std::{
-    future::Future,
     path::Path,
     process::{Command, Stdio},
     sync::Arc,
-    time::Duration,
 };
 
 use rustok_iggy::{Backend, Error, ErrorKind, HealthStatus, Transport, TransportConfig};
-use rustok_iggy_testkit::outage::{self, Producer};
-
-/// Only a hang guard: nothing here is expected to take more than seconds.
-const HANG_GUARD: Duration = Duration::from_secs(300);
+use rustok_iggy_testkit::{
+    eventually,
+    outage::{self, Producer},
+};
 
 /// A loopback address nothing listens on (it was free a moment ago).
 fn free_address() -> String {
@@ -52,18 +50,6 @@ fn sigkill(pid: u32) {
         .status()
         .unwrap();
     assert!(status.success(), "kill -KILL {pid}");
-}
-
-/// Polls `done` until it holds; panics after [`HANG_GUARD`].
-async fn until<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
-    let give_up = tokio::time::Instant::now() + HANG_GUARD;
-    while !done().await {
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "hang guard: still waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
@@ -142,7 +128,7 @@ async fn a_killed_server_is_restarted_and_no_acknowledged_event_is_lost() {
 
     let (subscription, handled) = outage::record_handled(&transport, "billing", "events").await;
     let producer = Producer::spawn(transport.clone());
-    until("100 events acknowledged", || async {
+    eventually("100 events acknowledged", || async {
         producer.acknowledged() >= 100
     })
     .await;
@@ -150,7 +136,7 @@ async fn a_killed_server_is_restarted_and_no_acknowledged_event_is_lost() {
     sigkill(first);
     let killed = std::time::Instant::now();
     let before_restart = producer.acknowledged();
-    until("the supervisor to start a new server", || async {
+    eventually("the supervisor to start a new server", || async {
         read_pid(&pid_file).is_some_and(|pid| pid != first)
     })
     .await;
@@ -162,7 +148,7 @@ async fn a_killed_server_is_restarted_and_no_acknowledged_event_is_lost() {
         None,
         "the killed server was reaped by the supervisor"
     );
-    until("100 more events acknowledged after the restart", || async {
+    eventually("100 more events acknowledged after the restart", || async {
         producer.acknowledged() >= before_restart + 100
     })
     .await;
@@ -175,7 +161,7 @@ async fn a_killed_server_is_restarted_and_no_acknowledged_event_is_lost() {
         to_restarted.as_millis()
     );
 
-    until("every acknowledged event consumed", || async {
+    eventually("every acknowledged event consumed", || async {
         acknowledged.is_subset(&handled.lock().unwrap())
     })
     .await;
@@ -206,7 +192,7 @@ async fn past_the_restart_limit_health_is_unhealthy_and_requests_fail() {
     transport.backend().ensure_topic(&topic, 3).await.unwrap();
     let pid = read_pid(&pid_file).unwrap();
     sigkill(pid);
-    until("the pid file to be removed", || async {
+    eventually("the pid file to be removed", || async {
         !pid_file.exists()
     })
     .await;
@@ -241,7 +227,7 @@ async fn dropping_the_transport_kills_the_server() {
     let pid = read_pid(&pid_file).unwrap();
     assert!(running(pid));
     drop(transport);
-    until("the dropped backend's server to die", || async {
+    eventually("the dropped backend's server to die", || async {
         !running(pid)
     })
     .await;
@@ -347,7 +333,7 @@ async fn a_server_ignoring_sigterm_is_killed_with_its_process_group() {
     assert_eq!(process_state(pid_of(&err)), None, "killed and reaped");
     let grandchild = read_pid(&grandchild_file).expect("the script wrote its child's pid");
     // Reaped by init or left a zombie by it: either way not running.
-    until("the server's own child to die", || async {
+    eventually("the server's own child to die", || async {
         !running(grandchild)
     })
     .await;

@@ -12,7 +12,7 @@ use std::{
 
 use futures::StreamExt;
 use iggy::prelude::*;
-use rustok_iggy_testkit::MemoryBackend;
+use rustok_iggy_testkit::{eventually, MemoryBackend};
 use tokio::sync::oneshot;
 
 type Seen = Arc<Mutex<HashMap<u128, Vec<&'static str>>>>;
@@ -75,18 +75,6 @@ async fn send(producer: &IggyProducer, ids: std::ops::RangeInclusive<u128>) {
     }
 }
 
-async fn wait_for_all(seen: &Seen, expected: usize) {
-    let done = common::eventually(6_000, Duration::from_millis(10), || async {
-        (seen.lock().unwrap().len() >= expected).then_some(())
-    })
-    .await;
-    assert!(
-        done.is_some(),
-        "only {} of {expected} messages consumed",
-        seen.lock().unwrap().len()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn group_consumes_every_message_once_and_rebalances_when_a_member_leaves() {
     let backend = Arc::new(MemoryBackend::new());
@@ -110,20 +98,28 @@ async fn group_consumes_every_message_once_and_rebalances_when_a_member_leaves()
 
     // Both members share the four partitions.
     send(&producer, 1..=200).await;
-    wait_for_all(&seen, 200).await;
-    let both_worked = common::eventually(600, Duration::from_millis(10), || async {
-        let seen = seen.lock().unwrap();
-        let by = |who| seen.values().filter(|v| v.contains(&who)).count();
-        (by("a") > 0 && by("b") > 0).then_some(())
+    eventually("the first 200 messages consumed", || async {
+        seen.lock().unwrap().len() >= 200
     })
     .await;
-    assert!(both_worked.is_some(), "one member consumed everything");
+    eventually(
+        "both members to consume (not one of them everything)",
+        || async {
+            let seen = seen.lock().unwrap();
+            let by = |who| seen.values().filter(|v| v.contains(&who)).count();
+            by("a") > 0 && by("b") > 0
+        },
+    )
+    .await;
 
     // `b` leaves: `a` takes over its partitions.
     stop_b.send(()).unwrap();
     task_b.await.unwrap();
     send(&producer, 201..=400).await;
-    wait_for_all(&seen, 400).await;
+    eventually("all 400 messages consumed", || async {
+        seen.lock().unwrap().len() >= 400
+    })
+    .await;
 
     // Give a late duplicate the chance to show up before checking.
     tokio::time::sleep(Duration::from_millis(300)).await;

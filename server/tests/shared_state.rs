@@ -15,7 +15,7 @@ use rustok_iggy::{
     RoutingConfig, TopicRef, Transport,
 };
 use rustok_iggy_codecs::{JsonCodec, PostcardCodec};
-use rustok_iggy_testkit::MemoryBackend;
+use rustok_iggy_testkit::{eventually, MemoryBackend};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -115,11 +115,11 @@ async fn messages_sent_over_tcp_reach_an_in_process_subscriber() {
         assert!(records.iter().any(|r| r.message.id == e.id.as_u128()));
     }
 
-    let all = common::eventually(3_000, Duration::from_millis(10), || async {
-        (received.lock().unwrap().len() >= sent.len()).then_some(())
-    })
+    eventually(
+        "the in-process subscriber to receive every message",
+        || async { received.lock().unwrap().len() >= sent.len() },
+    )
     .await;
-    assert!(all.is_some(), "the in-process subscriber missed messages");
     let mut got = received.lock().unwrap().clone();
     got.sort_by_key(|e| e.event.order);
     for (got, sent) in got.iter().zip(&sent) {
@@ -199,11 +199,10 @@ async fn messages_published_in_process_reach_an_sdk_consumer_and_groups_share_of
         })
         .await
         .unwrap();
-    let all = common::eventually(3_000, Duration::from_millis(10), || async {
-        (received.lock().unwrap().len() >= second.len()).then_some(())
+    eventually("the second batch received", || async {
+        received.lock().unwrap().len() >= second.len()
     })
     .await;
-    assert!(all.is_some());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut orders = received.lock().unwrap().clone();
     orders.sort();

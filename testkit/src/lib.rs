@@ -24,6 +24,8 @@
 //!   line in memory, to assert that no secret is ever logged.
 //! - [`fixtures`]: sample events, valid envelopes (with per-key sequence
 //!   numbers), messages and dead letters.
+//! - [`eventually()`] and [`eventually_some()`]: the tests' one waiter, polling a
+//!   condition until it holds, with a generous hang guard.
 //!
 //! ## Example: a transport on the memory backend
 //!
@@ -90,11 +92,13 @@
 
 pub mod alloc;
 pub mod conformance;
+mod eventually;
 pub mod faults;
 pub mod fixtures;
 mod log_capture;
 pub mod outage;
 
+pub use eventually::{eventually, eventually_some};
 pub use faults::{FaultPlan, FaultStats, FaultyBackend, FaultyDlqStore, FaultyOffsetStore};
 pub use log_capture::LogCapture;
 pub use mocks::{MockBackend, MockCodec, MockDlqStore, MockOffsetStore};

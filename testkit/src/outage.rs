@@ -133,12 +133,17 @@ impl Producer {
     }
 }
 
-/// Waits until every id in `expected` was handled. No time limit: callers
-/// put their own guard around a test that could hang.
+/// Waits until every id in `expected` was handled.
+///
+/// # Panics
+///
+/// When some are still unhandled after [`eventually`](crate::eventually())'s
+/// hang guard (two minutes at least).
 pub async fn wait_until_handled(handled: &Ids, expected: &HashSet<Uuid>) {
-    while !expected.is_subset(&ids(handled)) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::eventually("every expected event handled", || async {
+        expected.is_subset(&ids(handled))
+    })
+    .await
 }
 
 /// Asserts that `group`'s committed offset on each of `topic`'s `partitions`

@@ -5,7 +5,6 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use rustok_iggy::{Delivery, EventEnvelope, Handler, HandlerError, Subscription};
@@ -82,18 +81,6 @@ pub fn numbered_events(count: usize, keys: usize) -> Vec<EventEnvelope<Numbered>
                 .unwrap()
         })
         .collect()
-}
-
-/// Waits until `done()` holds, polling; panics with `what` after a generous
-/// limit (a hang guard, not a performance assertion).
-pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..30_000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("gave up waiting for: {what}");
 }
 
 /// Shuts every subscription down.

@@ -14,7 +14,10 @@ use std::{collections::HashSet, sync::Arc};
 
 use rustok_iggy::{Backend, DlqStore, OffsetStore, Transport, TransportConfig};
 use rustok_iggy_remote::{RemoteBackend, RemoteConfig, RemoteDlqStore};
-use rustok_iggy_testkit::outage::{self, Producer};
+use rustok_iggy_testkit::{
+    eventually,
+    outage::{self, Producer},
+};
 use uuid::Uuid;
 
 async fn backend(url: &str) -> Arc<dyn Backend> {
@@ -96,9 +99,10 @@ async fn a_group_consumes_everything_across_rebalances() {
     let producer = Producer::spawn(first.clone());
     let settle = || async {
         let start = producer.acknowledged();
-        while producer.acknowledged() < start + 200 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        eventually("200 more events acknowledged", || async {
+            producer.acknowledged() >= start + 200
+        })
+        .await;
     };
     settle().await;
     let (b, handled_b) = outage::record_handled(&second, "billing", "events").await;
@@ -113,16 +117,10 @@ async fn a_group_consumes_everything_across_rebalances() {
         all.extend(handled_b.lock().unwrap().iter());
         all
     };
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !acknowledged.is_subset(&all()) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "hang guard: {} of {} acknowledged events handled",
-            acknowledged.intersection(&all()).count(),
-            acknowledged.len()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually("every acknowledged event handled", || async {
+        acknowledged.is_subset(&all())
+    })
+    .await;
     let stats_b = b.stats();
     assert!(b.shutdown().await.unwrap().is_clean());
     outage::assert_committed_to_end(&second, "billing", "events", 4).await;

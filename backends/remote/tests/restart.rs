@@ -9,7 +9,10 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 use rustok_iggy::{Transport, TransportConfig};
 use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig, FsyncPolicy};
 use rustok_iggy_server::{RunningServer, Server};
-use rustok_iggy_testkit::outage::{self, Producer};
+use rustok_iggy_testkit::{
+    eventually,
+    outage::{self, Producer},
+};
 
 async fn start(dir: &Path, addr: SocketAddr) -> RunningServer {
     // The port was just released by the previous server; binding it again
@@ -81,17 +84,19 @@ async fn run(downtime: Duration) -> u32 {
 
     // Let some events flow, stop the server, start it again on the same
     // data and port.
-    while producer.acknowledged() < 100 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("100 events acknowledged", || async {
+        producer.acknowledged() >= 100
+    })
+    .await;
     server.shutdown().await.unwrap();
     let before_restart = producer.acknowledged();
     tokio::time::sleep(downtime).await;
     let server = start(dir.path(), addr).await;
     // Events acknowledged after the restart too.
-    while producer.acknowledged() < before_restart + 100 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("100 more events acknowledged after the restart", || async {
+        producer.acknowledged() >= before_restart + 100
+    })
+    .await;
     let (acknowledged, failures) = producer.stop().await;
     eprintln!(
         "{} events acknowledged, {before_restart} before the restart, {failures} publishes retried by the test",

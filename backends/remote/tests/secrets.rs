@@ -13,7 +13,6 @@ use std::{
     collections::HashSet,
     fmt::{Debug, Display},
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use rustok_iggy::{
@@ -23,6 +22,7 @@ use rustok_iggy::{
 use rustok_iggy_remote::{Endpoints, RemoteBackend, RemoteConfig};
 use rustok_iggy_server::Server;
 use rustok_iggy_testkit::{
+    eventually,
     fixtures::{order_placed_envelope, tenant, OrderPlaced},
     LogCapture, MemoryBackend,
 };
@@ -146,13 +146,10 @@ async fn no_password_reaches_logs_debug_or_display() {
         )
         .await
         .unwrap();
-    for _ in 0..3_000 {
-        if seen.lock().unwrap().len() == events.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(seen.lock().unwrap().len(), events.len(), "hang guard");
+    eventually("every event handled", || async {
+        seen.lock().unwrap().len() == events.len()
+    })
+    .await;
     let report = transport.health().await;
     shown.debug("health report", &report);
     tracing::trace!(?report, "health");

@@ -91,12 +91,10 @@ async fn msgpack_is_chosen_from_config_and_travels_in_the_header() {
         )
         .await
         .unwrap();
-    for _ in 0..30_000 {
-        if received.lock().unwrap().len() == 5 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    rustok_iggy_testkit::eventually("the five events handled", || async {
+        received.lock().unwrap().len() == 5
+    })
+    .await;
     assert!(subscription.shutdown().await.unwrap().is_clean());
     let received = received.lock().unwrap().clone();
     let expected: Vec<Shipped> = sent.into_iter().map(|e| e.event).collect();

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use iggy::prelude::*;
 use rustok_iggy::Backend;
@@ -25,21 +25,6 @@ pub async fn client(addr: SocketAddr) -> IggyClient {
     .unwrap();
     client.connect().await.unwrap();
     client
-}
-
-/// Polls `f` until it returns `Some`, at most `attempts` times, `pause` apart.
-pub async fn eventually<T, F, Fut>(attempts: u32, pause: Duration, mut f: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..attempts {
-        if let Some(v) = f().await {
-            return Some(v);
-        }
-        tokio::time::sleep(pause).await;
-    }
-    None
 }
 
 /// A TCP client of the SDK (not yet connected) for a TLS server at `addr`:
