@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rustok_iggy::{
     AppendAck, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, GroupCoordinator,
     HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollFrom, PollRequest, Record,
-    Result, TopicInfo, TopicRef,
+    Result, TopicInfo, TopicRef, MAX_PARTITIONS,
 };
 use tokio::sync::watch;
 
@@ -372,6 +372,17 @@ impl Backend for MemoryBackend {
             .and_then(|topics| topics.get_mut(&topic.topic))
             .ok_or_else(|| not_found(topic))?;
         let total = (existing.partitions.len() as u32).saturating_add(count);
+        // Checked refused a count past the limit when it read the topic;
+        // this re-check under the write lock keeps two concurrent calls from
+        // passing it together.
+        if total > MAX_PARTITIONS {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{total} partitions would exceed the limit of {MAX_PARTITIONS}"),
+            )
+            .with_context("backend", "memory")
+            .with_context("topic", topic));
+        }
         let mut partitions = existing.partitions.clone();
         partitions.extend((0..count).map(|_| Arc::new(Partition::new())));
         *existing = Arc::new(Topic {
