@@ -370,14 +370,15 @@ impl Partition {
         Ok(())
     }
 
-    /// Fsyncs the active segment unless everything below `target` already is.
-    /// Concurrent callers queue on one lock, and the first fsync covers all
-    /// of them (group commit). An fsync failure poisons the partition: the
-    /// page cache may have dropped the data, so it is never retried as if it
-    /// had worked.
+    /// Fsyncs every segment holding records at or above the durable mark
+    /// (the active one, and under `never` the ones rolled since the last
+    /// sync) unless everything below `target` already is. Concurrent callers
+    /// queue on one lock, and the first fsync covers all of them (group
+    /// commit). An fsync failure poisons the partition: the page cache may
+    /// have dropped the data, so it is never retried as if it had worked.
     pub(crate) async fn sync_to(&self, target: u64) -> Result<()> {
         let _turn = self.sync_lock.lock().await;
-        let (file, path, next) = {
+        let (unsynced, next) = {
             let state = self.state();
             if let Some(reason) = &state.poisoned {
                 return Err(self.poisoned_error(reason));
@@ -385,10 +386,21 @@ impl Partition {
             if state.durable >= target {
                 return Ok(());
             }
-            let active = state.active();
-            (active.file.clone(), active.path.clone(), active.next)
+            let unsynced: Vec<(Arc<File>, PathBuf)> = state
+                .segments
+                .iter()
+                .filter(|s| s.next > state.durable)
+                .map(|s| (s.file.clone(), s.path.clone()))
+                .collect();
+            (unsynced, state.next_offset())
         };
-        let result = tokio::task::spawn_blocking(move || file.sync_data()).await;
+        let result = tokio::task::spawn_blocking(move || {
+            for (file, path) in unsynced {
+                file.sync_data().map_err(|e| (e, path))?;
+            }
+            Ok(())
+        })
+        .await;
         let mut state = self.state();
         let err = match result {
             Ok(Ok(())) => {
@@ -396,7 +408,7 @@ impl Partition {
                 self.publish(&state);
                 return Ok(());
             }
-            Ok(Err(e)) => io_error("fsync", &path, e),
+            Ok(Err((e, path))) => io_error("fsync", &path, e),
             Err(e) => join_error("fsync", e),
         };
         let err = err.with_context("partition", &self.label);

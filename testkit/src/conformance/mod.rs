@@ -200,6 +200,7 @@ macro_rules! backend_cases {
             records_keep_id_headers_and_payload,
             partitions_are_independent,
             partition_info_tracks_first_and_next,
+            flush_keeps_records_and_checks_the_partition,
             timestamps_are_microseconds_and_non_decreasing,
             poll_by_timestamp,
             long_poll_wakes_on_append,
