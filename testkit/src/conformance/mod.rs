@@ -262,6 +262,7 @@ macro_rules! dlq_cases {
             mark_redriven_hides_entries_by_default,
             mark_redriven_of_unknown_id_is_not_found,
             delete_removes,
+            put_is_idempotent_per_source,
             count_matches_filters,
         );
     };
