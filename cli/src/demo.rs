@@ -24,8 +24,8 @@ use std::{
 
 use clap::Args;
 use rustok_iggy::{
-    Delivery, DlqEntry, DlqFilter, EventEnvelope, Handler, HandlerError, Result,
-    SubscriptionStats, Transport, TransportConfig,
+    Delivery, DlqEntry, DlqFilter, EventEnvelope, Handler, HandlerError, Result, SubscriptionStats,
+    Transport, TransportConfig,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -208,7 +208,11 @@ pub async fn run(config: &TransportConfig, args: DemoArgs, json: bool) -> Result
     });
     let mut members = Vec::new();
     for _ in 0..3 {
-        members.push(transport.subscribe(GROUP, &[topic], handler.clone()).await?);
+        members.push(
+            transport
+                .subscribe(GROUP, &[topic], handler.clone())
+                .await?,
+        );
     }
 
     let tenants: Vec<Uuid> = (0..args.tenants.max(1)).map(|_| Uuid::now_v7()).collect();
@@ -402,7 +406,10 @@ fn print_summary(s: &Summary, first_dead_letter: Option<&DlqEntry>, redrive: boo
         ("redriven after the fix", s.redriven.to_string()),
         ("DLQ entries still pending", s.dlq_pending.to_string()),
         ("duplicates delivered", s.duplicates.to_string()),
-        ("per-tenant order violations", s.order_violations.to_string()),
+        (
+            "per-tenant order violations",
+            s.order_violations.to_string(),
+        ),
         ("lag after shutdown", s.lag_after_shutdown.to_string()),
         (
             "end-to-end rate (with retries)",

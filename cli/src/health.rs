@@ -3,10 +3,11 @@
 //! (`exit::USAGE` is for a bad flag or config); with `--json`, a JSON report
 //! whatever happens.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Duration};
 
 use clap::Args;
 use rustok_iggy::{HealthStatus, Result, TransportConfig};
+use rustok_iggy_remote::{Endpoints, RemoteConfig, TransportProtocol};
 use serde::Serialize;
 
 use crate::{
@@ -81,11 +82,6 @@ impl Probe {
         }
         Ok(self.exit_code())
     }
-
-    /// An unhealthy probe whose only reason is `reason`.
-    pub fn unhealthy(reason: String) -> Self {
-        Self::of(HealthStatus::Unhealthy(vec![reason]))
-    }
 }
 
 /// Runs the probe. `Err` only for usage and config errors (the caller
@@ -95,7 +91,11 @@ pub async fn run(config: &TransportConfig, args: HealthArgs, json: bool) -> Resu
     let store = match Store::open(&config).await {
         Ok(store) => store,
         Err(e) if exit::is_usage(&e) => return Err(e),
-        Err(e) => return Probe::unhealthy(e.to_string()).report(json),
+        Err(e) => {
+            let mut reasons = vec![e.to_string()];
+            reasons.extend(unreachable_addresses(&config).await);
+            return Probe::of(HealthStatus::Unhealthy(reasons)).report(json);
+        }
     };
     let probe = probe(&store, &config, &args).await;
     if let Err(e) = store.close().await {
@@ -152,4 +152,36 @@ fn quick_fail(config: &TransportConfig) -> TransportConfig {
         config.plugins.insert("remote", table);
     }
     config
+}
+
+/// Why each TCP address of a remote backend that could not be opened is
+/// unreachable, as the operating system says it (`Connection refused`,
+/// `No route to host`, a timeout): the SDK's own error only says that no
+/// connection was made.
+async fn unreachable_addresses(config: &TransportConfig) -> Vec<String> {
+    if config.backend != "remote" {
+        return Vec::new();
+    }
+    let Ok(remote) = RemoteConfig::from_plugin_config(&config.plugin("remote")) else {
+        return Vec::new();
+    };
+    let Ok(endpoints) = Endpoints::parse(&remote.url) else {
+        return Vec::new();
+    };
+    if endpoints.transport != TransportProtocol::Tcp {
+        return Vec::new();
+    }
+    let wait = Duration::from_millis(remote.connect_timeout_ms);
+    let mut reasons = Vec::new();
+    for address in &endpoints.addresses {
+        match tokio::time::timeout(wait, tokio::net::TcpStream::connect(address.as_str())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => reasons.push(format!("{address}: {e}")),
+            Err(_) => reasons.push(format!(
+                "{address}: no answer within {} ms (plugins.remote.connect_timeout_ms)",
+                remote.connect_timeout_ms
+            )),
+        }
+    }
+    reasons
 }

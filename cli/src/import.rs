@@ -9,9 +9,7 @@ use std::{
 };
 
 use clap::Args;
-use rustok_iggy::{
-    Error, ErrorKind, Message, Result, TopicInfo, Transport, TransportConfig,
-};
+use rustok_iggy::{Error, ErrorKind, Message, Result, TopicInfo, Transport, TransportConfig};
 use serde::Serialize;
 
 use crate::{output::print_json, record_line::RecordLine, store::Store};
@@ -77,8 +75,11 @@ pub async fn run(config: &TransportConfig, args: ImportArgs, json: bool) -> Resu
 async fn append_all(store: &Store, args: &ImportArgs, imported: &mut Imported) -> Result<()> {
     let input: Box<dyn BufRead> = match &args.file {
         Some(path) => Box::new(BufReader::new(std::fs::File::open(path).map_err(|e| {
-            Error::new(ErrorKind::InvalidInput, format!("cannot read {}", path.display()))
-                .with_source(e)
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot read {}", path.display()),
+            )
+            .with_source(e)
         })?)),
         None => Box::new(BufReader::new(std::io::stdin())),
     };
@@ -86,7 +87,11 @@ async fn append_all(store: &Store, args: &ImportArgs, imported: &mut Imported) -
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
         let line = line.map_err(|e| {
-            Error::new(ErrorKind::InvalidInput, format!("cannot read line {number}")).with_source(e)
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("cannot read line {number}"),
+            )
+            .with_source(e)
         })?;
         let Some(record) = parse_line(&line, number)? else {
             continue;
@@ -104,9 +109,9 @@ async fn append_all(store: &Store, args: &ImportArgs, imported: &mut Imported) -
         let message = record
             .message()
             .map_err(|e| Error::new(e.kind(), format!("line {number}: {}", e.message())))?;
-        let same = pending
-            .as_ref()
-            .is_some_and(|(t, p, batch)| t.topic == topic.topic && *p == record.partition && batch.len() < BATCH);
+        let same = pending.as_ref().is_some_and(|(t, p, batch)| {
+            t.topic == topic.topic && *p == record.partition && batch.len() < BATCH
+        });
         if !same {
             flush(store, pending.take(), imported).await?;
             pending = Some((topic, record.partition, Vec::new()));

@@ -158,13 +158,18 @@ async fn group_rows(store: &Store, group: &str, topics: &[TopicInfo]) -> Result<
     let mut rows = Vec::new();
     for topic in topics {
         for partition in 0..topic.partitions {
-            let info = transport.backend().partition_info(&topic.topic, partition).await?;
+            let info = transport
+                .backend()
+                .partition_info(&topic.topic, partition)
+                .await?;
             let committed = transport
                 .offset_store()
                 .load(group, &topic.topic, partition)
                 .await?;
             // Never committed: everything stored is still to be consumed.
-            let position = committed.unwrap_or(info.first_offset).max(info.first_offset);
+            let position = committed
+                .unwrap_or(info.first_offset)
+                .max(info.first_offset);
             rows.push(LagRow {
                 group: group.to_owned(),
                 topic: topic.topic.to_string(),

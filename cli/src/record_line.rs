@@ -59,8 +59,15 @@ impl RecordLine {
                 i64::try_from(record.timestamp_micros).unwrap_or(i64::MAX),
             ),
             event_id: Uuid::from_u128(record.message.id),
-            event_type: h.get_str(header::EVENT_TYPE).ok().flatten().map(str::to_owned),
-            headers: h.iter().map(|(k, v)| (k.to_owned(), Encoded::of(v))).collect(),
+            event_type: h
+                .get_str(header::EVENT_TYPE)
+                .ok()
+                .flatten()
+                .map(str::to_owned),
+            headers: h
+                .iter()
+                .map(|(k, v)| (k.to_owned(), Encoded::of(v)))
+                .collect(),
             payload: Encoded::of(&record.message.payload),
         }
     }

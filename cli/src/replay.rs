@@ -80,20 +80,32 @@ struct Reset<'a> {
     group: &'a str,
     topic: String,
     created: bool,
-    /// (partition, next offset the group handles).
-    positions: Vec<(u32, u64)>,
+    positions: Vec<Position>,
+}
+
+/// Where a reset left the group on one partition.
+#[derive(Debug, Serialize)]
+struct Position {
+    partition: u32,
+    /// The next offset the group handles there.
+    next_offset: u64,
 }
 
 async fn reset(store: &Store, args: &ReplayArgs, group: &str, json: bool) -> Result<ExitCode> {
     let topic = store.topic(&args.topic)?;
-    let exists = store.require_group(group, std::slice::from_ref(&topic)).await;
+    let exists = store
+        .require_group(group, std::slice::from_ref(&topic))
+        .await;
     let created = match exists {
         Ok(()) => false,
         Err(_) if args.create_group => true,
         Err(e) => {
             return Err(Error::new(
                 e.kind(),
-                format!("{}; add --create-group to start a new group there", e.message()),
+                format!(
+                    "{}; add --create-group to start a new group there",
+                    e.message()
+                ),
             ))
         }
     };
@@ -105,7 +117,13 @@ async fn reset(store: &Store, args: &ReplayArgs, group: &str, json: bool) -> Res
         group,
         topic: topic.topic.to_string(),
         created,
-        positions,
+        positions: positions
+            .into_iter()
+            .map(|(partition, next_offset)| Position {
+                partition,
+                next_offset,
+            })
+            .collect(),
     };
     if json {
         print_json(&report)?;
@@ -113,8 +131,11 @@ async fn reset(store: &Store, args: &ReplayArgs, group: &str, json: bool) -> Res
         if created {
             println!("created group `{group}` on {}", report.topic);
         }
-        for (partition, next) in &report.positions {
-            println!("{group}: {}/{partition} -> next offset {next}", report.topic);
+        for p in &report.positions {
+            println!(
+                "{group}: {}/{} -> next offset {}",
+                report.topic, p.partition, p.next_offset
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -133,7 +154,11 @@ async fn print(store: &Store, args: &ReplayArgs, json: bool) -> Result<ExitCode>
         ranges.push((partition, start, end));
     }
     let in_range: u64 = ranges.iter().map(|(_, s, e)| e.saturating_sub(*s)).sum();
-    let limit = if args.limit == 0 { u64::MAX } else { args.limit };
+    let limit = if args.limit == 0 {
+        u64::MAX
+    } else {
+        args.limit
+    };
     let progress = crate::progress::bar_beside_output(in_range.min(limit), "replaying");
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut printed = 0u64;

@@ -141,8 +141,11 @@ pub async fn run(config: &TransportConfig, args: ServeArgs, json: bool) -> Resul
             let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
                 .install_recorder()
                 .map_err(|e| {
-                    Error::new(ErrorKind::Unavailable, "cannot install the metrics recorder")
-                        .with_source(e)
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        "cannot install the metrics recorder",
+                    )
+                    .with_source(e)
                 })?;
             Some((listener, recorder))
         }
@@ -207,9 +210,8 @@ fn announce(l: &Listening) {
 
 /// Prints `value` as one JSON line (a long-running command's events).
 fn print_json_line<T: Serialize>(value: &T) -> Result<()> {
-    let line = serde_json::to_string(value).map_err(|e| {
-        Error::new(ErrorKind::InvalidInput, "cannot print JSON").with_source(e)
-    })?;
+    let line = serde_json::to_string(value)
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, "cannot print JSON").with_source(e))?;
     println!("{line}");
     Ok(())
 }

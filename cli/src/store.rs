@@ -132,7 +132,11 @@ impl Store {
         let offsets = self.transport.offset_store();
         for topic in topics {
             for partition in 0..topic.partitions {
-                if offsets.load(group, &topic.topic, partition).await?.is_some() {
+                if offsets
+                    .load(group, &topic.topic, partition)
+                    .await?
+                    .is_some()
+                {
                     return Ok(());
                 }
             }
@@ -212,7 +216,9 @@ async fn open_parts(config: &TransportConfig) -> Result<Parts> {
     wants.entry(&dlq).or_default().dlq = true;
     let (mut backend, mut offset_store, mut dlq_store) = (None, None, None);
     for (name, wants) in wants {
-        let parts = registry.build_family(name, &config.plugin(name), wants).await?;
+        let parts = registry
+            .build_family(name, &config.plugin(name), wants)
+            .await?;
         backend = backend.or(parts.backend);
         offset_store = offset_store.or(parts.offsets.filter(|_| wants.offsets));
         dlq_store = dlq_store.or(parts.dlq.filter(|_| wants.dlq));
@@ -220,7 +226,10 @@ async fn open_parts(config: &TransportConfig) -> Result<Parts> {
     let missing = |what: &str| {
         Error::config(
             what,
-            format!("backend `{}` provides no {what}; name one in config", config.backend),
+            format!(
+                "backend `{}` provides no {what}; name one in config",
+                config.backend
+            ),
         )
     };
     Ok(Parts {

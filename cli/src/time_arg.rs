@@ -51,7 +51,11 @@ mod tests {
             "2026-11-26T10:00",
             "2026-11-26 10:00",
         ] {
-            assert_eq!(parse(text).unwrap().to_rfc3339(), parse(ten).unwrap().to_rfc3339(), "{text}");
+            assert_eq!(
+                parse(text).unwrap().to_rfc3339(),
+                parse(ten).unwrap().to_rfc3339(),
+                "{text}"
+            );
         }
         assert_eq!(
             parse("2026-11-26").unwrap().to_rfc3339(),

@@ -76,7 +76,45 @@ async fn serve_takes_sdk_messages_and_syncs_them_on_sigterm() {
         )
         .await
         .unwrap();
+    let polled = client
+        .poll_messages(
+            &stream,
+            &topic,
+            Some(1),
+            &Consumer::default(),
+            &PollingStrategy::offset(0),
+            100,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(polled.messages.len(), 50);
     drop(client);
+
+    // The traffic it carried is in its metrics (issue 19, item 5).
+    let (_, metrics) = get(&http, "/metrics");
+    for line in [
+        "rustok_iggy_server_messages_sent_total 50",
+        "rustok_iggy_server_messages_polled_total 50",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
+    for series in [
+        "rustok_iggy_server_requests_total{command=\"message.send\",result=\"ok\"} 1",
+        "rustok_iggy_server_requests_total{command=\"message.poll\",result=\"ok\"} 1",
+        "rustok_iggy_server_connections_opened_total{transport=\"tcp\"}",
+        "rustok_iggy_server_request_duration_seconds_count{command=\"message.send\"} 1",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+    assert!(
+        metrics
+            .contains("rustok_iggy_server_requests_total{command=\"topic.create\",result=\"ok\"}"),
+        "{metrics}"
+    );
 
     // SIGTERM: graceful stop, data synced, lock released.
     let status = Command::new("kill")

@@ -192,7 +192,10 @@ mod tests {
             let err = config.plugins.check_known(&known).unwrap_err();
             assert_eq!(err.context("key"), Some("plugins.embeded"));
             assert!(err.to_string().contains("embedded, json, remote"), "{err}");
-            assert!(err.to_string().contains("RUSTOK_IGGY__PLUGINS__EMBEDED__"), "{err}");
+            assert!(
+                err.to_string().contains("RUSTOK_IGGY__PLUGINS__EMBEDED__"),
+                "{err}"
+            );
         }
         let fine = TransportConfig::from_toml("[plugins.embedded]\ndata_dir = \"/x\"").unwrap();
         assert!(fine.plugins.check_known(&known).is_ok());
