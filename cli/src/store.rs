@@ -127,7 +127,9 @@ impl Store {
 
     /// Fails with `NotFound` unless `group` committed an offset on one of
     /// `topics`: a misspelt group would otherwise show as lagging by
-    /// everything, or be created by a reset.
+    /// everything, or be created by a reset. On an offset store where a
+    /// commit of 0 forgets the position (remote), absence proves nothing:
+    /// the check passes with a warning.
     pub async fn require_group(&self, group: &str, topics: &[TopicInfo]) -> Result<()> {
         let offsets = self.transport.offset_store();
         for topic in topics {
@@ -140,6 +142,15 @@ impl Store {
                     return Ok(());
                 }
             }
+        }
+        if offsets.capabilities().zero_forgets {
+            // Iggy's server-side offsets: a group at offset 0 everywhere
+            // has no stored position, like a group that never existed.
+            tracing::warn!(
+                group,
+                "cannot tell whether the group exists: the offset store keeps no position for a group at offset 0"
+            );
+            return Ok(());
         }
         let known = match &self.groups {
             Some(groups) if groups.is_empty() => "; no group has committed offsets".to_owned(),
