@@ -185,7 +185,9 @@ fn help_lists_every_command_with_examples() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for command in ["demo", "topology", "lag", "dlq", "replay", "health"] {
+    for command in [
+        "demo", "topology", "lag", "dlq", "replay", "import", "health",
+    ] {
         assert!(
             text.contains(command),
             "{command} missing from --help:\n{text}"

@@ -334,10 +334,12 @@ fn serve_takes_host_names_and_json_and_checks_the_http_port_first() {
     // A host name, and JSON lines from start to stop.
     let mut child = serve(&["--json", "--address", "localhost:0"]);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: serde_json::Value =
-        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let address = first["address"].as_str().unwrap();
-    assert!(address.starts_with("127.0.0.1:") || address.starts_with("[::1]:"), "{first}");
+    assert!(
+        address.starts_with("127.0.0.1:") || address.starts_with("[::1]:"),
+        "{first}"
+    );
     assert_eq!(first["backend"], "embedded");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -345,7 +347,6 @@ fn serve_takes_host_names_and_json_and_checks_the_http_port_first() {
         .unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success());
-    let last: serde_json::Value =
-        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(last["stopped"], true);
 }
