@@ -98,7 +98,8 @@ async fn reset(store: &Store, args: &ReplayArgs, group: &str, json: bool) -> Res
         .await;
     let created = match exists {
         Ok(()) => false,
-        Err(_) if args.create_group => true,
+        Err(e) if e.kind() == ErrorKind::NotFound && args.create_group => true,
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
         Err(e) => {
             return Err(Error::new(
                 e.kind(),

@@ -13,6 +13,7 @@ use clap::Args;
 use rustok_iggy::{config::Secret, Error, ErrorKind, Result, Transport, TransportConfig};
 use rustok_iggy_server::{RunningServer, Server, TlsConfig};
 use serde::Serialize;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -151,6 +152,7 @@ pub async fn run(config: &TransportConfig, args: ServeArgs, json: bool) -> Resul
         }
         None => None,
     };
+    let signals = StopSignals::install()?;
     let (server, transport) = start_with(&config, address, credentials, encryption).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
     let mut http_addr = None;
@@ -172,11 +174,11 @@ pub async fn run(config: &TransportConfig, args: ServeArgs, json: bool) -> Resul
         stream: config.stream.clone(),
     };
     if json {
-        print_json_line(&listening)?;
+        crate::output::print_json_line(&listening)?;
     } else {
         announce(&listening);
     }
-    wait_for_signal().await?;
+    signals.wait().await;
     if !json {
         println!("stopping");
     }
@@ -186,7 +188,7 @@ pub async fn run(config: &TransportConfig, args: ServeArgs, json: bool) -> Resul
         .await
         .map_err(|e| Error::new(ErrorKind::Backend, format!("shutdown failed: {e}")))?;
     if json {
-        print_json_line(&serde_json::json!({ "stopped": true, "synced": true }))?;
+        crate::output::print_json_line(&serde_json::json!({ "stopped": true, "synced": true }))?;
     } else {
         println!("stopped; data synced");
     }
@@ -206,14 +208,6 @@ fn announce(l: &Listening) {
         "backend `{}`, stream `{}`; stop with Ctrl-C or SIGTERM",
         l.backend, l.stream
     );
-}
-
-/// Prints `value` as one JSON line (a long-running command's events).
-fn print_json_line<T: Serialize>(value: &T) -> Result<()> {
-    let line = serde_json::to_string(value)
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, "cannot print JSON").with_source(e))?;
-    println!("{line}");
-    Ok(())
 }
 
 /// `host:port` to the first address it resolves to.
@@ -285,14 +279,31 @@ fn embedded_data_dir(config: &TransportConfig) -> Result<Option<PathBuf>> {
     Ok(Some(embedded.data_dir))
 }
 
-async fn wait_for_signal() -> Result<()> {
-    let io = |e: std::io::Error| {
-        Error::new(ErrorKind::Unavailable, "cannot listen for signals").with_source(e)
-    };
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(io)?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.map_err(io),
-        _ = terminate.recv() => Ok(()),
+/// SIGINT and SIGTERM listeners, installed before the server announces
+/// itself: a supervisor that stops it as soon as it reads the announcement
+/// gets a graceful stop, not the default action of the signal.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<Self> {
+        let listen = |kind: SignalKind| {
+            signal(kind).map_err(|e| {
+                Error::new(ErrorKind::Unavailable, "cannot listen for signals").with_source(e)
+            })
+        };
+        Ok(Self {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }

@@ -202,12 +202,56 @@ fn records(out: &str) -> (Vec<serde_json::Value>, serde_json::Value) {
     (lines, summary["summary"].clone())
 }
 
+/// Appends one record with the envelope headers the demo does not set
+/// (trace context, partition key, causation) and a binary header, as a
+/// producer with those would.
+fn append_with_every_header(data: &Path) {
+    use rustok_iggy::{Backend, Headers, Message, TopicRef};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let backend = rustok_iggy_embedded::EmbeddedBackend::open(
+            rustok_iggy_embedded::EmbeddedConfig::new(data),
+        )
+        .await
+        .unwrap();
+        let mut headers = Headers::new();
+        for (key, value) in [
+            ("codec", "postcard"),
+            ("event-type", "order.placed"),
+            ("tenant-id", "01a2487e-6d4a-71ce-bc56-78f7194731e2"),
+            ("schema-version", "2"),
+            ("correlation-id", "01a2487e-6d4a-71ce-bc56-795a92d94866"),
+            ("timestamp", "2026-11-26T10:00:00Z"),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("partition-key", "order-7"),
+            ("causation-id", "01a2487e-6d4a-71ce-bc56-795a92d94866"),
+        ] {
+            headers.insert_str(key, value);
+        }
+        headers.insert("x-raw", vec![0xff_u8, 0x00]);
+        let message = Message {
+            id: 7,
+            headers,
+            payload: vec![0_u8, 159, 146, 150].into(),
+        };
+        backend
+            .append(&TopicRef::new("rustok-demo", "events"), 3, vec![message])
+            .await
+            .unwrap();
+        backend.shutdown().await.unwrap();
+    });
+}
+
 #[test]
 fn replay_json_carries_everything_and_import_republishes_it() {
     let dir = tempfile::tempdir().unwrap();
     // Binary payloads: postcard.
     let config = config(dir.path(), "codec = \"postcard\"\n");
     demo(dir.path(), &config, &[], &["--leave-dead-letters"]);
+    append_with_every_header(&dir.path().join("data"));
     let replay = |env: &[(&str, &str)], extra: &[&str]| {
         let mut args = vec!["--json", "replay", "--topic", "rustok-demo/events"];
         args.extend_from_slice(extra);
@@ -216,8 +260,26 @@ fn replay_json_carries_everything_and_import_republishes_it() {
     let (code, out, err) = replay(&[DEMO], &["--from-beginning", "--limit", "0"]);
     assert_eq!(code, 0, "{err}");
     let (all, summary) = records(&out);
-    assert_eq!(all.len(), 300);
+    assert_eq!(all.len(), 301);
     assert_eq!(summary["truncated"], false, "{summary}");
+    let special = all
+        .iter()
+        .find(|r| r["headers"]["traceparent"].is_object())
+        .unwrap();
+    for (header, value) in [
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+        ("partition-key", "order-7"),
+        ("causation-id", "01a2487e-6d4a-71ce-bc56-795a92d94866"),
+    ] {
+        assert_eq!(special["headers"][header]["data"], value, "{special}");
+    }
+    assert_eq!(
+        special["headers"]["x-raw"],
+        serde_json::json!({"encoding": "base64", "data": "/wA="})
+    );
     for record in &all {
         assert_eq!(record["payload"]["encoding"], "base64", "{record}");
         for header in [
@@ -239,7 +301,7 @@ fn replay_json_carries_everything_and_import_republishes_it() {
     let (five, summary) = records(&out);
     assert_eq!(
         (five.len(), &summary["truncated"], &summary["not_printed"]),
-        (5, &true.into(), &295.into())
+        (5, &true.into(), &296.into())
     );
     let (_, _, err) = run(
         dir.path(),
@@ -254,10 +316,10 @@ fn replay_json_carries_everything_and_import_republishes_it() {
             "5",
         ],
     );
-    assert!(err.contains("truncated by --limit 5: 295 more"), "{err}");
+    assert!(err.contains("truncated by --limit 5: 296 more"), "{err}");
     // Time arguments: short forms, and an example when they do not parse.
     let (code, out, _) = replay(&[DEMO], &["--from-time", "2000-01-01", "--limit", "0"]);
-    assert_eq!((code, records(&out).0.len()), (0, 300));
+    assert_eq!((code, records(&out).0.len()), (0, 301));
     let (code, out, _) = replay(&[DEMO], &["--from-time", "26.11.2026"]);
     assert_eq!(code, 64);
     assert!(
@@ -290,7 +352,7 @@ fn replay_json_carries_everything_and_import_republishes_it() {
     );
     assert_eq!(code, 0, "{err}");
     let imported = json(&out);
-    assert_eq!(imported["records"], 300, "{out}");
+    assert_eq!(imported["records"], 301, "{out}");
     assert_eq!(imported["ensured_topics"][0], "rustok-demo/events", "{out}");
     let (_, out, _) = run(
         target.path(),
