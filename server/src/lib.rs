@@ -161,6 +161,7 @@ mod frame;
 pub mod fuzzing;
 mod listener;
 mod mapping;
+mod metrics;
 mod quic;
 mod session;
 mod shared;
