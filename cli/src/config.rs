@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rustok_iggy::{PluginKind, Registry, Result, TransportConfig};
+use rustok_iggy::{Registry, Result, TransportConfig};
 use rustok_iggy_embedded::EmbeddedConfig;
 use rustok_iggy_remote::RemoteConfig;
 
@@ -15,14 +15,9 @@ use rustok_iggy_remote::RemoteConfig;
 /// parses its own section again when it opens).
 pub fn load(path: Option<&Path>) -> Result<TransportConfig> {
     let config = TransportConfig::load(path)?;
-    let registry = Registry::from_inventory();
-    let mut known: Vec<&str> = PluginKind::ALL
-        .into_iter()
-        .flat_map(|kind| registry.names(kind))
-        .collect();
-    known.sort_unstable();
-    known.dedup();
-    config.plugins.check_known(&known)?;
+    config
+        .plugins
+        .check_known(&Registry::from_inventory().all_names())?;
     if config.plugins.names().any(|n| n == "embedded") {
         EmbeddedConfig::from_plugin_config(&config.plugin("embedded"))?;
     }

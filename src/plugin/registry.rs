@@ -284,6 +284,17 @@ impl Registry {
             .collect()
     }
 
+    /// Every registered plugin name, of any kind, sorted, each once: the
+    /// `[plugins.*]` sections a config may have.
+    pub fn all_names(&self) -> Vec<&'static str> {
+        self.plugins
+            .iter()
+            .map(|p| p.name)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
     /// The factory of `kind` named `name`.
     ///
     /// Fails with [`ErrorKind::Config`] naming the config key and listing the

@@ -113,6 +113,8 @@ impl Transport {
         config.limits.validate()?;
         crate::check_name("stream", &config.stream)?;
         Router::new(&config.routing)?;
+        // A misspelt `[plugins.*]` section would leave its plugin on defaults.
+        config.plugins.check_known(&registry.all_names())?;
         // Every registered codec reads; the configured one also writes.
         let mut decoders = Vec::new();
         let mut codec = None;
