@@ -9,11 +9,11 @@
 //! creates nothing. What a mutating command creates, it creates itself and
 //! says so.
 
-use std::{collections::BTreeMap, path::Path, sync::Arc};
+use std::{path::Path, sync::Arc};
 
 use rustok_iggy::{
     Backend, DlqStore, Error, ErrorKind, OffsetStore, Registry, Result, RoutingConfig, TopicInfo,
-    Transport, TransportConfig, Wants,
+    Transport, TransportConfig,
 };
 use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig};
 
@@ -219,37 +219,25 @@ async fn open_parts(config: &TransportConfig) -> Result<Parts> {
             location,
         });
     }
-    // As `Transport::from_config` composes them: one build per family.
-    let registry = Registry::from_inventory();
-    let mut wants: BTreeMap<&str, Wants> = BTreeMap::new();
-    wants.entry(&config.backend).or_default().backend = true;
-    wants.entry(&offsets).or_default().offsets = true;
-    wants.entry(&dlq).or_default().dlq = true;
-    let (mut backend, mut offset_store, mut dlq_store) = (None, None, None);
-    for (name, wants) in wants {
-        let parts = registry
-            .build_family(name, &config.plugin(name), wants)
-            .await?;
-        backend = backend.or(parts.backend);
-        offset_store = offset_store.or(parts.offsets.filter(|_| wants.offsets));
-        dlq_store = dlq_store.or(parts.dlq.filter(|_| wants.dlq));
-    }
-    let missing = |what: &str| {
-        Error::config(
-            what,
-            format!(
-                "backend `{}` provides no {what}; name one in config",
-                config.backend
-            ),
-        )
-    };
+    let (backend, offsets, dlq) = Registry::from_inventory().compose(config).await?;
     Ok(Parts {
-        backend: backend.ok_or_else(|| missing("backend"))?,
-        offsets: offset_store.ok_or_else(|| missing("offsets"))?,
-        dlq: dlq_store.ok_or_else(|| missing("dlq"))?,
+        offsets: offsets
+            .or_else(|| backend.offset_store())
+            .ok_or_else(|| missing("offsets"))?,
+        dlq: dlq
+            .or_else(|| backend.dlq_store())
+            .ok_or_else(|| missing("dlq"))?,
+        backend,
         location,
         groups: None,
     })
+}
+
+fn missing(what: &str) -> Error {
+    Error::config(
+        what,
+        format!("no {what} store is configured and the backend has none; name one in config"),
+    )
 }
 
 /// The embedded data directory must exist and hold a log (its `streams`
