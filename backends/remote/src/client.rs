@@ -193,11 +193,13 @@ impl Connection {
     pub(crate) async fn open(settings: &Settings) -> Result<Self> {
         let connect_timeout = Duration::from_millis(settings.config.connect_timeout_ms);
         let mut last: Option<Error> = None;
-        for address in &settings.addresses {
+        for (i, address) in settings.addresses.iter().enumerate() {
+            // Addresses still to try after this one.
+            let left = settings.addresses.len() - i - 1;
             let client = match sdk_client(settings, address).await {
                 Ok(client) => client,
                 Err(e) if e.kind() == ErrorKind::Unavailable => {
-                    tracing::warn!(address = %address, error = %e, "Iggy address failed; trying the next");
+                    tracing::warn!(address = %address, error = %e, left, "Iggy address failed");
                     last = Some(e);
                     continue;
                 }
@@ -217,12 +219,12 @@ impl Connection {
                     if mapped.kind() == ErrorKind::Config {
                         return Err(mapped);
                     }
-                    tracing::warn!(address = %address, error = %mapped, "Iggy address failed; trying the next");
+                    tracing::warn!(address = %address, error = %mapped, left, "Iggy address failed");
                     last = Some(mapped);
                 }
                 Err(_) => {
                     let _ = client.shutdown().await;
-                    tracing::warn!(address = %address, "Iggy address did not connect in time; trying the next");
+                    tracing::warn!(address = %address, left, "Iggy address did not connect in time");
                     last = Some(error::timeout("connect").with_context("address", address));
                 }
             }
