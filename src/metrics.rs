@@ -37,6 +37,20 @@ pub const COMMIT_FAILURES: &str = "rustok_iggy_commit_failures_total";
 /// `topic`, `group`, `partition`).
 pub const LAG: &str = "rustok_iggy_consumer_lag";
 
+/// Requests the Iggy-protocol server (`rustok-iggy serve`) answered
+/// (counter; `command`, `result` = `ok` | `error`).
+pub const SERVER_REQUESTS: &str = "rustok_iggy_server_requests_total";
+/// Time from a request's arrival to its reply, seconds (histogram; `command`).
+pub const SERVER_REQUEST_DURATION: &str = "rustok_iggy_server_request_duration_seconds";
+/// Messages clients appended through the server (counter).
+pub const SERVER_MESSAGES_SENT: &str = "rustok_iggy_server_messages_sent_total";
+/// Messages clients polled through the server (counter).
+pub const SERVER_MESSAGES_POLLED: &str = "rustok_iggy_server_messages_polled_total";
+/// Client connections open now (gauge; `transport` = `tcp` | `quic`).
+pub const SERVER_CONNECTIONS: &str = "rustok_iggy_server_connections";
+/// Client connections accepted since start (counter; `transport`).
+pub const SERVER_CONNECTIONS_OPENED: &str = "rustok_iggy_server_connections_opened_total";
+
 /// Handles for one topic's publish metrics, registered once so the hot path
 /// does not allocate label strings.
 #[derive(Clone)]

@@ -415,3 +415,53 @@ async fn a_failed_commit_on_a_quiet_partition_is_retried_without_new_messages() 
     assert_eq!(stats.commit_failures, 3);
     assert!(sub.shutdown().await.unwrap().is_clean());
 }
+
+/// A message the group dead-lettered, redelivered because its offset was
+/// never committed (as after a crash), fails again and is put again: the DLQ
+/// keeps one entry for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_redelivered_after_a_restart_is_dead_lettered_once() {
+    let memory = Arc::new(MemoryBackend::new());
+    // No commit lands: the restart redelivers everything.
+    let offsets =
+        Arc::new(FaultyOffsetStore::new(memory.offsets().clone()).commits(FaultPlan::always()));
+    let dlq = Arc::new(FaultyDlqStore::new(memory.dlq().clone()));
+    let transport = Transport::builder(memory.clone(), Arc::new(PostcardCodec::new()))
+        .routing(RoutingConfig {
+            partitions: 1,
+            ..RoutingConfig::default()
+        })
+        .consumer(consumer())
+        .offsets(offsets)
+        .dlq(dlq.clone())
+        .build()
+        .await
+        .unwrap();
+    // One key: the 37th event is rejected for good.
+    transport
+        .publish_batch(&numbered_events(37, 1))
+        .await
+        .unwrap();
+    let script = Arc::new(Script::default());
+    for session in 0..2u64 {
+        *script.session.lock().unwrap() = session as usize;
+        let sub = transport
+            .subscribe(GROUP, &["events"], script.clone())
+            .await
+            .unwrap();
+        eventually("the rejected event dead-lettered", || async {
+            dlq.put_stats().calls > session
+        })
+        .await;
+        sub.shutdown().await.unwrap();
+    }
+    let sessions: HashSet<usize> = script
+        .calls()
+        .iter()
+        .filter(|c| rejected(c.seq))
+        .map(|c| c.session)
+        .collect();
+    assert_eq!(sessions.len(), 2, "the rejected event was not redelivered");
+    assert_eq!(dlq.put_stats().calls, 2);
+    assert_eq!(memory.dlq().len(), 1, "{:?}", memory.dlq().entries());
+}

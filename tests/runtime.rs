@@ -45,6 +45,7 @@ async fn transport_with(backend: Arc<dyn Backend>, consumer: ConsumerConfig) -> 
         .health(HealthConfig {
             max_lag: 5,
             max_consecutive_failures: 1_000,
+            ..HealthConfig::default()
         })
         .build()
         .await

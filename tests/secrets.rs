@@ -164,6 +164,16 @@ async fn no_secret_reaches_logs_debug_display_or_json() {
         format!("{:?} {}", vault.token, vault.token),
     );
 
+    // No linked plugin reads `[plugins.vault]`: the transport refuses it,
+    // without showing its secrets.
+    let err = Transport::from_config(&config).await.unwrap_err();
+    assert_eq!(err.context("key"), Some("plugins.vault"));
+    shown.error("unknown plugin section", &err);
+    let config = TransportConfig {
+        plugins: Default::default(),
+        ..config
+    };
+
     // Publish and consume at TRACE, with retries and a dead letter.
     let transport = Transport::from_config(&config).await.unwrap();
     shown.add("transport", format!("{transport:?}"));

@@ -6,10 +6,11 @@
 //! (retried, then handled) and every `--reject-every`th is rejected permanently
 //! (dead-lettered), then redriven once the "fix" is deployed.
 //!
-//! The demo counts only its own run: on a stream that earlier runs used (a
-//! remote server, a configured data directory) their events are
-//! acknowledged and skipped, and only dead letters from this run are
-//! redriven and counted.
+//! The demo never touches an application's data: it runs in its own stream
+//! (`--stream`, default `rustok-demo`), in a fresh temporary directory when
+//! the embedded backend has no configured `data_dir`, and it redrives only
+//! the dead letters of its own group, stream and run. It counts only its own
+//! run: events of earlier runs in its stream are acknowledged and skipped.
 
 use std::{
     collections::HashMap,
@@ -23,11 +24,18 @@ use std::{
 
 use clap::Args;
 use rustok_iggy::{
-    Delivery, DlqFilter, EventEnvelope, Handler, HandlerError, Result, SubscriptionStats,
+    Delivery, DlqEntry, DlqFilter, EventEnvelope, Handler, HandlerError, Result, SubscriptionStats,
     Transport, TransportConfig,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::output::print_json;
+
+/// The demo's own stream.
+const DEMO_STREAM: &str = "rustok-demo";
+/// The demo's consumer group.
+const GROUP: &str = "demo";
 
 /// Options of `demo`.
 #[derive(Debug, Args)]
@@ -47,9 +55,14 @@ pub struct DemoArgs {
     /// Every Nth event is rejected permanently and dead-lettered.
     #[arg(long, default_value_t = 2_500)]
     reject_every: u64,
-    /// Give up waiting for the consumers after this many seconds.
-    #[arg(long, default_value_t = 120)]
+    /// Give up waiting for the consumers after this many seconds (at least 1).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     timeout_secs: u64,
+    /// The stream the demo publishes to and consumes from, instead of the
+    /// config's: the demo's events never land in an application's topics
+    /// unless this names the application's stream.
+    #[arg(long, default_value = DEMO_STREAM)]
+    stream: String,
     /// Keep the temporary data directory the demo creates when the config
     /// names none (it is deleted otherwise).
     #[arg(long)]
@@ -133,27 +146,59 @@ impl Handler<OrderPlaced> for DemoHandler {
     }
 }
 
+/// What the demo measured, printed as a table or as JSON.
+#[derive(Debug, Serialize)]
+struct Summary {
+    backend: String,
+    stream: String,
+    data_dir: Option<String>,
+    published: u64,
+    publish_rate_per_sec: u64,
+    handled_unique: u64,
+    retried_attempts: u64,
+    dead_lettered: u64,
+    redriven: u64,
+    dlq_pending: u64,
+    duplicates: u64,
+    order_violations: u64,
+    lag_after_shutdown: u64,
+    /// Events handled or dead-lettered per second, retries included.
+    end_to_end_rate_per_sec: u64,
+    timed_out: bool,
+    ok: bool,
+}
+
 /// Runs the demo and prints its summary.
-pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
-    let (config, data_dir) = with_demo_data_dir(config)?;
+pub async fn run(config: &TransportConfig, args: DemoArgs, json: bool) -> Result<ExitCode> {
+    let (mut config, data_dir) = with_demo_data_dir(config)?;
+    config.stream = args.stream.clone();
     let config = &config;
     let transport = Transport::from_config(config).await?;
-    if let Some(dir) = &data_dir {
-        println!("data directory: {}", dir.path().display());
+    if !json {
+        if let Some(dir) = &data_dir {
+            println!("data directory: {}", dir.path().display());
+        }
+        println!(
+            "rustok-iggy demo: backend `{}`, stream `{}`, codec `{}`, {} events over {} tenants, {} partitions",
+            transport.backend().name(),
+            config.stream,
+            transport.codec().name(),
+            args.events,
+            args.tenants,
+            config.routing.partitions,
+        );
     }
-    println!(
-        "rustok-iggy demo: backend `{}`, codec `{}`, {} events over {} tenants, {} partitions",
-        transport.backend().name(),
-        transport.codec().name(),
-        args.events,
-        args.tenants,
-        config.routing.partitions,
-    );
 
     let run = Uuid::now_v7();
-    // Dead letters of this run are the ones from its start on.
+    let topic = config.routing.default_topic.as_str();
+    let topic_ref = transport.topic(topic);
+    // Dead letters of this run: its group and topic from its start on (the
+    // stream is checked per entry: the filter matches topic names in any
+    // stream).
     let this_run = DlqFilter {
         since: Some(chrono::Utc::now()),
+        group: Some(GROUP.to_owned()),
+        topic: Some(topic.to_owned()),
         ..DlqFilter::default()
     };
     let handler = Arc::new(DemoHandler {
@@ -161,12 +206,11 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
         ledger: Mutex::new(Ledger::default()),
         accept_rejected: AtomicBool::new(false),
     });
-    let topic = config.routing.default_topic.as_str();
     let mut members = Vec::new();
     for _ in 0..3 {
         members.push(
             transport
-                .subscribe("demo", &[topic], handler.clone())
+                .subscribe(GROUP, &[topic], handler.clone())
                 .await?,
         );
     }
@@ -213,31 +257,19 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let consumed_in = started.elapsed();
+    let settled = unique(&handler) + total(&members).dead_lettered;
 
-    let dead_letters = transport.dead_letters();
-    let first_dead_letter = dead_letters
-        .list(this_run.clone(), None, 1)
-        .await?
-        .entries
-        .into_iter()
-        .next();
+    let own = own_dead_letters(&transport, &this_run, &topic_ref).await?;
+    let first_dead_letter = own.first().cloned();
     let mut redriven = 0;
-    let mut after = None;
     let redrive = !args.leave_dead_letters;
     if redrive {
         // The rejected orders were a bug in the handler: deploy the fix, then
-        // redrive what the DLQ holds; the same group handles it once more.
+        // redrive this run's dead letters; the same group handles them again.
         handler.accept_rejected.store(true, Ordering::SeqCst);
-        loop {
-            let page = dead_letters.list(this_run.clone(), after, 100).await?;
-            for entry in &page.entries {
-                dead_letters.redrive(entry.id, None).await?;
-                redriven += 1;
-            }
-            match page.next_after {
-                Some(next) => after = Some(next),
-                None => break,
-            }
+        for entry in &own {
+            transport.dead_letters().redrive(entry.id, None).await?;
+            redriven += 1;
         }
     }
     let expected_handled = if redrive {
@@ -248,11 +280,12 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
     while unique(&handler) < expected_handled && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let timed_out = Instant::now() >= deadline;
     let stats = total(&members);
     for member in members {
         let report = member.shutdown().await?;
         for stuck in report.stuck {
-            println!(
+            eprintln!(
                 "  handler still running at shutdown: {}/{} offset {}",
                 stuck.topic, stuck.partition, stuck.offset
             );
@@ -261,7 +294,6 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
 
     // What the group committed against what the log holds.
     let mut lag = 0;
-    let topic_ref = transport.topic(topic);
     for partition in 0..config.routing.partitions {
         let info = transport
             .backend()
@@ -269,39 +301,124 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
             .await?;
         let committed = transport
             .offset_store()
-            .load("demo", &topic_ref, partition)
+            .load(GROUP, &topic_ref, partition)
             .await?
             .unwrap_or(0);
         lag += info.next_offset.saturating_sub(committed);
     }
-    let dlq_pending = transport.dlq_store().count(this_run).await?;
+    let dlq_pending = own_dead_letters(&transport, &this_run, &topic_ref)
+        .await?
+        .len() as u64;
     let ledger = handler
         .ledger
         .lock()
         .map(|l| (l.seen.len() as u64, l.out_of_order, l.duplicates));
     let (unique, out_of_order, duplicates) = ledger.unwrap_or((0, 0, 0));
+    let backend = transport.backend().name().to_owned();
+    // Every member was shut down above; this closes the backend.
+    transport.shutdown().await?;
 
-    let rate = |d: Duration| args.events as f64 / d.as_secs_f64().max(1e-9);
+    let kept = match data_dir {
+        Some(dir) if args.keep_data => Some(dir.keep()),
+        Some(dir) => {
+            drop(dir);
+            None
+        }
+        None => None,
+    };
+    let (expected_redriven, expected_pending) = if redrive {
+        (expected_rejects, 0)
+    } else {
+        (0, expected_rejects)
+    };
+    // Rates of what happened, never of what was asked for: a run that
+    // timed out before handling anything has a rate of 0.
+    let rate = |count: u64, d: Duration| (count as f64 / d.as_secs_f64().max(1e-9)) as u64;
+    let summary = Summary {
+        backend,
+        stream: config.stream.clone(),
+        data_dir: kept.map(|dir| dir.display().to_string()),
+        published: args.events,
+        publish_rate_per_sec: rate(args.events, published_in),
+        handled_unique: unique,
+        retried_attempts: stats.retries,
+        dead_lettered: stats.dead_lettered,
+        redriven,
+        dlq_pending,
+        duplicates,
+        order_violations: out_of_order,
+        lag_after_shutdown: lag,
+        end_to_end_rate_per_sec: rate(settled, consumed_in),
+        timed_out,
+        ok: unique == expected_handled
+            && stats.dead_lettered == expected_rejects
+            && redriven == expected_redriven
+            && dlq_pending == expected_pending
+            && out_of_order == 0
+            && lag == 0,
+    };
+    if json {
+        print_json(&summary)?;
+    } else {
+        print_summary(&summary, first_dead_letter.as_ref(), redrive);
+    }
+    Ok(if summary.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The pending dead letters of this run's group and topic in the demo's
+/// stream, oldest first.
+async fn own_dead_letters(
+    transport: &Transport,
+    filter: &DlqFilter,
+    topic: &rustok_iggy::TopicRef,
+) -> Result<Vec<DlqEntry>> {
+    let mut own = Vec::new();
+    let mut after = None;
+    loop {
+        let page = transport
+            .dead_letters()
+            .list(filter.clone(), after, 100)
+            .await?;
+        own.extend(
+            page.entries
+                .into_iter()
+                .filter(|e| e.letter.topic == *topic),
+        );
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => return Ok(own),
+        }
+    }
+}
+
+fn print_summary(s: &Summary, first_dead_letter: Option<&DlqEntry>, redrive: bool) {
     println!();
-    println!("  {:<34} {:>12}", "published", args.events);
-    println!("  {:<34} {:>12.0}/s", "publish rate", rate(published_in));
-    println!("  {:<34} {:>12}", "handled (unique events)", unique);
-    println!("  {:<34} {:>12}", "retried attempts", stats.retries);
-    println!("  {:<34} {:>12}", "dead-lettered", stats.dead_lettered);
-    println!("  {:<34} {:>12}", "redriven after the fix", redriven);
-    println!("  {:<34} {:>12}", "DLQ entries still pending", dlq_pending);
-    println!("  {:<34} {:>12}", "duplicates delivered", duplicates);
-    println!(
-        "  {:<34} {:>12}",
-        "per-tenant order violations", out_of_order
-    );
-    println!("  {:<34} {:>12}", "lag after shutdown", lag);
-    println!(
-        "  {:<34} {:>12.0}/s",
-        "end-to-end rate (with retries)",
-        rate(consumed_in)
-    );
-    if let Some(entry) = &first_dead_letter {
+    for (label, value) in [
+        ("published", s.published.to_string()),
+        ("publish rate", format!("{}/s", s.publish_rate_per_sec)),
+        ("handled (unique events)", s.handled_unique.to_string()),
+        ("retried attempts", s.retried_attempts.to_string()),
+        ("dead-lettered", s.dead_lettered.to_string()),
+        ("redriven after the fix", s.redriven.to_string()),
+        ("DLQ entries still pending", s.dlq_pending.to_string()),
+        ("duplicates delivered", s.duplicates.to_string()),
+        (
+            "per-tenant order violations",
+            s.order_violations.to_string(),
+        ),
+        ("lag after shutdown", s.lag_after_shutdown.to_string()),
+        (
+            "end-to-end rate (with retries)",
+            format!("{}/s", s.end_to_end_rate_per_sec),
+        ),
+    ] {
+        println!("  {label:<34} {value:>12}");
+    }
+    if let Some(entry) = first_dead_letter {
         println!();
         println!(
             "  first dead letter: #{} from {}/{} offset {} after {} attempt(s): {}",
@@ -313,41 +430,23 @@ pub async fn run(config: &TransportConfig, args: DemoArgs) -> Result<ExitCode> {
             entry.letter.error
         );
     }
-    // Every member was shut down above; this closes the backend.
-    transport.shutdown().await?;
-
-    if let Some(dir) = data_dir {
-        if args.keep_data {
-            let kept = dir.keep();
-            println!("kept the data directory: {}", kept.display());
-        }
+    if let Some(dir) = &s.data_dir {
+        println!("kept the data directory: {dir}");
     }
-
-    let (expected_redriven, expected_pending) = if redrive {
-        (expected_rejects, 0)
-    } else {
-        (0, expected_rejects)
-    };
-    let ok = unique == expected_handled
-        && stats.dead_lettered == expected_rejects
-        && redriven == expected_redriven
-        && dlq_pending == expected_pending
-        && out_of_order == 0
-        && lag == 0;
     println!();
-    if ok && redrive {
+    if s.timed_out && !s.ok {
+        println!("FAILED: timed out before every event was handled (raise --timeout-secs).");
+    } else if !s.ok {
+        println!("FAILED: the numbers above do not add up.");
+    } else if redrive {
         println!(
             "OK: every event was handled (the rejected ones after their redrive), in order per tenant, and committed."
         );
-        Ok(ExitCode::SUCCESS)
-    } else if ok {
-        println!(
-            "OK: every event was handled or dead-lettered, in order per tenant, and committed; {dlq_pending} dead letters are left in the DLQ (rustok-iggy dlq list)."
-        );
-        Ok(ExitCode::SUCCESS)
     } else {
-        println!("FAILED: the numbers above do not add up.");
-        Ok(ExitCode::FAILURE)
+        println!(
+            "OK: every event was handled or dead-lettered, in order per tenant, and committed; {} dead letters are left in the DLQ (RUSTOK_IGGY__STREAM={} rustok-iggy dlq list).",
+            s.dlq_pending, s.stream
+        );
     }
 }
 

@@ -1,13 +1,19 @@
 //! `dlq list | show | redrive | purge`: the dead-letter queue for operators.
 
-use std::{process::ExitCode, time::Duration};
+use std::{collections::BTreeMap, process::ExitCode, time::Duration};
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use rustok_iggy::{wire::header, DlqEntry, DlqFilter, Error, ErrorKind, Result, Transport};
+use rustok_iggy::{
+    wire::header, DlqEntry, DlqFilter, Error, ErrorKind, Result, Transport, TransportConfig,
+};
 use serde::Serialize;
 
-use crate::output::{print_json, Table};
+use crate::{
+    encoded::Encoded,
+    output::{print_json, Table},
+    store::Store,
+};
 
 /// `dlq` subcommands.
 #[derive(Debug, Subcommand)]
@@ -24,9 +30,6 @@ pub enum DlqCommand {
         /// Start after this entry id (the `next` of the previous page).
         #[arg(long)]
         after: Option<u64>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
     },
     /// Show one dead letter in full: metadata, headers, payload.
     ///
@@ -34,9 +37,6 @@ pub enum DlqCommand {
     Show {
         /// Entry id.
         id: u64,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
     },
     /// Republish dead letters to the partition they came from.
     ///
@@ -77,13 +77,15 @@ pub struct FilterArgs {
     /// Only entries of this event type.
     #[arg(long)]
     event_type: Option<String>,
-    /// Only entries whose last failure is at or after this time (RFC 3339).
-    #[arg(long)]
+    /// Only entries whose last failure is at or after this time (RFC 3339,
+    /// or a short form in UTC: 2026-11-26 10:00, 2026-11-26).
+    #[arg(long, value_parser = crate::time_arg::parse)]
     since: Option<DateTime<Utc>>,
-    /// Only entries whose last failure is before this time (RFC 3339).
-    #[arg(long)]
+    /// Only entries whose last failure is before this time (same forms).
+    #[arg(long, value_parser = crate::time_arg::parse)]
     until: Option<DateTime<Utc>>,
-    /// Include entries already redriven.
+    /// Include entries already redriven (list, purge; a redrive of them is
+    /// refused).
     #[arg(long)]
     include_redriven: bool,
 }
@@ -116,16 +118,8 @@ struct EntryView {
     first_failure: DateTime<Utc>,
     last_failure: DateTime<Utc>,
     redriven_at: Option<DateTime<Utc>>,
-    headers: Vec<(String, String)>,
-    payload: Payload,
-}
-
-/// The payload as text when it is UTF-8 (JSON codecs), else as hex.
-#[derive(Debug, Serialize)]
-#[serde(tag = "encoding", content = "data", rename_all = "snake_case")]
-enum Payload {
-    Utf8(String),
-    Hex(String),
+    headers: BTreeMap<String, Encoded>,
+    payload: Encoded,
 }
 
 impl From<&DlqEntry> for EntryView {
@@ -135,18 +129,9 @@ impl From<&DlqEntry> for EntryView {
             .message
             .headers
             .iter()
-            .map(|(k, v)| (k.to_owned(), String::from_utf8_lossy(v).into_owned()))
+            .map(|(k, v)| (k.to_owned(), Encoded::of(v)))
             .collect();
-        let payload = match std::str::from_utf8(&l.message.payload) {
-            Ok(text) => Payload::Utf8(text.to_owned()),
-            Err(_) => Payload::Hex(
-                l.message
-                    .payload
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect(),
-            ),
-        };
+        let payload = Encoded::of(&l.message.payload);
         EntryView {
             id: e.id,
             topic: l.topic.to_string(),
@@ -172,141 +157,202 @@ impl From<&DlqEntry> for EntryView {
     }
 }
 
-/// Runs a `dlq` subcommand.
-pub async fn run(transport: &Transport, command: DlqCommand) -> Result<ExitCode> {
-    let dlq = transport.dead_letters();
+/// Runs a `dlq` subcommand on the store as it is: nothing is created.
+pub async fn run(config: &TransportConfig, command: DlqCommand, json: bool) -> Result<ExitCode> {
+    let store = Store::open(config).await?;
+    let result = run_on(&store.transport, command, json).await;
+    store.close().await?;
+    result
+}
+
+async fn run_on(transport: &Transport, command: DlqCommand, json: bool) -> Result<ExitCode> {
     match command {
         DlqCommand::List {
             filter,
             limit,
             after,
-            json,
-        } => {
-            let page = dlq.list((&filter).into(), after, limit.max(1)).await?;
-            let views: Vec<EntryView> = page.entries.iter().map(EntryView::from).collect();
-            if json {
-                print_json(&serde_json::json!({ "entries": views, "next": page.next_after }))?;
-            } else {
-                let mut table = Table::new([
-                    "id",
-                    "topic",
-                    "part",
-                    "offset",
-                    "group",
-                    "event type",
-                    "tries",
-                    "error",
-                ]);
-                for v in &views {
-                    let mut error: String = v.error.chars().take(60).collect();
-                    if v.error.chars().count() > 60 {
-                        error.push('…');
-                    }
-                    table.row([
-                        v.id.to_string(),
-                        v.topic.clone(),
-                        v.partition.to_string(),
-                        v.offset.to_string(),
-                        v.group.clone(),
-                        v.event_type.clone().unwrap_or_default(),
-                        v.attempts.to_string(),
-                        error,
-                    ]);
-                }
-                table.print();
-                if let Some(next) = page.next_after {
-                    println!("more: --after {next}");
-                }
-            }
-        }
-        DlqCommand::Show { id, json } => {
-            let view = EntryView::from(&dlq.get(id).await?);
-            if json {
-                print_json(&view)?;
-            } else {
-                println!("dead letter #{}", view.id);
-                println!(
-                    "  source       {}/{} offset {}",
-                    view.topic, view.partition, view.offset
-                );
-                println!("  group        {}", view.group);
-                println!(
-                    "  event        {} ({})",
-                    view.event_id,
-                    view.event_type.as_deref().unwrap_or("?")
-                );
-                println!("  attempts     {}", view.attempts);
-                println!(
-                    "  failed       {} .. {}",
-                    view.first_failure, view.last_failure
-                );
-                if let Some(at) = view.redriven_at {
-                    println!("  redriven     {at}");
-                }
-                println!("  error        {}", view.error);
-                println!("  headers");
-                for (k, v) in &view.headers {
-                    println!("    {k}: {v}");
-                }
-                match &view.payload {
-                    Payload::Utf8(text) => println!("  payload      {text}"),
-                    Payload::Hex(hex) => println!("  payload (hex) {hex}"),
-                }
-            }
-        }
+        } => list(transport, &filter, limit, after, json).await?,
+        DlqCommand::Show { id } => show(transport, id, json).await?,
         DlqCommand::Redrive {
             ids,
             all,
             filter,
             delay_ms,
-        } => {
-            let ids = if all {
-                matching_ids(transport, &filter).await?
-            } else if ids.is_empty() {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    "name entry ids to redrive, or --all (with filters)",
-                ));
-            } else {
-                ids
-            };
-            let delay = (delay_ms > 0).then(|| Duration::from_millis(delay_ms));
-            let progress = crate::progress::bar(ids.len() as u64, "redriving");
-            let mut failed = 0;
-            for id in &ids {
-                // Printed past the bar, not with `ProgressBar::println`:
-                // a hidden bar (off a terminal) drops what that prints.
-                match dlq.redrive(*id, delay).await {
-                    Ok(receipt) => progress.suspend(|| {
-                        println!(
-                            "#{id} -> {}/{} offset {}",
-                            receipt.topic, receipt.partition, receipt.offset
-                        )
-                    }),
-                    Err(e) => {
-                        failed += 1;
-                        progress.suspend(|| eprintln!("#{id}: {e}"));
-                    }
-                }
-                progress.inc(1);
-            }
-            progress.finish_and_clear();
-            println!("redriven {} of {}", ids.len() - failed, ids.len());
-            if failed > 0 {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
+        } => return redrive(transport, ids, all, &filter, delay_ms, json).await,
         DlqCommand::Purge { filter, yes } => {
-            if yes {
+            let dlq = transport.dead_letters();
+            let (matching, deleted) = if yes {
                 let deleted = dlq.purge((&filter).into()).await?;
+                (deleted, deleted)
+            } else {
+                (dlq.count((&filter).into()).await?, 0)
+            };
+            if json {
+                print_json(&serde_json::json!({ "matching": matching, "deleted": deleted }))?;
+            } else if yes {
                 println!("deleted {deleted} dead letter(s)");
             } else {
-                let count = dlq.count((&filter).into()).await?;
-                println!("{count} dead letter(s) match; add --yes to delete them");
+                println!("{matching} dead letter(s) match; add --yes to delete them");
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn list(
+    transport: &Transport,
+    filter: &FilterArgs,
+    limit: usize,
+    after: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    let page = transport
+        .dead_letters()
+        .list(filter.into(), after, limit.max(1))
+        .await?;
+    let views: Vec<EntryView> = page.entries.iter().map(EntryView::from).collect();
+    if json {
+        return print_json(&serde_json::json!({ "entries": views, "next": page.next_after }));
+    }
+    let mut table = Table::new([
+        "id",
+        "topic",
+        "part",
+        "offset",
+        "group",
+        "event type",
+        "tries",
+        "error",
+    ]);
+    for v in &views {
+        let mut error: String = v.error.chars().take(60).collect();
+        if v.error.chars().count() > 60 {
+            error.push('…');
+        }
+        table.row([
+            v.id.to_string(),
+            v.topic.clone(),
+            v.partition.to_string(),
+            v.offset.to_string(),
+            v.group.clone(),
+            v.event_type.clone().unwrap_or_default(),
+            v.attempts.to_string(),
+            error,
+        ]);
+    }
+    table.print();
+    if let Some(next) = page.next_after {
+        println!("more: --after {next}");
+    }
+    Ok(())
+}
+
+async fn show(transport: &Transport, id: u64, json: bool) -> Result<()> {
+    let view = EntryView::from(&transport.dead_letters().get(id).await?);
+    if json {
+        return print_json(&view);
+    }
+    println!("dead letter #{}", view.id);
+    println!(
+        "  source       {}/{} offset {}",
+        view.topic, view.partition, view.offset
+    );
+    println!("  group        {}", view.group);
+    println!(
+        "  event        {} ({})",
+        view.event_id,
+        view.event_type.as_deref().unwrap_or("?")
+    );
+    println!("  attempts     {}", view.attempts);
+    println!(
+        "  failed       {} .. {}",
+        view.first_failure, view.last_failure
+    );
+    if let Some(at) = view.redriven_at {
+        println!("  redriven     {at}");
+    }
+    println!("  error        {}", view.error);
+    println!("  headers");
+    for (k, v) in &view.headers {
+        println!("    {k}: {}", v.display());
+    }
+    println!("  payload      {}", view.payload.display());
+    Ok(())
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Redriven {
+    /// (entry id, where it was republished).
+    redriven: Vec<serde_json::Value>,
+    /// (entry id, why not).
+    failed: Vec<serde_json::Value>,
+}
+
+async fn redrive(
+    transport: &Transport,
+    ids: Vec<u64>,
+    all: bool,
+    filter: &FilterArgs,
+    delay_ms: u64,
+    json: bool,
+) -> Result<ExitCode> {
+    if filter.include_redriven {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "--include-redriven does not apply to redrive: an entry is redriven once (its event is back in its topic)",
+        ));
+    }
+    let ids = if all {
+        matching_ids(transport, filter).await?
+    } else if ids.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "name entry ids to redrive, or --all (with filters)",
+        ));
+    } else {
+        ids
+    };
+    let delay = (delay_ms > 0).then(|| Duration::from_millis(delay_ms));
+    let progress = crate::progress::bar_beside_output(ids.len() as u64, "redriving");
+    let mut outcome = Redriven::default();
+    for id in &ids {
+        match transport.dead_letters().redrive(*id, delay).await {
+            Ok(receipt) => {
+                if !json {
+                    println!(
+                        "#{id} -> {}/{} offset {}",
+                        receipt.topic, receipt.partition, receipt.offset
+                    );
+                }
+                outcome.redriven.push(serde_json::json!({
+                    "id": id,
+                    "topic": receipt.topic.to_string(),
+                    "partition": receipt.partition,
+                    "offset": receipt.offset,
+                }));
+            }
+            Err(e) => {
+                if !json {
+                    eprintln!("#{id}: {e}");
+                }
+                outcome
+                    .failed
+                    .push(serde_json::json!({ "id": id, "error": e.to_string() }));
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    if json {
+        print_json(&outcome)?;
+    } else {
+        println!("redriven {} of {}", outcome.redriven.len(), ids.len());
+    }
+    Ok(if outcome.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn matching_ids(transport: &Transport, filter: &FilterArgs) -> Result<Vec<u64>> {

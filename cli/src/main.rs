@@ -1,19 +1,26 @@
 //! `rustok-iggy`: the operator CLI of rustok-iggy.
 
 mod bench;
+mod config;
 mod demo;
 mod dlq;
+mod encoded;
+mod exit;
+mod health;
 mod http;
+mod import;
 mod ops;
 mod output;
 mod progress;
+mod record_line;
 mod replay;
 mod serve;
+mod store;
+mod time_arg;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use rustok_iggy::{Transport, TransportConfig};
 
 /// Event streaming over Apache Iggy for RusToK: demo and operations.
 #[derive(Debug, Parser)]
@@ -23,6 +30,11 @@ struct Cli {
     /// `RUSTOK_IGGY__SECTION__KEY` environment variables override either.
     #[arg(long, short, global = true, env = "RUSTOK_IGGY_CONFIG")]
     config: Option<PathBuf>,
+
+    /// Print JSON instead of text (every command; errors too, as
+    /// `{"error": …}` on stdout).
+    #[arg(long, global = true)]
+    json: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -56,9 +68,18 @@ enum Command {
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
     /// Print a topic's records from an offset or a time, or rewind a group there.
+    /// With --json, one line per record with every header and the payload
+    /// (base64 when not UTF-8), then a summary line: what `import` reads.
     ///
     /// Example: rustok-iggy replay --topic events --from-time 2026-11-26T10:00:00Z --to-group billing
+    ///
+    /// Example: rustok-iggy replay --topic rustok/events --from-beginning --limit 0 --json > events.jsonl
     Replay(replay::ReplayArgs),
+    /// Append the records of `replay --json` to the configured store, each
+    /// to the partition it came from, with its event id, headers and payload.
+    ///
+    /// Example: rustok-iggy --config remote.toml import --file events.jsonl
+    Import(import::ImportArgs),
     /// Serve the configured backend over Iggy's binary protocol until
     /// interrupted, so the official SDKs and CLI (and the `remote` backend of
     /// other processes) can use it. Honours IGGY_TCP_ADDRESS, IGGY_SYSTEM_PATH,
@@ -66,19 +87,29 @@ enum Command {
     ///
     /// Example: IGGY_ROOT_PASSWORD=secret rustok-iggy serve --address 0.0.0.0:8090 --username app
     Serve(serve::ServeArgs),
-    /// The transport's health report. Exit code 0 healthy, 1 degraded,
-    /// 2 unhealthy (usable as a container health probe).
+    /// A health probe: the backend, pending dead letters and the lag of the
+    /// groups against `[health]`. Exit code 0 healthy, 1 degraded, 2
+    /// unhealthy; 64 for a usage or config error.
     ///
     /// Example: rustok-iggy health --json
-    Health(ops::HealthArgs),
+    Health(health::HealthArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    // A probe reports what failed in its own output; the SDK's connection
+    // errors (logged as it retries) would only repeat it.
+    let default_filter = match cli.command {
+        Command::Health(_) => "error,iggy=off",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -89,6 +120,7 @@ fn main() -> ExitCode {
     rustok_iggy_remote::link();
     rustok_iggy_memory::link();
 
+    let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,46 +131,70 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli));
-    match result {
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            if e.kind() == rustok_iggy::ErrorKind::Config {
-                eprintln!("hint: see docs/configuration.md for every key and its valid values");
-            }
-            ExitCode::FAILURE
+            report_error(&e, json);
+            exit::for_error(&e)
+        }
+    }
+}
+
+/// A command line clap refused: its message, and `exit::USAGE` (clap's own
+/// code, 2, would read as "unhealthy" to a `health` probe). Help and
+/// version are not errors.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if std::env::args().any(|a| a == "--json") {
+        println!(
+            "{}",
+            serde_json::json!({ "status": "error", "error": e.kind().to_string(), "usage": e.to_string() })
+        );
+    } else {
+        let _ = e.print();
+    }
+    ExitCode::from(exit::USAGE)
+}
+
+/// Prints a failed command's error: text on stderr, or with `--json` a
+/// JSON object on stdout (where a script reads).
+fn report_error(e: &rustok_iggy::Error, json: bool) {
+    let hint = (e.kind() == rustok_iggy::ErrorKind::Config)
+        .then_some("see docs/configuration.md for every key and its valid values");
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "status": "error",
+                "error": e.to_string(),
+                "kind": e.kind().to_string(),
+                "key": e.context("key"),
+                "hint": hint,
+            })
+        );
+    } else {
+        eprintln!("error: {e}");
+        if let Some(hint) = hint {
+            eprintln!("hint: {hint}");
         }
     }
 }
 
 async fn run(cli: Cli) -> rustok_iggy::Result<ExitCode> {
-    let config = TransportConfig::load(cli.config.as_deref())?;
-    let command = match cli.command {
-        Command::Demo(args) => return demo::run(&config, args).await,
-        Command::Serve(args) => return serve::run(&config, args).await,
-        Command::Bench(args) => return bench::run(&config, args).await,
-        command => command,
-    };
-    let transport = match Transport::from_config(&config).await {
-        Ok(transport) => transport,
-        // A probe must say "unhealthy", not "usage error", when the backend is down.
-        Err(e) if matches!(command, Command::Health(_)) => {
-            println!("unhealthy: {e}");
-            return Ok(ops::health_exit_code(
-                &rustok_iggy::HealthStatus::Unhealthy(vec![e.to_string()]),
-            ));
-        }
-        Err(e) => return Err(e),
-    };
-    let code = match command {
-        Command::Demo(_) | Command::Serve(_) | Command::Bench(_) => ExitCode::SUCCESS,
-        Command::Topology(args) => ops::topology(&transport, args).await?,
-        Command::Lag(args) => ops::lag(&transport, args).await?,
-        Command::Dlq(command) => dlq::run(&transport, command).await?,
-        Command::Replay(args) => replay::run(&transport, args).await?,
-        Command::Health(args) => ops::health(&transport, args).await?,
-    };
-    transport.shutdown().await?;
-    Ok(code)
+    let config = config::load(cli.config.as_deref())?;
+    let json = cli.json;
+    match cli.command {
+        Command::Demo(args) => demo::run(&config, args, json).await,
+        Command::Serve(args) => serve::run(&config, args, json).await,
+        Command::Bench(args) => bench::run(&config, args, json).await,
+        Command::Topology(args) => ops::topology(&config, args, json).await,
+        Command::Lag(args) => ops::lag(&config, args, json).await,
+        Command::Dlq(command) => dlq::run(&config, command, json).await,
+        Command::Replay(args) => replay::run(&config, args, json).await,
+        Command::Import(args) => import::run(&config, args, json).await,
+        Command::Health(args) => health::run(&config, args, json).await,
+    }
 }

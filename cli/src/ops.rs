@@ -1,20 +1,20 @@
-//! Read-only views an operator reaches for: `topology`, `lag`, `health`.
+//! Read-only views an operator reaches for: `topology` and `lag`. Neither
+//! creates anything: they open the store as it is (`store.rs`).
 
 use std::process::ExitCode;
 
 use clap::Args;
-use rustok_iggy::{HealthStatus, Result, Transport};
+use rustok_iggy::{Result, TopicInfo, TransportConfig};
 use serde::Serialize;
 
-use crate::output::{print_json, Table};
+use crate::{
+    output::{print_json, Table},
+    store::Store,
+};
 
 /// Options of `topology`.
 #[derive(Debug, Args)]
-pub struct TopologyArgs {
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-}
+pub struct TopologyArgs {}
 
 #[derive(Debug, Serialize)]
 struct PartitionRow {
@@ -26,22 +26,12 @@ struct PartitionRow {
 }
 
 /// Streams, topics, partitions, message counts, first/last offsets.
-pub async fn topology(transport: &Transport, args: TopologyArgs) -> Result<ExitCode> {
-    let backend = transport.backend();
-    let mut rows = Vec::new();
-    for topic in backend.list_topics(transport.stream()).await? {
-        for partition in 0..topic.partitions {
-            let info = backend.partition_info(&topic.topic, partition).await?;
-            rows.push(PartitionRow {
-                topic: topic.topic.to_string(),
-                partition,
-                first_offset: info.first_offset,
-                next_offset: info.next_offset,
-                messages: info.next_offset - info.first_offset,
-            });
-        }
-    }
-    if args.json {
+pub async fn topology(config: &TransportConfig, _: TopologyArgs, json: bool) -> Result<ExitCode> {
+    let store = Store::open(config).await?;
+    let rows = partition_rows(&store).await;
+    store.close().await?;
+    let rows = rows?;
+    if json {
         print_json(&rows)?;
     } else {
         let mut table = Table::new(["topic", "partition", "first", "next", "messages"]);
@@ -59,62 +49,55 @@ pub async fn topology(transport: &Transport, args: TopologyArgs) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+async fn partition_rows(store: &Store) -> Result<Vec<PartitionRow>> {
+    let backend = store.transport.backend();
+    let mut rows = Vec::new();
+    for topic in &store.topics {
+        for partition in 0..topic.partitions {
+            let info = backend.partition_info(&topic.topic, partition).await?;
+            rows.push(PartitionRow {
+                topic: topic.topic.to_string(),
+                partition,
+                first_offset: info.first_offset,
+                next_offset: info.next_offset,
+                messages: info.next_offset - info.first_offset,
+            });
+        }
+    }
+    Ok(rows)
+}
+
 /// Options of `lag`.
 #[derive(Debug, Args)]
 pub struct LagArgs {
-    /// Consumer group(s) to report (groups are not enumerable on every backend).
-    #[arg(long, short, required = true)]
+    /// Consumer group(s) to report; each must have committed offsets.
+    /// Default: every group with committed offsets, where the offset store
+    /// can list them (embedded); required otherwise.
+    #[arg(long, short)]
     group: Vec<String>,
     /// Only this topic (default: every topic of the stream).
     #[arg(long, short)]
     topic: Option<String>,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
 }
 
+/// One group's position on one partition.
 #[derive(Debug, Serialize)]
-struct LagRow {
-    group: String,
-    topic: String,
-    partition: u32,
-    committed: Option<u64>,
-    end: u64,
-    lag: u64,
+pub struct LagRow {
+    pub group: String,
+    pub topic: String,
+    pub partition: u32,
+    pub committed: Option<u64>,
+    pub end: u64,
+    pub lag: u64,
 }
 
 /// Per group and partition: committed offset, end offset, lag.
-pub async fn lag(transport: &Transport, args: LagArgs) -> Result<ExitCode> {
-    let backend = transport.backend();
-    let topics = match &args.topic {
-        Some(name) => vec![backend.topic_info(&transport.topic(name)).await?],
-        None => backend.list_topics(transport.stream()).await?,
-    };
-    let mut rows = Vec::new();
-    for group in &args.group {
-        for topic in &topics {
-            for partition in 0..topic.partitions {
-                let info = backend.partition_info(&topic.topic, partition).await?;
-                let committed = transport
-                    .offset_store()
-                    .load(group, &topic.topic, partition)
-                    .await?;
-                // Never committed: everything stored is still to be consumed.
-                let position = committed
-                    .unwrap_or(info.first_offset)
-                    .max(info.first_offset);
-                rows.push(LagRow {
-                    group: group.clone(),
-                    topic: topic.topic.to_string(),
-                    partition,
-                    committed,
-                    end: info.next_offset,
-                    lag: info.next_offset.saturating_sub(position),
-                });
-            }
-        }
-    }
-    if args.json {
+pub async fn lag(config: &TransportConfig, args: LagArgs, json: bool) -> Result<ExitCode> {
+    let store = Store::open(config).await?;
+    let rows = lag_of_groups(&store, &args.group, args.topic.as_deref()).await;
+    store.close().await?;
+    let rows = rows?;
+    if json {
         print_json(&rows)?;
     } else {
         let mut table = Table::new(["group", "topic", "partition", "committed", "end", "lag"]);
@@ -133,37 +116,69 @@ pub async fn lag(transport: &Transport, args: LagArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Options of `health`.
-#[derive(Debug, Args)]
-pub struct HealthArgs {
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
-}
-
-/// The transport's health report; exit code 0 healthy, 1 degraded, 2 unhealthy.
-pub async fn health(transport: &Transport, args: HealthArgs) -> Result<ExitCode> {
-    let report = transport.health().await;
-    if args.json {
-        print_json(&report)?;
-    } else {
-        match &report.status {
-            HealthStatus::Healthy => println!("healthy"),
-            HealthStatus::Degraded(reasons) => println!("degraded: {}", reasons.join("; ")),
-            HealthStatus::Unhealthy(reasons) => println!("unhealthy: {}", reasons.join("; ")),
+/// Lag rows of `groups` (each must exist) or, when none are named, of every
+/// group the store lists; on `topic` or every topic.
+pub async fn lag_of_groups(
+    store: &Store,
+    groups: &[String],
+    topic: Option<&str>,
+) -> Result<Vec<LagRow>> {
+    let topics = store.topics_named(topic)?;
+    let mut rows = Vec::new();
+    let listed = match (groups.is_empty(), store.groups()) {
+        (false, _) => {
+            for group in groups {
+                store.require_group(group, &topics).await?;
+                rows.extend(group_rows(store, group, &topics).await?);
+            }
+            return Ok(rows);
         }
-        if let Some(pending) = report.dlq_pending {
-            println!("dead letters pending: {pending}");
+        (true, Some(listed)) => listed,
+        (true, None) => {
+            return Err(rustok_iggy::Error::new(
+                rustok_iggy::ErrorKind::InvalidInput,
+                format!(
+                    "the offset store of the {} cannot list groups; name them with --group",
+                    store.location
+                ),
+            ))
+        }
+    };
+    // Listed groups may have committed on other streams' topics only.
+    for group in listed {
+        if store.require_group(group, &topics).await.is_ok() {
+            rows.extend(group_rows(store, group, &topics).await?);
         }
     }
-    Ok(health_exit_code(&report.status))
+    Ok(rows)
 }
 
-/// 0 healthy, 1 degraded, 2 unhealthy: usable as a container health probe.
-pub fn health_exit_code(status: &HealthStatus) -> ExitCode {
-    match status {
-        HealthStatus::Healthy => ExitCode::SUCCESS,
-        HealthStatus::Degraded(_) => ExitCode::from(1),
-        HealthStatus::Unhealthy(_) => ExitCode::from(2),
+async fn group_rows(store: &Store, group: &str, topics: &[TopicInfo]) -> Result<Vec<LagRow>> {
+    let transport = &store.transport;
+    let mut rows = Vec::new();
+    for topic in topics {
+        for partition in 0..topic.partitions {
+            let info = transport
+                .backend()
+                .partition_info(&topic.topic, partition)
+                .await?;
+            let committed = transport
+                .offset_store()
+                .load(group, &topic.topic, partition)
+                .await?;
+            // Never committed: everything stored is still to be consumed.
+            let position = committed
+                .unwrap_or(info.first_offset)
+                .max(info.first_offset);
+            rows.push(LagRow {
+                group: group.to_owned(),
+                topic: topic.topic.to_string(),
+                partition,
+                committed,
+                end: info.next_offset,
+                lag: info.next_offset.saturating_sub(position),
+            });
+        }
     }
+    Ok(rows)
 }

@@ -12,6 +12,16 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     Ok(())
 }
 
+/// Prints `value` as one line of JSON on stdout: the events of a
+/// long-running command, one per line.
+pub fn print_json_line<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let text = serde_json::to_string(value).map_err(|e| {
+        Error::new(ErrorKind::InvalidInput, "cannot print the result as JSON").with_source(e)
+    })?;
+    println!("{text}");
+    Ok(())
+}
+
 /// A table with left-aligned columns sized to their widest cell.
 pub struct Table<const N: usize> {
     header: [String; N],

@@ -12,14 +12,17 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 use clap::Args;
 use rustok_iggy::{config::Secret, Error, ErrorKind, Result, Transport, TransportConfig};
 use rustok_iggy_server::{RunningServer, Server, TlsConfig};
+use serde::Serialize;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Loopback by default; any other address needs
-    /// credentials.
+    /// Address to listen on, `host:port` (a name such as `localhost:8090`
+    /// is resolved; its first address is used). Loopback by default; any
+    /// other address needs credentials.
     #[arg(long, env = "IGGY_TCP_ADDRESS", default_value = "127.0.0.1:8090")]
-    address: SocketAddr,
+    address: String,
     /// Data directory of the embedded backend (overrides
     /// `plugins.embedded.data_dir`).
     #[arg(long, env = "IGGY_SYSTEM_PATH")]
@@ -103,26 +106,23 @@ pub fn apply_data_dir(config: &TransportConfig, args: &ServeArgs) -> TransportCo
     config
 }
 
+/// What `serve` says once it listens (`--json`: one JSON line).
+#[derive(Debug, Serialize)]
+struct Listening {
+    address: SocketAddr,
+    tls: bool,
+    quic: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    backend: String,
+    stream: String,
+}
+
 /// Serves until interrupted; shuts down gracefully (connections closed,
 /// groups left, the backend flushed and closed).
-pub async fn run(config: &TransportConfig, args: ServeArgs) -> Result<ExitCode> {
+pub async fn run(config: &TransportConfig, args: ServeArgs, json: bool) -> Result<ExitCode> {
     let config = apply_data_dir(config, &args);
     let encryption = Encryption::from_args(&args)?;
-    // The recorder must exist before the transport registers its metrics.
-    let metrics = match args.http_address {
-        Some(_) => Some(
-            metrics_exporter_prometheus::PrometheusBuilder::new()
-                .install_recorder()
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::Unavailable,
-                        "cannot install the metrics recorder",
-                    )
-                    .with_source(e)
-                })?,
-        ),
-        None => None,
-    };
+    let address = resolve(&args.address).await?;
     let credentials = match (args.username, args.password) {
         (Some(user), Some(password)) => Some((user, Secret::new(password))),
         (None, None) => None,
@@ -133,43 +133,96 @@ pub async fn run(config: &TransportConfig, args: ServeArgs) -> Result<ExitCode> 
             ))
         }
     };
-    let (server, transport) = start_with(&config, args.address, credentials, encryption).await?;
-    if server.is_tls() {
-        println!("listening on {} (TLS)", server.local_addr());
-    } else {
-        println!("listening on {}", server.local_addr());
-    }
-    if let Some(quic) = server.quic_addr() {
-        println!("quic on {quic}");
-    }
+    // The HTTP port is taken before anything is announced or opened: a
+    // busy port fails the start, not a running server later. The recorder
+    // must exist before the transport registers its metrics.
+    let http = match args.http_address {
+        Some(address) => {
+            let listener = crate::http::bind(address).await?;
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        "cannot install the metrics recorder",
+                    )
+                    .with_source(e)
+                })?;
+            Some((listener, recorder))
+        }
+        None => None,
+    };
+    let signals = StopSignals::install()?;
+    let (server, transport) = start_with(&config, address, credentials, encryption).await?;
     let stop_http = tokio_util::sync::CancellationToken::new();
-    if let (Some(address), Some(metrics)) = (args.http_address, metrics) {
-        let listener = crate::http::bind(address).await?;
-        let local = listener.local_addr().map_err(|e| {
-            Error::new(ErrorKind::Unavailable, "HTTP listener has no address").with_source(e)
-        })?;
-        println!("http on {local} (/metrics, /health)");
+    let mut http_addr = None;
+    if let Some((listener, recorder)) = http {
+        http_addr = listener.local_addr().ok();
         tokio::spawn(crate::http::run(
             listener,
             transport.clone(),
-            metrics,
+            recorder,
             stop_http.clone(),
         ));
     }
-    println!(
-        "backend `{}`, stream `{}`; stop with Ctrl-C or SIGTERM",
-        transport.backend().name(),
-        config.stream
-    );
-    wait_for_signal().await?;
-    println!("stopping");
+    let listening = Listening {
+        address: server.local_addr(),
+        tls: server.is_tls(),
+        quic: server.quic_addr(),
+        http: http_addr,
+        backend: transport.backend().name().to_owned(),
+        stream: config.stream.clone(),
+    };
+    if json {
+        crate::output::print_json_line(&listening)?;
+    } else {
+        announce(&listening);
+    }
+    signals.wait().await;
+    if !json {
+        println!("stopping");
+    }
     stop_http.cancel();
     server
         .shutdown()
         .await
         .map_err(|e| Error::new(ErrorKind::Backend, format!("shutdown failed: {e}")))?;
-    println!("stopped; data synced");
+    if json {
+        crate::output::print_json_line(&serde_json::json!({ "stopped": true, "synced": true }))?;
+    } else {
+        println!("stopped; data synced");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn announce(l: &Listening) {
+    let tls = if l.tls { " (TLS)" } else { "" };
+    println!("listening on {}{tls}", l.address);
+    if let Some(quic) = l.quic {
+        println!("quic on {quic}");
+    }
+    if let Some(http) = l.http {
+        println!("http on {http} (/metrics, /health)");
+    }
+    println!(
+        "backend `{}`, stream `{}`; stop with Ctrl-C or SIGTERM",
+        l.backend, l.stream
+    );
+}
+
+/// `host:port` to the first address it resolves to.
+async fn resolve(address: &str) -> Result<SocketAddr> {
+    let usage = |why: String| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("--address `{address}`: {why}; expected host:port, e.g. 127.0.0.1:8090 or localhost:8090"),
+        )
+    };
+    tokio::net::lookup_host(address)
+        .await
+        .map_err(|e| usage(e.to_string()))?
+        .next()
+        .ok_or_else(|| usage("resolves to no address".to_owned()))
 }
 
 /// Builds the transport of `config` and serves its backend (and offset
@@ -226,14 +279,31 @@ fn embedded_data_dir(config: &TransportConfig) -> Result<Option<PathBuf>> {
     Ok(Some(embedded.data_dir))
 }
 
-async fn wait_for_signal() -> Result<()> {
-    let io = |e: std::io::Error| {
-        Error::new(ErrorKind::Unavailable, "cannot listen for signals").with_source(e)
-    };
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(io)?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.map_err(io),
-        _ = terminate.recv() => Ok(()),
+/// SIGINT and SIGTERM listeners, installed before the server announces
+/// itself: a supervisor that stops it as soon as it reads the announcement
+/// gets a graceful stop, not the default action of the signal.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<Self> {
+        let listen = |kind: SignalKind| {
+            signal(kind).map_err(|e| {
+                Error::new(ErrorKind::Unavailable, "cannot listen for signals").with_source(e)
+            })
+        };
+        Ok(Self {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }

@@ -173,10 +173,10 @@ fn bench_refuses_bad_options() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _) = config(dir.path());
     let (code, _, err) = cli(&config, &["bench", "--backend", "embedded", "--serve"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 64, "a usage error: {err}");
     assert!(err.contains("only applies to --backend remote"), "{err}");
     let (code, _, err) = cli(&config, &["bench", "--events", "0"]);
-    assert_eq!(code, 2, "a usage error: {err}");
+    assert_eq!(code, 64, "a usage error: {err}");
     let (code, _, err) = cli(
         &config,
         &[
@@ -189,8 +189,36 @@ fn bench_refuses_bad_options() {
             "10",
         ],
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 64, "a config error: {err}");
     assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
+fn bench_measures_the_configs_fsync_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}fsync = \"always\"\n")).unwrap();
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "--backend",
+            "embedded",
+            "--events",
+            "20",
+            "--batch",
+            "10",
+            "--latency-events",
+            "2",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = cli(&config, &args);
+        assert_eq!(code, 0, "{out}\n{err}");
+        json(&out)["fsync"].clone()
+    };
+    assert_eq!(bench(&[]), "always");
+    assert_eq!(bench(&["--fsync", "never"]), "never");
 }
 
 #[test]

@@ -5,7 +5,18 @@ mod common;
 
 use std::{path::Path, process::Command};
 
-use common::{cli, json};
+use common::{cli_in, json};
+
+/// The stream `demo` runs in (never the config's).
+const DEMO_STREAM: (&str, &str) = ("RUSTOK_IGGY__STREAM", "rustok-demo");
+
+/// Runs the CLI on `config`, in the demo's stream.
+fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let dir = config.parent().unwrap();
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    cli_in(dir, &[DEMO_STREAM], &all)
+}
 
 fn config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("app.toml");
@@ -104,7 +115,7 @@ fn demo_then_every_operator_command_on_the_same_data() {
         ],
     );
     assert_eq!(code, 0);
-    assert_eq!(out.lines().count(), 3);
+    assert_eq!(out.lines().count(), 4, "3 records and the summary: {out}");
     assert_eq!(
         json(out.lines().next().unwrap())["event_type"],
         "order.placed"
@@ -162,7 +173,7 @@ fn bad_config_names_the_key_and_fails() {
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "[routing]\npartitons = 3\n").unwrap();
     let (code, _, err) = cli(&path, &["topology"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 64, "a config error is a usage error");
     assert!(err.contains("unknown field `partitons`"), "{err}");
     assert!(err.contains("docs/configuration.md"), "{err}");
 }
@@ -174,7 +185,9 @@ fn help_lists_every_command_with_examples() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for command in ["demo", "topology", "lag", "dlq", "replay", "health"] {
+    for command in [
+        "demo", "topology", "lag", "dlq", "replay", "import", "health",
+    ] {
         assert!(
             text.contains(command),
             "{command} missing from --help:\n{text}"

@@ -180,7 +180,10 @@ fn every_command_works_against_a_served_remote_backend() {
     let (code, out, err) = cli(&config, &["health"]);
     assert_eq!(
         (code, out.lines().next()),
-        (0, Some("healthy")),
+        (
+            1,
+            Some("degraded: 4 dead letters pending (health.max_dlq_pending = 0)")
+        ),
         "{out}{err}"
     );
 
@@ -249,7 +252,7 @@ fn every_command_works_against_a_served_remote_backend() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.lines().count(), 5, "{out}");
+    assert_eq!(out.lines().count(), 6, "5 records and the summary: {out}");
     assert_eq!(
         json(out.lines().next().unwrap())["event_type"],
         "order.placed"

@@ -76,7 +76,54 @@ async fn serve_takes_sdk_messages_and_syncs_them_on_sigterm() {
         )
         .await
         .unwrap();
+    // Consumers see what the interval fsync synced: poll until it is there.
+    let mut polled = Vec::new();
+    for _ in 0..1_000 {
+        polled = client
+            .poll_messages(
+                &stream,
+                &topic,
+                Some(1),
+                &Consumer::default(),
+                &PollingStrategy::offset(0),
+                100,
+                false,
+            )
+            .await
+            .unwrap()
+            .messages;
+        if !polled.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(polled.len(), 50);
     drop(client);
+
+    // The traffic it carried is in its metrics (issue 19, item 5).
+    let (_, metrics) = get(&http, "/metrics");
+    for line in [
+        "rustok_iggy_server_messages_sent_total 50",
+        "rustok_iggy_server_messages_polled_total 50",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
+    for series in [
+        "rustok_iggy_server_requests_total{command=\"message.send\",result=\"ok\"} 1",
+        "rustok_iggy_server_requests_total{command=\"message.poll\",result=\"ok\"}",
+        "rustok_iggy_server_connections_opened_total{transport=\"tcp\"}",
+        "rustok_iggy_server_request_duration_seconds_count{command=\"message.send\"} 1",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+    assert!(
+        metrics
+            .contains("rustok_iggy_server_requests_total{command=\"topic.create\",result=\"ok\"}"),
+        "{metrics}"
+    );
 
     // SIGTERM: graceful stop, data synced, lock released.
     let status = Command::new("kill")
@@ -273,4 +320,51 @@ fn tls_and_quic_run_in_a_child_trusting_the_test_ca() {
         rustok_iggy_server::test_support::run_trusting_in_child("serve_speaks_tls_and_quic", pki())
             .unwrap();
     assert_eq!(passed, 1);
+}
+
+#[test]
+fn serve_takes_host_names_and_json_and_checks_the_http_port_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+            .arg("serve")
+            .args(args)
+            .env("IGGY_SYSTEM_PATH", dir.path().join("data"))
+            .env_remove("IGGY_TCP_ADDRESS")
+            .env_remove("RUSTOK_IGGY_HTTP_ADDRESS")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // A taken HTTP port fails the start before anything is announced.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = taken.local_addr().unwrap().to_string();
+    let out = serve(&["--address", "localhost:0", "--http-address", &http])
+        .wait_with_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(!stdout.contains("listening"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&http));
+
+    // A host name, and JSON lines from start to stop.
+    let mut child = serve(&["--json", "--address", "localhost:0"]);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let address = first["address"].as_str().unwrap();
+    assert!(
+        address.starts_with("127.0.0.1:") || address.starts_with("[::1]:"),
+        "{first}"
+    );
+    assert_eq!(first["backend"], "embedded");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    let last: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(last["stopped"], true);
 }

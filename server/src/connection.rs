@@ -68,6 +68,7 @@ pub(crate) async fn serve<S: Wire>(
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let _open = crate::metrics::OpenConnection::new("tcp");
     let mut session = Session::new(shared.next_connection_id(), peer, Transport::Tcp);
     tracing::debug!(%peer, client = session.id, "connection opened");
     let end = serve_frames(&mut stream, &shared, &mut session, &mut stopped).await;
@@ -181,10 +182,12 @@ pub(crate) async fn answer(
     meta: &RequestMeta,
     body: &[u8],
 ) -> BytesMut {
+    let started = std::time::Instant::now();
     let result = match meta.code() {
         Some(code) => commands::dispatch(shared, session, code, body).await,
         None => Err(Status::FEATURE_UNAVAILABLE),
     };
+    crate::metrics::request(meta.code(), body, &result, started.elapsed());
     if let Err(status) = &result {
         tracing::debug!(
             peer = %session.peer,

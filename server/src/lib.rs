@@ -79,7 +79,7 @@
 //! | delete partitions (403) | not served, "feature unavailable": the core's backends only add partitions; removing the last ones would drop their records and move keys under consumers |
 //! | send messages (101) | `append` to one partition, checksums verified |
 //! | poll messages (100) | `poll`: offset, timestamp, first, last, next; auto-commit |
-//! | flush unsaved buffer (102) | no-op (appends are durable per the backend's policy when acknowledged) |
+//! | flush unsaved buffer (102) | `Backend::flush`: with `fsync`, syncs the partition to disk whatever the fsync policy |
 //! | get/store/delete consumer offset (120/121/122) | the offset store |
 //! | get/list/create/delete consumer group (600–603) | catalog names + backend membership |
 //! | join/leave/sync consumer group (604/605/606) | `join_group` / `leave_group` / `sync_group` |
@@ -161,6 +161,7 @@ mod frame;
 pub mod fuzzing;
 mod listener;
 mod mapping;
+mod metrics;
 mod quic;
 mod session;
 mod shared;

@@ -101,6 +101,7 @@ async fn serve(incoming: Incoming, shared: Arc<Shared>, mut stopped: watch::Rece
             return;
         }
     };
+    let _open = crate::metrics::OpenConnection::new("quic");
     let mut session = Session::new(shared.next_connection_id(), peer, Transport::Quic);
     tracing::debug!(%peer, client = session.id, "QUIC connection opened");
     let end = serve_streams(&connection, &shared, &mut session, &mut stopped).await;

@@ -177,6 +177,11 @@ impl BackendLayer for Checked {
         self.inner.partition_info(topic, partition).await
     }
 
+    async fn flush(&self, topic: &TopicRef, partition: u32, fsync: bool) -> Result<()> {
+        self.open("flush")?;
+        self.inner.flush(topic, partition, fsync).await
+    }
+
     async fn health(&self) -> HealthStatus {
         if self.open("health").is_err() {
             return HealthStatus::Unhealthy(vec![format!(

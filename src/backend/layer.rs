@@ -121,6 +121,11 @@ pub trait BackendLayer: Send + Sync {
         self.inner().partition_info(topic, partition).await
     }
 
+    /// [`Backend::flush`]; forwards.
+    async fn flush(&self, topic: &TopicRef, partition: u32, fsync: bool) -> Result<()> {
+        self.inner().flush(topic, partition, fsync).await
+    }
+
     /// [`Backend::health`]; forwards.
     async fn health(&self) -> HealthStatus {
         self.inner().health().await
@@ -291,6 +296,19 @@ macro_rules! forward {
             Self: 'async_trait,
         {
             $trait::partition_info($to(self), topic, partition)
+        }
+        fn flush<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            topic: &'life1 TopicRef,
+            partition: u32,
+            fsync: bool,
+        ) -> Fut<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            $trait::flush($to(self), topic, partition, fsync)
         }
         fn health<'life0, 'async_trait>(&'life0 self) -> Fut<'async_trait, HealthStatus>
         where

@@ -317,6 +317,16 @@ pub trait Backend: Send + Sync {
     /// First and next offset of a partition.
     async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo>;
 
+    /// Makes everything appended to `partition` so far as durable as the
+    /// backend can, whatever its own durability policy: written to its
+    /// storage, and with `fsync` also synced to the disk (Iggy's
+    /// `FlushUnsavedBuffer`). Resolves once that holds, never before; an
+    /// unknown topic or partition is
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound). A backend with no
+    /// storage to sync (see [`BackendCapabilities::persistent`]) only checks
+    /// the partition exists.
+    async fn flush(&self, topic: &TopicRef, partition: u32, fsync: bool) -> Result<()>;
+
     /// How the backend is doing.
     async fn health(&self) -> HealthStatus;
 

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fmt};
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
 
 use super::deserialize_at;
-use crate::Result;
+use crate::{Error, Result};
 
 /// The `[plugins.*]` sections, kept as raw TOML until their plugin parses them.
 ///
@@ -29,6 +29,40 @@ impl PluginSections {
     /// Sets the section of plugin `name`.
     pub fn insert(&mut self, name: impl Into<String>, table: toml::Table) {
         self.0.insert(name.into(), table);
+    }
+
+    /// Names of the sections the config sets, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Fails on the first section whose name is not in `known`: a plugin
+    /// only reads its own section, so a misspelt one (`[plugins.embeded]`,
+    /// `RUSTOK_IGGY__PLUGINS__EMBEDED__DATA_DIR`) would otherwise be ignored
+    /// and the plugin would run on its defaults. The error names the section
+    /// and lists `known`.
+    ///
+    /// ```
+    /// use rustok_iggy::TransportConfig;
+    ///
+    /// let config = TransportConfig::from_toml("[plugins.embeded]\ndata_dir = \"/x\"").unwrap();
+    /// let err = config.plugins.check_known(&["embedded", "json"]).unwrap_err();
+    /// assert_eq!(err.context("key"), Some("plugins.embeded"));
+    /// assert!(err.to_string().contains("embedded, json"), "{err}");
+    /// ```
+    pub fn check_known(&self, known: &[&str]) -> Result<()> {
+        match self.names().find(|name| !known.contains(name)) {
+            None => Ok(()),
+            Some(name) => Err(Error::config(
+                format!("plugins.{name}"),
+                format!(
+                    "unknown plugin section `{name}` (from the config file or a `{}PLUGINS__{}__*` variable); plugins linked into this binary: {}",
+                    super::ENV_PREFIX,
+                    name.to_ascii_uppercase(),
+                    known.join(", ")
+                ),
+            )),
+        }
     }
 }
 
@@ -140,5 +174,30 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(shown.contains("password"));
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn a_misspelt_section_from_a_file_or_the_environment_is_named() {
+        let known = ["embedded", "json", "remote"];
+        let from_file = TransportConfig::from_toml("[plugins.embeded]\ndata_dir = \"/x\"").unwrap();
+        let from_env = TransportConfig::from_toml_and_env(
+            "",
+            vec![(
+                "RUSTOK_IGGY__PLUGINS__EMBEDED__DATA_DIR".to_owned(),
+                "/x".to_owned(),
+            )],
+        )
+        .unwrap();
+        for config in [from_file, from_env] {
+            let err = config.plugins.check_known(&known).unwrap_err();
+            assert_eq!(err.context("key"), Some("plugins.embeded"));
+            assert!(err.to_string().contains("embedded, json, remote"), "{err}");
+            assert!(
+                err.to_string().contains("RUSTOK_IGGY__PLUGINS__EMBEDED__"),
+                "{err}"
+            );
+        }
+        let fine = TransportConfig::from_toml("[plugins.embedded]\ndata_dir = \"/x\"").unwrap();
+        assert!(fine.plugins.check_known(&known).is_ok());
     }
 }

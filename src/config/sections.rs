@@ -83,6 +83,10 @@ pub struct HealthConfig {
     /// A subscription with this many failures in a row (handler, poll, commit,
     /// DLQ) is degraded.
     pub max_consecutive_failures: u64,
+    /// The `health` command is degraded when more dead letters than this are
+    /// pending (not yet redriven): each one is an event no handler accepted,
+    /// waiting for an operator. Default 0.
+    pub max_dlq_pending: u64,
 }
 
 impl Default for HealthConfig {
@@ -90,6 +94,7 @@ impl Default for HealthConfig {
         Self {
             max_lag: 10_000,
             max_consecutive_failures: 10,
+            max_dlq_pending: 0,
         }
     }
 }

@@ -29,6 +29,37 @@ pub struct DeadLetter {
     pub last_failure: DateTime<Utc>,
 }
 
+impl DeadLetter {
+    /// Where it came from: which group gave up on which message, where.
+    pub fn source(&self) -> LetterSource {
+        LetterSource {
+            group: self.group.clone(),
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+            message_id: self.message.id,
+        }
+    }
+}
+
+/// One group giving up on one stored message. Two letters with the same
+/// source are one failure seen twice (the message was redelivered after a
+/// crash, before its offset was committed), which [`DlqStore::put`] keeps
+/// once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LetterSource {
+    /// The consumer group.
+    pub group: String,
+    /// The topic it was consumed from.
+    pub topic: TopicRef,
+    /// Its partition.
+    pub partition: u32,
+    /// Its offset there.
+    pub offset: u64,
+    /// The message's id.
+    pub message_id: u128,
+}
+
 /// A stored dead letter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DlqEntry {
@@ -111,7 +142,11 @@ pub trait DlqStore: Send + Sync {
     /// What it can do.
     fn capabilities(&self) -> DlqCapabilities;
 
-    /// Stores a dead letter durably and returns its id.
+    /// Stores a dead letter durably and returns its id. Idempotent per
+    /// [`DeadLetter::source`]: while an entry with the same source is stored
+    /// (redriven or not; a deleted one does not count), it returns that
+    /// entry's id and stores nothing, so a redelivery after a crash does not
+    /// dead-letter the same message twice.
     async fn put(&self, letter: DeadLetter) -> Result<u64>;
 
     /// Entries matching `filter` with ids above `after`, at most `limit`.

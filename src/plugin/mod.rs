@@ -8,7 +8,7 @@ mod offsets;
 mod registry;
 
 pub use codec::{Codec, CodecCapabilities, CodecExt, DecodeSink};
-pub use dlq::{DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore};
+pub use dlq::{DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, LetterSource};
 pub use offsets::{OffsetCapabilities, OffsetStore};
 pub use registry::{
     CodecFactory, Factory, FamilyFactory, Parts, Plugin, PluginKind, Registry, Wants,

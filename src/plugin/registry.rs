@@ -16,12 +16,17 @@
 //! and a DLQ store of the same family next to another backend share what
 //! they open.
 
-use std::{collections::BTreeSet, fmt, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    sync::Arc,
+};
 
 use futures::future::BoxFuture;
 
 use crate::{
     config::PluginConfig, Backend, Codec, DlqStore, Error, ErrorKind, OffsetStore, Result,
+    TransportConfig,
 };
 
 /// The four kinds of plugin.
@@ -284,6 +289,17 @@ impl Registry {
             .collect()
     }
 
+    /// Every registered plugin name, of any kind, sorted, each once: the
+    /// `[plugins.*]` sections a config may have.
+    pub fn all_names(&self) -> Vec<&'static str> {
+        self.plugins
+            .iter()
+            .map(|p| p.name)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
     /// The factory of `kind` named `name`.
     ///
     /// Fails with [`ErrorKind::Config`] naming the config key and listing the
@@ -348,6 +364,50 @@ impl Registry {
             Some(build) => build(config, wants).await,
             None => Ok(Parts::default()),
         }
+    }
+
+    /// Builds the backend, offset store and DLQ store `config` names, one
+    /// [`build_family`](Self::build_family) call per family (`offsets` and
+    /// `dlq` default to the backend's family). A store is `None` when its
+    /// family offers none (the transport then uses the backend's own).
+    pub async fn compose(
+        &self,
+        config: &TransportConfig,
+    ) -> Result<(
+        Arc<dyn Backend>,
+        Option<Arc<dyn OffsetStore>>,
+        Option<Arc<dyn DlqStore>>,
+    )> {
+        let mut wants: BTreeMap<&str, Wants> = BTreeMap::new();
+        wants.entry(&config.backend).or_default().backend = true;
+        wants
+            .entry(config.offsets.as_deref().unwrap_or(&config.backend))
+            .or_default()
+            .offsets = true;
+        wants
+            .entry(config.dlq.as_deref().unwrap_or(&config.backend))
+            .or_default()
+            .dlq = true;
+        let mut composed = Parts::default();
+        for (name, wants) in wants {
+            let parts = self.build_family(name, &config.plugin(name), wants).await?;
+            if wants.backend {
+                composed.backend = parts.backend;
+            }
+            if wants.offsets {
+                composed.offsets = parts.offsets;
+            }
+            if wants.dlq {
+                composed.dlq = parts.dlq;
+            }
+        }
+        let backend = composed.backend.ok_or_else(|| {
+            Error::config(
+                "backend",
+                format!("backend `{}` built no backend", config.backend),
+            )
+        })?;
+        Ok((backend, composed.offsets, composed.dlq))
     }
 }
 

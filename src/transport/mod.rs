@@ -18,7 +18,6 @@ pub use partition::partition_for;
 pub use routing::{check_name, RouteRule, RoutedTopic, Router, RoutingConfig};
 
 use std::{
-    collections::BTreeMap,
     fmt,
     sync::{Arc, Mutex, Weak},
 };
@@ -28,8 +27,8 @@ use crate::{
     consumer::SubscriptionState,
     envelope::EnvelopeCodec,
     metrics::PublishMetrics,
-    Backend, Codec, ConsumerConfig, DlqStore, Error, OffsetStore, PluginKind, Registry, Result,
-    TopicRef, TransportConfig, Wants,
+    Backend, Codec, ConsumerConfig, DlqStore, OffsetStore, PluginKind, Registry, Result, TopicRef,
+    TransportConfig,
 };
 
 /// Where a published event was stored.
@@ -113,6 +112,8 @@ impl Transport {
         config.limits.validate()?;
         crate::check_name("stream", &config.stream)?;
         Router::new(&config.routing)?;
+        // A misspelt `[plugins.*]` section would leave its plugin on defaults.
+        config.plugins.check_known(&registry.all_names())?;
         // Every registered codec reads; the configured one also writes.
         let mut decoders = Vec::new();
         let mut codec = None;
@@ -129,39 +130,7 @@ impl Transport {
             None => registry.build_codec(&config.codec, &config.plugin(&config.codec))?,
         };
 
-        // Each family named in config builds what it is asked for in one
-        // call: `offsets` and `dlq` default to the backend's family.
-        let mut wants: BTreeMap<&str, Wants> = BTreeMap::new();
-        wants.entry(&config.backend).or_default().backend = true;
-        wants
-            .entry(config.offsets.as_deref().unwrap_or(&config.backend))
-            .or_default()
-            .offsets = true;
-        wants
-            .entry(config.dlq.as_deref().unwrap_or(&config.backend))
-            .or_default()
-            .dlq = true;
-        let (mut backend, mut offsets, mut dlq) = (None, None, None);
-        for (name, wants) in wants {
-            let parts = registry
-                .build_family(name, &config.plugin(name), wants)
-                .await?;
-            if wants.backend {
-                backend = parts.backend;
-            }
-            if wants.offsets {
-                offsets = parts.offsets;
-            }
-            if wants.dlq {
-                dlq = parts.dlq;
-            }
-        }
-        let backend = backend.ok_or_else(|| {
-            Error::config(
-                "backend",
-                format!("backend `{}` built no backend", config.backend),
-            )
-        })?;
+        let (backend, offsets, dlq) = registry.compose(config).await?;
 
         let mut builder = Transport::builder(backend, codec)
             .stream(config.stream.clone())

@@ -3,7 +3,7 @@
 use super::*;
 use crate::{
     mocks::{MockBackend, MockCodec, MockDlqStore, MockOffsetStore},
-    wire, AppendAck, ErrorKind, EventEnvelope, TopicInfo,
+    wire, AppendAck, Error, ErrorKind, EventEnvelope, TopicInfo,
 };
 use mockall::predicate::eq;
 use uuid::Uuid;

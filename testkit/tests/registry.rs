@@ -55,3 +55,16 @@ async fn a_typo_in_the_memory_section_is_an_error() {
     assert!(err.to_string().contains("capacty"), "{err}");
     assert!(err.to_string().contains("plugins.memory"), "{err}");
 }
+
+#[tokio::test]
+async fn a_misspelt_plugin_section_is_an_error() {
+    let config =
+        TransportConfig::from_toml("backend = \"memory\"\n[plugins.memroy]\ncapacity = 10\n")
+            .unwrap();
+    let err = Transport::from_config_with(&config, &registry())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert_eq!(err.context("key"), Some("plugins.memroy"));
+    assert!(err.to_string().contains("json, memory"), "{err}");
+}

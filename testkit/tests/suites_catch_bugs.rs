@@ -101,6 +101,9 @@ impl Backend for Broken {
     async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo> {
         self.inner.partition_info(topic, partition).await
     }
+    async fn flush(&self, topic: &TopicRef, partition: u32, fsync: bool) -> Result<()> {
+        self.inner.flush(topic, partition, fsync).await
+    }
     async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId> {
         self.inner.join_group(topic, group).await
     }

@@ -10,7 +10,7 @@
 //! backend's part of consuming, without the consumer runtime of (c).
 //!
 //! Modes: `page cache` (`fsync = "never"`, no final sync) and `durable`
-//! (`fsync = "never"` while writing, then one final fsync: `flush()`).
+//! (`fsync = "never"` while writing, then one final fsync: `flush_all()`).
 //!
 //! Environment: `RUSTOK_BENCH_EVENTS` (default 1,000,000) events per
 //! workload, `RUSTOK_BENCH_LATENCY_SECS` (default 5) for the latency run,
@@ -185,7 +185,7 @@ async fn raw_append(dir: &Path, mode: Mode, payload: usize, records: usize) -> (
         backend.append(&topic, 0, batch.clone()).await.unwrap();
     }
     if mode == Mode::Durable {
-        backend.flush().await.unwrap();
+        backend.flush_all().await.unwrap();
     }
     let elapsed = started.elapsed();
     // Read it all back with `Backend::poll`: the backend's share of (c).
@@ -278,7 +278,7 @@ async fn publish_and_consume(
     }
     if mode == Mode::Durable {
         let started = Instant::now();
-        backend.flush().await.unwrap();
+        backend.flush_all().await.unwrap();
         publishing += started.elapsed();
     }
     let bytes = dir_bytes(&dir.join("streams"));

@@ -157,7 +157,7 @@ impl EmbeddedBackend {
     /// whatever the policy: an early group commit under `interval`, and the
     /// way to make a batch load durable under `never` with one fsync per
     /// partition at the end.
-    pub async fn flush(&self) -> Result<()> {
+    pub async fn flush_all(&self) -> Result<()> {
         self.engine.check_open("flush")?;
         self.engine.sync_pending().await
     }
@@ -286,6 +286,19 @@ impl Backend for EmbeddedBackend {
             first_offset: state.first_offset(),
             next_offset: state.next_offset(),
         })
+    }
+
+    /// Every append is in the page cache when it is acknowledged, so only
+    /// `fsync` has work to do: it syncs every segment of the partition above
+    /// its durable mark, under any fsync policy.
+    async fn flush(&self, topic: &TopicRef, partition: u32, fsync: bool) -> Result<()> {
+        self.engine.check_open("flush")?;
+        let p = self.engine.partition(topic, partition)?;
+        if fsync {
+            let next = p.state().next_offset();
+            p.sync_to(next).await?;
+        }
+        Ok(())
     }
 
     /// Unhealthy when closed or when a partition was poisoned by an I/O

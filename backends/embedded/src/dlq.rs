@@ -1,7 +1,7 @@
 //! [`EmbeddedDlqStore`]: dead letters as records of a DLQ topic in the same log.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     fs,
     path::PathBuf,
     sync::Arc,
@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rustok_iggy::{
-    DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error, ErrorKind, Message,
-    PollFrom, Record, Result, TopicRef,
+    DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error, ErrorKind,
+    LetterSource, Message, PollFrom, Record, Result, TopicRef,
 };
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +52,8 @@ struct Marks {
 /// policy but `never`. The DLQ stream is exempt from retention.
 ///
 /// Listing and counting scan the letters: a DLQ is small, rarely read, and
-/// its reads are operator actions.
+/// its reads are operator actions. The first put scans them once to learn
+/// which sources are stored (puts are idempotent per source).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -81,6 +82,9 @@ pub struct EmbeddedDlqStore {
     partition: Arc<Partition>,
     marks_path: PathBuf,
     marks: tokio::sync::Mutex<Marks>,
+    /// The id each stored source has, learned on the first put; serializes
+    /// puts. Deleted ids linger: `put` checks the marks.
+    sources: tokio::sync::Mutex<Option<HashMap<LetterSource, u64>>>,
 }
 
 impl EmbeddedDlqStore {
@@ -103,6 +107,7 @@ impl EmbeddedDlqStore {
             partition,
             marks_path,
             marks: tokio::sync::Mutex::new(marks),
+            sources: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -268,11 +273,29 @@ impl DlqStore for EmbeddedDlqStore {
     async fn put(&self, letter: DeadLetter) -> Result<u64> {
         self.engine.check_open("dlq put")?;
         let message = encode_letter(&letter)?;
+        let mut sources = self.sources.lock().await;
+        if sources.is_none() {
+            let mut known = HashMap::new();
+            self.scan(None, |entry| {
+                known.insert(entry.letter.source(), entry.id);
+                true
+            })
+            .await?;
+            *sources = Some(known);
+        }
+        let known = sources.get_or_insert_with(HashMap::new);
+        let source = letter.source();
+        if let Some(&id) = known.get(&source) {
+            if !self.marks.lock().await.deleted.contains(&id) {
+                return Ok(id);
+            }
+        }
         let (offset, _) = self.partition.append(vec![message]).await?;
         if self.engine.config.fsync == FsyncPolicy::Interval {
             // A put is durable before it returns, whatever the group-commit period.
             self.partition.sync_to(offset + 1).await?;
         }
+        known.insert(source, offset + 1);
         Ok(offset + 1)
     }
 

@@ -93,9 +93,13 @@ impl SparseIndex {
         after.checked_sub(1).map(|i| self.entries[i])
     }
 
-    /// Writes the index beside its segment (temporary file, then rename, so
-    /// a reader never finds half of one). Not fsynced: a lost index is rebuilt.
+    /// Writes the index beside its segment; see [`write_file`].
     pub(crate) fn store(&self, path: &Path, summary: SegmentSummary) -> io::Result<()> {
+        write_file(path, &self.encode(summary))
+    }
+
+    /// The index file's bytes: header, entries, CRC-32C.
+    pub(crate) fn encode(&self, summary: SegmentSummary) -> Vec<u8> {
         let mut buf = Vec::with_capacity(HEADER_LEN + self.entries.len() * ENTRY_LEN + 4);
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&VERSION.to_le_bytes());
@@ -114,11 +118,7 @@ impl SparseIndex {
         }
         let crc = crc32c::crc32c(&buf);
         buf.extend_from_slice(&crc.to_le_bytes());
-        let tmp = path.with_extension("index.tmp");
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(&buf)?;
-        drop(file);
-        fs::rename(&tmp, path)
+        buf
     }
 
     /// Reads an index file; `None` if it is missing, damaged, or does not
@@ -174,6 +174,16 @@ impl SparseIndex {
         }
         Some((index, summary))
     }
+}
+
+/// Writes index bytes beside their segment (temporary file, then rename, so a
+/// reader never finds half of one). Not fsynced: a lost index is rebuilt.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("index.tmp");
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    drop(file);
+    fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

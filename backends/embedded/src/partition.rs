@@ -30,7 +30,7 @@ use crate::{
     error::{io_error, join_error, NAME},
     frame,
     fsutil::sync_dir,
-    index::{IndexEntry, SparseIndex},
+    index::{self, IndexEntry, SparseIndex},
     segment::{log_name, read_records, ReadPlan, Segment},
 };
 
@@ -108,7 +108,9 @@ pub(crate) struct Partition {
     dir: PathBuf,
     label: String,
     settings: Settings,
-    writer: Mutex<Writer>,
+    /// Serializes appends. Async, so an append waiting for another (which
+    /// may be rolling a segment on the blocking pool) never blocks a worker.
+    writer: Arc<tokio::sync::Mutex<Writer>>,
     state: Mutex<State>,
     /// Serializes fsyncs, so concurrent `always` appends share one.
     sync_lock: tokio::sync::Mutex<()>,
@@ -152,10 +154,10 @@ impl Partition {
             dir,
             label,
             settings,
-            writer: Mutex::new(Writer {
+            writer: Arc::new(tokio::sync::Mutex::new(Writer {
                 last_timestamp,
                 ..Writer::default()
-            }),
+            })),
             state: Mutex::new(state),
             sync_lock: tokio::sync::Mutex::new(()),
             visible,
@@ -165,10 +167,11 @@ impl Partition {
 
     /// Marks the partition as deleted with its topic. Waits for an append in
     /// progress (under the writer lock) to finish, so none writes after this
-    /// returns, then wakes long polls, which fail with NotFound.
+    /// returns, then wakes long polls, which fail with NotFound. Blocking:
+    /// call it on the blocking pool.
     pub(crate) fn mark_removed(&self) {
         {
-            let _writer = lock(&self.writer);
+            let _writer = self.writer.blocking_lock();
             let _state = self.state();
             self.removed.store(true, Ordering::Release);
         }
@@ -248,9 +251,10 @@ impl Partition {
     /// was rolled. Under `fsync = "always"` it returns only once they are
     /// fsynced.
     ///
-    /// Batches of at least [`OFFLOAD_BYTES`] are written on tokio's blocking
-    /// pool; smaller ones inline, where the hop would cost more than the
-    /// page-cache copy it moves (see the crate docs).
+    /// Batches of at least [`OFFLOAD_BYTES`], and an append that rolls a
+    /// segment (an fsync, an index file and a new file), run on tokio's
+    /// blocking pool; other batches inline, where the hop would cost more than
+    /// the page-cache copy it moves (see the crate docs).
     pub(crate) async fn append(self: &Arc<Self>, messages: Vec<Message>) -> Result<(u64, bool)> {
         let mut bytes = 0;
         for message in &messages {
@@ -261,13 +265,17 @@ impl Partition {
             })?;
             bytes += frame::frame_len(message);
         }
-        let (first, end, rolled) = if bytes >= OFFLOAD_BYTES {
+        let mut writer = self.writer.clone().lock_owned().await;
+        // Only the writer rolls, so this stays true until `write` runs.
+        let (first, end, rolled) = if bytes >= OFFLOAD_BYTES || self.roll_due(&messages) {
             let this = self.clone();
-            tokio::task::spawn_blocking(move || this.write(&messages))
+            tokio::task::spawn_blocking(move || this.write(&mut writer, &messages))
                 .await
                 .map_err(|e| join_error("append", e))??
         } else {
-            self.write(&messages)?
+            let written = self.write(&mut writer, &messages)?;
+            drop(writer);
+            written
         };
         if self.settings.fsync == FsyncPolicy::Always {
             self.sync_to(end).await?;
@@ -275,28 +283,30 @@ impl Partition {
         Ok((first, rolled))
     }
 
-    /// The synchronous part of an append: roll if due, encode, write.
-    fn write(&self, messages: &[Message]) -> Result<(u64, u64, bool)> {
-        let mut writer = lock(&self.writer);
-        let writer = &mut *writer;
+    /// Whether appending `messages` starts a new segment.
+    fn roll_due(&self, messages: &[Message]) -> bool {
+        !messages.is_empty() && self.state().active().len >= self.settings.segment_bytes
+    }
+
+    /// The synchronous part of an append, under the writer lock: roll if
+    /// due, encode, write.
+    fn write(&self, writer: &mut Writer, messages: &[Message]) -> Result<(u64, u64, bool)> {
         self.check_live()?;
-        let (file, path, position, first, rolled) = {
-            let mut state = self.state();
-            if let Some(reason) = &state.poisoned {
-                return Err(self.poisoned_error(reason));
-            }
-            let mut rolled = false;
-            if !messages.is_empty() && state.active().len >= self.settings.segment_bytes {
-                self.roll(&mut state)?;
-                rolled = true;
-            }
+        if let Some(reason) = &self.state().poisoned {
+            return Err(self.poisoned_error(reason));
+        }
+        let rolled = self.roll_due(messages);
+        if rolled {
+            self.roll()?;
+        }
+        let (file, path, position, first) = {
+            let state = self.state();
             let active = state.active();
             (
                 active.file.clone(),
                 active.path.clone(),
                 active.len,
                 active.next,
-                rolled,
             )
         };
         if messages.is_empty() {
@@ -344,40 +354,55 @@ impl Partition {
         Ok((first, first + count, rolled))
     }
 
-    /// Seals the active segment and starts a new one at its next offset.
-    /// Runs under the writer lock (from `write`) and the state lock.
-    fn roll(&self, state: &mut State) -> Result<()> {
+    /// Seals the active segment (fsync under a durable policy, index file)
+    /// and starts a new one at its next offset. Runs under the writer lock on
+    /// the blocking pool; the state lock, which readers take, is held only to
+    /// read the old segment and to publish the new one, never across I/O.
+    fn roll(&self) -> Result<()> {
+        #[cfg(test)]
+        tests::note_roll(&self.label);
         let durable = self.settings.durable();
-        let old = state.active();
+        let (file, path, index_path, index, base) = {
+            let state = self.state();
+            let old = state.active();
+            (
+                old.file.clone(),
+                old.path.clone(),
+                old.index_path(),
+                old.index.encode(old.summary()),
+                old.next,
+            )
+        };
         if durable {
-            if let Err(e) = old.file.sync_data() {
-                let err = io_error("fsync", &old.path, e).with_context("partition", &self.label);
-                self.poison(state, &err);
+            if let Err(e) = file.sync_data() {
+                let err = io_error("fsync", &path, e).with_context("partition", &self.label);
+                self.poison(&mut self.state(), &err);
                 return Err(err);
             }
         }
-        if let Err(e) = old.index.store(&old.index_path(), old.summary()) {
+        if let Err(e) = index::write_file(&index_path, &index) {
             // Derived data: reopening rebuilds it by scanning.
-            tracing::warn!(segment = %old.path.display(), error = %e, "cannot write segment index");
+            tracing::warn!(segment = %path.display(), error = %e, "cannot write segment index");
         }
-        let base = old.next;
+        let segment = create_segment(&self.dir, base, self.settings)?;
+        let mut state = self.state();
         if durable {
             state.durable = state.durable.max(base);
         }
-        let segment = create_segment(&self.dir, base, self.settings)?;
         state.segments.push(segment);
-        self.publish(state);
+        self.publish(&state);
         Ok(())
     }
 
-    /// Fsyncs the active segment unless everything below `target` already is.
-    /// Concurrent callers queue on one lock, and the first fsync covers all
-    /// of them (group commit). An fsync failure poisons the partition: the
-    /// page cache may have dropped the data, so it is never retried as if it
-    /// had worked.
+    /// Fsyncs every segment holding records at or above the durable mark
+    /// (the active one, and under `never` the ones rolled since the last
+    /// sync) unless everything below `target` already is. Concurrent callers
+    /// queue on one lock, and the first fsync covers all of them (group
+    /// commit). An fsync failure poisons the partition: the page cache may
+    /// have dropped the data, so it is never retried as if it had worked.
     pub(crate) async fn sync_to(&self, target: u64) -> Result<()> {
         let _turn = self.sync_lock.lock().await;
-        let (file, path, next) = {
+        let (unsynced, next) = {
             let state = self.state();
             if let Some(reason) = &state.poisoned {
                 return Err(self.poisoned_error(reason));
@@ -385,10 +410,21 @@ impl Partition {
             if state.durable >= target {
                 return Ok(());
             }
-            let active = state.active();
-            (active.file.clone(), active.path.clone(), active.next)
+            let unsynced: Vec<(Arc<File>, PathBuf)> = state
+                .segments
+                .iter()
+                .filter(|s| s.next > state.durable)
+                .map(|s| (s.file.clone(), s.path.clone()))
+                .collect();
+            (unsynced, state.next_offset())
         };
-        let result = tokio::task::spawn_blocking(move || file.sync_data()).await;
+        let result = tokio::task::spawn_blocking(move || {
+            for (file, path) in unsynced {
+                file.sync_data().map_err(|e| (e, path))?;
+            }
+            Ok(())
+        })
+        .await;
         let mut state = self.state();
         let err = match result {
             Ok(Ok(())) => {
@@ -396,7 +432,7 @@ impl Partition {
                 self.publish(&state);
                 return Ok(());
             }
-            Ok(Err(e)) => io_error("fsync", &path, e),
+            Ok(Err((e, path))) => io_error("fsync", &path, e),
             Err(e) => join_error("fsync", e),
         };
         let err = err.with_context("partition", &self.label);
@@ -540,7 +576,8 @@ impl Partition {
         let state = self.state();
         let active = state.active();
         if active.len > 0 {
-            if let Err(e) = active.index.store(&active.index_path(), active.summary()) {
+            let bytes = active.index.encode(active.summary());
+            if let Err(e) = index::write_file(&active.index_path(), &bytes) {
                 tracing::warn!(segment = %active.path.display(), error = %e, "cannot write segment index");
             }
         }
@@ -644,6 +681,53 @@ mod tests {
             headers: Headers::new(),
             payload: Bytes::from_static(b"x"),
         }
+    }
+
+    /// The threads that rolled a segment, by partition label.
+    static ROLLS: Mutex<Vec<(String, std::thread::ThreadId)>> = Mutex::new(Vec::new());
+
+    pub(super) fn note_roll(label: &str) {
+        lock(&ROLLS).push((label.to_owned(), std::thread::current().id()));
+    }
+
+    /// A roll fsyncs and creates files: it must not run on an async worker.
+    /// On a current-thread runtime the worker is the test's own thread.
+    #[test]
+    fn rolls_run_on_the_blocking_pool_not_on_an_async_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            segment_bytes: 1,
+            ..settings(FsyncPolicy::Always)
+        };
+        let first = create_segment(dir.path(), 0, settings).unwrap();
+        let label = "rolls/off/0";
+        let p = Arc::new(Partition::new(
+            dir.path().to_owned(),
+            label.into(),
+            settings,
+            vec![first],
+        ));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for _ in 0..4 {
+                p.append(vec![message()]).await.unwrap();
+            }
+        });
+        let rolls: Vec<_> = lock(&ROLLS)
+            .iter()
+            .filter(|(l, _)| l == label)
+            .map(|(_, thread)| *thread)
+            .collect();
+        assert_eq!(rolls.len(), 3, "one roll per append after the first");
+        let worker = std::thread::current().id();
+        assert!(
+            rolls.iter().all(|t| *t != worker),
+            "a roll ran on the async worker"
+        );
+        assert_eq!(p.state().segments.len(), 4);
     }
 
     #[tokio::test]

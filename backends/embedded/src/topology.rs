@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! <data_dir>/.lock                                  held while open
-//! <data_dir>/streams/<stream>/<topic>/topic.meta    partition count (written last)
+//! <data_dir>/streams/<stream>/<topic>/topic.meta    partition count + CRC-32C (written last)
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.log
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.index
 //! <data_dir>/offsets/<group>.a, .b                  committed offsets (two slots)
@@ -237,9 +237,18 @@ impl Engine {
     pub(crate) fn ensure_topic(&self, topic: &TopicRef, partitions: u32) -> Result<TopicInfo> {
         self.check_open("ensure_topic")?;
         let dir = self.topic_dir(topic)?;
+        // Topology changes serialize on `topology`; `streams`, which every
+        // append and poll reads, is locked only to look and to publish, never
+        // across the file work below.
         let _topology = lock(&self.topology);
-        let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = streams.get(&topic.stream).and_then(|t| t.get(&topic.topic)) {
+        let existing = self
+            .streams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&topic.stream)
+            .and_then(|t| t.get(&topic.topic))
+            .cloned();
+        if let Some(existing) = existing {
             let found = existing.partitions.len();
             if found != partitions as usize {
                 return Err(Error::new(
@@ -264,7 +273,7 @@ impl Engine {
         remove_dir_if_present(&dir).map_err(|e| io_error("ensure_topic", &dir, e))?;
         let opened = self.open_topic(topic, &dir, partitions)?;
         let durable = self.config.durable();
-        let meta = format!("partitions = {partitions}\n");
+        let meta = encode_topic_meta(partitions);
         write_atomic(&dir.join(TOPIC_META), meta.as_bytes(), durable)
             .map_err(|e| io_error("ensure_topic", &dir, e))?;
         if durable {
@@ -275,7 +284,9 @@ impl Engine {
                 sync_dir(d).map_err(|e| io_error("ensure_topic", d, e))?;
             }
         }
-        streams
+        self.streams
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
             .entry(topic.stream.clone())
             .or_default()
             .insert(topic.topic.clone(), Arc::new(opened));
@@ -362,7 +373,7 @@ impl Engine {
             let opened = open_partition(&partition_dir, format!("{topic}/{p}"), self.settings())?;
             partitions.push(Arc::new(opened));
         }
-        let meta = format!("partitions = {total}\n");
+        let meta = encode_topic_meta(total);
         // Also fsyncs the topic directory, so the new partition directories
         // are durable before the count that names them.
         write_atomic(
@@ -601,8 +612,28 @@ fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     }
 }
 
+/// `topic.meta`: the partition count, then the CRC-32C of that line, so a
+/// flipped bit cannot turn into another valid count.
+fn encode_topic_meta(partitions: u32) -> String {
+    let line = format!("partitions = {partitions}\n");
+    format!("{line}crc32c = {:08x}\n", crc32c::crc32c(line.as_bytes()))
+}
+
+/// The partition count of a `topic.meta`; `None` if it is damaged. A file
+/// of one line without a checksum was written before checksums were added
+/// and is read as it is.
 fn parse_topic_meta(text: &str) -> Option<u32> {
-    let value = text.trim().strip_prefix("partitions")?.trim_start();
+    let (line, rest) = match text.find('\n') {
+        Some(end) => text.split_at(end + 1),
+        None => (text, ""),
+    };
+    if !rest.is_empty() {
+        let crc = rest.strip_prefix("crc32c = ")?.strip_suffix('\n')?;
+        if u32::from_str_radix(crc, 16).ok()? != crc32c::crc32c(line.as_bytes()) {
+            return None;
+        }
+    }
+    let value = line.trim().strip_prefix("partitions")?.trim_start();
     let n: u32 = value.strip_prefix('=')?.trim().parse().ok()?;
     (1..=MAX_PARTITIONS).contains(&n).then_some(n)
 }
@@ -639,7 +670,12 @@ mod tests {
 
     #[test]
     fn topic_meta_parses_strictly() {
-        assert_eq!(parse_topic_meta("partitions = 8\n"), Some(8));
+        assert_eq!(parse_topic_meta("partitions = 8\n"), Some(8), "legacy");
+        assert_eq!(parse_topic_meta(&encode_topic_meta(8)), Some(8));
+        let flipped = encode_topic_meta(3).replacen('3', "7", 1);
+        assert_eq!(parse_topic_meta(&flipped), None, "{flipped}");
+        let cut = &encode_topic_meta(3)[..20];
+        assert_eq!(parse_topic_meta(cut), None, "{cut}");
         assert_eq!(parse_topic_meta("partitions = 0\n"), None);
         assert_eq!(parse_topic_meta("garbage"), None);
     }

@@ -664,9 +664,14 @@ async fn check_cycle(
             "{label}: DLQ entry {id} is lost or changed"
         );
     }
+    let mut in_dlq = HashSet::new();
     for entry in &entries {
         let letter = &entry.letter;
         let (p, offset) = (letter.partition, letter.offset);
+        assert!(
+            in_dlq.insert((p, offset)),
+            "{label}: {p}/{offset} is in the DLQ twice"
+        );
         assert_eq!(
             letter.topic,
             topic(),

@@ -218,11 +218,41 @@ fn fuzzer_bytes_decode_to_edits() {
     );
 }
 
+/// `topic.meta` carries a CRC-32C of its count, so a bit flip that turns
+/// one count into another valid one ("partitions = 1" read as 5, say) fails
+/// the open naming the file instead of opening a topic of another shape.
+#[test]
+fn a_flipped_partition_count_is_refused_naming_topic_meta() {
+    let _only_me = HEAP.exclusive();
+    let all = files(template());
+    let metas: Vec<usize> = (0..all.len())
+        .filter(|&i| all[i].ends_with("topic.meta"))
+        .collect();
+    assert_eq!(metas.len(), 2, "{all:?}");
+    for file in metas {
+        let text = std::fs::read_to_string(&all[file]).unwrap();
+        let (count, rest) = text.split_once('\n').unwrap();
+        assert!(rest.starts_with("crc32c = "), "{text}");
+        let grown = count.replace(|c: char| c.is_ascii_digit(), "5");
+        assert_ne!(grown, count);
+        let dir = edited(&[Edit::Replace {
+            file,
+            bytes: format!("{grown}\n{rest}").into_bytes(),
+        }]);
+        assert_eq!(runtime().block_on(check(dir.path())), Ok(Outcome::Refused));
+        let err = runtime()
+            .block_on(EmbeddedBackend::open(EmbeddedConfig::new(dir.path())))
+            .unwrap_err();
+        assert!(err.to_string().contains("topic.meta"), "{err}");
+    }
+}
+
 /// Found by the cargo-fuzz target: a bit flip in the DLQ topic's
 /// `topic.meta` ("partitions = 1" read as 5) failed the open with an error
 /// that named no file. It now names `topic.meta` (as does every "exists
-/// with N partitions" error). A grown count of an application topic opens,
-/// with the extra partitions empty.
+/// with N partitions" error). A `topic.meta` without a checksum (as written
+/// before checksums) is read as it is: a grown count of an application topic
+/// opens, with the extra partitions empty.
 #[test]
 fn a_damaged_partition_count_names_topic_meta() {
     let _only_me = HEAP.exclusive();

@@ -141,7 +141,7 @@ async fn under_interval_consumers_never_see_data_above_the_durable_mark() {
         "a consumer saw data that is not fsynced yet"
     );
     // An early group commit makes it visible.
-    backend.flush().await.unwrap();
+    backend.flush_all().await.unwrap();
     assert_dense(&backend.poll(request(Duration::ZERO)).await.unwrap(), 1);
     backend.append(&topic(), 0, vec![message(2)]).await.unwrap();
     // Shutdown flushes what is still pending.
@@ -150,6 +150,32 @@ async fn under_interval_consumers_never_see_data_above_the_durable_mark() {
         .await
         .unwrap();
     assert_dense(&backend.poll(request(Duration::ZERO)).await.unwrap(), 2);
+    backend.shutdown().await.unwrap();
+}
+
+/// `Backend::flush` syncs one partition on demand under `interval`, and only
+/// when asked to fsync.
+#[tokio::test]
+async fn a_partition_flush_with_fsync_is_an_early_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig {
+        fsync_interval_ms: 3_600_000,
+        ..small(dir.path(), FsyncPolicy::Interval)
+    };
+    let backend = EmbeddedBackend::open(config).await.unwrap();
+    backend.ensure_topic(&topic(), 1).await.unwrap();
+    backend.append(&topic(), 0, vec![message(1)]).await.unwrap();
+    backend.flush(&topic(), 0, false).await.unwrap();
+    assert!(
+        backend
+            .poll(request(Duration::ZERO))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a flush without fsync synced"
+    );
+    backend.flush(&topic(), 0, true).await.unwrap();
+    assert_dense(&backend.poll(request(Duration::ZERO)).await.unwrap(), 1);
     backend.shutdown().await.unwrap();
 }
 

@@ -466,6 +466,14 @@ impl Backend for MemoryBackend {
         })
     }
 
+    /// Nothing to write or sync: the memory backend keeps no storage
+    /// (`capabilities().persistent` is false). Checks the partition exists.
+    async fn flush(&self, topic: &TopicRef, partition: u32, _fsync: bool) -> Result<()> {
+        self.check_open("flush")?;
+        let state = self.topic(topic)?;
+        partition_of(&state, topic, partition).map(|_| ())
+    }
+
     async fn health(&self) -> HealthStatus {
         if self.is_closed() {
             HealthStatus::Unhealthy(vec!["memory backend is closed".to_owned()])

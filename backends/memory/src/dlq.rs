@@ -1,11 +1,15 @@
 //! [`MemoryDlqStore`]: dead letters in an ordered map.
 
-use std::{collections::BTreeMap, sync::Mutex};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rustok_iggy::{
-    DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error, ErrorKind, Result,
+    DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error, ErrorKind,
+    LetterSource, Result,
 };
 
 use crate::lock;
@@ -15,6 +19,9 @@ struct Entries {
     /// The id of the last entry put; ids are never reused, even after a delete.
     last_id: u64,
     entries: BTreeMap<u64, DlqEntry>,
+    /// The id each source was stored under (deleted ids linger: `put`
+    /// checks the entry still exists).
+    sources: HashMap<LetterSource, u64>,
 }
 
 /// A [`DlqStore`] that keeps dead letters in memory.
@@ -77,11 +84,18 @@ impl DlqStore for MemoryDlqStore {
 
     async fn put(&self, letter: DeadLetter) -> Result<u64> {
         let mut inner = lock(&self.inner);
+        let source = letter.source();
+        if let Some(&id) = inner.sources.get(&source) {
+            if inner.entries.contains_key(&id) {
+                return Ok(id);
+            }
+        }
         let id = inner.last_id.checked_add(1).ok_or_else(|| {
             Error::new(ErrorKind::Backend, "memory DLQ ran out of ids")
                 .with_context("dlq", "memory")
         })?;
         inner.last_id = id;
+        inner.sources.insert(source, id);
         inner.entries.insert(
             id,
             DlqEntry {

@@ -288,6 +288,11 @@ impl Backend for RemoteBackend {
         self.log.partition_info(topic, partition).await
     }
 
+    async fn flush(&self, topic: &TopicRef, partition: u32, fsync: bool) -> Result<()> {
+        self.check_server("flush")?;
+        self.log.flush(topic, partition, fsync).await
+    }
+
     async fn join_group(&self, topic: &TopicRef, group: &str) -> Result<MemberId> {
         self.check_open("join_group")?;
         self.check_server("join_group")?;

@@ -25,14 +25,18 @@
 //! letters an operator handles, not for millions. Original headers with an
 //! empty value or one above 255 bytes cannot be stored (`InvalidInput`).
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rustok_iggy::{
     DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, Error, ErrorKind, Headers,
-    Message, PollFrom, PollRequest, Record, Result, TopicRef,
+    LetterSource, Message, PollFrom, PollRequest, Record, Result, TopicRef,
 };
 use tokio::sync::Mutex;
 
@@ -63,6 +67,9 @@ mod key {
 struct State {
     ready: bool,
     entries: BTreeMap<u64, DlqEntry>,
+    /// The id each source was stored under (deleted ids linger: `put`
+    /// checks the entry still exists).
+    sources: HashMap<LetterSource, u64>,
     entries_next: u64,
     marks_next: u64,
 }
@@ -281,6 +288,7 @@ impl RemoteDlqStore {
         for record in self.read_from(&self.entries, state.entries_next).await? {
             state.entries_next = record.offset + 1;
             let entry = decode(record)?;
+            state.sources.insert(entry.letter.source(), entry.id);
             state.entries.insert(entry.id, entry);
         }
         for record in self.read_from(&self.marks, state.marks_next).await? {
@@ -322,8 +330,13 @@ impl DlqStore for RemoteDlqStore {
     }
 
     async fn put(&self, letter: DeadLetter) -> Result<u64> {
-        let message = encode(&letter);
         let mut state = self.fresh().await?;
+        if let Some(&id) = state.sources.get(&letter.source()) {
+            if state.entries.contains_key(&id) {
+                return Ok(id);
+            }
+        }
+        let message = encode(&letter);
         let ack = self.log.append(&self.entries, 0, vec![message]).await?;
         self.refresh(&mut state).await?;
         Ok(ack.first_offset)

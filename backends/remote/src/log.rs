@@ -263,6 +263,22 @@ impl Log {
         })
     }
 
+    /// Iggy's `FlushUnsavedBuffer`: the server writes what it buffers for
+    /// the partition, and with `fsync` syncs it.
+    pub(crate) async fn flush(&self, topic: &TopicRef, partition: u32, fsync: bool) -> Result<()> {
+        let conn = self.conn("flush").await?;
+        let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
+        conn.call(
+            "flush_unsaved_buffer",
+            conn.client().flush_unsaved_buffer(&s, &t, partition, fsync),
+        )
+        .await
+        .map_err(|e| {
+            e.with_context("topic", topic)
+                .with_context("partition", partition)
+        })
+    }
+
     fn lock(&self, topic: &TopicRef, partition: u32) -> PartitionLock {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry((topic.clone(), partition)).or_default().clone()

@@ -1,7 +1,8 @@
 //! Options of `bench`.
 
 use clap::{Args, ValueEnum};
-use rustok_iggy::{Error, Result};
+use rustok_iggy::{Error, Result, TransportConfig};
+use rustok_iggy_embedded::{EmbeddedConfig, FsyncPolicy};
 use serde::Serialize;
 
 /// The backends `bench` can measure.
@@ -94,8 +95,14 @@ pub struct BenchArgs {
     /// Members of the consuming group.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_024))]
     pub consumers: u64,
-    /// Fsync policy of the embedded log and of the plain-file baseline.
-    #[arg(long, value_enum, default_value = "never")]
+    /// Fsync policy of the embedded log and of the plain-file baseline
+    /// (default: the config's `plugins.embedded.fsync`, itself `interval`
+    /// by default).
+    #[arg(long = "fsync", value_enum)]
+    fsync_flag: Option<Fsync>,
+    /// The policy measured: `--fsync`, else the config's (set by
+    /// [`BenchArgs::resolve`]).
+    #[arg(skip = Fsync::Interval)]
     pub fsync: Fsync,
     /// Events of the latency workload, published one at a time.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -103,12 +110,27 @@ pub struct BenchArgs {
     /// Events per second the latency workload publishes at.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub latency_rate: u64,
-    /// Print one JSON document instead of a table.
-    #[arg(long)]
+    /// Print one JSON document instead of a table (the global `--json`).
+    #[arg(skip)]
     pub json: bool,
 }
 
 impl BenchArgs {
+    /// Fills in what comes from outside the command's flags: `--json`, and
+    /// the fsync policy of the config when `--fsync` is not given.
+    pub fn resolve(&mut self, config: &TransportConfig, json: bool) -> Result<()> {
+        self.json = json;
+        self.fsync = match self.fsync_flag {
+            Some(fsync) => fsync,
+            None => match EmbeddedConfig::from_plugin_config(&config.plugin("embedded"))?.fsync {
+                FsyncPolicy::Always => Fsync::Always,
+                FsyncPolicy::Interval => Fsync::Interval,
+                FsyncPolicy::Never => Fsync::Never,
+            },
+        };
+        Ok(())
+    }
+
     /// Refuses combinations clap cannot express.
     pub fn check(&self, backend: BackendKind) -> Result<()> {
         if self.serve && backend != BackendKind::Remote {

@@ -30,7 +30,8 @@ use measure::{peak_rss_mib, reset_peak_rss, Figure};
 use report::{Report, Row};
 
 /// Runs `bench` and prints its report.
-pub async fn run(config: &TransportConfig, args: BenchArgs) -> Result<ExitCode> {
+pub async fn run(config: &TransportConfig, mut args: BenchArgs, json: bool) -> Result<ExitCode> {
+    args.resolve(config, json)?;
     let target = setup::Target::open(config, &args).await?;
     if let (Some(addr), false) = (target.served_at(), args.json) {
         println!("in-process Iggy-protocol server on {addr}");

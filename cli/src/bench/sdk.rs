@@ -30,6 +30,9 @@ pub struct Plan {
     pub partitions: u32,
 }
 
+/// How long the read-back waits for sent messages to become visible.
+const VISIBILITY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Sends, then polls back, `plan.events` messages on `topic` (created with
 /// the transport's partition count): (send figure, poll figure). Each batch
 /// is split by partition as the transport splits it (`partition_for` of the
@@ -113,10 +116,20 @@ pub async fn run(
     let mut polled = 0_u64;
     for (partition, &count) in per_partition.iter().enumerate() {
         let mut offset = 0_u64;
+        let mut empty_since = None;
         while offset < count {
             let n = sdk
                 .poll(&topic, partition as u32, offset, plan.poll_batch)
                 .await? as u64;
+            // With `fsync = "interval"` an acknowledged message becomes
+            // visible at the next group commit: an empty poll waits for it,
+            // within a patience far above any commit interval.
+            let waited = *empty_since.get_or_insert_with(Instant::now);
+            if n == 0 && waited.elapsed() < VISIBILITY_PATIENCE {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                continue;
+            }
+            empty_since = None;
             if n == 0 {
                 return Err(Error::new(
                     rustok_iggy::ErrorKind::Backend,

@@ -146,13 +146,23 @@ pub(crate) async fn poll(shared: &Shared, session: &mut Session, body: &[u8]) ->
     Ok(encode_poll(partition, current_offset, &records))
 }
 
-/// `FlushUnsavedBuffer`: appends are durable per the backend's policy when
-/// they are acknowledged, so there is nothing to flush.
+/// `FlushUnsavedBuffer`: [`Backend::flush`](rustok_iggy::Backend::flush)
+/// with the request's `fsync` flag. Appends reach the backend's storage when
+/// they are acknowledged; `fsync` syncs them to the disk whatever the
+/// backend's fsync policy.
 pub(crate) async fn flush(shared: &Shared, body: &[u8]) -> Reply {
     let request = FlushUnsavedBufferRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
     if request.partition_id >= topic.partitions {
         return Err(Status::PARTITION_NOT_FOUND);
     }
+    shared
+        .backend
+        .flush(&topic.topic_ref, request.partition_id, request.fsync)
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Status::PARTITION_NOT_FOUND,
+            _ => Status::from(e),
+        })?;
     Ok(Bytes::new())
 }

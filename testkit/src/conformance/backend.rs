@@ -626,6 +626,29 @@ pub async fn partition_info_tracks_first_and_next(backend: Arc<dyn Backend>) {
     );
 }
 
+/// `flush` (with and without `fsync`) keeps every record readable where it
+/// was, and an unknown topic or partition is NotFound.
+pub async fn flush_keeps_records_and_checks_the_partition(backend: Arc<dyn Backend>) {
+    let backend = checked(backend);
+    let topic = ready(&*backend, 2).await;
+    append(&*backend, &topic, 1, 1..4).await;
+    backend.flush(&topic, 1, false).await.unwrap();
+    backend.flush(&topic, 1, true).await.unwrap();
+    backend.flush(&topic, 0, true).await.unwrap();
+    assert_eq!(ids(&poll_all(&*backend, &topic, 1, 0).await), vec![1, 2, 3]);
+    let unknown = TopicRef::new(topic.stream.clone(), "no-such-topic");
+    assert_kind(
+        backend.flush(&topic, 2, true).await,
+        ErrorKind::NotFound,
+        "flush of partition 2",
+    );
+    assert_kind(
+        backend.flush(&unknown, 0, true).await,
+        ErrorKind::NotFound,
+        "flush of an unknown topic",
+    );
+}
+
 fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

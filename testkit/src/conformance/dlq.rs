@@ -271,6 +271,58 @@ pub async fn delete_removes(store: Arc<dyn DlqStore>) {
     assert!(!store.delete(u64::MAX).await.unwrap());
 }
 
+/// A second `put` of the same source (a redelivery after a crash: same
+/// group, topic, partition, offset and message id, a later failure) returns
+/// the stored entry's id and stores nothing, redriven or not; after a delete
+/// it stores again. Another offset or group is another letter.
+pub async fn put_is_idempotent_per_source(store: Arc<dyn DlqStore>) {
+    let scope = Scope::new();
+    let first = scope.letter(1);
+    let id = put(&*store, first.clone()).await;
+    let again = DeadLetter {
+        error: "failed again after a restart".into(),
+        attempts: first.attempts + 3,
+        last_failure: first.last_failure + TimeDelta::seconds(30),
+        ..first.clone()
+    };
+    assert_eq!(
+        put(&*store, again.clone()).await,
+        id,
+        "the same source stored twice"
+    );
+    assert_eq!(store.count(scope.filter()).await.unwrap(), 1);
+    assert_eq!(
+        store.get(id).await.unwrap().map(|e| e.letter),
+        Some(first.clone())
+    );
+
+    store.mark_redriven(id, time(5)).await.unwrap();
+    assert_eq!(
+        put(&*store, again.clone()).await,
+        id,
+        "a redriven source stored twice"
+    );
+
+    let moved = DeadLetter {
+        offset: first.offset + 100,
+        ..first.clone()
+    };
+    let other_group = DeadLetter {
+        group: format!("{}-other", scope.group),
+        ..first.clone()
+    };
+    let moved_id = put(&*store, moved).await;
+    let other_id = put(&*store, other_group).await;
+    assert!(moved_id != id && other_id != id && moved_id != other_id);
+
+    assert!(store.delete(id).await.unwrap());
+    let stored_again = put(&*store, again).await;
+    assert!(
+        stored_again > other_id,
+        "after a delete the source is stored anew"
+    );
+}
+
 /// `count` agrees with `list` under every filter.
 pub async fn count_matches_filters(store: Arc<dyn DlqStore>) {
     let scope = Scope::new();

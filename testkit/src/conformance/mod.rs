@@ -203,6 +203,7 @@ macro_rules! backend_cases {
             records_keep_id_headers_and_payload,
             partitions_are_independent,
             partition_info_tracks_first_and_next,
+            flush_keeps_records_and_checks_the_partition,
             timestamps_are_microseconds_and_non_decreasing,
             poll_by_timestamp,
             long_poll_wakes_on_append,
@@ -264,6 +265,7 @@ macro_rules! dlq_cases {
             mark_redriven_hides_entries_by_default,
             mark_redriven_of_unknown_id_is_not_found,
             delete_removes,
+            put_is_idempotent_per_source,
             count_matches_filters,
         );
     };
