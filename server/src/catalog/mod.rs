@@ -496,6 +496,25 @@ mod tests {
         }
     }
 
+    /// A request dropped while its change is being written (its client went
+    /// away) does not lose the change: the write finishes and is published
+    /// before the next change starts, so ids are not handed out twice.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dropped_change_is_still_written_and_published() {
+        use futures::FutureExt;
+
+        let (_dir, path) = new_path();
+        let catalog = Catalog::open(Some(path.clone()), &[]).unwrap();
+        // Polled once (up to the write on the blocking pool), then dropped.
+        let dropped = catalog.add_stream("dropped").now_or_never();
+        assert!(dropped.is_none(), "still writing when dropped");
+        let (next, _) = catalog.add_stream("next").await.unwrap();
+        assert_eq!(next.id, 1, "the dropped change took id 0");
+        let reopened = Catalog::open(Some(path), &[]).unwrap();
+        let names: Vec<String> = reopened.streams().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["dropped", "next"]);
+    }
+
     /// Readers see a change only once it is written: a failed write leaves
     /// the snapshot (and the ids) as they were.
     #[tokio::test(flavor = "current_thread")]
