@@ -21,7 +21,18 @@ use serde::Deserialize;
 const TOKEN: &str = "tok-3e8a1f0c77";
 const PASSWORD: &str = "pw-b5d2c9e014";
 const ENV_PASSWORD: &str = "envpw-41aa7d3b";
-const SECRETS: [&str; 3] = [TOKEN, PASSWORD, ENV_PASSWORD];
+/// Secrets given as numbers: a TOML integer (which the section's type
+/// refuses) and an environment override that is all digits. Long enough
+/// that no timestamp or id in the output contains them by chance.
+const NUMERIC_TOKEN: &str = "73914058261946";
+const NUMERIC_ENV_TOKEN: &str = "51829037461553";
+const SECRETS: [&str; 5] = [
+    TOKEN,
+    PASSWORD,
+    ENV_PASSWORD,
+    NUMERIC_TOKEN,
+    NUMERIC_ENV_TOKEN,
+];
 
 /// A plugin section with secrets, parsed the way a plugin would.
 #[derive(Debug, Deserialize)]
@@ -117,25 +128,35 @@ async fn no_secret_reaches_logs_debug_display_or_json() {
     for section in [
         format!("token = \"{TOKEN}\"\ntokn = \"{PASSWORD}\""),
         format!("token = \"{TOKEN}\"\naddress = 5\npassword = \"{PASSWORD}\""),
-        format!("token = 123456789\npassword = [\"{PASSWORD}\"]"),
+        format!("token = {NUMERIC_TOKEN}\npassword = [\"{PASSWORD}\"]"),
     ] {
         let err = PluginConfig::new("plugins.vault", toml::from_str(&section).unwrap())
             .parse::<VaultSection>()
             .unwrap_err();
         shown.error("section error", &err);
     }
+    // A number where a secret is expected is taken as its text.
+    let numeric: VaultSection = PluginConfig::new(
+        "plugins.vault",
+        toml::from_str(&format!("token = {NUMERIC_TOKEN}")).unwrap(),
+    )
+    .parse()
+    .unwrap();
+    assert_eq!(numeric.token.expose(), NUMERIC_TOKEN);
+    shown.add("numeric toml secret", format!("{numeric:?}"));
+    tracing::trace!(?numeric, "numeric section");
     let numeric = TransportConfig::from_toml_and_env(
         "",
         [(
             "RUSTOK_IGGY__PLUGINS__VAULT__TOKEN".to_owned(),
-            "987654321".to_owned(),
+            NUMERIC_ENV_TOKEN.to_owned(),
         )],
     )
     .unwrap();
     let vault: VaultSection = numeric.plugin("vault").parse().unwrap();
     assert_eq!(
         vault.token.expose(),
-        "987654321",
+        NUMERIC_ENV_TOKEN,
         "the exact text that was set"
     );
     shown.add(

@@ -16,17 +16,14 @@ use std::{
     sync::Arc,
 };
 
+mod common;
+
+use common::{free_address, toml_str};
 use rustok_iggy::{Backend, Error, ErrorKind, HealthStatus, Transport, TransportConfig};
 use rustok_iggy_testkit::{
     eventually,
     outage::{self, Producer},
 };
-
-/// A loopback address nothing listens on (it was free a moment ago).
-fn free_address() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
 
 /// The process's state letter from `ps` (`Z` for a zombie), `None` when no
 /// such process exists at all (exited and reaped).
@@ -54,10 +51,6 @@ fn sigkill(pid: u32) {
 
 fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-fn toml_str(path: &Path) -> String {
-    toml::Value::String(path.display().to_string()).to_string()
 }
 
 /// The server executable managed mode starts, and its arguments: this

@@ -193,13 +193,12 @@ fn serve_refuses_a_public_address_without_credentials() {
 /// `--tls-cert-file`/`--tls-key-file` (here by their variables) make the TCP
 /// address speak TLS, `--quic-address` adds QUIC with the same certificate;
 /// the SDK's clients validate it (TLS against the CA file, QUIC against
-/// `SSL_CERT_FILE`, which `platform_trusted` points at the same CA).
+/// `SSL_CERT_FILE`, which names the same CA in the environment of the child
+/// process `tls_and_quic_run_in_a_child_trusting_the_test_ca` runs this in).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SSL_CERT_FILE: run by tls_and_quic_run_in_a_child_trusting_the_test_ca"]
 async fn serve_speaks_tls_and_quic_with_the_given_certificate() {
-    let pki = rustok_iggy_server::test_support::platform_trusted(
-        &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-serve-pki"),
-    )
-    .unwrap();
+    let pki = pki();
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
         .arg("serve")
@@ -302,6 +301,25 @@ fn serve_refuses_incomplete_tls_and_quic_flags_naming_the_flag() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{flags:?}: {err}");
     }
+}
+
+/// This binary's test certificates (the parent's, in the child process).
+fn pki() -> &'static rustok_iggy_server::test_support::TestPki {
+    rustok_iggy_server::test_support::process_pki(
+        &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-serve-pki"),
+    )
+    .unwrap()
+}
+
+/// The SDK's QUIC client trusts only the platform verifier (`SSL_CERT_FILE`):
+/// the TLS and QUIC test runs in a child process whose environment names the
+/// test CA.
+#[test]
+fn tls_and_quic_run_in_a_child_trusting_the_test_ca() {
+    let passed =
+        rustok_iggy_server::test_support::run_trusting_in_child("serve_speaks_tls_and_quic", pki())
+            .unwrap();
+    assert_eq!(passed, 1);
 }
 
 #[test]

@@ -198,7 +198,9 @@ impl ServerBuilder {
     }
 
     /// Keep the id ↔ name catalog in this file, so numeric stream, topic and
-    /// group ids (and streams without topics) survive restarts exactly.
+    /// group ids (and streams without topics) survive restarts exactly. A
+    /// change is acknowledged once the file was replaced and its directory
+    /// fsynced, so it survives a crash too.
     pub fn catalog_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.catalog_path = Some(path.into());
         self

@@ -16,6 +16,7 @@ use std::{
 use rustok_iggy::Backend;
 
 use crate::{
+    catalog::Catalog,
     commands::system::ROOT_USER_ID,
     connection,
     error::Result,
@@ -86,7 +87,9 @@ impl Harness {
     /// `backend` (which must have an offset store of its own).
     pub fn new(backend: Arc<dyn Backend>) -> Result<Self> {
         let local_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let shared = listener::shared(&ServerBuilder::new(backend), local_addr, None)?;
+        // Without a file and without streams, opening the catalog touches no disk.
+        let catalog = Catalog::open(None, &[])?;
+        let shared = listener::shared(&ServerBuilder::new(backend), local_addr, None, catalog)?;
         let mut session = Session::new(shared.next_connection_id(), local_addr, Transport::Tcp);
         session.user = Some(ROOT_USER_ID);
         Ok(Self { shared, session })

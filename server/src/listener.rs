@@ -122,7 +122,8 @@ async fn launch(builder: ServerBuilder) -> Result<RunningServer> {
         (None, _) => None,
     };
     let quic_addr = quic.as_ref().map(|(_, addr)| *addr);
-    let shared = Arc::new(shared(&builder, local_addr, quic_addr)?);
+    let catalog = open_catalog(&builder).await?;
+    let shared = Arc::new(shared(&builder, local_addr, quic_addr, catalog)?);
     let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(builder.max_connections));
     let tls = acceptor.is_some();
@@ -167,6 +168,19 @@ fn limits(builder: &ServerBuilder) -> Limits {
     }
 }
 
+/// The builder's catalog, read (and written, for new `streams`) on the
+/// blocking pool: file I/O does not run on an async worker.
+async fn open_catalog(builder: &ServerBuilder) -> Result<Catalog> {
+    let (path, streams) = (builder.catalog_path.clone(), builder.streams.clone());
+    tokio::task::spawn_blocking(move || Catalog::open(path, &streams))
+        .await
+        .map_err(|e| {
+            ServerError::Io(std::io::Error::other(format!(
+                "opening the catalog did not finish: {e}"
+            )))
+        })?
+}
+
 /// What every connection of the server `builder` describes shares, serving
 /// on `local_addr` (and QUIC on `quic_addr`). Also builds the socket-less
 /// [`crate::fuzzing::Harness`].
@@ -174,6 +188,7 @@ pub(crate) fn shared(
     builder: &ServerBuilder,
     local_addr: SocketAddr,
     quic_addr: Option<SocketAddr>,
+    catalog: Catalog,
 ) -> Result<Shared> {
     let offsets = match &builder.offsets {
         Some(store) => store.clone(),
@@ -190,7 +205,6 @@ pub(crate) fn shared(
             rustok_iggy::config::Secret::new(DEFAULT_ROOT_PASSWORD),
         )
     });
-    let catalog = Catalog::open(builder.catalog_path.clone(), &builder.streams)?;
     Ok(Shared::new(
         builder.backend.clone(),
         offsets,

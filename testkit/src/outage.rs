@@ -19,7 +19,7 @@
 //! ```
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
@@ -35,6 +35,10 @@ pub type Ids = Arc<Mutex<HashSet<Uuid>>>;
 
 fn ids(ids: &Ids) -> MutexGuard<'_, HashSet<Uuid>> {
     ids.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn placements(placed: &Mutex<Placements>) -> MutexGuard<'_, Placements> {
+    placed.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Subscribes `group` to `topic`, recording the id of every handled
@@ -67,12 +71,16 @@ pub async fn record_handled(
     (subscription, handled)
 }
 
+/// Where each acknowledged event was stored: its id, partition and offset,
+/// as the acknowledgement named them.
+pub type Placements = HashMap<Uuid, (u32, u64)>;
+
 /// Publishes batches of 10 [`OrderPlaced`] events (7 tenants) every 5 ms
 /// until stopped. A batch that fails with a retryable error is published
 /// again after 50 ms, as an application would; a permanent error panics the
 /// task (and [`stop`](Self::stop) with it).
 pub struct Producer {
-    acknowledged: Ids,
+    acknowledged: Arc<Mutex<Placements>>,
     stop: Arc<Notify>,
     task: JoinHandle<u32>,
 }
@@ -80,7 +88,7 @@ pub struct Producer {
 impl Producer {
     /// Starts publishing through `transport`.
     pub fn spawn(transport: Arc<Transport>) -> Self {
-        let acknowledged: Ids = Arc::default();
+        let acknowledged: Arc<Mutex<Placements>> = Arc::default();
         let stop = Arc::new(Notify::new());
         let task = {
             let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
@@ -90,12 +98,22 @@ impl Producer {
                     let events: Vec<_> = (0..10)
                         .map(|i| order_placed_envelope(tenant(u128::from(i % 7)), batch * 10 + i))
                         .collect();
-                    while let Err(e) = transport.publish_batch(&events).await {
-                        assert!(e.is_retryable(), "publish failed for good: {e}");
-                        retried += 1;
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    ids(&acknowledged).extend(events.iter().map(|e| e.id));
+                    let receipts = loop {
+                        match transport.publish_batch(&events).await {
+                            Ok(receipts) => break receipts,
+                            Err(e) => {
+                                assert!(e.is_retryable(), "publish failed for good: {e}");
+                                retried += 1;
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
+                    };
+                    placements(&acknowledged).extend(
+                        events
+                            .iter()
+                            .zip(receipts)
+                            .map(|(e, r)| (e.id, (r.partition, r.offset))),
+                    );
                     tokio::select! {
                         _ = stop.notified() => return retried,
                         _ = tokio::time::sleep(Duration::from_millis(5)) => {}
@@ -113,7 +131,7 @@ impl Producer {
 
     /// How many events were acknowledged so far.
     pub fn acknowledged(&self) -> usize {
-        ids(&self.acknowledged).len()
+        placements(&self.acknowledged).len()
     }
 
     /// Stops after the batch in flight; the ids of every acknowledged event
@@ -123,13 +141,23 @@ impl Producer {
     ///
     /// If the producer task panicked (a publish failed for good).
     pub async fn stop(self) -> (HashSet<Uuid>, u32) {
+        let (placed, retried) = self.stop_placed().await;
+        (placed.into_keys().collect(), retried)
+    }
+
+    /// [`stop`](Self::stop), with where each acknowledged event was stored.
+    ///
+    /// # Panics
+    ///
+    /// If the producer task panicked (a publish failed for good).
+    pub async fn stop_placed(self) -> (Placements, u32) {
         self.stop.notify_one();
         let retried = self
             .task
             .await
             .unwrap_or_else(|e| panic!("the producer failed: {e}"));
-        let acknowledged = ids(&self.acknowledged).clone();
-        (acknowledged, retried)
+        let placed = placements(&self.acknowledged).clone();
+        (placed, retried)
     }
 }
 

@@ -64,6 +64,7 @@ async fn tls_validates_by_default_and_the_options_reach_the_sdk() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SSL_CERT_FILE: run by quic_tests_run_in_a_child_trusting_the_test_ca"]
 async fn quic_validates_by_default_and_the_options_reach_the_sdk() {
     let server = common::server_over(Wire::Quic).await;
     let good = common::config_over(Wire::Quic, &server);
@@ -90,6 +91,7 @@ async fn quic_validates_by_default_and_the_options_reach_the_sdk() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SSL_CERT_FILE: run by quic_tests_run_in_a_child_trusting_the_test_ca"]
 async fn quic_health_follows_the_connection() {
     let server = common::server_over(Wire::Quic).await;
     let mut config = common::config_over(Wire::Quic, &server);
@@ -101,4 +103,12 @@ async fn quic_health_follows_the_connection() {
     let health = backend.health().await;
     assert!(matches!(health, HealthStatus::Unhealthy(_)), "{health:?}");
     backend.shutdown().await.unwrap();
+}
+
+/// The SDK's QUIC client trusts only the platform verifier (`SSL_CERT_FILE`):
+/// the QUIC tests run in a child process whose environment names the test CA.
+#[test]
+fn quic_tests_run_in_a_child_trusting_the_test_ca() {
+    let passed = common::run_trusting_in_child("quic_").unwrap();
+    assert_eq!(passed, 2);
 }

@@ -2,24 +2,35 @@
 //! it holds no CA certificate at all, connecting is a `Config` error naming
 //! `tls_validate_certificate` and saying where the store is read from.
 //!
-//! A binary of its own: it points `SSL_CERT_FILE` (process-wide) at an empty
-//! file before any QUIC client exists.
+//! The store is emptied for a child process only: `SSL_CERT_FILE` names an
+//! empty file in the child's environment (this process's is never changed).
 
 mod common;
 
 use rustok_iggy::ErrorKind;
 use rustok_iggy_remote::RemoteBackend;
+use rustok_iggy_server::test_support;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_empty_platform_trust_store_is_a_config_error_naming_the_key() {
+#[test]
+fn runs_in_a_child_with_an_empty_trust_store() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("no-roots.pem");
     std::fs::write(&empty, "").unwrap();
-    std::env::set_var("SSL_CERT_FILE", &empty);
-    std::env::remove_var("SSL_CERT_DIR");
+    let passed = test_support::run_ignored_in_child(
+        "an_empty_platform_trust_store",
+        &[("SSL_CERT_FILE", empty.as_os_str())],
+        &["SSL_CERT_DIR"],
+    )
+    .unwrap();
+    assert_eq!(passed, 1);
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs an empty SSL_CERT_FILE: run by runs_in_a_child_with_an_empty_trust_store"]
+async fn an_empty_platform_trust_store_is_a_config_error_naming_the_key() {
     // A server with a certificate (made in the tempdir, not trusted).
-    let pki = rustok_iggy_server::test_support::TestPki::generate(dir.path()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = test_support::TestPki::generate(dir.path()).unwrap();
     let server = rustok_iggy_server::Server::builder(std::sync::Arc::new(
         rustok_iggy_testkit::MemoryBackend::new(),
     ))

@@ -5,7 +5,8 @@
 //! a wrong password against a `rustok_iggy_server::Server` on 127.0.0.1:0, an
 //! unreachable address, logins over TLS and QUIC (right and wrong
 //! passwords), a managed server (root password, a token in its
-//! environment) that cannot start, config errors (a malformed URL holding the password,
+//! environment) that cannot start (a running one is
+//! `cli/tests/managed_secrets.rs`), config errors (a malformed URL holding the password,
 //! TOML syntax errors on the password's line), health, and a short publish
 //! and consume.
 
@@ -80,6 +81,7 @@ async fn closed_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SSL_CERT_FILE: run by runs_in_a_child_trusting_the_test_ca"]
 async fn no_password_reaches_logs_debug_or_display() {
     let logs = LogCapture::install().expect("no other subscriber in this test binary");
     rustok_iggy_remote::link();
@@ -183,7 +185,9 @@ async fn no_password_reaches_logs_debug_or_display() {
     let err = RemoteBackend::connect(unreachable).await.unwrap_err();
     shown.both("unreachable error", &err);
 
-    // Managed mode with secrets for the child, whose executable is missing.
+    // Managed mode with secrets for the child, whose executable is missing:
+    // the spawn error. A real child (`rustok-iggy serve`) with secrets, and
+    // its forwarded output, is `cli/tests/managed_secrets.rs`.
     let managed = RemoteConfig::from_plugin_config(&plugin(&format!(
         r#"
         url = "iggy+tcp://app:{URL_PASSWORD}@127.0.0.1:{}"
@@ -313,4 +317,13 @@ async fn no_password_reaches_logs_debug_or_display() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// The test logs in over QUIC, whose SDK client trusts only the platform
+/// verifier (`SSL_CERT_FILE`): it runs in a child process whose environment
+/// names the test CA.
+#[test]
+fn runs_in_a_child_trusting_the_test_ca() {
+    let passed = common::run_trusting_in_child("no_password_reaches").unwrap();
+    assert_eq!(passed, 1);
 }

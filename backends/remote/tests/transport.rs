@@ -72,6 +72,7 @@ async fn every_event_is_handled_and_committed_over_tls() {
 /// Over QUIC, the group's members are server-side members on QUIC
 /// connections of their own (join, the raw sync request, leave).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SSL_CERT_FILE: run by the_quic_test_runs_in_a_child_trusting_the_test_ca"]
 async fn every_event_is_handled_and_committed_over_quic() {
     handled_and_committed(Wire::Quic).await;
 }
@@ -196,4 +197,12 @@ async fn a_partition_count_mismatch_names_both_counts() {
         text.contains("has 3 partitions") && text.contains("asks for 5"),
         "{text}"
     );
+}
+
+/// The SDK's QUIC client trusts only the platform verifier (`SSL_CERT_FILE`):
+/// the QUIC test runs in a child process whose environment names the test CA.
+#[test]
+fn the_quic_test_runs_in_a_child_trusting_the_test_ca() {
+    let passed = common::run_trusting_in_child("over_quic").unwrap();
+    assert_eq!(passed, 1);
 }

@@ -21,6 +21,17 @@ pub fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A loopback address nothing listens on (it was free a moment ago).
+pub fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// `path` as a TOML string (quoted and escaped).
+pub fn toml_str(path: &Path) -> String {
+    toml::Value::String(path.display().to_string()).to_string()
+}
+
 /// `text` as JSON, or a panic that shows it.
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))

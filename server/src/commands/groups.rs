@@ -68,7 +68,7 @@ pub(crate) async fn get(shared: &Shared, body: &[u8]) -> Reply {
         Err(Status::STREAM_ID_NOT_FOUND | Status::TOPIC_ID_NOT_FOUND) => return Ok(Bytes::new()),
         Err(status) => return Err(status),
     };
-    match resolve::group(shared, &topic, &request.group_id, false) {
+    match resolve::group(shared, &topic, &request.group_id, false).await {
         Ok(group) => Ok(details(shared, &topic, &group)?.to_bytes()),
         Err(Status::CONSUMER_GROUP_ID_NOT_FOUND) => Ok(Bytes::new()),
         Err(status) => Err(status),
@@ -95,6 +95,7 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     let (group, new) = shared
         .catalog
         .add_group(topic.stream.id, topic.topic.id, request.name.as_str())
+        .await
         .map_err(catalog_error)?
         .ok_or(Status::TOPIC_ID_NOT_FOUND)?;
     if !new {
@@ -107,10 +108,11 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
 pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
     let request = DeleteConsumerGroupRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    let group = resolve::group(shared, &topic, &request.group_id, false)?;
+    let group = resolve::group(shared, &topic, &request.group_id, false).await?;
     shared
         .catalog
         .remove_group(topic.stream.id, topic.topic.id, group.id)
+        .await
         .map_err(catalog_error)?;
     Ok(Bytes::new())
 }
@@ -121,7 +123,7 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
 pub(crate) async fn join(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
     let request = JoinConsumerGroupRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    let group = resolve::group(shared, &topic, &request.group_id, false)?;
+    let group = resolve::group(shared, &topic, &request.group_id, false).await?;
     let key = (topic.topic_ref.clone(), group.name.clone());
     if session.groups.contains_key(&key) {
         return Ok(Bytes::new());
@@ -150,7 +152,7 @@ pub(crate) async fn join(shared: &Shared, session: &mut Session, body: &[u8]) ->
 pub(crate) async fn leave(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
     let request = LeaveConsumerGroupRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    let group = resolve::group(shared, &topic, &request.group_id, false)?;
+    let group = resolve::group(shared, &topic, &request.group_id, false).await?;
     let key = (topic.topic_ref.clone(), group.name.clone());
     let membership = session
         .groups
@@ -173,7 +175,7 @@ pub(crate) async fn leave(shared: &Shared, session: &mut Session, body: &[u8]) -
 pub(crate) async fn sync(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
     let request = SyncConsumerGroupRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    let group = match resolve::group(shared, &topic, &request.group_id, false) {
+    let group = match resolve::group(shared, &topic, &request.group_id, false).await {
         Ok(group) => group,
         Err(Status::CONSUMER_GROUP_ID_NOT_FOUND) => return Ok(Bytes::new()),
         Err(status) => return Err(status),

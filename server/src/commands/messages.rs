@@ -78,7 +78,7 @@ pub(crate) async fn send(shared: &Shared, body: &[u8]) -> Reply {
 pub(crate) async fn poll(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
     let request = PollMessagesRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    let consumer = resolve::consumer(shared, &topic, &request.consumer)?;
+    let consumer = resolve::consumer(shared, &topic, &request.consumer).await?;
     let partition = match &consumer {
         ConsumerKey::Group(group) => {
             let assigned = groups::refresh(shared, session, &topic, group).await?;

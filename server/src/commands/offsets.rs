@@ -31,7 +31,7 @@ use crate::{error::Status, session::Session, shared::Shared};
 pub(crate) async fn get(shared: &Shared, body: &[u8]) -> Reply {
     let request = GetConsumerOffsetRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    let consumer = resolve::consumer(shared, &topic, &request.consumer)?;
+    let consumer = resolve::consumer(shared, &topic, &request.consumer).await?;
     let partition = request.partition_id.unwrap_or(0);
     if partition >= topic.partitions {
         return Err(Status::PARTITION_NOT_FOUND);
@@ -60,7 +60,7 @@ pub(crate) async fn get(shared: &Shared, body: &[u8]) -> Reply {
 pub(crate) async fn store(shared: &Shared, session: &Session, body: &[u8]) -> Reply {
     let request = StoreConsumerOffsetRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    let consumer = resolve::consumer(shared, &topic, &request.consumer)?;
+    let consumer = resolve::consumer(shared, &topic, &request.consumer).await?;
     let partition = request.partition_id.unwrap_or(0);
     if partition >= topic.partitions {
         return Err(Status::PARTITION_NOT_FOUND);
@@ -91,7 +91,7 @@ pub(crate) async fn store(shared: &Shared, session: &Session, body: &[u8]) -> Re
 pub(crate) async fn delete(shared: &Shared, session: &Session, body: &[u8]) -> Reply {
     let request = DeleteConsumerOffsetRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
-    let consumer = resolve::consumer(shared, &topic, &request.consumer)?;
+    let consumer = resolve::consumer(shared, &topic, &request.consumer).await?;
     let partition = request.partition_id.unwrap_or(0);
     if partition >= topic.partitions {
         return Err(Status::PARTITION_NOT_FOUND);

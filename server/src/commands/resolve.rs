@@ -36,8 +36,9 @@ pub(crate) async fn stream(shared: &Shared, id: &WireIdentifier) -> Result<Strea
             let (stream, _) = shared
                 .catalog
                 .add_stream(name.as_str())
+                .await
                 .map_err(catalog_error)?;
-            learn(shared, &stream, &topics)?;
+            learn(shared, &stream, &topics).await?;
             return Ok(stream);
         }
     }
@@ -56,12 +57,13 @@ pub(crate) async fn backend_topics(
     }
 }
 
-fn learn(shared: &Shared, stream: &StreamIds, topics: &[TopicInfo]) -> Result<(), Status> {
+async fn learn(shared: &Shared, stream: &StreamIds, topics: &[TopicInfo]) -> Result<(), Status> {
     let mut names: Vec<String> = topics.iter().map(|t| t.topic.topic.clone()).collect();
     names.sort();
     shared
         .catalog
         .learn_topics(stream.id, &names)
+        .await
         .map_err(catalog_error)
 }
 
@@ -72,7 +74,7 @@ pub(crate) async fn topics(
     stream: &StreamIds,
 ) -> Result<Vec<(TopicIds, TopicInfo)>, Status> {
     let infos = backend_topics(shared, &stream.name).await?;
-    learn(shared, stream, &infos)?;
+    learn(shared, stream, &infos).await?;
     Ok(shared
         .catalog
         .topics(stream.id)
@@ -97,7 +99,7 @@ pub(crate) async fn topic(
         Some(topic) => topic,
         None => {
             let infos = backend_topics(shared, &stream.name).await?;
-            learn(shared, &stream, &infos)?;
+            learn(shared, &stream, &infos).await?;
             shared
                 .catalog
                 .topic(stream.id, topic_id)
@@ -122,10 +124,11 @@ pub(crate) async fn topic(
 }
 
 /// Removes a deleted topic from the catalog (persisted when it has a file).
-pub(crate) fn forget_topic(shared: &Shared, topic: &TopicCtx) -> Result<(), Status> {
+pub(crate) async fn forget_topic(shared: &Shared, topic: &TopicCtx) -> Result<(), Status> {
     shared
         .catalog
         .remove_topic(topic.stream.id, topic.topic.id)
+        .await
         .map_err(catalog_error)
 }
 
@@ -152,7 +155,7 @@ impl ConsumerKey {
 
 /// The group `id` names on a topic. A group named but not yet in the catalog
 /// (say, one only in-process subscribers use) is added when `learn` is set.
-pub(crate) fn group(
+pub(crate) async fn group(
     shared: &Shared,
     topic: &TopicCtx,
     id: &WireIdentifier,
@@ -165,6 +168,7 @@ pub(crate) fn group(
         WireIdentifier::String(name) if learn => shared
             .catalog
             .add_group(topic.stream.id, topic.topic.id, name.as_str())
+            .await
             .map_err(catalog_error)?
             .map(|(group, _)| group)
             .ok_or(Status::TOPIC_ID_NOT_FOUND),
@@ -173,7 +177,7 @@ pub(crate) fn group(
 }
 
 /// The offsets key of a consumer.
-pub(crate) fn consumer(
+pub(crate) async fn consumer(
     shared: &Shared,
     topic: &TopicCtx,
     consumer: &WireConsumer,
@@ -183,7 +187,9 @@ pub(crate) fn consumer(
             "iggy-consumer-{}",
             consumer.id
         ))),
-        KIND_CONSUMER_GROUP => group(shared, topic, &consumer.id, true).map(ConsumerKey::Group),
+        KIND_CONSUMER_GROUP => group(shared, topic, &consumer.id, true)
+            .await
+            .map(ConsumerKey::Group),
         _ => Err(Status::INVALID_FORMAT),
     }
 }

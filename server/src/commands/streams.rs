@@ -61,7 +61,7 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     if !resolve::backend_topics(shared, name).await?.is_empty() {
         return Err(Status::STREAM_NAME_ALREADY_EXISTS);
     }
-    let (stream, new) = shared.catalog.add_stream(name).map_err(|error| {
+    let (stream, new) = shared.catalog.add_stream(name).await.map_err(|error| {
         tracing::warn!(%error, "catalog update failed");
         Status::ERROR
     })?;
@@ -84,9 +84,13 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
             Err(e) => return Err(e.into()),
         }
     }
-    shared.catalog.remove_stream(stream.id).map_err(|error| {
-        tracing::warn!(%error, "catalog update failed");
-        Status::ERROR
-    })?;
+    shared
+        .catalog
+        .remove_stream(stream.id)
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "catalog update failed");
+            Status::ERROR
+        })?;
     Ok(Bytes::new())
 }

@@ -128,7 +128,7 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
-    resolve::forget_topic(shared, &topic)?;
+    resolve::forget_topic(shared, &topic).await?;
     Ok(Bytes::new())
 }
 

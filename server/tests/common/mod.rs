@@ -53,7 +53,8 @@ pub fn tls_client(addr: SocketAddr, ca_file: Option<&std::path::Path>, domain: &
 /// A QUIC client of the SDK (not yet connected) for the server's QUIC
 /// address, validating the certificate for `server_name`. The SDK's QUIC
 /// client has no CA-file option: it trusts the platform's roots, which on
-/// Linux are read from `SSL_CERT_FILE` when set (see `tests/quic.rs`).
+/// Linux are read from `SSL_CERT_FILE` when set (see `tests/quic.rs`, which
+/// runs such clients in a child process whose environment sets it).
 pub fn quic_client(addr: SocketAddr, server_name: &str) -> IggyClient {
     let config = QuicClientConfig {
         server_address: addr.to_string(),

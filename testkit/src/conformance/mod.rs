@@ -93,6 +93,9 @@ fn skip(case: &str, why: &str) {
 /// `$name` names the generated module; `$factory` is an expression producing a
 /// future of `Arc<dyn Backend>` (or of `(Arc<dyn Backend>, guard)`), evaluated
 /// afresh for every case.
+/// Attributes before `$name` go on every generated test (the three suite
+/// macros take them alike), e.g. `#[ignore = "why"]` for cases another test
+/// runs in a child process.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -106,8 +109,8 @@ fn skip(case: &str, why: &str) {
 /// ```
 #[macro_export]
 macro_rules! backend_conformance {
-    ($name:ident, $factory:expr $(,)?) => {
-        $crate::backend_cases!([$crate::__conformance_module]($name, backend, $factory));
+    ($(#[$attr:meta])* $name:ident, $factory:expr $(,)?) => {
+        $crate::backend_cases!([$crate::__conformance_module]([$(#[$attr])*] $name, backend, $factory));
     };
 }
 
@@ -118,8 +121,8 @@ macro_rules! backend_conformance {
 /// `(Arc<dyn OffsetStore>, guard)`).
 #[macro_export]
 macro_rules! offsets_conformance {
-    ($name:ident, $factory:expr $(,)?) => {
-        $crate::offsets_cases!([$crate::__conformance_module]($name, offsets, $factory));
+    ($(#[$attr:meta])* $name:ident, $factory:expr $(,)?) => {
+        $crate::offsets_cases!([$crate::__conformance_module]([$(#[$attr])*] $name, offsets, $factory));
     };
 }
 
@@ -130,8 +133,8 @@ macro_rules! offsets_conformance {
 /// `(Arc<dyn DlqStore>, guard)`).
 #[macro_export]
 macro_rules! dlq_conformance {
-    ($name:ident, $factory:expr $(,)?) => {
-        $crate::dlq_cases!([$crate::__conformance_module]($name, dlq, $factory));
+    ($(#[$attr:meta])* $name:ident, $factory:expr $(,)?) => {
+        $crate::dlq_cases!([$crate::__conformance_module]([$(#[$attr])*] $name, dlq, $factory));
     };
 }
 
@@ -271,25 +274,37 @@ macro_rules! dlq_cases {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_module {
-    ($name:ident, $suite:ident, $factory:expr; $($case:ident),* $(,)?) => {
+    ([$($attr:tt)*] $name:ident, $suite:ident, $factory:expr; $($case:ident),* $(,)?) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            $(
-                #[$crate::__private::tokio::test(
-                    flavor = "multi_thread",
-                    worker_threads = 2,
-                    crate = "rustok_iggy_testkit::__private::tokio"
-                )]
-                async fn $case() {
-                    let fixture = $factory.await;
-                    let subject = $crate::conformance::Fixture::subject(&fixture);
-                    $crate::conformance::$suite::$case(subject).await;
-                    drop(fixture);
-                }
-            )*
+            $crate::__conformance_cases!([$($attr)*] $suite, $factory; $($case),*);
         }
+    };
+}
+
+/// One test per case, one case at a time (the attributes repeat per case,
+/// which a single macro repetition cannot express).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ([$($attr:tt)*] $suite:ident, $factory:expr;) => {};
+    ([$($attr:tt)*] $suite:ident, $factory:expr; $case:ident $(, $rest:ident)*) => {
+        #[$crate::__private::tokio::test(
+            flavor = "multi_thread",
+            worker_threads = 2,
+            crate = "rustok_iggy_testkit::__private::tokio"
+        )]
+        $($attr)*
+        async fn $case() {
+            let fixture = $factory.await;
+            let subject = $crate::conformance::Fixture::subject(&fixture);
+            $crate::conformance::$suite::$case(subject).await;
+            drop(fixture);
+        }
+
+        $crate::__conformance_cases!([$($attr)*] $suite, $factory; $($rest),*);
     };
 }
 

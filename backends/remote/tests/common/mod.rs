@@ -22,18 +22,25 @@ pub enum Wire {
     Tls,
     /// `iggy+quic://` with `tls_domain = "localhost"`, validation on (the
     /// default) against the platform trust store, which `SSL_CERT_FILE`
-    /// points at the test CA (see [`pki`]).
+    /// points at the test CA in a child process only (see
+    /// [`run_trusting_in_child`]).
     Quic,
 }
 
 /// This test binary's certificates: a CA and a server certificate for
 /// `localhost`/`127.0.0.1`, made once per process under the target
-/// directory. The SDK's QUIC client trusts the CA through `SSL_CERT_FILE`
-/// (it has no CA-file option), so every QUIC test of the binary shares it.
+/// directory (in a child of [`run_trusting_in_child`], the parent's).
 pub fn pki() -> &'static TestPki {
     let dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(concat!(env!("CARGO_CRATE_NAME"), "-pki"));
-    test_support::platform_trusted(&dir).unwrap()
+    test_support::process_pki(&dir).unwrap()
+}
+
+/// Runs this binary's `#[ignore]`d tests matching `filter` in a child process
+/// whose platform trust store is [`pki`]'s CA (the SDK's QUIC client reads
+/// it from `SSL_CERT_FILE` and has no CA-file option); how many passed.
+pub fn run_trusting_in_child(filter: &str) -> Result<usize, test_support::TestPkiError> {
+    test_support::run_trusting_in_child(filter, pki())
 }
 
 /// Starts a server over a fresh memory backend (default root user
