@@ -278,11 +278,16 @@ impl RemoteDlqStore {
         }
     }
 
-    /// Creates the topics on first use, then reads what is new.
+    /// Reads what is new. Creates nothing: until the first put created the
+    /// topics, the DLQ is empty, so listing a server's DLQ leaves no trace.
     async fn refresh(&self, state: &mut State) -> Result<()> {
         if !state.ready {
-            self.log.ensure_topic(&self.entries, 1).await?;
-            self.log.ensure_topic(&self.marks, 1).await?;
+            // A put creates both before it appends to either.
+            for topic in [&self.entries, &self.marks] {
+                if self.log.topic_details(topic).await?.is_none() {
+                    return Ok(());
+                }
+            }
             state.ready = true;
         }
         for record in self.read_from(&self.entries, state.entries_next).await? {
@@ -331,6 +336,11 @@ impl DlqStore for RemoteDlqStore {
 
     async fn put(&self, letter: DeadLetter) -> Result<u64> {
         let mut state = self.fresh().await?;
+        if !state.ready {
+            self.log.ensure_topic(&self.entries, 1).await?;
+            self.log.ensure_topic(&self.marks, 1).await?;
+            state.ready = true;
+        }
         if let Some(&id) = state.sources.get(&letter.source()) {
             if state.entries.contains_key(&id) {
                 return Ok(id);

@@ -54,3 +54,44 @@ fn quic_suites_run_in_a_child_trusting_the_test_ca() {
     let passed = common::run_trusting_in_child("quic::").unwrap();
     assert!(passed > 20, "the QUIC suites ran: {passed} cases");
 }
+
+/// Reading a server's DLQ creates nothing on it (an operator's `dlq list`
+/// or `health` leaves no trace); the first put creates its topics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_the_dlq_creates_nothing_until_the_first_put() {
+    use rustok_iggy::{Backend, DlqFilter, DlqStore, ErrorKind};
+    use rustok_iggy_remote::RemoteDlqStore;
+
+    let memory = std::sync::Arc::new(rustok_iggy_testkit::MemoryBackend::new());
+    let server = rustok_iggy_server::Server::builder(memory.clone())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let store = RemoteDlqStore::new(common::config(server.local_addr())).unwrap();
+    let stream = "__rustok_dlq";
+    assert!(store
+        .list(DlqFilter::default(), None, 10)
+        .await
+        .unwrap()
+        .entries
+        .is_empty());
+    assert_eq!(store.count(DlqFilter::default()).await.unwrap(), 0);
+    assert_eq!(store.get(1).await.unwrap(), None);
+    assert!(!store.delete(1).await.unwrap());
+    let missing = store
+        .mark_redriven(1, chrono::Utc::now())
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+    let topics = memory.list_topics(stream).await.unwrap_or_default();
+    assert!(topics.is_empty(), "reads created {topics:?}");
+
+    let id = store
+        .put(rustok_iggy_testkit::fixtures::test_dead_letter(1))
+        .await
+        .unwrap();
+    assert_eq!(store.get(id).await.unwrap().map(|e| e.id), Some(id));
+    assert_eq!(memory.list_topics(stream).await.unwrap().len(), 2);
+    server.shutdown().await.unwrap();
+}
