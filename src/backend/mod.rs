@@ -324,7 +324,9 @@ pub trait Backend: Send + Sync {
     /// unknown topic or partition is
     /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound). A backend with no
     /// storage to sync (see [`BackendCapabilities::persistent`]) only checks
-    /// the partition exists.
+    /// the partition exists; one whose server cannot flush on demand fails
+    /// with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), never
+    /// `Ok` without having done it.
     async fn flush(&self, topic: &TopicRef, partition: u32, fsync: bool) -> Result<()>;
 
     /// How the backend is doing.

@@ -264,7 +264,10 @@ impl Log {
     }
 
     /// Iggy's `FlushUnsavedBuffer`: the server writes what it buffers for
-    /// the partition, and with `fsync` syncs it.
+    /// the partition, and with `fsync` syncs it. Apache Iggy 0.9 has no
+    /// on-demand flush and refuses it (`FeatureUnavailable`, here
+    /// `Unsupported`); there, topics created `persisted` (the default
+    /// `durability`) have every append fsynced before it is acknowledged.
     pub(crate) async fn flush(&self, topic: &TopicRef, partition: u32, fsync: bool) -> Result<()> {
         let conn = self.conn("flush").await?;
         let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);

@@ -627,12 +627,20 @@ pub async fn partition_info_tracks_first_and_next(backend: Arc<dyn Backend>) {
 }
 
 /// `flush` (with and without `fsync`) keeps every record readable where it
-/// was, and an unknown topic or partition is NotFound.
+/// was, and an unknown topic or partition is NotFound. A backend whose server
+/// has no on-demand flush (Apache Iggy 0.9 answers `FeatureUnavailable`)
+/// says so with `Unsupported`.
 pub async fn flush_keeps_records_and_checks_the_partition(backend: Arc<dyn Backend>) {
     let backend = checked(backend);
     let topic = ready(&*backend, 2).await;
     append(&*backend, &topic, 1, 1..4).await;
-    backend.flush(&topic, 1, false).await.unwrap();
+    match backend.flush(&topic, 1, false).await {
+        Err(e) if e.kind() == ErrorKind::Unsupported => {
+            assert_eq!(ids(&poll_all(&*backend, &topic, 1, 0).await), vec![1, 2, 3]);
+            return;
+        }
+        other => other.unwrap(),
+    }
     backend.flush(&topic, 1, true).await.unwrap();
     backend.flush(&topic, 0, true).await.unwrap();
     assert_eq!(ids(&poll_all(&*backend, &topic, 1, 0).await), vec![1, 2, 3]);
