@@ -214,7 +214,7 @@ impl BackendCapabilities {
 /// call concurrently; `append` to one partition is serialized by the backend.
 ///
 /// A backend implements the log (topic admin, `append`, `poll`,
-/// `partition_info`), `health` and `shutdown`. Consumer groups are provided:
+/// `partition_info`, `flush`), `health` and `shutdown`. Consumer groups are provided:
 /// a backend whose groups live in this process returns its
 /// [`GroupCoordinator`] from [`groups`](Backend::groups) and gets
 /// `join_group`, `sync_group`, `leave_group` and the fenced `commit_offset`
