@@ -37,22 +37,7 @@ async fn flush_with_fsync_syncs_the_partition_and_without_it_does_not() {
     let backend = Arc::new(EmbeddedBackend::open(config).await.unwrap());
     let server = common::start(backend.clone()).await;
     let client = common::client(server.local_addr()).await;
-    let (stream, topic) = (
-        Identifier::named("app").unwrap(),
-        Identifier::named("orders").unwrap(),
-    );
-    client.create_stream("app").await.unwrap();
-    client
-        .create_topic(
-            &stream,
-            "orders",
-            &TopicCreateOptions {
-                partitions_count: Some(2),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let (stream, topic) = common::create_orders(&client, "app").await;
     let mut messages = vec![IggyMessage::from_str("one").unwrap()];
     client
         .send_messages(

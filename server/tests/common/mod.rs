@@ -79,13 +79,11 @@ fn root_login() -> AutoLogin {
     ))
 }
 
-/// Through `client` (connected and logged in): creates a stream and a topic,
-/// sends two messages and polls them back, checking what arrived.
-pub async fn round_trip(client: &IggyClient, stream: &str) {
-    client.ping().await.unwrap();
+/// Through `client`: creates `stream` and its two-partition topic `orders`;
+/// their identifiers.
+pub async fn create_orders(client: &IggyClient, stream: &str) -> (Identifier, Identifier) {
     client.create_stream(stream).await.unwrap();
     let stream_id = Identifier::named(stream).unwrap();
-    let topic_id = Identifier::named("orders").unwrap();
     client
         .create_topic(
             &stream_id,
@@ -97,6 +95,14 @@ pub async fn round_trip(client: &IggyClient, stream: &str) {
         )
         .await
         .unwrap();
+    (stream_id, Identifier::named("orders").unwrap())
+}
+
+/// Through `client` (connected and logged in): creates a stream and a topic,
+/// sends two messages and polls them back, checking what arrived.
+pub async fn round_trip(client: &IggyClient, stream: &str) {
+    client.ping().await.unwrap();
+    let (stream_id, topic_id) = create_orders(client, stream).await;
     let mut messages = vec![
         IggyMessage::builder()
             .id(7)
