@@ -56,8 +56,9 @@ pub use health::{HealthReport, HealthStatus, PartitionHealth, SubscriptionHealth
 pub use message::{HeaderName, Headers, Message, Record};
 pub use plugin::{
     Codec, CodecCapabilities, CodecExt, CodecFactory, DeadLetter, DecodeSink, DlqCapabilities,
-    DlqEntry, DlqFilter, DlqPage, DlqStore, Factory, FamilyFactory, LetterSource,
-    OffsetCapabilities, OffsetStore, Parts, Plugin, PluginKind, Registry, Wants,
+    DlqEntry, DlqFilter, DlqLog, DlqPage, DlqStore, Factory, FamilyFactory, LetterSource,
+    LogDlqStore, OffsetCapabilities, OffsetStore, Parts, Plugin, PluginKind, Registry, Wants,
+    DEFAULT_DLQ_STREAM,
 };
 pub use transport::{
     check_name, partition_for, DeadLetters, EventTransport, PublishReceipt, ReliabilityLevel,

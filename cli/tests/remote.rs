@@ -118,6 +118,7 @@ struct Order {
 fn publish_and_consume(config_text: &str, events: u64) -> u64 {
     rustok_iggy_codecs::link();
     rustok_iggy_remote::link();
+    rustok_iggy_embedded::link();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let config = TransportConfig::from_toml(config_text).unwrap();
@@ -166,6 +167,61 @@ fn publish_and_consume(config_text: &str, events: u64) -> u64 {
         transport.shutdown().await.unwrap();
         stats.dead_lettered
     })
+}
+
+/// Ids and letter identities of `dlq list --json --include-redriven`.
+fn dlq_ids(config: &Path) -> Vec<(u64, String)> {
+    let (code, out, err) = cli(config, &["dlq", "list", "--include-redriven", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    json(&out)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id"].as_u64().unwrap(), e["event_id"].to_string()))
+        .collect()
+}
+
+/// Dead letters written through `serve` (the remote backend's DLQ store)
+/// and by the embedded backend in process are one DLQ of the data
+/// directory, with the same ids both ways.
+#[test]
+fn one_dlq_per_data_directory_whichever_way_it_is_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let (remote, remote_text) = remote_config(dir.path(), &server.address);
+    assert_eq!(publish_and_consume(&remote_text, 20), 2);
+    let served = dlq_ids(&remote);
+    assert_eq!(
+        served.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [1, 2],
+        "ids start at 1"
+    );
+    assert_eq!(server.stop(), 0);
+
+    // The same directory in process: the same DLQ, then two more letters.
+    let embedded_text = format!(
+        "backend = \"embedded\"\n[routing]\npartitions = {PARTITIONS}\n[plugins.embedded]\ndata_dir = {:?}\nfsync = \"always\"\n",
+        data
+    );
+    let embedded = dir.path().join("embedded.toml");
+    std::fs::write(&embedded, &embedded_text).unwrap();
+    assert_eq!(dlq_ids(&embedded), served);
+    assert_eq!(publish_and_consume(&embedded_text, 20), 2);
+    let local = dlq_ids(&embedded);
+    assert_eq!(local.len(), 4, "{local:?}");
+    assert_eq!(local[..2], served[..]);
+
+    // Served again: all four, as the embedded backend numbered them.
+    let server = Server::start(&data);
+    let (remote, _) = remote_config(dir.path(), &server.address);
+    assert_eq!(dlq_ids(&remote), local);
+    let (code, out, err) = cli(&remote, &["dlq", "redrive", "4"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(server.stop(), 0);
+    let (code, out, err) = cli(&embedded, &["dlq", "show", "4", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!json(&out)["redriven_at"].is_null(), "{out}");
 }
 
 #[test]
@@ -219,7 +275,7 @@ fn every_command_works_against_a_served_remote_backend() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("redriven 4 of 4"), "{out}");
     assert_eq!(out.matches(" -> rustok/events/").count(), 4, "{out}");
-    let (code, _, err) = cli(&config, &["dlq", "redrive", "0"]);
+    let (code, _, err) = cli(&config, &["dlq", "redrive", "1"]);
     assert_eq!(code, 1);
     assert!(err.contains("already redriven"), "{err}");
     let (code, out, _) = cli(&config, &["dlq", "list"]);

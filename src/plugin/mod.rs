@@ -4,11 +4,13 @@
 
 mod codec;
 mod dlq;
+mod log_dlq;
 mod offsets;
 mod registry;
 
 pub use codec::{Codec, CodecCapabilities, CodecExt, DecodeSink};
 pub use dlq::{DeadLetter, DlqCapabilities, DlqEntry, DlqFilter, DlqPage, DlqStore, LetterSource};
+pub use log_dlq::{DlqLog, LogDlqStore, DEFAULT_DLQ_STREAM};
 pub use offsets::{OffsetCapabilities, OffsetStore};
 pub use registry::{
     CodecFactory, Factory, FamilyFactory, Parts, Plugin, PluginKind, Registry, Wants,

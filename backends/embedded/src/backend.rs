@@ -4,13 +4,13 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 use rustok_iggy::{
-    AppendAck, Backend, BackendCapabilities, DlqStore, GroupCoordinator, HealthStatus, MemberId,
-    Message, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo, TopicRef,
+    AppendAck, Backend, BackendCapabilities, DlqStore, GroupCoordinator, HealthStatus, LogDlqStore,
+    MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo,
+    TopicRef,
 };
 
 use crate::{
     config::EmbeddedConfig,
-    dlq::EmbeddedDlqStore,
     error::{join_error, NAME},
     offsets::EmbeddedOffsetStore,
     partition::Clamp,
@@ -61,7 +61,7 @@ pub struct EmbeddedBackend {
     engine: Arc<Engine>,
     groups: Arc<GroupCoordinator>,
     offsets: Arc<EmbeddedOffsetStore>,
-    dlq: Arc<EmbeddedDlqStore>,
+    dlq: Arc<LogDlqStore>,
 }
 
 impl fmt::Debug for EmbeddedBackend {
@@ -105,27 +105,39 @@ pub struct RetentionClamp {
 
 impl EmbeddedBackend {
     /// Opens (creating) the data directory: takes its lock, recovers every
-    /// partition (see the crate docs) and loads offsets and DLQ marks.
+    /// partition (see the crate docs), loads offsets and moves dead letters
+    /// of the layout before 0.1 into the DLQ's topics.
     ///
     /// Fails with [`ErrorKind::Unavailable`] if another process (or another
     /// backend in this one) has it open, and with [`ErrorKind::Backend`]
     /// naming the file and byte position if a sealed segment is damaged.
     pub async fn open(config: EmbeddedConfig) -> Result<Self> {
-        tokio::task::spawn_blocking(move || Self::open_blocking(config))
-            .await
-            .map_err(|e| join_error("open", e))?
-    }
-
-    fn open_blocking(config: EmbeddedConfig) -> Result<Self> {
-        let engine = Engine::open(config)?;
-        let offsets = Arc::new(EmbeddedOffsetStore::open(engine.clone())?);
-        let dlq = Arc::new(EmbeddedDlqStore::open(engine.clone())?);
-        Ok(Self {
-            engine,
-            groups: Arc::default(),
-            offsets,
-            dlq,
+        let (engine, offsets) = tokio::task::spawn_blocking(move || {
+            let engine = Engine::open(config)?;
+            let offsets = EmbeddedOffsetStore::open(engine.clone());
+            Ok::<_, rustok_iggy::Error>((engine, offsets))
         })
+        .await
+        .map_err(|e| join_error("open", e))??;
+        let opened = match offsets {
+            Ok(offsets) => crate::dlq::open(engine.clone())
+                .await
+                .map(|dlq| (Arc::new(offsets), dlq)),
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok((offsets, dlq)) => Ok(Self {
+                engine,
+                groups: Arc::default(),
+                offsets,
+                dlq,
+            }),
+            Err(e) => {
+                // Its background tasks hold it (and the directory's lock).
+                let _ = engine.close().await;
+                Err(e)
+            }
+        }
     }
 
     /// The settings it was opened with.
@@ -138,8 +150,9 @@ impl EmbeddedBackend {
         &self.offsets
     }
 
-    /// Its DLQ store, typed.
-    pub fn dlq(&self) -> &Arc<EmbeddedDlqStore> {
+    /// Its DLQ store, typed: the topics `entries` and `marks` of the
+    /// stream [`DLQ_STREAM`](crate::DLQ_STREAM).
+    pub fn dlq(&self) -> &Arc<LogDlqStore> {
         &self.dlq
     }
 

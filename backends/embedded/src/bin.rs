@@ -1,5 +1,5 @@
 //! Bounds-checked little-endian reading and writing, shared by the record
-//! frame and the DLQ letter encoding.
+//! frame and the old DLQ letter encoding (read once, to migrate it).
 //!
 //! Every read checks the remaining length first and returns `None` when the
 //! input is too short, so a corrupt length field can never make a decoder
@@ -67,6 +67,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// Appends a `u32`-length-prefixed string; `None` if it is longer than `u32::MAX`.
+#[cfg(test)]
 pub(crate) fn put_string(buf: &mut Vec<u8>, s: &str) -> Option<()> {
     let len = u32::try_from(s.len()).ok()?;
     buf.extend_from_slice(&len.to_le_bytes());

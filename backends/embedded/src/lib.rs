@@ -49,7 +49,6 @@
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.log     segment, from offset <base>
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.index   its sparse offset/time index
 //! <data_dir>/offsets/<group>.a, <group>.b           committed offsets of a group (two slots)
-//! <data_dir>/dlq/marks.json                         DLQ redrive marks and deletions
 //! ```
 //!
 //! Names are percent-encoded into file names. Segment names are the base
@@ -76,11 +75,10 @@
 //!   crash or power loss. Polls see records as soon as they are written.
 //!
 //! Under `always` and `interval`, segment files are fsynced when sealed and
-//! their directory after a segment is created or deleted; DLQ marks are
-//! written to a temporary file, fsynced, renamed and the directory fsynced;
-//! group offsets are written in place to the older of two slot files and
-//! fdatasynced (see [`EmbeddedOffsetStore`]); DLQ puts are fsynced before
-//! they return.
+//! their directory after a segment is created or deleted; group offsets are
+//! written in place to the older of two slot files and fdatasynced (see
+//! [`EmbeddedOffsetStore`]); DLQ puts and marks (records of the DLQ's
+//! topics, see [`DLQ_STREAM`]) are fsynced before they return.
 //!
 //! An fsync failure *poisons* the partition: the kernel may have dropped the
 //! dirty pages, so the append fails, later appends fail with an error saying
@@ -90,8 +88,8 @@
 //! write (a full disk, or a file size limit such as `RLIMIT_FSIZE`:
 //! [`ErrorKind::Unavailable`](rustok_iggy::ErrorKind::Unavailable) naming the
 //! file) is cut back off the segment and fails only that append; appends
-//! resume once space returns. Offset commits and DLQ marks fail the same way
-//! and keep their previous content.
+//! resume once space returns. Offset commits fail the same way and keep
+//! their previous content.
 //!
 //! Fsyncs, segment rolls (an fsync of the sealed segment, its index file, a
 //! new file and a directory fsync) and topic changes run on tokio's blocking
@@ -153,9 +151,10 @@ mod topology;
 pub use backend::{EmbeddedBackend, RetentionClamp};
 pub use config::{EmbeddedConfig, FsyncPolicy, DEFAULT_DATA_DIR, MIN_SEGMENT_BYTES};
 
-pub use dlq::{EmbeddedDlqStore, DLQ_TOPIC};
 pub use offsets::EmbeddedOffsetStore;
 pub use plugin::{link, PLUGIN};
 
-/// The stream holding the DLQ topic ([`DLQ_TOPIC`]).
+/// The stream holding the DLQ's topics (`entries` and `marks`, see
+/// [`LogDlqStore`](rustok_iggy::LogDlqStore)): the remote backend's default
+/// `dlq_stream`, so a remote client of `rustok-iggy serve` shares the DLQ.
 pub const DLQ_STREAM: &str = topology::DLQ_STREAM;

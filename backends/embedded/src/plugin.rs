@@ -9,7 +9,7 @@ use rustok_iggy::{config::PluginConfig, Parts, Plugin, Result, Wants};
 use crate::{
     error::{join_error, NAME},
     topology::Engine,
-    EmbeddedBackend, EmbeddedConfig, EmbeddedDlqStore, EmbeddedOffsetStore,
+    EmbeddedBackend, EmbeddedConfig, EmbeddedOffsetStore,
 };
 
 /// The embedded family. With the backend, the stores are its own (one
@@ -29,24 +29,33 @@ fn build(config: &PluginConfig, wants: Wants) -> BoxFuture<'static, Result<Parts
                 backend: Some(Arc::new(backend)),
             });
         }
-        tokio::task::spawn_blocking(move || {
+        let (engine, offsets) = tokio::task::spawn_blocking(move || {
             let engine = Engine::open(parsed)?;
             let offsets = wants
                 .offsets
-                .then(|| EmbeddedOffsetStore::open(engine.clone()))
-                .transpose()?;
-            let dlq = wants
-                .dlq
-                .then(|| EmbeddedDlqStore::open(engine))
-                .transpose()?;
+                .then(|| EmbeddedOffsetStore::open(engine.clone()));
+            Ok::<_, rustok_iggy::Error>((engine, offsets))
+        })
+        .await
+        .map_err(|e| join_error("open", e))??;
+        let parts = async {
+            let offsets = offsets.transpose()?;
+            let dlq = match wants.dlq {
+                true => Some(crate::dlq::open(engine.clone()).await?),
+                false => None,
+            };
             Ok(Parts {
                 backend: None,
                 offsets: offsets.map(|s| Arc::new(s) as _),
-                dlq: dlq.map(|s| Arc::new(s) as _),
+                dlq: dlq.map(|s| s as _),
             })
-        })
-        .await
-        .map_err(|e| join_error("open", e))?
+        }
+        .await;
+        if parts.is_err() {
+            // Its background tasks hold it (and the directory's lock).
+            let _ = engine.close().await;
+        }
+        parts
     })
 }
 

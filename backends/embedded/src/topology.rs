@@ -7,7 +7,6 @@
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.log
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.index
 //! <data_dir>/offsets/<group>.a, .b                  committed offsets (two slots)
-//! <data_dir>/dlq/marks.json                         DLQ redrive marks, deletions
 //! ```
 //!
 //! `topic.meta` is the commit point of a topic's shape: creating a topic
@@ -41,7 +40,7 @@ use crate::{
 };
 
 /// The stream the DLQ topic lives in; exempt from retention.
-pub(crate) const DLQ_STREAM: &str = "__rustok_dlq";
+pub(crate) const DLQ_STREAM: &str = rustok_iggy::DEFAULT_DLQ_STREAM;
 /// Longest encoded name accepted (file names are limited to 255 bytes).
 const MAX_ENCODED_NAME: usize = 200;
 const TOPIC_META: &str = "topic.meta";

@@ -188,15 +188,15 @@ fn disk_full_child() {
         assert_eq!(dlq.count(DlqFilter::default()).await.unwrap(), letters);
 
         // Small files: a limit below their size. An in-place slot update and
-        // the creation of a new group's slot fail; the marks file keeps its
-        // previous content.
+        // the creation of a new group's slot fail; so does a DLQ mark (a
+        // record of the marks topic), and the entry stays unmarked.
         set_file_size_limit(TINY);
         let err = offsets.commit("g", &topic(), 0, 3).await.unwrap_err();
         assert_full(&err, dir, "offsets");
         let err = offsets.commit("h", &topic(), 0, 7).await.unwrap_err();
         assert_full(&err, dir, "offsets");
         let err = dlq.mark_redriven(1, chrono::Utc::now()).await.unwrap_err();
-        assert_full(&err, dir, "marks.json");
+        assert_full(&err, dir, "__rustok_dlq/marks/0/");
         assert!(dlq.get(1).await.unwrap().unwrap().redriven_at.is_none());
         assert_no_debris(dir);
 

@@ -228,7 +228,7 @@ fn a_flipped_partition_count_is_refused_naming_topic_meta() {
     let metas: Vec<usize> = (0..all.len())
         .filter(|&i| all[i].ends_with("topic.meta"))
         .collect();
-    assert_eq!(metas.len(), 2, "{all:?}");
+    assert_eq!(metas.len(), 3, "{all:?}");
     for file in metas {
         let text = std::fs::read_to_string(&all[file]).unwrap();
         let (count, rest) = text.split_once('\n').unwrap();
@@ -247,34 +247,25 @@ fn a_flipped_partition_count_is_refused_naming_topic_meta() {
     }
 }
 
-/// Found by the cargo-fuzz target: a bit flip in the DLQ topic's
-/// `topic.meta` ("partitions = 1" read as 5) failed the open with an error
-/// that named no file. It now names `topic.meta` (as does every "exists
-/// with N partitions" error). A `topic.meta` without a checksum (as written
-/// before checksums) is read as it is: a grown count of an application topic
-/// opens, with the extra partitions empty.
+/// A `topic.meta` without a checksum (as written before checksums) is read
+/// as it is: a grown count opens, with the extra partitions empty, for an
+/// application topic and for the DLQ's topics alike (the DLQ reads and
+/// writes partition 0 only). (Found by the cargo-fuzz target when the DLQ
+/// checked its topic's shape on open: that failed naming no file.)
 #[test]
-fn a_damaged_partition_count_names_topic_meta() {
+fn an_unchecksummed_partition_count_is_read_as_it_is() {
     let _only_me = HEAP.exclusive();
     let all = files(template());
     let metas: Vec<usize> = (0..all.len())
         .filter(|&i| all[i].ends_with("topic.meta"))
         .collect();
-    assert_eq!(metas.len(), 2, "{all:?}");
+    assert_eq!(metas.len(), 3, "{all:?}");
     for file in metas {
         let dir = edited(&[Edit::Replace {
             file,
             bytes: b"partitions = 5\n".to_vec(),
         }]);
         let outcome = runtime().block_on(check(dir.path()));
-        if all[file].to_string_lossy().contains("dlq") {
-            assert_eq!(outcome, Ok(Outcome::Refused));
-            let err = runtime()
-                .block_on(EmbeddedBackend::open(EmbeddedConfig::new(dir.path())))
-                .unwrap_err();
-            assert!(err.to_string().contains("topic.meta"), "{err}");
-        } else {
-            assert!(matches!(outcome, Ok(Outcome::Opened { .. })), "{outcome:?}");
-        }
+        assert!(matches!(outcome, Ok(Outcome::Opened { .. })), "{outcome:?}");
     }
 }

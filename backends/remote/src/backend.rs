@@ -17,15 +17,15 @@ use iggy_binary_protocol::{
 };
 use rustok_iggy::{
     AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, Fence,
-    HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result,
-    TopicInfo, TopicRef,
+    HealthStatus, LogDlqStore, MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record,
+    Result, TopicInfo, TopicRef,
 };
 
 use crate::{
     client::{Connection, Link, LinkState},
     log::{ident, Log},
     spawn::{gave_up, ManagedServer, ServerState},
-    RemoteConfig, RemoteDlqStore, RemoteOffsetStore, NAME,
+    RemoteConfig, RemoteOffsetStore, NAME,
 };
 
 /// A group member: its own SDK connection, since Iggy keys group membership
@@ -64,7 +64,7 @@ pub struct RemoteBackend {
     members: Mutex<HashMap<u64, Member>>,
     next_member: AtomicU64,
     offsets: Arc<RemoteOffsetStore>,
-    dlq: Arc<RemoteDlqStore>,
+    dlq: Arc<LogDlqStore>,
     /// The server this backend started (managed mode).
     server: Option<ManagedServer>,
 }
@@ -133,7 +133,7 @@ impl RemoteBackend {
         };
         Ok(Self {
             offsets: Arc::new(RemoteOffsetStore::on(link)),
-            dlq: Arc::new(RemoteDlqStore::on(log.clone())),
+            dlq: Arc::new(crate::dlq::on(log.clone())),
             log,
             members: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
@@ -169,7 +169,7 @@ impl RemoteBackend {
     }
 
     /// Its DLQ store (topics in `dlq_stream` on the same connection).
-    pub fn remote_dlq(&self) -> Arc<RemoteDlqStore> {
+    pub fn remote_dlq(&self) -> Arc<LogDlqStore> {
         self.dlq.clone()
     }
 

@@ -124,8 +124,9 @@
 //!   as its only member for the write, and are refused while it has live
 //!   members. An offset beyond the partition's last record is refused by
 //!   the server (`InvalidInput`).
-//! - **DLQ** ([`RemoteDlqStore`]): topics `entries` and `marks` in
-//!   `dlq_stream`; see its docs.
+//! - **DLQ** ([`dlq_store`]): the core's
+//!   [`LogDlqStore`](rustok_iggy::LogDlqStore), topics `entries` and
+//!   `marks` in `dlq_stream`, the layout the embedded backend uses too.
 //! - **Errors**: `IggyError` is mapped by code ([`kind_of_code`]); the
 //!   table is in the `error` module docs and summarized here:
 //!   connection-level codes → `Unavailable`, timeouts → `Timeout` (both
@@ -196,7 +197,7 @@ mod url;
 
 pub use backend::RemoteBackend;
 pub use config::{RemoteConfig, TopicDurability};
-pub use dlq::RemoteDlqStore;
+pub use dlq::dlq_store;
 pub use error::kind_of_code;
 pub use offsets::RemoteOffsetStore;
 pub use plugin::{link, PLUGIN};

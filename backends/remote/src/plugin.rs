@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use rustok_iggy::{config::PluginConfig, Parts, Plugin, Result, Wants};
 
-use crate::{RemoteBackend, RemoteConfig, RemoteDlqStore, RemoteOffsetStore, NAME};
+use crate::{RemoteBackend, RemoteConfig, RemoteOffsetStore, NAME};
 
 /// The remote family. With the backend, the stores are its own (its
 /// connection, its group members); without it, each store opens a
@@ -30,7 +30,7 @@ fn build(config: &PluginConfig, wants: Wants) -> BoxFuture<'static, Result<Parts
                 false => None,
             },
             dlq: match wants.dlq {
-                true => Some(Arc::new(RemoteDlqStore::new(parsed)?)),
+                true => Some(Arc::new(crate::dlq_store(parsed)?)),
                 false => None,
             },
         })

@@ -60,7 +60,6 @@ fn quic_suites_run_in_a_child_trusting_the_test_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_the_dlq_creates_nothing_until_the_first_put() {
     use rustok_iggy::{Backend, DlqFilter, DlqStore, ErrorKind};
-    use rustok_iggy_remote::RemoteDlqStore;
 
     let memory = std::sync::Arc::new(rustok_iggy_testkit::MemoryBackend::new());
     let server = rustok_iggy_server::Server::builder(memory.clone())
@@ -68,7 +67,7 @@ async fn reading_the_dlq_creates_nothing_until_the_first_put() {
         .start()
         .await
         .unwrap();
-    let store = RemoteDlqStore::new(common::config(server.local_addr())).unwrap();
+    let store = rustok_iggy_remote::dlq_store(common::config(server.local_addr())).unwrap();
     let stream = "__rustok_dlq";
     assert!(store
         .list(DlqFilter::default(), None, 10)

@@ -13,7 +13,7 @@ mod common;
 use std::{collections::HashSet, sync::Arc};
 
 use rustok_iggy::{Backend, DlqStore, OffsetStore, Transport, TransportConfig};
-use rustok_iggy_remote::{RemoteBackend, RemoteConfig, RemoteDlqStore};
+use rustok_iggy_remote::{dlq_store, RemoteBackend, RemoteConfig};
 use rustok_iggy_testkit::{
     eventually,
     outage::{self, Producer},
@@ -32,7 +32,7 @@ async fn dlq(url: &str) -> Arc<dyn DlqStore> {
     let mut config = RemoteConfig::new(url);
     // A DLQ stream per case: the suite expects an empty store.
     config.dlq_stream = format!("rustok-dlq-test-{}", Uuid::now_v7().simple());
-    Arc::new(RemoteDlqStore::new(config).unwrap())
+    Arc::new(dlq_store(config).unwrap())
 }
 
 async fn offsets(url: &str) -> Arc<dyn OffsetStore> {

@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use rustok_iggy::{Backend, DlqStore, OffsetStore};
-use rustok_iggy_remote::{RemoteBackend, RemoteConfig, RemoteDlqStore, RemoteOffsetStore};
+use rustok_iggy_remote::{dlq_store, RemoteBackend, RemoteConfig, RemoteOffsetStore};
 use rustok_iggy_server::{
     test_support::{self, TestPki},
     RunningServer, Server,
@@ -115,7 +115,7 @@ pub async fn dlq() -> (Arc<dyn DlqStore>, RunningServer) {
 /// [`dlq`] over `wire`.
 pub async fn dlq_over(wire: Wire) -> (Arc<dyn DlqStore>, RunningServer) {
     let server = server_over(wire).await;
-    let store = RemoteDlqStore::new(config_over(wire, &server)).unwrap();
+    let store = dlq_store(config_over(wire, &server)).unwrap();
     (Arc::new(store), server)
 }
 
