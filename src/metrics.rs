@@ -13,6 +13,9 @@ use crate::TopicRef;
 
 /// Events appended by `publish`/`publish_batch` (counter; `topic`).
 pub const PUBLISHED: &str = "rustok_iggy_published_total";
+/// Published events the backend already stored, recognised by id and not
+/// appended again (counter; `topic`).
+pub const PUBLISH_DUPLICATES: &str = "rustok_iggy_publish_duplicates_total";
 /// Appends that failed (counter; `topic`).
 pub const PUBLISH_FAILURES: &str = "rustok_iggy_publish_failures_total";
 /// Append latency, seconds (histogram; `topic`).
@@ -56,6 +59,7 @@ pub const SERVER_CONNECTIONS_OPENED: &str = "rustok_iggy_server_connections_open
 #[derive(Clone)]
 pub(crate) struct PublishMetrics {
     published: Counter,
+    duplicates: Counter,
     failures: Counter,
     append_duration: Histogram,
 }
@@ -65,13 +69,15 @@ impl PublishMetrics {
         let topic = topic.to_string();
         Self {
             published: counter!(PUBLISHED, "topic" => topic.clone()),
+            duplicates: counter!(PUBLISH_DUPLICATES, "topic" => topic.clone()),
             failures: counter!(PUBLISH_FAILURES, "topic" => topic.clone()),
             append_duration: histogram!(APPEND_DURATION, "topic" => topic),
         }
     }
 
-    pub(crate) fn appended(&self, count: usize, took: Duration) {
-        self.published.increment(count as u64);
+    pub(crate) fn appended(&self, ack: &crate::AppendAck, took: Duration) {
+        self.published.increment(u64::from(ack.count));
+        self.duplicates.increment(ack.duplicates.len() as u64);
         self.append_duration.record(took.as_secs_f64());
     }
 

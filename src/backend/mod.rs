@@ -96,12 +96,59 @@ pub struct PollRequest {
 }
 
 /// What `append` stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// A backend that deduplicates message ids appends only the messages it has
+/// not stored yet and names the others in `duplicates`; [`offsets`](Self::offsets)
+/// gives every message's offset either way.
+///
+/// ```
+/// use rustok_iggy::AppendAck;
+///
+/// // A batch of four whose second message was stored before, at offset 7.
+/// let ack = AppendAck { first_offset: 20, count: 3, duplicates: vec![(1, 7)] };
+/// assert_eq!(ack.offsets().collect::<Vec<_>>(), [20, 7, 21, 22]);
+/// assert_eq!(AppendAck::new(5, 2).offsets().collect::<Vec<_>>(), [5, 6]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendAck {
     /// Offset of the first appended record; the rest follow densely.
     pub first_offset: u64,
     /// How many were appended.
     pub count: u32,
+    /// Messages of the batch that were not appended because the backend
+    /// already stores a message with their id (deduplication): their index
+    /// in the batch and the stored message's offset, by ascending index.
+    /// Empty without deduplication.
+    pub duplicates: Vec<(u32, u64)>,
+}
+
+impl AppendAck {
+    /// `count` messages appended from `first_offset`, none deduplicated.
+    pub fn new(first_offset: u64, count: u32) -> Self {
+        Self {
+            first_offset,
+            count,
+            duplicates: Vec::new(),
+        }
+    }
+
+    /// Every message of the batch in batch order: its offset, the stored
+    /// copy's for a duplicate.
+    pub fn offsets(&self) -> impl Iterator<Item = u64> + '_ {
+        let total = self.count as usize + self.duplicates.len();
+        let mut duplicates = self.duplicates.iter().peekable();
+        let mut next = self.first_offset;
+        (0..total).map(move |i| match duplicates.peek() {
+            Some(&&(index, offset)) if index as usize == i => {
+                duplicates.next();
+                offset
+            }
+            _ => {
+                next += 1;
+                next - 1
+            }
+        })
+    }
 }
 
 /// Identifies one member of a consumer group at a backend.

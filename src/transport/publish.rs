@@ -35,10 +35,12 @@ impl Transport {
             let ack = self
                 .append(topic, partition, vec![message], "publish")
                 .await?;
+            // The stored copy's offset if the backend deduplicated it.
+            let offset = ack.offsets().next().unwrap_or(ack.first_offset);
             Ok(PublishReceipt {
                 topic: self.inner.topics[topic].clone(),
                 partition,
-                offset: ack.first_offset,
+                offset,
             })
         }
         .instrument(span)
@@ -56,7 +58,9 @@ impl Transport {
     /// Events of one partition keep their input order. If an append fails the
     /// error is returned, and appends to other partitions may have been stored:
     /// publishing the same envelopes again is safe where the backend deduplicates
-    /// message ids (Iggy does) and at-least-once otherwise.
+    /// message ids (the embedded log with `dedup_window`, Iggy with its
+    /// `message_deduplication`) and at-least-once otherwise. An event the
+    /// backend recognised as stored gets the stored copy's receipt.
     pub async fn publish_batch<E: Serialize + Sync>(
         &self,
         envelopes: &[EventEnvelope<E>],
@@ -88,11 +92,11 @@ impl Transport {
             .await?;
         let mut receipts: Vec<Option<PublishReceipt>> = vec![None; envelopes.len()];
         for (topic, partition, indexes, ack) in acks {
-            for (i, index) in indexes.into_iter().enumerate() {
+            for (index, offset) in indexes.into_iter().zip(ack.offsets()) {
                 receipts[index] = Some(PublishReceipt {
                     topic: topics[topic].clone(),
                     partition,
-                    offset: ack.first_offset + i as u64,
+                    offset,
                 });
             }
         }
@@ -121,7 +125,6 @@ impl Transport {
     ) -> Result<AppendAck> {
         let started = Instant::now();
         let metrics = &self.inner.publish_metrics[topic];
-        let count = messages.len();
         let ack = self
             .inner
             .backend
@@ -131,7 +134,7 @@ impl Transport {
                 metrics.failed();
                 e.with_context("operation", operation)
             })?;
-        metrics.appended(count, started.elapsed());
+        metrics.appended(&ack, started.elapsed());
         Ok(ack)
     }
 

@@ -62,12 +62,7 @@ async fn publish_encodes_with_the_codec_and_appends_to_the_keys_partition() {
                 && messages[0].headers.get_str(wire::header::CODEC).unwrap() == Some("mockcodec")
         })
         .times(1)
-        .returning(|_, _, _| {
-            Ok(AppendAck {
-                first_offset: 41,
-                count: 1,
-            })
-        });
+        .returning(|_, _, _| Ok(AppendAck::new(41, 1)));
     let transport = Transport::builder(Arc::new(backend), Arc::new(codec(b"encoded")))
         .build()
         .await
@@ -132,10 +127,10 @@ async fn batches_append_once_per_partition_and_keep_input_order() {
         .expect_append()
         .times(2)
         .returning(|_, partition, messages| {
-            Ok(AppendAck {
-                first_offset: u64::from(partition) * 100,
-                count: messages.len() as u32,
-            })
+            Ok(AppendAck::new(
+                u64::from(partition) * 100,
+                messages.len() as u32,
+            ))
         });
     let transport = Transport::builder(Arc::new(backend), Arc::new(codec(b"x")))
         .build()
@@ -186,12 +181,7 @@ async fn routing_rules_pick_topics_and_every_topic_is_ensured() {
         .expect_append()
         .withf(|topic, partition, _| topic.topic == "orders" && *partition < 2)
         .times(1)
-        .returning(|_, _, _| {
-            Ok(AppendAck {
-                first_offset: 0,
-                count: 1,
-            })
-        });
+        .returning(|_, _, _| Ok(AppendAck::new(0, 1)));
     let transport = Transport::builder(Arc::new(backend), Arc::new(codec(b"x")))
         .stream("app")
         .routing(RoutingConfig {

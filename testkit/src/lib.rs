@@ -133,7 +133,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// mock.expect_append()
 ///     .with(predicate::always(), predicate::eq(3), predicate::always())
 ///     .times(1)
-///     .returning(|_, _, messages| Ok(AppendAck { first_offset: 10, count: messages.len() as u32 }));
+///     .returning(|_, _, messages| Ok(AppendAck::new(10, messages.len() as u32)));
 /// mock.expect_partition_info()
 ///     .returning(|_, _| Err(Error::new(ErrorKind::Unavailable, "scripted outage")));
 ///

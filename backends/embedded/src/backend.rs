@@ -259,23 +259,18 @@ impl Backend for EmbeddedBackend {
         messages: Vec<Message>,
     ) -> Result<AppendAck> {
         let p = self.engine.partition(topic, partition)?;
-        // Checked refuses more than u32::MAX messages.
-        let count = messages.len() as u32;
-        let (first_offset, rolled) = p
+        let appended = p
             .append(messages)
             .await
             .map_err(|e| e.with_context("topic", topic))?;
-        if rolled {
+        if appended.rolled {
             // Size retention can only change after a roll; a failure here
             // does not undo the append, so it is logged, not returned.
             if let Err(e) = self.enforce_retention().await {
                 tracing::error!(error = %e, "embedded retention after a roll failed");
             }
         }
-        Ok(AppendAck {
-            first_offset,
-            count,
-        })
+        Ok(appended.ack)
     }
 
     async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {

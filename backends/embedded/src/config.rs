@@ -3,6 +3,8 @@
 use std::{path::PathBuf, time::Duration};
 
 use rustok_iggy::{config::PluginConfig, Error, Result};
+
+use crate::dedup::DedupSettings;
 use serde::{Deserialize, Serialize};
 
 /// When appended data is fsynced; `fsync = "always" | "interval" | "never"`.
@@ -80,12 +82,25 @@ pub struct EmbeddedConfig {
     /// Bytes of records between two sparse index entries (default 4096):
     /// a lookup scans at most this much.
     pub index_interval_bytes: u64,
+    /// Deduplicate appends by message id (the event id) against the ids of
+    /// each partition's newest this many records (default 0: off). A
+    /// message whose id is there is not appended again; its publish gets
+    /// the stored copy's receipt. Like Apache Iggy's
+    /// `message_deduplication.max_entries`.
+    pub dedup_window: u64,
+    /// With `dedup_window`: also forget ids of records older than this many
+    /// seconds (default: none, only the count limits). Like Iggy's
+    /// `message_deduplication.expiry`.
+    pub dedup_max_age_secs: Option<u64>,
 }
 
 /// Where data goes when `data_dir` is not set.
 pub const DEFAULT_DATA_DIR: &str = "./data/rustok-iggy";
 /// Smallest accepted `segment_bytes`.
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
+/// Largest accepted `dedup_window`: each remembered id costs about 80 bytes
+/// of memory per partition, and the window is read back at open.
+pub const MAX_DEDUP_WINDOW: u64 = 10_000_000;
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
@@ -98,6 +113,8 @@ impl Default for EmbeddedConfig {
             retention_max_bytes: None,
             retention_check_secs: 60,
             index_interval_bytes: 4096,
+            dedup_window: 0,
+            dedup_max_age_secs: None,
         }
     }
 }
@@ -160,6 +177,24 @@ impl EmbeddedConfig {
                 "must be at least 1",
             ));
         }
+        if self.dedup_window > MAX_DEDUP_WINDOW {
+            return Err(Error::config(
+                key("dedup_window"),
+                format!("must be at most {MAX_DEDUP_WINDOW} (0 turns deduplication off)"),
+            ));
+        }
+        if self.dedup_max_age_secs == Some(0) {
+            return Err(Error::config(
+                key("dedup_max_age_secs"),
+                "must be at least 1 (leave it out to limit by dedup_window only)",
+            ));
+        }
+        if self.dedup_max_age_secs.is_some() && self.dedup_window == 0 {
+            return Err(Error::config(
+                key("dedup_max_age_secs"),
+                "needs dedup_window (the number of ids to remember per partition)",
+            ));
+        }
         if self.retention_max_age_secs == Some(0) {
             return Err(Error::config(
                 key("retention_max_age_secs"),
@@ -167,6 +202,14 @@ impl EmbeddedConfig {
             ));
         }
         Ok(())
+    }
+
+    pub(crate) fn dedup(&self) -> DedupSettings {
+        DedupSettings {
+            // At most MAX_DEDUP_WINDOW (validated).
+            window: self.dedup_window as usize,
+            max_age_micros: self.dedup_max_age_secs.map(|s| s.saturating_mul(1_000_000)),
+        }
     }
 
     pub(crate) fn fsync_interval(&self) -> Duration {
@@ -220,5 +263,17 @@ mod tests {
         assert!(err.to_string().contains("data_dir"), "{err}");
         let err = parse("segment_bytes = -1").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
+        let err = parse("dedup_max_age_secs = 60").unwrap_err();
+        assert_eq!(
+            err.context("key"),
+            Some("plugins.embedded.dedup_max_age_secs")
+        );
+        let err = parse("dedup_window = 10000001").unwrap_err();
+        assert_eq!(err.context("key"), Some("plugins.embedded.dedup_window"));
+        let c = parse("dedup_window = 10000\ndedup_max_age_secs = 3600").unwrap();
+        assert_eq!(
+            (c.dedup_window, c.dedup_max_age_secs),
+            (10_000, Some(3_600))
+        );
     }
 }

@@ -135,6 +135,7 @@
 mod backend;
 mod bin;
 mod config;
+mod dedup;
 mod dlq;
 mod error;
 mod frame;

@@ -22,11 +22,12 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use rustok_iggy::{Error, ErrorKind, Message, PollFrom, Record, Result};
+use rustok_iggy::{AppendAck, Error, ErrorKind, Message, PollFrom, Record, Result};
 use tokio::sync::watch;
 
 use crate::{
     config::FsyncPolicy,
+    dedup::{DedupSettings, Window},
     error::{io_error, join_error, NAME},
     frame,
     fsutil::sync_dir,
@@ -40,6 +41,7 @@ pub(crate) struct Settings {
     pub(crate) fsync: FsyncPolicy,
     pub(crate) segment_bytes: u64,
     pub(crate) index_interval: u64,
+    pub(crate) dedup: DedupSettings,
 }
 
 impl Settings {
@@ -63,6 +65,17 @@ struct Writer {
     buf: Vec<u8>,
     lens: Vec<u64>,
     last_timestamp: u64,
+    /// The ids appends deduplicate against, with `dedup_window` set.
+    dedup: Option<Window>,
+}
+
+/// What an append did.
+#[derive(Debug)]
+pub(crate) struct Appended {
+    /// Offsets of the appended records and the duplicates left out.
+    pub(crate) ack: AppendAck,
+    /// Whether it started a new segment.
+    pub(crate) rolled: bool,
 }
 
 /// Scratch buffers above this are released after the append that needed them.
@@ -156,6 +169,10 @@ impl Partition {
             settings,
             writer: Arc::new(tokio::sync::Mutex::new(Writer {
                 last_timestamp,
+                dedup: settings
+                    .dedup
+                    .enabled()
+                    .then(|| Window::new(settings.dedup)),
                 ..Writer::default()
             })),
             state: Mutex::new(state),
@@ -163,6 +180,35 @@ impl Partition {
             visible,
             removed: AtomicBool::new(false),
         }
+    }
+
+    /// Fills the dedup window (with `dedup_window` set) from the newest
+    /// records, right after recovery: the ids of everything acknowledged
+    /// before a restart or a crash are remembered.
+    pub(crate) fn load_dedup(&mut self) -> Result<()> {
+        let Some(window) = Arc::get_mut(&mut self.writer).and_then(|w| w.get_mut().dedup.take())
+        else {
+            return Ok(());
+        };
+        let mut window = window;
+        let (first, next) = {
+            let state = self.state();
+            (state.first_offset(), state.next_offset())
+        };
+        let now = now_micros();
+        let mut from = next
+            .saturating_sub(self.settings.dedup.window as u64)
+            .max(first);
+        while from < next {
+            let records = self.read(PollFrom::Offset(from), 4_096)?;
+            let Some(last) = records.last() else { break };
+            from = last.offset + 1;
+            window.load(&records, now);
+        }
+        if let Some(writer) = Arc::get_mut(&mut self.writer) {
+            writer.get_mut().dedup = Some(window);
+        }
+        Ok(())
     }
 
     /// Marks the partition as deleted with its topic. Waits for an append in
@@ -247,15 +293,15 @@ impl Partition {
         state.poisoned.get_or_insert_with(|| err.to_string());
     }
 
-    /// Appends `messages`, returning the first offset and whether a segment
-    /// was rolled. Under `fsync = "always"` it returns only once they are
-    /// fsynced.
+    /// Appends `messages`, except those whose id the dedup window holds,
+    /// and says where they went. Under `fsync = "always"` it returns only
+    /// once they are fsynced.
     ///
     /// Batches of at least [`OFFLOAD_BYTES`], and an append that rolls a
     /// segment (an fsync, an index file and a new file), run on tokio's
     /// blocking pool; other batches inline, where the hop would cost more than
     /// the page-cache copy it moves (see the crate docs).
-    pub(crate) async fn append(self: &Arc<Self>, messages: Vec<Message>) -> Result<(u64, bool)> {
+    pub(crate) async fn append(self: &Arc<Self>, messages: Vec<Message>) -> Result<Appended> {
         let mut bytes = 0;
         for message in &messages {
             frame::check(message).map_err(|why| {
@@ -266,6 +312,16 @@ impl Partition {
             bytes += frame::frame_len(message);
         }
         let mut writer = self.writer.clone().lock_owned().await;
+        let (messages, duplicates) = match writer.dedup.as_mut() {
+            Some(window) => {
+                // Only the writer moves the next offset.
+                let first = self.state().next_offset();
+                let split = window.split(messages, first, now_micros());
+                (split.fresh, split.duplicates)
+            }
+            None => (messages, Vec::new()),
+        };
+        let count = messages.len() as u32;
         // Only the writer rolls, so this stays true until `write` runs.
         let (first, end, rolled) = if bytes >= OFFLOAD_BYTES || self.roll_due(&messages) {
             let this = self.clone();
@@ -280,7 +336,14 @@ impl Partition {
         if self.settings.fsync == FsyncPolicy::Always {
             self.sync_to(end).await?;
         }
-        Ok((first, rolled))
+        Ok(Appended {
+            ack: AppendAck {
+                first_offset: first,
+                count,
+                duplicates,
+            },
+            rolled,
+        })
     }
 
     /// Whether appending `messages` starts a new segment.
@@ -334,6 +397,9 @@ impl Partition {
             return Err(err);
         }
         writer.last_timestamp = timestamp;
+        if let Some(window) = writer.dedup.as_mut() {
+            window.appended(messages, first, timestamp);
+        }
         let count = messages.len() as u64;
         {
             let mut state = self.state();
@@ -648,6 +714,7 @@ mod tests {
             fsync,
             segment_bytes: 1 << 20,
             index_interval: 4096,
+            dedup: DedupSettings::default(),
         }
     }
 

@@ -85,7 +85,9 @@ pub(crate) fn open_partition(dir: &Path, label: String, settings: Settings) -> R
             ));
         }
     }
-    Ok(Partition::new(dir.to_path_buf(), label, settings, segments))
+    let mut partition = Partition::new(dir.to_path_buf(), label, settings, segments);
+    partition.load_dedup()?;
+    Ok(partition)
 }
 
 fn remove(path: &Path) -> Result<()> {

@@ -159,6 +159,7 @@ impl Engine {
             fsync: self.config.fsync,
             segment_bytes: self.config.segment_bytes,
             index_interval: self.config.index_interval_bytes,
+            dedup: self.config.dedup(),
         }
     }
 

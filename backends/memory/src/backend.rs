@@ -434,10 +434,7 @@ impl Backend for MemoryBackend {
         }
         // Wakes long polls; sent under the log lock so the value only grows.
         p.appended.send_replace(log.next_offset());
-        Ok(AppendAck {
-            first_offset,
-            count,
-        })
+        Ok(AppendAck::new(first_offset, count))
     }
 
     async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {

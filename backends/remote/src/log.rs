@@ -342,10 +342,7 @@ impl Log {
         let conn = self.conn("append").await?;
         if messages.is_empty() {
             let info = self.partition_info(topic, partition).await?;
-            return Ok(AppendAck {
-                first_offset: info.next_offset,
-                count: 0,
-            });
+            return Ok(AppendAck::new(info.next_offset, 0));
         }
         let count = u32::try_from(messages.len()).map_err(|_| {
             Error::new(
@@ -367,18 +364,12 @@ impl Log {
         if self.confirms.load(Ordering::Relaxed) == CONFIRMS_YES {
             let response = self.send(conn, topic, partition, &mut batch).await?;
             if let Some(first_offset) = base(&response) {
-                return Ok(AppendAck {
-                    first_offset,
-                    count,
-                });
+                return Ok(AppendAck::new(first_offset, count));
             }
             self.confirms.store(CONFIRMS_UNKNOWN, Ordering::Relaxed);
             let first = self.partition_info(topic, partition).await?.first_offset;
             let first_offset = self.locate(topic, partition, first, messages[0].id).await?;
-            return Ok(AppendAck {
-                first_offset,
-                count,
-            });
+            return Ok(AppendAck::new(first_offset, count));
         }
         let lock = self.lock(topic, partition);
         let _serial = lock.lock().await;
@@ -386,19 +377,13 @@ impl Log {
         let response = self.send(conn, topic, partition, &mut batch).await?;
         if let Some(first_offset) = base(&response) {
             self.confirms.store(CONFIRMS_YES, Ordering::Relaxed);
-            return Ok(AppendAck {
-                first_offset,
-                count,
-            });
+            return Ok(AppendAck::new(first_offset, count));
         }
         self.confirms.store(CONFIRMS_NO, Ordering::Relaxed);
         let first_offset = self
             .locate(topic, partition, before, messages[0].id)
             .await?;
-        Ok(AppendAck {
-            first_offset,
-            count,
-        })
+        Ok(AppendAck::new(first_offset, count))
     }
 
     /// The offset of the first message with `id` at or after `from`.

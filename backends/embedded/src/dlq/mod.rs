@@ -37,8 +37,8 @@ impl DlqLog for EngineLog {
 
     async fn append(&self, topic: &TopicRef, messages: Vec<Message>) -> Result<u64> {
         // The DLQ stream is exempt from retention: a roll needs no check.
-        let (first, _rolled) = self.0.partition(topic, 0)?.append(messages).await?;
-        Ok(first)
+        let appended = self.0.partition(topic, 0)?.append(messages).await?;
+        Ok(appended.ack.first_offset)
     }
 
     async fn read(&self, topic: &TopicRef, from: u64, max: u32) -> Result<Vec<Record>> {
