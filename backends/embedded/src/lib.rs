@@ -37,6 +37,8 @@
 //! | `retention_max_bytes` | none | per partition, delete oldest sealed segments above this |
 //! | `retention_check_secs` | 60 | how often retention runs |
 //! | `index_interval_bytes` | 4096 | bytes between sparse index entries |
+//! | `dedup_window` | 0 (off) | deduplicate appends by message id against each partition's newest this many records |
+//! | `dedup_max_age_secs` | none | with `dedup_window`: forget ids of records older than this |
 //!
 //! Unknown keys and invalid values are [`ErrorKind::Config`](rustok_iggy::ErrorKind::Config)
 //! errors naming the key (see [`EmbeddedConfig`]).
@@ -126,9 +128,19 @@
 //!
 //! ## Out of scope
 //!
-//! Replication, message-id deduplication, compaction, encryption, and the
-//! Iggy-protocol TCP listener (a later feature). One process owns a data
-//! directory; other processes reach it through that process.
+//! Replication, compaction and encryption. One process owns a data
+//! directory; other processes reach it through that process (for example
+//! `rustok-iggy serve`, the Iggy protocol in front of it).
+//!
+//! ## Deduplication
+//!
+//! With `dedup_window` set, an append leaves out every message whose id is
+//! among the ids of the partition's newest `dedup_window` records (and
+//! younger than `dedup_max_age_secs`, if set), or repeats an earlier message
+//! of the same batch, and reports each in
+//! [`AppendAck::duplicates`](rustok_iggy::AppendAck::duplicates) with the
+//! stored copy's offset. The window is rebuilt from those records at open,
+//! so it holds exactly what the log holds after a restart or a crash.
 
 #![warn(missing_docs)]
 
@@ -150,7 +162,9 @@ mod slots;
 mod topology;
 
 pub use backend::{EmbeddedBackend, RetentionClamp};
-pub use config::{EmbeddedConfig, FsyncPolicy, DEFAULT_DATA_DIR, MIN_SEGMENT_BYTES};
+pub use config::{
+    EmbeddedConfig, FsyncPolicy, DEFAULT_DATA_DIR, MAX_DEDUP_WINDOW, MIN_SEGMENT_BYTES,
+};
 
 pub use offsets::EmbeddedOffsetStore;
 pub use plugin::{link, PLUGIN};
