@@ -8,7 +8,7 @@
 //! log opens, so it needs no file of its own and survives crashes exactly as
 //! the records do: an acknowledged append is in the log, hence in the window.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{hash_map::Entry, HashMap, VecDeque};
 
 use rustok_iggy::{Message, Record};
 
@@ -49,61 +49,92 @@ impl Window {
     pub(crate) fn new(settings: DedupSettings) -> Self {
         Self {
             settings,
-            offsets: HashMap::with_capacity(settings.window.min(1 << 16)),
-            order: VecDeque::with_capacity(settings.window.min(1 << 16)),
+            offsets: HashMap::new(),
+            order: VecDeque::new(),
         }
     }
 
     /// Remembers records read back from the log at open, oldest first.
     pub(crate) fn load(&mut self, records: &[Record], now_micros: u64) {
         for r in records {
-            self.remember(r.message.id, r.offset, r.timestamp_micros);
+            if r.message.id != 0 {
+                self.offsets.insert(r.message.id, r.offset);
+                self.order.push_back((r.message.id, r.offset, r.timestamp_micros));
+            }
         }
+        self.forget_beyond_window();
         self.forget_old(now_micros);
     }
 
     /// Splits `messages`, to be appended from offset `first`, into new ones
     /// and duplicates: of a remembered record, or of an earlier message of
     /// the same batch. Id 0 (none) is never a duplicate.
+    ///
+    /// The new ones are remembered at once, at the offsets they will get
+    /// (one hash lookup per message): call [`appended`](Self::appended)
+    /// once they are written, or [`rolled_back`](Self::rolled_back) if the
+    /// write failed.
     pub(crate) fn split(&mut self, messages: Vec<Message>, first: u64, now_micros: u64) -> Split {
         self.forget_old(now_micros);
-        let mut split = Split {
-            fresh: Vec::with_capacity(messages.len()),
-            duplicates: Vec::new(),
-        };
-        let mut in_batch: HashMap<u128, u64> = HashMap::new();
-        for (i, message) in messages.into_iter().enumerate() {
-            let id = message.id;
-            let stored = (id != 0)
-                .then(|| self.offsets.get(&id).or_else(|| in_batch.get(&id)).copied())
-                .flatten();
-            match stored {
+        let mut duplicates = Vec::new();
+        let mut next = first;
+        for (i, message) in messages.iter().enumerate() {
+            if message.id == 0 {
+                next += 1;
+                continue;
+            }
+            match self.offsets.entry(message.id) {
                 // Batches hold at most u32::MAX messages (`Checked`).
-                Some(offset) => split.duplicates.push((i as u32, offset)),
-                None => {
-                    if id != 0 {
-                        in_batch.insert(id, first + split.fresh.len() as u64);
-                    }
-                    split.fresh.push(message);
+                Entry::Occupied(stored) => duplicates.push((i as u32, *stored.get())),
+                Entry::Vacant(slot) => {
+                    slot.insert(next);
+                    self.order.push_back((message.id, next, now_micros));
+                    next += 1;
                 }
             }
         }
-        split
+        if duplicates.is_empty() {
+            return Split {
+                fresh: messages,
+                duplicates,
+            };
+        }
+        let mut skip = duplicates.iter().map(|(i, _)| *i as usize).peekable();
+        let fresh = messages
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                let duplicate = skip.peek() == Some(i);
+                if duplicate {
+                    skip.next();
+                }
+                !duplicate
+            })
+            .map(|(_, m)| m)
+            .collect();
+        Split { fresh, duplicates }
     }
 
-    /// Remembers `messages`, appended from offset `first` at `timestamp`.
-    pub(crate) fn appended(&mut self, messages: &[Message], first: u64, timestamp: u64) {
-        for (i, message) in messages.iter().enumerate() {
-            self.remember(message.id, first + i as u64, timestamp);
+    /// The split's new messages were written: forget what no longer fits.
+    pub(crate) fn appended(&mut self) {
+        self.forget_beyond_window();
+    }
+
+    /// The split's new messages, from offset `first`, were not written:
+    /// forget them again.
+    pub(crate) fn rolled_back(&mut self, first: u64) {
+        while let Some(&(id, offset, _)) = self.order.back() {
+            if offset < first {
+                break;
+            }
+            self.order.pop_back();
+            if self.offsets.get(&id) == Some(&offset) {
+                self.offsets.remove(&id);
+            }
         }
     }
 
-    fn remember(&mut self, id: u128, offset: u64, timestamp: u64) {
-        if id == 0 {
-            return;
-        }
-        self.offsets.insert(id, offset);
-        self.order.push_back((id, offset, timestamp));
+    fn forget_beyond_window(&mut self) {
         while self.order.len() > self.settings.window {
             self.forget_oldest();
         }
@@ -163,16 +194,20 @@ mod tests {
         let split = w.split([1, 2, 1, 0, 0].map(message).into(), 100, 0);
         assert_eq!(ids(&split.fresh), [1, 2, 0, 0], "id 0 is never a duplicate");
         assert_eq!(split.duplicates, [(2, 100)]);
-        w.appended(&split.fresh, 100, 0);
+        w.appended();
         let split = w.split([3, 2, 1].map(message).into(), 104, 0);
         assert_eq!(ids(&split.fresh), [3]);
         assert_eq!(split.duplicates, [(1, 101), (2, 100)]);
+        // A failed write forgets what its split remembered.
+        w.rolled_back(104);
+        assert_eq!(ids(&w.split([3].map(message).into(), 104, 0).fresh), [3]);
     }
 
     #[test]
     fn the_window_forgets_by_count_and_by_age() {
         let mut w = window(2, Some(1_000));
-        w.appended(&[1, 2, 3].map(message), 0, 0);
+        w.split([1, 2, 3].map(message).into(), 0, 0);
+        w.appended();
         let split = w.split([1, 2, 3].map(message).into(), 3, 10);
         assert_eq!(ids(&split.fresh), [1], "only the newest two are kept");
         let split = w.split([2, 3].map(message).into(), 3, 1_001);

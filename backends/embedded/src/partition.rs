@@ -352,8 +352,22 @@ impl Partition {
     }
 
     /// The synchronous part of an append, under the writer lock: roll if
-    /// due, encode, write.
+    /// due, encode, write; then settle what the dedup window remembered of
+    /// the batch.
     fn write(&self, writer: &mut Writer, messages: &[Message]) -> Result<(u64, u64, bool)> {
+        // Only the writer moves it: the offset the dedup split started at.
+        let first = self.state().next_offset();
+        let written = self.write_batch(writer, messages);
+        if let Some(window) = writer.dedup.as_mut() {
+            match written {
+                Ok(_) => window.appended(),
+                Err(_) => window.rolled_back(first),
+            }
+        }
+        written
+    }
+
+    fn write_batch(&self, writer: &mut Writer, messages: &[Message]) -> Result<(u64, u64, bool)> {
         self.check_live()?;
         if let Some(reason) = &self.state().poisoned {
             return Err(self.poisoned_error(reason));
@@ -397,9 +411,6 @@ impl Partition {
             return Err(err);
         }
         writer.last_timestamp = timestamp;
-        if let Some(window) = writer.dedup.as_mut() {
-            window.appended(messages, first, timestamp);
-        }
         let count = messages.len() as u64;
         {
             let mut state = self.state();
