@@ -44,7 +44,8 @@ pub use backend::{
     GroupCoordinator, MemberId, PartitionInfo, PollFrom, PollRequest, TopicInfo, TopicRef,
 };
 pub use config::{
-    ConsumerConfig, HealthConfig, LimitsConfig, RetryConfig, StartFrom, TransportConfig,
+    ConsumerConfig, HealthConfig, LegacyFormat, LimitsConfig, RetryConfig, StartFrom,
+    TransportConfig,
 };
 pub use consumer::{
     handler_fn, Delivery, Handler, HandlerError, ReplayFailure, ReplayFrom, ReplayReport,

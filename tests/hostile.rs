@@ -280,6 +280,17 @@ const CASES: &[Case] = &[
         says: &["earliest", "latest"],
     },
     Case {
+        toml: "[consumer]\nlegacy_format = \"rustok-xml\"",
+        key: "consumer.legacy_format",
+        says: &[
+            "`rustok-xml`",
+            "`none`",
+            "`rustok-json`",
+            "`rustok-msgpack`",
+            "`rustok-auto`",
+        ],
+    },
+    Case {
         toml: "[consumer]\npoll_batch = 0",
         key: "consumer.poll_batch",
         says: &["at least 1"],

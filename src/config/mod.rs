@@ -22,7 +22,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 pub use env::ENV_PREFIX;
 pub use plugin::{PluginConfig, PluginSections};
 pub use secret::Secret;
-pub use sections::{ConsumerConfig, HealthConfig, LimitsConfig, RetryConfig, StartFrom};
+pub use sections::{
+    ConsumerConfig, HealthConfig, LegacyFormat, LimitsConfig, RetryConfig, StartFrom,
+};
 
 use crate::{Error, ErrorKind, Result, RoutingConfig};
 

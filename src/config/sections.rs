@@ -33,6 +33,10 @@ pub struct ConsumerConfig {
     pub shutdown_timeout_ms: u64,
     /// How often a subscription reads its partitions' ends for lag, in ms.
     pub lag_probe_ms: u64,
+    /// How to read a message that carries none of this transport's headers
+    /// (RusToK's own transport writes such messages). Off by default: such a
+    /// message goes to the DLQ.
+    pub legacy_format: LegacyFormat,
     /// Retry and dead-letter policy.
     pub retry: RetryConfig,
 }
@@ -48,6 +52,7 @@ impl Default for ConsumerConfig {
             dedup_window: 0,
             shutdown_timeout_ms: 30_000,
             lag_probe_ms: 1_000,
+            legacy_format: LegacyFormat::None,
             retry: RetryConfig::default(),
         }
     }
@@ -161,6 +166,51 @@ pub enum StartFrom {
     Earliest,
     /// Only records appended after the group first polls.
     Latest,
+}
+
+/// How a subscription reads a message without this transport's headers
+/// (`consumer.legacy_format`).
+///
+/// RusToK's own Iggy transport writes its whole envelope as the payload, in
+/// JSON or in MessagePack with named fields, and no headers. A consumer of
+/// this crate pointed at RusToK's existing topics reads those messages with
+/// one of the `Rustok*` values; a message that carries any of this
+/// transport's headers is always read by its headers, whatever this says.
+/// See `docs/migration-from-rustok.md`.
+///
+/// ```
+/// use rustok_iggy::{ConsumerConfig, LegacyFormat, SubscriptionOptions, TransportConfig};
+///
+/// let config = TransportConfig::from_toml("[consumer]\nlegacy_format = \"rustok-auto\"").unwrap();
+/// assert_eq!(config.consumer.legacy_format, LegacyFormat::RustokAuto);
+///
+/// // Or for one subscription only:
+/// let options = SubscriptionOptions::new("billing", ["domain"]).consumer(ConsumerConfig {
+///     legacy_format: LegacyFormat::RustokJson,
+///     ..ConsumerConfig::default()
+/// });
+/// # let _ = options;
+///
+/// let err = TransportConfig::from_toml("[consumer]\nlegacy_format = \"rustok\"").unwrap_err();
+/// assert_eq!(err.context("key"), Some("consumer.legacy_format"));
+/// assert!(err.to_string().contains("`rustok-msgpack`"), "{err}");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LegacyFormat {
+    /// Not read: a message without this transport's headers is poison and
+    /// goes to the DLQ (the default).
+    #[default]
+    None,
+    /// RusToK's envelope as JSON (RusToK's `serialization = "json"`).
+    RustokJson,
+    /// RusToK's envelope as MessagePack with named fields (RusToK's
+    /// `serialization = "messagepack"`).
+    RustokMsgpack,
+    /// Either of the two, told apart by the payload's first byte (`{` after
+    /// any whitespace is JSON, which can never start a MessagePack map), for
+    /// topics RusToK wrote in both formats.
+    RustokAuto,
 }
 
 /// How a subscription treats a failing handler.

@@ -316,7 +316,11 @@ where
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let mut envelope = match shared.transport.envelopes.decode::<E>(&record.message) {
+        let decoded = shared
+            .transport
+            .envelopes
+            .decode::<E>(&record.message, shared.config.legacy_format);
+        let mut envelope = match decoded {
             Ok(envelope) => envelope,
             Err(e) => {
                 state.failed();

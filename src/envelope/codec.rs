@@ -6,8 +6,8 @@ use std::{collections::HashMap, sync::Arc};
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{trace, wire};
-use crate::{Codec, CodecExt, Error, ErrorKind, EventEnvelope, Message, Result};
+use super::{rustok, trace, wire};
+use crate::{Codec, CodecExt, Error, ErrorKind, EventEnvelope, LegacyFormat, Message, Result};
 
 /// Writes envelopes with one codec and reads them with any codec it knows,
 /// chosen by the `codec` header each message carries.
@@ -56,10 +56,25 @@ impl EnvelopeCodec {
     /// The envelope in `message`, its event decoded with the codec its
     /// header names; [`ErrorKind::Codec`] for missing or invalid metadata, a
     /// codec this transport does not read, or a payload that does not decode.
+    ///
+    /// A message with none of this transport's headers is read as `legacy`
+    /// says: as a whole RusToK envelope, or not at all (an error saying how
+    /// to read it).
     pub(crate) fn decode<E: DeserializeOwned>(
         &self,
         message: &Message,
+        legacy: LegacyFormat,
     ) -> Result<EventEnvelope<E>> {
+        if !wire::carries_envelope_headers(&message.headers) {
+            return match rustok::Format::of(legacy, &message.payload) {
+                Some(format) => rustok::decode(&message.payload, format),
+                None => Err(Error::new(
+                    ErrorKind::Codec,
+                    "message carries none of this transport's headers; \
+                     set `consumer.legacy_format` to read RusToK's header-less messages",
+                )),
+            };
+        }
         let metadata = wire::envelope_metadata(message)?;
         let name = wire::codec_name(&message.headers)?;
         let codec = self.readers.get(name).ok_or_else(|| {

@@ -1,7 +1,8 @@
 //! The event envelope applications publish and handlers receive, and how it
 //! is laid out on the log: [`wire`] (headers, for any Iggy client),
 //! `codec` (encode and decode, side by side), `time` (the timestamp
-//! header), `trace` (W3C trace context).
+//! header), `trace` (W3C trace context), `rustok` (RusToK's header-less
+//! messages, read when `consumer.legacy_format` says so).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use uuid::Uuid;
 use crate::{Error, ErrorKind, Result};
 
 mod codec;
+mod rustok;
 mod time;
 pub(crate) mod trace;
 pub mod wire;

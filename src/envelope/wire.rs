@@ -187,6 +187,17 @@ pub(crate) fn traced_envelope_message<E>(
     }
 }
 
+/// Whether `headers` hold any header of this transport's envelope, that is
+/// any in [`header::ALL`] other than `traceparent` (a W3C header other
+/// producers write too). A message with none of them was not written by this
+/// transport (RusToK's own transport writes none); a message with some but not
+/// all of them is this transport's message, damaged.
+pub(crate) fn carries_envelope_headers(headers: &Headers) -> bool {
+    headers
+        .iter()
+        .any(|(name, _)| name != header::TRACEPARENT && header::ALL.contains(&name))
+}
+
 /// The codec name a message was written with.
 pub fn codec_name(headers: &Headers) -> Result<&str> {
     required(headers, header::CODEC)
@@ -459,6 +470,20 @@ mod tests {
         assert_eq!(h.len(), expect.len() + 1, "plus the timestamp");
         for (name, value) in expect {
             assert_eq!(h.get_str(name).unwrap(), Some(value.as_str()), "{name}");
+        }
+    }
+
+    #[test]
+    fn any_envelope_header_but_traceparent_marks_a_message_as_this_transports() {
+        let mut headers = Headers::new();
+        assert!(!carries_envelope_headers(&headers));
+        headers.insert_str("x-other-producer", "1");
+        headers.insert_str(header::TRACEPARENT, "00-abc-def-01");
+        assert!(!carries_envelope_headers(&headers));
+        for name in header::ALL.iter().filter(|n| **n != header::TRACEPARENT) {
+            let mut one = headers.clone();
+            one.insert_str(*name, "x");
+            assert!(carries_envelope_headers(&one), "{name}");
         }
     }
 
