@@ -55,6 +55,8 @@ pub use envelope::{wire, EventEnvelope, EventEnvelopeBuilder, MAX_TRACE_ID_LEN};
 pub use error::{Error, ErrorKind, Result};
 pub use health::{HealthReport, HealthStatus, PartitionHealth, SubscriptionHealth};
 pub use message::{HeaderName, Headers, Message, Record};
+/// Nesting limits for codecs' deserializers ([`depth::DepthGuard`]).
+pub use plugin::depth;
 pub use plugin::{
     Codec, CodecCapabilities, CodecExt, CodecFactory, DeadLetter, DecodeSink, DlqCapabilities,
     DlqEntry, DlqFilter, DlqLog, DlqPage, DlqStore, Factory, FamilyFactory, LetterSource,

@@ -59,8 +59,9 @@
 //! Where link-time registration does not run (some embedded and wasm targets),
 //! register [`plugins`] explicitly with [`Registry::register`](rustok_iggy::Registry::register).
 //!
-//! The [`depth`] module holds the nesting limit both use, for codecs of other
-//! crates that need one too.
+//! The postcard codec bounds nesting with the core's
+//! [`rustok_iggy::depth::DepthGuard`], re-exported here as [`depth`] for
+//! codecs of other crates.
 //!
 //! Neither codec takes options: a `[plugins.json]` or `[plugins.postcard]`
 //! section must be empty, and any key in it is a config error naming it.
@@ -71,7 +72,9 @@
 
 #![warn(missing_docs)]
 
-pub mod depth;
+/// The core's nesting limit for deserializers (moved there so the core's own
+/// MessagePack reader uses it too); this path stays for codec authors.
+pub use rustok_iggy::depth;
 mod json;
 mod postcard_codec;
 

@@ -7,7 +7,7 @@ use rustok_iggy::{
 };
 use serde::Deserialize;
 
-use crate::depth::DepthGuard;
+use rustok_iggy::depth::DepthGuard;
 
 /// postcard: compact and fast, but **not self-describing**.
 ///

@@ -3,6 +3,7 @@
 //! biggest of them, has a module of its own (`backend`).
 
 mod codec;
+pub mod depth;
 mod dlq;
 mod log_dlq;
 mod offsets;

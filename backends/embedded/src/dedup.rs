@@ -59,7 +59,8 @@ impl Window {
         for r in records {
             if r.message.id != 0 {
                 self.offsets.insert(r.message.id, r.offset);
-                self.order.push_back((r.message.id, r.offset, r.timestamp_micros));
+                self.order
+                    .push_back((r.message.id, r.offset, r.timestamp_micros));
             }
         }
         self.forget_beyond_window();

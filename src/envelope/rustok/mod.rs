@@ -5,15 +5,14 @@
 //! MessagePack with named fields, and no headers. This module reads such a
 //! payload into this crate's [`EventEnvelope`] and checks it as any envelope
 //! is checked, so a handler cannot tell a RusToK event from one this
-//! transport published. `fields` holds RusToK's field layout, `depth` the
-//! nesting bound of MessagePack input.
+//! transport published. `fields` holds RusToK's field layout.
 
-mod depth;
 mod fields;
 
 use serde::de::DeserializeOwned;
 
 use self::fields::RusTokEnvelope;
+use crate::depth::DepthGuard;
 use crate::{Error, ErrorKind, EventEnvelope, LegacyFormat, Result};
 
 /// How deeply a MessagePack payload may nest, the envelope itself included:
@@ -97,12 +96,13 @@ fn json<E: DeserializeOwned>(payload: &[u8]) -> Result<RusTokEnvelope<E>> {
 }
 
 fn msgpack<E: DeserializeOwned>(payload: &[u8]) -> Result<RusTokEnvelope<E>> {
-    depth::check(payload, MAX_DEPTH)
-        .map_err(|e| not_an_envelope(Format::Msgpack).with_source(e))?;
+    // `rmp-serde` does not count enums towards its own nesting limit: a
+    // recursive event type could nest until the stack overflows.
+    let guard = DepthGuard::new(MAX_DEPTH);
     // Reading from a `&[u8]` advances it, so what is left afterwards is
     // exactly the bytes after the envelope.
     let mut de = rmp_serde::Deserializer::new(payload);
-    let envelope = serde_path_to_error::deserialize(&mut de)
+    let envelope = serde_path_to_error::deserialize(guard.limit(&mut de))
         .map_err(|e| not_an_envelope(Format::Msgpack).with_source(e))?;
     match de.into_inner().len() {
         0 => Ok(envelope),

@@ -1,5 +1,6 @@
 //! A nesting limit for any `serde` deserializer, for codecs whose format has
-//! none (or an incomplete one).
+//! none (or an incomplete one): the postcard codec, the MessagePack example
+//! codec and the reader of RusToK's MessagePack envelopes all use it.
 //!
 //! A deserializer recurses once per nested value, and a recursive event type
 //! (`enum Tree { Leaf, Node(Box<Tree>) }`) lets crafted bytes nest as deep as
@@ -17,7 +18,7 @@
 //! records that the limit was hit, for the codec to say so in its error.
 //!
 //! ```
-//! use rustok_iggy_codecs::depth::DepthGuard;
+//! use rustok_iggy::depth::DepthGuard;
 //! use serde::Deserialize;
 //!
 //! #[derive(Debug, Deserialize)]
