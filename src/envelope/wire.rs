@@ -193,9 +193,12 @@ pub(crate) fn traced_envelope_message<E>(
 /// transport (RusToK's own transport writes none); a message with some but not
 /// all of them is this transport's message, damaged.
 pub(crate) fn carries_envelope_headers(headers: &Headers) -> bool {
-    headers
-        .iter()
-        .any(|(name, _)| name != header::TRACEPARENT && header::ALL.contains(&name))
+    // Every message this transport writes has `event-type`: one lookup on
+    // the consume path; the scan is for the header-less and the damaged.
+    headers.get(header::EVENT_TYPE).is_some()
+        || headers
+            .iter()
+            .any(|(name, _)| name != header::TRACEPARENT && header::ALL.contains(&name))
 }
 
 /// The codec name a message was written with.
