@@ -9,6 +9,17 @@
 //! What readers may return is bounded by the *visible mark*: the written end
 //! under `fsync = "never"`, the durable (fsynced) end otherwise. Every move of
 //! the mark is published on a `watch` channel that long polls wait on.
+//!
+//! Under `fsync = "interval"` a partition's fsyncs are chained: the append
+//! that finds unsynced data and no fsync under way starts a background
+//! *syncer*, which fsyncs (on the blocking pool) and, as long as appends
+//! arrived meanwhile, fsyncs again right away, then ends. So a record becomes
+//! visible one fsync after it was written (two if it arrived during one),
+//! every fsync covers everything written before it started (group commit),
+//! and an idle partition neither fsyncs nor wakes. `fsync_interval_ms` bounds
+//! how old unsynced data may get while appends are still acknowledged
+//! unsynced: once the oldest is older, each append waits for its own fsync,
+//! as under `always`, until the disk catches up.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -19,7 +30,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, MutexGuard,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use rustok_iggy::{AppendAck, Error, ErrorKind, Message, PollFrom, Record, Result};
@@ -39,6 +50,9 @@ use crate::{
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
     pub(crate) fsync: FsyncPolicy,
+    /// Under `interval`: the longest unsynced data may wait before appends
+    /// stop being acknowledged ahead of their fsync (see the module docs).
+    pub(crate) fsync_interval: Duration,
     pub(crate) segment_bytes: u64,
     pub(crate) index_interval: u64,
     pub(crate) dedup: DedupSettings,
@@ -93,6 +107,12 @@ pub(crate) struct State {
     pub(crate) poisoned: Option<String>,
     /// The last poll clamped to the first offset.
     pub(crate) clamped: Option<Clamp>,
+    /// Under `interval`: no later than the oldest record above `durable`
+    /// was written (`None` when there is none), for the bound on how long
+    /// unsynced data may wait.
+    unsynced_since: Option<Instant>,
+    /// Under `interval`: a syncer task is running for this partition.
+    syncing: bool,
 }
 
 impl State {
@@ -161,6 +181,8 @@ impl Partition {
             segments,
             poisoned: None,
             clamped: None,
+            unsynced_since: None,
+            syncing: false,
         };
         let visible = watch::Sender::new(state.next_offset());
         Self {
@@ -333,7 +355,12 @@ impl Partition {
             drop(writer);
             written
         };
-        if self.settings.fsync == FsyncPolicy::Always {
+        let wait_for_fsync = match self.settings.fsync {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::Interval => self.start_syncer(),
+            FsyncPolicy::Never => false,
+        };
+        if wait_for_fsync {
             self.sync_to(end).await?;
         }
         Ok(Appended {
@@ -344,6 +371,38 @@ impl Partition {
             },
             rolled,
         })
+    }
+
+    /// Under `interval`, after a write: starts the syncer unless one is
+    /// running or nothing is unsynced, and tells whether the caller must
+    /// wait for its own fsync: when the oldest unsynced record is older than
+    /// `fsync_interval` (backpressure: the disk is slower than the bound
+    /// allows), or when an fsync failed meanwhile (then that wait fails the
+    /// append: its data can no longer become durable).
+    ///
+    /// Both run under the state lock, as do the writes that move the next
+    /// offset and the syncer's decision to end, so an append never finds a
+    /// syncer that is about to end without seeing its data.
+    fn start_syncer(self: &Arc<Self>) -> bool {
+        let (start, overdue) = {
+            let mut state = self.state();
+            if state.poisoned.is_some() {
+                return true;
+            }
+            if self.is_removed() {
+                return false;
+            }
+            let start = !state.syncing && state.durable < state.next_offset();
+            state.syncing |= start;
+            let overdue = state
+                .unsynced_since
+                .is_some_and(|since| since.elapsed() >= self.settings.fsync_interval);
+            (start, overdue)
+        };
+        if start {
+            tokio::spawn(Syncer::new(self.clone()).run());
+        }
+        overdue
     }
 
     /// Whether appending `messages` starts a new segment.
@@ -423,6 +482,9 @@ impl Partition {
             active.len = at;
             active.next = first + count;
             active.last_timestamp = timestamp;
+            if self.settings.fsync == FsyncPolicy::Interval && state.unsynced_since.is_none() {
+                state.unsynced_since = Some(Instant::now());
+            }
             self.publish(&state);
         }
         if writer.buf.capacity() > KEEP_BUFFER {
@@ -465,6 +527,8 @@ impl Partition {
         let mut state = self.state();
         if durable {
             state.durable = state.durable.max(base);
+            // The sealed segment holds everything written so far.
+            state.unsynced_since = None;
         }
         state.segments.push(segment);
         self.publish(&state);
@@ -474,12 +538,13 @@ impl Partition {
     /// Fsyncs every segment holding records at or above the durable mark
     /// (the active one, and under `never` the ones rolled since the last
     /// sync) unless everything below `target` already is. Concurrent callers
-    /// queue on one lock, and the first fsync covers all of them (group
-    /// commit). An fsync failure poisons the partition: the page cache may
+    /// queue on one lock, and each fsync covers everything written before it
+    /// started (group commit); the next one starts as soon as the lock is
+    /// released. An fsync failure poisons the partition: the page cache may
     /// have dropped the data, so it is never retried as if it had worked.
     pub(crate) async fn sync_to(&self, target: u64) -> Result<()> {
         let _turn = self.sync_lock.lock().await;
-        let (unsynced, next) = {
+        let (unsynced, next, started) = {
             let state = self.state();
             if let Some(reason) = &state.poisoned {
                 return Err(self.poisoned_error(reason));
@@ -493,9 +558,13 @@ impl Partition {
                 .filter(|s| s.next > state.durable)
                 .map(|s| (s.file.clone(), s.path.clone()))
                 .collect();
-            (unsynced, state.next_offset())
+            (unsynced, state.next_offset(), Instant::now())
         };
+        #[cfg(test)]
+        let label = self.label.clone();
         let result = tokio::task::spawn_blocking(move || {
+            #[cfg(test)]
+            tests::before_fsync(&label);
             for (file, path) in unsynced {
                 file.sync_data().map_err(|e| (e, path))?;
             }
@@ -506,6 +575,10 @@ impl Partition {
         let err = match result {
             Ok(Ok(())) => {
                 state.durable = state.durable.max(next);
+                if self.settings.fsync == FsyncPolicy::Interval {
+                    // Whatever is still unsynced was written after this fsync started.
+                    state.unsynced_since = (state.durable < state.next_offset()).then_some(started);
+                }
                 self.publish(&state);
                 return Ok(());
             }
@@ -661,6 +734,57 @@ impl Partition {
     }
 }
 
+/// The background fsyncs of one partition under `interval`: started by the
+/// append that finds none running, it fsyncs until nothing written is left
+/// unsynced, then ends (see the module docs). No timer: the next fsync
+/// starts as soon as the previous one ended.
+struct Syncer {
+    partition: Arc<Partition>,
+    /// Whether dropping it must clear the partition's `syncing` flag: true
+    /// until `run` cleared it itself, so a task cancelled with its runtime
+    /// does not leave the partition waiting for a syncer that is gone.
+    running: bool,
+}
+
+impl Syncer {
+    fn new(partition: Arc<Partition>) -> Self {
+        Self {
+            partition,
+            running: true,
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            let target = {
+                let mut state = self.partition.state();
+                let done = state.durable >= state.next_offset()
+                    || state.poisoned.is_some()
+                    || self.partition.is_removed();
+                if done {
+                    state.syncing = false;
+                    self.running = false;
+                    return;
+                }
+                state.next_offset()
+            };
+            if self.partition.sync_to(target).await.is_err() {
+                // The partition is poisoned (and the failure logged): nothing
+                // more will be synced. Dropping `self` clears the flag.
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        if self.running {
+            self.partition.state().syncing = false;
+        }
+    }
+}
+
 fn plan_of(segment: &Segment, start: IndexEntry, visible: u64) -> ReadPlan {
     ReadPlan {
         file: segment.file.clone(),
@@ -719,18 +843,23 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use rustok_iggy::Headers;
+    use rustok_iggy_testkit::eventually;
+    use std::{collections::BTreeMap, sync::Condvar};
 
     fn settings(fsync: FsyncPolicy) -> Settings {
         Settings {
             fsync,
+            // Never reached unless a test stalls an fsync on purpose.
+            fsync_interval: Duration::from_secs(60),
             segment_bytes: 1 << 20,
             index_interval: 4096,
             dedup: DedupSettings::default(),
         }
     }
 
-    /// A partition whose only segment is `device` (a stand-in for a failing disk).
-    fn on_device(device: &str, fsync: FsyncPolicy) -> Arc<Partition> {
+    /// A partition whose only segment is `device` (a stand-in for a failing
+    /// disk), labelled `label` (unique per test, for the fsync hooks).
+    fn on_device(device: &str, label: &str, fsync: FsyncPolicy) -> Arc<Partition> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -747,7 +876,7 @@ mod tests {
         };
         Arc::new(Partition::new(
             PathBuf::from("/dev"),
-            "s/t/0".into(),
+            label.into(),
             settings(fsync),
             vec![segment],
         ))
@@ -766,6 +895,253 @@ mod tests {
 
     pub(super) fn note_roll(label: &str) {
         lock(&ROLLS).push((label.to_owned(), std::thread::current().id()));
+    }
+
+    /// Per partition label: the thread of every fsync `sync_to` started, and
+    /// whether fsyncs are held (a stand-in for a disk that does not answer).
+    #[derive(Default)]
+    struct Fsyncs {
+        threads: Vec<std::thread::ThreadId>,
+        held: bool,
+    }
+
+    static FSYNCS: Mutex<BTreeMap<String, Fsyncs>> = Mutex::new(BTreeMap::new());
+    static RELEASED: Condvar = Condvar::new();
+
+    /// Runs on the blocking pool before each fsync of `sync_to`: notes it,
+    /// then waits while the partition's fsyncs are held.
+    pub(super) fn before_fsync(label: &str) {
+        let mut all = lock(&FSYNCS);
+        all.entry(label.to_owned())
+            .or_default()
+            .threads
+            .push(std::thread::current().id());
+        while all.get(label).is_some_and(|f| f.held) {
+            all = RELEASED.wait(all).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The threads of the fsyncs started on `label` so far.
+    fn fsyncs(label: &str) -> Vec<std::thread::ThreadId> {
+        lock(&FSYNCS)
+            .get(label)
+            .map(|f| f.threads.clone())
+            .unwrap_or_default()
+    }
+
+    /// Holds the fsyncs of a partition until dropped, also when the test
+    /// fails, so the blocking pool can shut down.
+    struct Held(&'static str);
+
+    impl Held {
+        fn new(label: &'static str) -> Self {
+            lock(&FSYNCS).entry(label.to_owned()).or_default().held = true;
+            Self(label)
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            if let Some(f) = lock(&FSYNCS).get_mut(self.0) {
+                f.held = false;
+            }
+            RELEASED.notify_all();
+        }
+    }
+
+    /// An empty `interval` partition in `dir`.
+    fn interval_partition(dir: &Path, label: &str, fsync_interval: Duration) -> Arc<Partition> {
+        let settings = Settings {
+            fsync_interval,
+            ..settings(FsyncPolicy::Interval)
+        };
+        let first = create_segment(dir, 0, settings).unwrap();
+        Arc::new(Partition::new(
+            dir.to_owned(),
+            label.into(),
+            settings,
+            vec![first],
+        ))
+    }
+
+    /// Waits until the visible mark reaches `offset`. The timeout is a
+    /// deadlock guard, not a statement about speed.
+    async fn visible_reaches(p: &Partition, offset: u64) {
+        let mut visible = p.subscribe();
+        tokio::time::timeout(Duration::from_secs(120), visible.wait_for(|v| *v >= offset))
+            .await
+            .unwrap_or_else(|_| panic!("offset {offset} never became visible"))
+            .unwrap();
+    }
+
+    /// The group commit of `interval` starts when data arrives, not when a
+    /// period comes due: with an hour's `fsync_interval`, an appended record
+    /// is visible after one fsync (with the fixed period of before, this
+    /// test waited an hour).
+    #[tokio::test]
+    async fn under_interval_a_record_is_visible_after_one_fsync_not_after_the_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let label = "prompt/interval/0";
+        let p = interval_partition(dir.path(), label, Duration::from_secs(3_600));
+        p.append(vec![message()]).await.unwrap();
+        visible_reaches(&p, 1).await;
+        assert_eq!(p.read(PollFrom::Offset(0), 10).unwrap().len(), 1);
+        assert_eq!(fsyncs(label).len(), 1, "one fsync made it visible");
+    }
+
+    /// Appends are acknowledged before their fsync; polls return them only
+    /// after it, so a consumer never handles a record a crash can take back.
+    #[tokio::test]
+    async fn under_interval_polls_never_return_a_record_before_its_fsync_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let label = "held/interval/0";
+        let p = interval_partition(dir.path(), label, Duration::from_secs(3_600));
+        let held = Held::new(label);
+        p.append(vec![message()]).await.unwrap();
+        eventually("the syncer's fsync started", || async {
+            fsyncs(label).len() == 1
+        })
+        .await;
+        assert_eq!(p.state().next_offset(), 1, "acknowledged and counted");
+        assert!(p.read(PollFrom::Offset(0), 10).unwrap().is_empty());
+        assert_eq!(*p.subscribe().borrow(), 0);
+        drop(held);
+        visible_reaches(&p, 1).await;
+        assert_eq!(p.read(PollFrom::Offset(0), 10).unwrap().len(), 1);
+    }
+
+    /// Once everything is durable the syncer ends: no fsync, no task, no
+    /// wake-up until the next append.
+    #[tokio::test]
+    async fn an_idle_interval_partition_neither_fsyncs_nor_keeps_a_syncer() {
+        let dir = tempfile::tempdir().unwrap();
+        let label = "idle/interval/0";
+        let p = interval_partition(dir.path(), label, Duration::from_millis(1));
+        p.append(vec![message()]).await.unwrap();
+        visible_reaches(&p, 1).await;
+        eventually("the syncer ended", || async { !p.state().syncing }).await;
+        // Room for a spinning syncer or a timer to show itself.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(fsyncs(label).len(), 1, "an idle partition fsynced again");
+        assert!(!p.state().syncing, "a syncer started with nothing to sync");
+        assert_eq!(p.state().unsynced_since, None);
+        // The next append starts a syncer again.
+        p.append(vec![message()]).await.unwrap();
+        visible_reaches(&p, 2).await;
+        assert_eq!(fsyncs(label).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn under_interval_a_failed_fsync_poisons_the_partition() {
+        // Writes to /dev/null succeed; fsync of it fails (EINVAL).
+        let label = "poison/interval/0";
+        let p = on_device("/dev/null", label, FsyncPolicy::Interval);
+        // Acknowledged from the page cache, before the fsync.
+        p.append(vec![message()]).await.unwrap();
+        eventually("the background fsync failed", || async {
+            p.state().poisoned.is_some()
+        })
+        .await;
+        assert!(p.read(PollFrom::Offset(0), 10).unwrap().is_empty());
+        assert_eq!(*p.subscribe().borrow(), 0, "never durable, never visible");
+        let err = p.append(vec![message()]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend);
+        assert!(err.to_string().contains("refuses appends"), "{err}");
+        eventually("the syncer ended", || async { !p.state().syncing }).await;
+        assert_eq!(fsyncs(label).len(), 1, "a failed fsync was retried");
+        assert!(p.sync_to(1).await.is_err());
+    }
+
+    /// `fsync_interval` bounds how old unsynced data gets while appends are
+    /// acknowledged: past it (the disk does not keep up), an append waits
+    /// for its own fsync.
+    #[tokio::test]
+    async fn under_interval_appends_wait_for_their_fsync_once_unsynced_data_is_overdue() {
+        let dir = tempfile::tempdir().unwrap();
+        let label = "overdue/interval/0";
+        let p = interval_partition(dir.path(), label, Duration::from_millis(1));
+        let held = Held::new(label);
+        p.append(vec![message()]).await.unwrap();
+        eventually("the syncer's fsync started", || async {
+            fsyncs(label).len() == 1
+        })
+        .await;
+        // The unsynced record is now older than the bound.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = tokio::spawn({
+            let p = p.clone();
+            async move {
+                p.append(vec![message()]).await?;
+                Ok::<_, Error>(p.state().durable)
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !second.is_finished(),
+            "acknowledged unsynced while the disk was behind"
+        );
+        drop(held);
+        let durable_at_ack = second.await.unwrap().unwrap();
+        assert_eq!(durable_at_ack, 2, "acknowledged before its fsync");
+    }
+
+    /// Background fsyncs (`interval`) and those appends wait for
+    /// (`always`) run on the blocking pool: on a current-thread runtime, none
+    /// may run on the test's own thread.
+    #[test]
+    fn fsyncs_run_on_the_blocking_pool_not_on_an_async_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let interval = "pool/interval/0";
+        let p = interval_partition(dir.path(), interval, Duration::from_secs(3_600));
+        let always_dir = tempfile::tempdir().unwrap();
+        let always = "pool/always/0";
+        let first = create_segment(always_dir.path(), 0, settings(FsyncPolicy::Always)).unwrap();
+        let q = Arc::new(Partition::new(
+            always_dir.path().to_owned(),
+            always.into(),
+            settings(FsyncPolicy::Always),
+            vec![first],
+        ));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for n in 1..=3 {
+                p.append(vec![message()]).await.unwrap();
+                q.append(vec![message()]).await.unwrap();
+                visible_reaches(&p, n).await;
+            }
+        });
+        let worker = std::thread::current().id();
+        for label in [interval, always] {
+            let threads = fsyncs(label);
+            assert!(!threads.is_empty(), "{label}: no fsync");
+            assert!(
+                threads.iter().all(|t| *t != worker),
+                "{label}: an fsync ran on the async worker"
+            );
+        }
+    }
+
+    /// `Backend::flush` fsyncs only when asked to (under `never`, where
+    /// nothing else does).
+    #[tokio::test]
+    async fn a_flush_fsyncs_only_when_asked_to() {
+        use rustok_iggy::{Backend, TopicRef};
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::EmbeddedConfig::new(dir.path()).fsync(FsyncPolicy::Never);
+        let backend = crate::EmbeddedBackend::open(config).await.unwrap();
+        let topic = TopicRef::new("flush", "asked");
+        let label = "flush/asked/0";
+        backend.ensure_topic(&topic, 1).await.unwrap();
+        backend.append(&topic, 0, vec![message()]).await.unwrap();
+        backend.flush(&topic, 0, false).await.unwrap();
+        assert!(fsyncs(label).is_empty(), "a flush without fsync synced");
+        backend.flush(&topic, 0, true).await.unwrap();
+        assert_eq!(fsyncs(label).len(), 1);
+        backend.shutdown().await.unwrap();
     }
 
     /// A roll fsyncs and creates files: it must not run on an async worker.
@@ -811,7 +1187,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_fsync_poisons_the_partition_and_is_never_retried_as_success() {
         // Writes to /dev/null succeed; fsync of it fails (EINVAL).
-        let p = on_device("/dev/null", FsyncPolicy::Always);
+        let p = on_device("/dev/null", "poison/always/0", FsyncPolicy::Always);
         let err = p.append(vec![message()]).await.unwrap_err();
         assert!(err.to_string().contains("fsync"), "{err}");
         assert!(p.state().poisoned.is_some());
@@ -826,7 +1202,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_disk_fails_the_append_with_a_clear_error() {
         // Writes to /dev/full fail with ENOSPC.
-        let p = on_device("/dev/full", FsyncPolicy::Never);
+        let p = on_device("/dev/full", "full/never/0", FsyncPolicy::Never);
         let err = p.append(vec![message()]).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable);
         assert!(err.to_string().contains("disk is full"), "{err}");
@@ -836,7 +1212,7 @@ mod tests {
 
     #[test]
     fn oversized_messages_are_invalid_input() {
-        let p = on_device("/dev/null", FsyncPolicy::Never);
+        let p = on_device("/dev/null", "oversized/never/0", FsyncPolicy::Never);
         let big = Message {
             payload: Bytes::from(vec![0u8; frame::MAX_BODY_LEN + 1]),
             ..message()

@@ -1,5 +1,6 @@
 //! Streams → topics → partitions on disk, the data directory lock, and the
-//! background group commit and retention.
+//! background retention. (The group commit of `fsync = "interval"` is each
+//! partition's own: see the `partition` module.)
 //!
 //! ```text
 //! <data_dir>/.lock                                  held while open
@@ -32,7 +33,7 @@ use rustok_iggy::{Error, ErrorKind, Result, TopicInfo, TopicRef, MAX_PARTITIONS}
 use tokio::sync::watch;
 
 use crate::{
-    config::{EmbeddedConfig, FsyncPolicy},
+    config::EmbeddedConfig,
     error::{closed, io_error, NAME},
     fsutil::{sync_dir, write_atomic},
     partition::{lock, now_micros, Partition, Settings},
@@ -157,6 +158,7 @@ impl Engine {
     fn settings(&self) -> Settings {
         Settings {
             fsync: self.config.fsync,
+            fsync_interval: self.config.fsync_interval(),
             segment_bytes: self.config.segment_bytes,
             index_interval: self.config.index_interval_bytes,
             dedup: self.config.dedup(),
@@ -483,8 +485,8 @@ impl Engine {
         Ok(deleted)
     }
 
-    /// Group commit: fsyncs every partition with data above its durable
-    /// mark, all at once (each fsync runs on the blocking pool).
+    /// Fsyncs every partition with data above its durable mark, all at once
+    /// (each fsync runs on the blocking pool): on close and on demand.
     pub(crate) async fn sync_pending(&self) -> Result<()> {
         let syncs = self
             .partitions()
@@ -519,67 +521,47 @@ impl Engine {
         result
     }
 
+    /// Starts the retention task if retention is configured. Nothing else
+    /// runs on a timer: under `interval` each partition fsyncs as soon as it
+    /// has unsynced data, so an idle log never wakes.
     fn start_background(self: &Arc<Self>) {
-        let interval = self.config.fsync == FsyncPolicy::Interval;
         let retention = self.config.retention_max_age_secs.is_some()
             || self.config.retention_max_bytes.is_some();
-        if !(interval || retention) {
+        if !retention {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("embedded backend opened outside a tokio runtime: no background group commit or retention");
+            tracing::warn!(
+                "embedded backend opened outside a tokio runtime: no background retention"
+            );
             return;
         };
-        let retention_every = Duration::from_secs(self.config.retention_check_secs);
-        let tick = if interval {
-            self.config.fsync_interval().min(retention_every)
-        } else {
-            retention_every
-        };
-        let weak = Arc::downgrade(self);
-        let closed = self.closed();
-        runtime.spawn(background(
-            weak,
-            closed,
-            tick,
-            interval,
-            retention,
-            retention_every,
+        let every = Duration::from_secs(self.config.retention_check_secs);
+        runtime.spawn(background_retention(
+            Arc::downgrade(self),
+            self.closed(),
+            every,
         ));
     }
 }
 
-async fn background(
+async fn background_retention(
     engine: Weak<Engine>,
     mut closed: watch::Receiver<bool>,
-    tick: Duration,
-    interval: bool,
-    retention: bool,
-    retention_every: Duration,
+    every: Duration,
 ) {
-    let mut since_retention = Duration::ZERO;
     loop {
         tokio::select! {
-            () = tokio::time::sleep(tick) => {}
+            () = tokio::time::sleep(every) => {}
             _ = closed.wait_for(|c| *c) => return,
         }
         let Some(engine) = engine.upgrade() else {
             return;
         };
-        if interval {
-            if let Err(e) = engine.sync_pending().await {
-                tracing::error!(error = %e, "embedded group commit failed");
-            }
-        }
-        since_retention += tick;
-        if retention && since_retention >= retention_every {
-            since_retention = Duration::ZERO;
-            let task = engine.clone();
-            match tokio::task::spawn_blocking(move || task.enforce_retention()).await {
-                Ok(Err(e)) => tracing::error!(error = %e, "embedded retention failed"),
-                Err(e) => tracing::error!(error = %e, "embedded retention task failed"),
-                Ok(Ok(_)) => {}
-            }
+        match tokio::task::spawn_blocking(move || engine.enforce_retention()).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "embedded retention failed"),
+            Err(e) => tracing::error!(error = %e, "embedded retention task failed"),
+            Ok(Ok(_)) => {}
         }
     }
 }
