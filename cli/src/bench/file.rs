@@ -6,8 +6,9 @@
 use std::{
     fs::File,
     io::{Read, Write},
-    path::PathBuf,
-    time::{Duration, Instant},
+    path::{Path, PathBuf},
+    sync::{Condvar, Mutex},
+    time::Instant,
 };
 
 use rustok_iggy::{Error, ErrorKind, Result};
@@ -25,11 +26,10 @@ pub struct Plan {
     pub record_bytes: u64,
     /// Records per `write_all`.
     pub batch: u64,
-    /// When to `sync_data`: after every batch (`always`), once the interval
-    /// passed since the last sync (`interval`), or never.
+    /// When to `sync_data`: after every batch (`always`); on a second
+    /// thread, as soon as the previous one ended while written data is
+    /// unsynced, as the log does (`interval`); or never.
     pub fsync: Fsync,
-    /// The period of `interval`.
-    pub interval: Duration,
     /// Records per read when reading back.
     pub read_batch: u64,
 }
@@ -49,46 +49,38 @@ pub async fn run(plan: Plan) -> Result<(Figure, Figure)> {
 }
 
 fn write_and_read(plan: &Plan) -> Result<(Figure, Figure)> {
-    let io = |what: &'static str| {
-        let path = plan.path.display().to_string();
-        move |e: std::io::Error| {
-            Error::new(
-                ErrorKind::Unavailable,
-                format!("plain-file baseline: cannot {what}"),
-            )
-            .with_context("path", path)
-            .with_source(e)
-        }
-    };
+    let io = |what| io_error(&plan.path, what);
     let record_bytes = usize::try_from(plan.record_bytes)
         .map_err(|_| Error::new(ErrorKind::InvalidInput, "record too large"))?;
     let batch = usize::try_from(plan.batch.max(1))
         .map_err(|_| Error::new(ErrorKind::InvalidInput, "batch too large"))?;
     let chunk = vec![0xab_u8; record_bytes * batch];
     let started = Instant::now();
-    let mut file = File::create(&plan.path).map_err(io("create the file"))?;
-    let mut last_sync = Instant::now();
-    let mut left = plan.records;
-    while left > 0 {
-        let n = left.min(plan.batch.max(1));
-        // n ≤ batch, which fits a usize.
-        let bytes = n as usize * record_bytes;
-        file.write_all(&chunk[..bytes]).map_err(io("write"))?;
-        let sync = match plan.fsync {
-            Fsync::Always => true,
-            Fsync::Interval => last_sync.elapsed() >= plan.interval,
-            Fsync::Never => false,
+    let file = File::create(&plan.path).map_err(io("create the file"))?;
+    // `interval`: (records written, writing done), for the syncer thread.
+    let progress = (Mutex::new((0_u64, false)), Condvar::new());
+    let elapsed = std::thread::scope(|scope| {
+        let syncer =
+            (plan.fsync == Fsync::Interval).then(|| scope.spawn(|| sync_loop(&file, &progress)));
+        let written = write_all(plan, &file, &chunk, record_bytes, &progress);
+        let elapsed = started.elapsed();
+        let (lock, wake) = &progress;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        wake.notify_one();
+        let synced = match syncer.map(|s| s.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(io("fsync")(e)),
+            Some(Err(_)) => Err(Error::new(
+                ErrorKind::Backend,
+                "plain-file baseline: the fsync thread panicked",
+            )),
         };
-        if sync {
-            file.sync_data().map_err(io("fsync"))?;
-            last_sync = Instant::now();
-        }
-        left -= n;
-    }
+        written.and(synced).map(|()| elapsed)
+    })?;
     let written = Figure {
         events: plan.records,
         bytes: plan.records * plan.record_bytes,
-        elapsed: started.elapsed(),
+        elapsed,
     };
     drop(file);
 
@@ -124,6 +116,72 @@ fn write_and_read(plan: &Plan) -> Result<(Figure, Figure)> {
     ))
 }
 
+/// An I/O failure of the baseline on `path`, as `map_err` wants it.
+fn io_error(path: &Path, what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.display().to_string();
+    move |e| {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!("plain-file baseline: cannot {what}"),
+        )
+        .with_context("path", path)
+        .with_source(e)
+    }
+}
+
+/// The write phase: the plan's records in batches, with `sync_data` after
+/// every batch under `always`; under `interval` each batch is counted in
+/// `progress` for the syncer thread.
+fn write_all(
+    plan: &Plan,
+    mut file: &File,
+    chunk: &[u8],
+    record_bytes: usize,
+    progress: &(Mutex<(u64, bool)>, Condvar),
+) -> Result<()> {
+    let io = |what| io_error(&plan.path, what);
+    let mut left = plan.records;
+    while left > 0 {
+        let n = left.min(plan.batch.max(1));
+        // n ≤ batch, which fits a usize.
+        let bytes = n as usize * record_bytes;
+        file.write_all(&chunk[..bytes]).map_err(io("write"))?;
+        match plan.fsync {
+            Fsync::Always => file.sync_data().map_err(io("fsync"))?,
+            Fsync::Interval => {
+                let (lock, wake) = progress;
+                lock.lock().unwrap_or_else(|p| p.into_inner()).0 += n;
+                wake.notify_one();
+            }
+            Fsync::Never => {}
+        }
+        left -= n;
+    }
+    Ok(())
+}
+
+/// The syncer of `interval`: fsyncs whenever records were written since its
+/// last fsync began, at once (no timer), until writing is done and all is
+/// synced.
+fn sync_loop(file: &File, progress: &(Mutex<(u64, bool)>, Condvar)) -> std::io::Result<()> {
+    let (lock, wake) = progress;
+    let mut synced = 0;
+    loop {
+        let target = {
+            let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+            while state.0 == synced && !state.1 {
+                state = wake.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            if state.0 == synced {
+                return Ok(());
+            }
+            state.0
+        };
+        file.sync_data()?;
+        synced = target;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,7 +196,6 @@ mod tests {
             record_bytes: 37,
             batch: 100,
             fsync: Fsync::Interval,
-            interval: Duration::from_millis(1),
             read_batch: 64,
         })
         .await

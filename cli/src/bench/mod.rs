@@ -20,7 +20,7 @@ mod sdk;
 mod setup;
 mod workload;
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, sync::Arc};
 
 use rustok_iggy::{Result, TopicRef, Transport, TransportConfig};
 
@@ -196,16 +196,12 @@ async fn plain_file(
     args: &BenchArgs,
     message_bytes: u64,
 ) -> Result<(Figure, Figure)> {
-    let embedded = rustok_iggy_embedded::EmbeddedConfig::from_plugin_config(
-        &target.config.plugin("embedded"),
-    )?;
     file::run(file::Plan {
         path: target.scratch.path().join("baseline.bin"),
         records: args.events,
         record_bytes: message_bytes,
         batch: args.batch,
         fsync: args.fsync,
-        interval: Duration::from_millis(embedded.fsync_interval_ms),
         read_batch: u64::from(target.config.consumer.poll_batch),
     })
     .await
