@@ -22,12 +22,18 @@ use crate::{
     error::{corrupt, io_error},
     fsutil::sync_dir,
     index::SparseIndex,
-    partition::{create_segment, open_segment_file, Partition, Settings},
+    partition::{create_segment, open_segment_file, GroupCommit, Partition, Settings},
     segment::{parse_log_name, scan, Segment},
 };
 
-/// Opens (creating if needed) the partition stored in `dir`.
-pub(crate) fn open_partition(dir: &Path, label: String, settings: Settings) -> Result<Partition> {
+/// Opens (creating if needed) the partition stored in `dir`, fsynced under
+/// `interval` by `commit`.
+pub(crate) fn open_partition(
+    dir: &Path,
+    label: String,
+    settings: Settings,
+    commit: Arc<GroupCommit>,
+) -> Result<Partition> {
     fs::create_dir_all(dir).map_err(|e| io_error("open partition", dir, e))?;
     let mut bases = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| io_error("open partition", dir, e))? {
@@ -85,7 +91,7 @@ pub(crate) fn open_partition(dir: &Path, label: String, settings: Settings) -> R
             ));
         }
     }
-    let mut partition = Partition::new(dir.to_path_buf(), label, settings, segments);
+    let mut partition = Partition::new(dir.to_path_buf(), label, settings, segments, commit);
     partition.load_dedup()?;
     Ok(partition)
 }

@@ -1,6 +1,6 @@
 //! Streams → topics → partitions on disk, the data directory lock, and the
-//! background retention. (The group commit of `fsync = "interval"` is each
-//! partition's own: see the `partition` module.)
+//! background retention. (The group commit of `fsync = "interval"` runs
+//! only while partitions have unsynced data: see the `partition` module.)
 //!
 //! ```text
 //! <data_dir>/.lock                                  held while open
@@ -36,7 +36,7 @@ use crate::{
     config::EmbeddedConfig,
     error::{closed, io_error, NAME},
     fsutil::{sync_dir, write_atomic},
-    partition::{lock, now_micros, Partition, Settings},
+    partition::{lock, now_micros, GroupCommit, Partition, Settings},
     recovery::open_partition,
 };
 
@@ -108,6 +108,8 @@ pub(crate) struct Engine {
     topology: Mutex<()>,
     streams: RwLock<Streams>,
     closed: watch::Sender<bool>,
+    /// The group commit of `fsync = "interval"`, shared by every partition.
+    commit: Arc<GroupCommit>,
 }
 
 impl Engine {
@@ -144,6 +146,7 @@ impl Engine {
             lock_file: Mutex::new(Some(lock_file)),
             topology: Mutex::new(()),
             closed: watch::Sender::new(false),
+            commit: Arc::default(),
             config,
         });
         engine.load()?;
@@ -180,6 +183,7 @@ impl Engine {
                     &dir.join(p.to_string()),
                     format!("{topic}/{p}"),
                     self.settings(),
+                    self.commit.clone(),
                 )
                 .map(Arc::new)
             })
@@ -372,7 +376,12 @@ impl Engine {
             let partition_dir = dir.join(p.to_string());
             remove_dir_if_present(&partition_dir)
                 .map_err(|e| io_error("add_partitions", &partition_dir, e))?;
-            let opened = open_partition(&partition_dir, format!("{topic}/{p}"), self.settings())?;
+            let opened = open_partition(
+                &partition_dir,
+                format!("{topic}/{p}"),
+                self.settings(),
+                self.commit.clone(),
+            )?;
             partitions.push(Arc::new(opened));
         }
         let meta = encode_topic_meta(total);
