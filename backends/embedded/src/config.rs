@@ -22,11 +22,14 @@ pub enum FsyncPolicy {
     /// An append is acknowledged only after `fdatasync` of its segment
     /// (concurrent appends share one). Survives power loss; slowest.
     Always,
-    /// Appends are acknowledged once written to the page cache; every
-    /// `fsync_interval_ms` the written data is fsynced in one group commit.
+    /// Appends are acknowledged once written to the page cache; a group
+    /// commit fsyncs every partition with unsynced data, starting as soon as
+    /// the previous one ended (no fixed wait; nothing runs while idle).
     /// Consumers only ever see fsynced data, so nothing a consumer handled can
-    /// vanish in a crash; a power loss may drop up to one interval of
-    /// acknowledged appends.
+    /// vanish in a crash; they see a record one fsync after it was written,
+    /// which a fixed period would delay. A power loss may drop acknowledged
+    /// appends that were not fsynced yet: `fsync_interval_ms` bounds their
+    /// age, since past it appends wait for their own fsync.
     Interval,
     /// Never fsyncs: data is in the page cache and survives a process crash,
     /// not an OS crash or power loss. How Iggy servers run by default.
@@ -63,8 +66,11 @@ pub struct EmbeddedConfig {
     pub data_dir: PathBuf,
     /// Durability policy: `always`, `interval` (default) or `never`.
     pub fsync: FsyncPolicy,
-    /// Group-commit period of `fsync = "interval"`, in ms (default 50): also
-    /// the longest a consumer waits to see an appended record.
+    /// Under `fsync = "interval"`, in ms (default 50): how old acknowledged
+    /// but unsynced data may get. The group commit does not wait for it (it
+    /// fsyncs as soon as the previous fsync ended); it matters when the disk
+    /// falls behind, where appends then wait for their own fsync, as under
+    /// `always`, instead of piling up unsynced data.
     pub fsync_interval_ms: u64,
     /// A partition starts a new segment file once the active one holds this
     /// many bytes (default 128 MiB, at least 4 KiB). Retention deletes whole

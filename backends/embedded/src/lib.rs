@@ -31,7 +31,7 @@
 //! | --- | --- | --- |
 //! | `data_dir` | `./data/rustok-iggy` | where everything is stored |
 //! | `fsync` | `"interval"` | `"always"`, `"interval"` or `"never"` (below) |
-//! | `fsync_interval_ms` | 50 | group-commit period of `interval` |
+//! | `fsync_interval_ms` | 50 | `interval`: longest acknowledged data stays unsynced before appends wait for their fsync |
 //! | `segment_bytes` | 128 MiB | roll a segment at this size (at least 4 KiB) |
 //! | `retention_max_age_secs` | none | delete sealed segments older than this |
 //! | `retention_max_bytes` | none | per partition, delete oldest sealed segments above this |
@@ -67,12 +67,16 @@
 //! - `always`: `append` returns only after `fdatasync` of the segment.
 //!   Concurrent appends to a partition share one fsync (group commit). An
 //!   acknowledged append survives power loss.
-//! - `interval` (default, every `fsync_interval_ms`, default 50): `append`
-//!   returns once the batch is in the page cache; a background task fsyncs
-//!   every partition with new data. Polls return only records below the
-//!   durable mark, so a consumer never handles an event that a crash could
-//!   then take back. A power loss can lose up to one interval of acknowledged
-//!   appends; a process crash loses nothing.
+//! - `interval` (default): `append` returns once the batch is in the page
+//!   cache; a group commit fsyncs every partition with new data together,
+//!   and starts the next round as soon as one ended while new data arrived
+//!   (no timer; nothing runs while the log is idle). Polls return only
+//!   records below the durable mark, so a consumer never handles an event
+//!   that a crash could then take back; it sees a record about one fsync
+//!   after it was written. A power loss can lose acknowledged appends not
+//!   yet fsynced; once the oldest of them is `fsync_interval_ms` old (default
+//!   50: the disk is falling behind), appends wait for their own fsync. A
+//!   process crash loses nothing.
 //! - `never`: no fsync at all; data survives a process crash but not an OS
 //!   crash or power loss. Polls see records as soon as they are written.
 //!
