@@ -76,8 +76,11 @@ fn embedded_bench_reports_every_workload_against_its_baseline() {
         "the body plus fields and headers: {report}"
     );
 
+    // The cost of idempotent publish: the publish workload again on a log
+    // with `dedup_window`, against `publish` of the same run.
     for (name, baseline) in [
         ("publish", "plain file write_all"),
+        ("publish, dedup", "publish"),
         ("consume", "plain file read"),
         ("codec", "bare serde_json"),
     ] {

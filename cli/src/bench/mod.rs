@@ -84,6 +84,14 @@ async fn measure_all(
     .await?;
     bar.finish_and_clear();
     let publish_rss = peak_rss_mib();
+    reset_peak_rss();
+    let dedup = match target.backend {
+        BackendKind::Embedded => {
+            Some(publish_dedup_twin(target, args, &body, message_bytes).await?)
+        }
+        _ => None,
+    };
+    let dedup_rss = peak_rss_mib();
 
     reset_peak_rss();
     let bar = crate::progress::bar(args.events, "consuming");
@@ -179,15 +187,73 @@ async fn measure_all(
         producers: args.producers,
         consumers: args.consumers,
         partitions,
-        workloads: vec![
-            Row::new("publish", published, publish_base, publish_rss),
-            Row::new("consume", consumed, consume_base, consume_rss),
-            Row::new("codec", codec_figure, codec_base, codec_rss),
-        ],
+        workloads: [
+            Some(Row::new("publish", published, publish_base, publish_rss)),
+            dedup.map(|(name, figure)| {
+                Row::new(
+                    name,
+                    figure,
+                    Some(("publish".to_owned(), published)),
+                    dedup_rss,
+                )
+            }),
+            Some(Row::new("consume", consumed, consume_base, consume_rss)),
+            Some(Row::new("codec", codec_figure, codec_base, codec_rss)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         latency,
         latency_rate: args.latency_rate,
         latency_peak_rss_mib: latency_rss,
     })
+}
+
+/// The publish workload again, on a second embedded log (in the scratch
+/// directory) whose `dedup_window` is the other way round from the
+/// config's: the cost of idempotent publish, next to `publish` in the same
+/// run. Returns the row's name and figure.
+async fn publish_dedup_twin(
+    target: &setup::Target,
+    args: &BenchArgs,
+    body: &Arc<str>,
+    message_bytes: u64,
+) -> Result<(&'static str, Figure)> {
+    let mut config = target.config.clone();
+    let mut table = config.plugin("embedded").table().clone();
+    let configured =
+        rustok_iggy_embedded::EmbeddedConfig::from_plugin_config(&config.plugin("embedded"))?
+            .dedup_window;
+    let (name, window) = if configured == 0 {
+        (
+            "publish, dedup",
+            args.events.min(rustok_iggy_embedded::MAX_DEDUP_WINDOW),
+        )
+    } else {
+        table.remove("dedup_max_age_secs");
+        ("publish, no dedup", 0)
+    };
+    let dir = target.scratch.path().join("dedup");
+    table.insert(
+        "data_dir".into(),
+        toml::Value::String(dir.display().to_string()),
+    );
+    // At most MAX_DEDUP_WINDOW, far below i64::MAX.
+    table.insert("dedup_window".into(), toml::Value::Integer(window as i64));
+    config.plugins.insert("embedded", table);
+    let twin = Transport::from_config(&config).await?;
+    let figure = workload::publish(
+        &twin,
+        body,
+        args.events,
+        args.batch,
+        args.producers,
+        message_bytes,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await;
+    twin.shutdown().await?;
+    Ok((name, figure?))
 }
 
 /// The plain-file baseline of the embedded log: (write, read back).
