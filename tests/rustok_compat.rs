@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{TimeDelta, TimeZone, Utc};
 use rustok_iggy::{
     wire::{self, header},
     Backend, ConsumerConfig, Delivery, DlqEntry, DlqFilter, EventEnvelope, Handler, HandlerError,
@@ -16,47 +16,15 @@ use rustok_iggy::{
     SubscriptionStats, Transport, TransportConfig,
 };
 use rustok_iggy_codecs::JsonCodec;
-use rustok_iggy_testkit::{eventually, MemoryBackend};
-use serde::{Deserialize, Serialize};
+use rustok_iggy_testkit::{
+    eventually,
+    rustok::{Domain, RusTokWritten},
+    MemoryBackend,
+};
+
+/// The envelope RusToK's transport writes, with a `DomainEvent`.
+type RusTokEnvelope = RusTokWritten<Domain>;
 use uuid::Uuid;
-
-/// A domain event shaped like RusToK's `DomainEvent` (adjacently tagged).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "data")]
-enum Domain {
-    NodeCreated {
-        node_id: Uuid,
-        kind: String,
-        author_id: Option<Uuid>,
-    },
-}
-
-/// RusToK's envelope as its transport serializes it: its fields in its
-/// order, the timestamp as RFC 3339 text in JSON and as UTC microseconds in
-/// MessagePack.
-#[derive(Debug, Clone, Serialize)]
-struct RusTokEnvelope {
-    id: Uuid,
-    event_type: String,
-    schema_version: u16,
-    correlation_id: Uuid,
-    causation_id: Option<Uuid>,
-    tenant_id: Uuid,
-    trace_id: Option<String>,
-    #[serde(serialize_with = "rustok_timestamp")]
-    timestamp: DateTime<Utc>,
-    actor_id: Option<Uuid>,
-    event: Domain,
-    retry_count: u32,
-}
-
-fn rustok_timestamp<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    if s.is_human_readable() {
-        s.serialize_str(&at.to_rfc3339())
-    } else {
-        s.serialize_i64(at.timestamp_micros())
-    }
-}
 
 const TENANT: Uuid = Uuid::from_u128(0x0198_0000_0000_7000_8000_0000_0000_0042);
 

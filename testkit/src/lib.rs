@@ -97,6 +97,7 @@ pub mod faults;
 pub mod fixtures;
 mod log_capture;
 pub mod outage;
+pub mod rustok;
 
 pub use eventually::{eventually, eventually_some};
 pub use faults::{FaultPlan, FaultStats, FaultyBackend, FaultyDlqStore, FaultyOffsetStore};

@@ -1010,20 +1010,34 @@ mod tests {
         }
     }
 
-    /// An empty `interval` partition in `dir`.
-    fn interval_partition(dir: &Path, label: &str, fsync_interval: Duration) -> Arc<Partition> {
-        let settings = Settings {
-            fsync_interval,
-            ..settings(FsyncPolicy::Interval)
-        };
+    /// An empty partition in `dir`, fsynced under `interval` by `commit`.
+    fn empty_partition(
+        dir: &Path,
+        label: &str,
+        settings: Settings,
+        commit: Arc<GroupCommit>,
+    ) -> Arc<Partition> {
         let first = create_segment(dir, 0, settings).unwrap();
         Arc::new(Partition::new(
             dir.to_owned(),
             label.into(),
             settings,
             vec![first],
-            Arc::default(),
+            commit,
         ))
+    }
+
+    /// `interval` settings with `fsync_interval` as the bound.
+    fn interval(fsync_interval: Duration) -> Settings {
+        Settings {
+            fsync_interval,
+            ..settings(FsyncPolicy::Interval)
+        }
+    }
+
+    /// An empty `interval` partition in `dir`, with a group commit of its own.
+    fn interval_partition(dir: &Path, label: &str, fsync_interval: Duration) -> Arc<Partition> {
+        empty_partition(dir, label, interval(fsync_interval), Arc::default())
     }
 
     /// Whether the group commit of `p` has a task running.
@@ -1085,18 +1099,12 @@ mod tests {
         let (label_a, label_b) = ("rounds/a/0", "rounds/b/0");
         let commit = Arc::new(GroupCommit::default());
         let open = |dir: &Path, label: &str| {
-            let settings = Settings {
-                fsync_interval: Duration::from_secs(3_600),
-                ..settings(FsyncPolicy::Interval)
-            };
-            let first = create_segment(dir, 0, settings).unwrap();
-            Arc::new(Partition::new(
-                dir.to_owned(),
-                label.into(),
-                settings,
-                vec![first],
+            empty_partition(
+                dir,
+                label,
+                interval(Duration::from_secs(3_600)),
                 commit.clone(),
-            ))
+            )
         };
         let (a, b) = (open(dir_a.path(), label_a), open(dir_b.path(), label_b));
         let held = Held::new(label_a);
@@ -1127,18 +1135,12 @@ mod tests {
         let (label_a, label_b) = ("cancel/a/0", "cancel/b/0");
         let commit = Arc::new(GroupCommit::default());
         let open = |dir: &Path, label: &str| {
-            let settings = Settings {
-                fsync_interval: Duration::from_secs(3_600),
-                ..settings(FsyncPolicy::Interval)
-            };
-            let first = create_segment(dir, 0, settings).unwrap();
-            Arc::new(Partition::new(
-                dir.to_owned(),
-                label.into(),
-                settings,
-                vec![first],
+            empty_partition(
+                dir,
+                label,
+                interval(Duration::from_secs(3_600)),
                 commit.clone(),
-            ))
+            )
         };
         let (a, b) = (open(dir_a.path(), label_a), open(dir_b.path(), label_b));
         let runtime = || {
@@ -1257,14 +1259,12 @@ mod tests {
         let p = interval_partition(dir.path(), interval, Duration::from_secs(3_600));
         let always_dir = tempfile::tempdir().unwrap();
         let always = "pool/always/0";
-        let first = create_segment(always_dir.path(), 0, settings(FsyncPolicy::Always)).unwrap();
-        let q = Arc::new(Partition::new(
-            always_dir.path().to_owned(),
-            always.into(),
+        let q = empty_partition(
+            always_dir.path(),
+            always,
             settings(FsyncPolicy::Always),
-            vec![first],
             Arc::default(),
-        ));
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -1316,15 +1316,8 @@ mod tests {
             segment_bytes: 1,
             ..settings(FsyncPolicy::Always)
         };
-        let first = create_segment(dir.path(), 0, settings).unwrap();
         let label = "rolls/off/0";
-        let p = Arc::new(Partition::new(
-            dir.path().to_owned(),
-            label.into(),
-            settings,
-            vec![first],
-            Arc::default(),
-        ));
+        let p = empty_partition(dir.path(), label, settings, Arc::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

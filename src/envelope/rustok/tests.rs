@@ -6,46 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use rustok_iggy_testkit::rustok::{Domain, RusTokWritten as Written};
+
 use super::{decode, Format};
 use crate::{ErrorKind, EventEnvelope, LegacyFormat, MAX_TRACE_ID_LEN};
-
-/// A domain event shaped like RusToK's `DomainEvent` (adjacently tagged).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "data")]
-enum Domain {
-    NodeCreated {
-        node_id: Uuid,
-        kind: String,
-        author_id: Option<Uuid>,
-    },
-}
-
-/// RusToK's envelope as its `EventEnvelope` declares it, in its field
-/// order, with its timestamp rule: RFC 3339 text in JSON, microseconds in
-/// MessagePack.
-#[derive(Debug, Clone, Serialize)]
-struct Written<E> {
-    id: Uuid,
-    event_type: String,
-    schema_version: u16,
-    correlation_id: Uuid,
-    causation_id: Option<Uuid>,
-    tenant_id: Uuid,
-    trace_id: Option<String>,
-    #[serde(serialize_with = "rustok_timestamp")]
-    timestamp: DateTime<Utc>,
-    actor_id: Option<Uuid>,
-    event: E,
-    retry_count: u32,
-}
-
-fn rustok_timestamp<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    if s.is_human_readable() {
-        s.serialize_str(&at.to_rfc3339())
-    } else {
-        s.serialize_i64(at.timestamp_micros())
-    }
-}
 
 fn full() -> Written<Domain> {
     Written {
