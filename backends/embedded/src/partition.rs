@@ -422,6 +422,9 @@ impl Partition {
     /// due, encode, write; then settle what the dedup window remembered of
     /// the batch.
     fn write(&self, writer: &mut Writer, messages: &[Message]) -> Result<(u64, u64, bool)> {
+        if writer.dedup.is_none() {
+            return self.write_batch(writer, messages);
+        }
         // Only the writer moves it: the offset the dedup split started at.
         let first = self.state().next_offset();
         let written = self.write_batch(writer, messages);
