@@ -28,7 +28,8 @@ pub enum ErrorKind {
     Unavailable,
     /// An operation took longer than it was allowed to.
     Timeout,
-    /// The transport, subscription or backend was shut down.
+    /// The transport, subscription or backend was shut down, or the
+    /// partition a pull delivery came from moved to another member.
     Closed,
     /// The plugin does not support the requested operation.
     Unsupported,

@@ -48,8 +48,9 @@ pub use config::{
     TransportConfig,
 };
 pub use consumer::{
-    handler_fn, Delivery, Handler, HandlerError, ReplayFailure, ReplayFrom, ReplayReport,
-    ShutdownReport, StuckHandler, Subscription, SubscriptionOptions, SubscriptionStats,
+    handler_fn, Acker, Delivery, Handler, HandlerError, Received, Receiver, ReplayFailure,
+    ReplayFrom, ReplayReport, ShutdownReport, StuckHandler, Subscription, SubscriptionOptions,
+    SubscriptionStats,
 };
 pub use envelope::{wire, EventEnvelope, EventEnvelopeBuilder, MAX_TRACE_ID_LEN};
 pub use error::{Error, ErrorKind, Result};

@@ -87,6 +87,7 @@ impl PublishMetrics {
 }
 
 /// Handles for one partition worker's metrics.
+#[derive(Clone)]
 pub(crate) struct ConsumerMetrics {
     pub(crate) consumed: Counter,
     pub(crate) handler_duration: Histogram,

@@ -23,6 +23,11 @@ pub struct ConsumerConfig {
     /// At most this many partitions run handlers at the same time, per
     /// subscription.
     pub max_concurrency: usize,
+    /// Pull receivers (`Transport::receiver`): at most this many messages of
+    /// one partition are delivered and not yet settled (acked, nacked or
+    /// dead-lettered); the partition is not read further until some are.
+    /// Also bounds what a crash redelivers per partition.
+    pub max_unacked: u32,
     /// Where a group starts on a partition it never committed on.
     pub start_from: StartFrom,
     /// Remember this many recently handled event ids per subscription and skip
@@ -48,6 +53,7 @@ impl Default for ConsumerConfig {
             poll_wait_ms: 100,
             heartbeat_ms: 100,
             max_concurrency: 16,
+            max_unacked: 1_024,
             start_from: StartFrom::Earliest,
             dedup_window: 0,
             shutdown_timeout_ms: 30_000,
@@ -68,6 +74,9 @@ impl ConsumerConfig {
         }
         if self.lag_probe_ms == 0 {
             return Err(Error::config("consumer.lag_probe_ms", "must be at least 1"));
+        }
+        if self.max_unacked == 0 {
+            return Err(Error::config("consumer.max_unacked", "must be at least 1"));
         }
         if self.max_concurrency == 0 {
             return Err(Error::config(

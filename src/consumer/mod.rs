@@ -4,12 +4,14 @@ mod backoff;
 mod commits;
 mod context;
 mod handler;
+mod receiver;
 mod replay;
 mod state;
 mod subscription;
 mod worker;
 
 pub use handler::{handler_fn, Delivery, Handler, HandlerError};
+pub use receiver::{Acker, Received, Receiver};
 pub use replay::{ReplayFailure, ReplayFrom, ReplayReport};
 pub(crate) use state::SubscriptionState;
 pub use state::SubscriptionStats;

@@ -220,6 +220,32 @@ impl Transport {
         E: DeserializeOwned + Send + 'static,
         H: Handler<E>,
     {
+        let shared = self.join_group(options, handler, worker::run).await?;
+        Ok(Subscription {
+            state: shared.state.clone(),
+        })
+    }
+
+    /// Joins `options.group` on every topic, then keeps one supervisor per
+    /// topic that runs `run` on each partition the group grants this member.
+    /// Shared by push subscriptions (`run` calls the handler) and pull
+    /// receivers (`run` feeds the receiver).
+    pub(crate) async fn join_group<E, H, R, Fut>(
+        &self,
+        options: SubscriptionOptions,
+        handler: H,
+        run: R,
+    ) -> Result<Arc<Shared<E, H>>>
+    where
+        E: Send + 'static,
+        H: Send + Sync + 'static,
+        R: Fn(Arc<Shared<E, H>>, TopicRef, u32, Fence, CancellationToken) -> Fut
+            + Copy
+            + Send
+            + Sync
+            + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let config = options
             .consumer
             .unwrap_or_else(|| self.inner.consumer.clone());
@@ -263,12 +289,13 @@ impl Transport {
                     topic,
                     member,
                     state.cancel.child_token(),
+                    run,
                 ))
             })
             .collect();
         *lock(&state.supervisors) = supervisors;
         tracing::info!(group = %options.group, topics = ?options.topics, "subscribed");
-        Ok(Subscription { state })
+        Ok(shared)
     }
 }
 
@@ -281,15 +308,18 @@ struct Worker {
 /// granted partitions, stops workers for revoked ones, and reports a partition
 /// as held until its worker finished (so the next owner starts after our
 /// commit).
-async fn supervise<E, H>(
+async fn supervise<E, H, R, Fut>(
     shared: Arc<Shared<E, H>>,
     topic: TopicRef,
     mut member: MemberId,
     cancel: CancellationToken,
+    run: R,
 ) -> Result<()>
 where
-    E: DeserializeOwned + Send + 'static,
-    H: Handler<E>,
+    E: Send + 'static,
+    H: Send + Sync + 'static,
+    R: Fn(Arc<Shared<E, H>>, TopicRef, u32, Fence, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let backend = shared.transport.backend.clone();
     let heartbeat = Duration::from_millis(shared.config.heartbeat_ms);
@@ -320,7 +350,7 @@ where
                         let token = cancel.child_token();
                         Worker {
                             cancel: token.clone(),
-                            task: tokio::spawn(worker::run(
+                            task: tokio::spawn(run(
                                 shared.clone(),
                                 topic.clone(),
                                 partition,

@@ -131,11 +131,7 @@ where
                 }
             }
             if !long_poll {
-                // Backends that cannot wait for data (remote Iggy) are polled
-                // again after a pause that starts short and doubles up to
-                // `poll_wait`: a partition that just went quiet is read again
-                // within a millisecond or two, an idle one every `poll_wait`.
-                idle = (idle * 2).clamp(FIRST_IDLE_PAUSE, poll_wait.max(FIRST_IDLE_PAUSE));
+                idle = next_idle_pause(idle, poll_wait);
                 if !pause(&ctx.cancel, idle).await {
                     break;
                 }
@@ -185,7 +181,19 @@ where
     commits.commit(ctx, next).await;
 }
 
-fn poll_request<E, H>(ctx: &PartitionCtx<'_, E, H>, from: u64, wait: Duration) -> PollRequest {
+/// The pause after an empty poll on a backend that cannot wait for data
+/// (remote Iggy), given the previous one (zero after data): it starts short
+/// and doubles up to `poll_wait`, so a partition that just went quiet is
+/// read again within a millisecond or two, an idle one every `poll_wait`.
+pub(crate) fn next_idle_pause(previous: Duration, poll_wait: Duration) -> Duration {
+    (previous * 2).clamp(FIRST_IDLE_PAUSE, poll_wait.max(FIRST_IDLE_PAUSE))
+}
+
+pub(crate) fn poll_request<E, H>(
+    ctx: &PartitionCtx<'_, E, H>,
+    from: u64,
+    wait: Duration,
+) -> PollRequest {
     PollRequest {
         topic: ctx.topic.clone(),
         partition: ctx.partition,
@@ -237,7 +245,9 @@ impl Drop for Prefetch {
 
 /// The group's committed position, or where its start policy says to begin.
 /// `None` if cancelled first. Returns (next offset, committed offset).
-async fn start_position<E, H>(ctx: &PartitionCtx<'_, E, H>) -> Option<(u64, Option<u64>)> {
+pub(crate) async fn start_position<E, H>(
+    ctx: &PartitionCtx<'_, E, H>,
+) -> Option<(u64, Option<u64>)> {
     let shared = ctx.shared;
     let inner = &shared.transport;
     ctx.until_ok("loading the group offset", || async {
@@ -271,7 +281,10 @@ where
     let outcome = match attempt(ctx, record).await {
         Attempted::Handled | Attempted::Duplicate => Outcome::Done,
         Attempted::Interrupted => Outcome::Interrupted,
-        Attempted::Failed(failure) => dead_letter(ctx, record, failure).await,
+        Attempted::Failed(failure) => match dead_letter(ctx, record, failure).await {
+            Some(_) => Outcome::Done,
+            None => Outcome::Interrupted,
+        },
     };
     ctx.state.set_in_flight(None);
     outcome
@@ -339,19 +352,14 @@ where
             attempt,
             group: shared.group.clone(),
         };
-        let span = tracing::debug_span!(
-            "rustok_iggy.handle",
-            group = %shared.group,
-            topic = %ctx.topic,
-            partition = ctx.partition,
-            offset = record.offset,
-            event_id = %envelope.id,
-            event_type = %envelope.event_type,
+        let span = handle_span(
+            &shared.group,
+            &ctx.topic,
+            ctx.partition,
+            record,
+            &envelope,
             attempt,
-            trace_id = tracing::field::Empty,
-            parent_span_id = tracing::field::Empty,
         );
-        crate::envelope::trace::record_parent(&span, &record.message.headers);
         let started = Instant::now();
         let outcome = AssertUnwindSafe(shared.handler.handle(envelope, &delivery))
             .catch_unwind()
@@ -396,12 +404,39 @@ where
     }
 }
 
-/// Stores the record in the DLQ, retrying until it is stored or cancelled.
-async fn dead_letter<E, H>(
+/// The span a handler runs in (a pull receiver hands it out with the
+/// delivery), a child of the publisher's trace when the message carries one.
+pub(crate) fn handle_span<T>(
+    group: &str,
+    topic: &TopicRef,
+    partition: u32,
+    record: &Record,
+    envelope: &crate::EventEnvelope<T>,
+    attempt: u32,
+) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "rustok_iggy.handle",
+        group = %group,
+        topic = %topic,
+        partition,
+        offset = record.offset,
+        event_id = %envelope.id,
+        event_type = %envelope.event_type,
+        attempt,
+        trace_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+    );
+    crate::envelope::trace::record_parent(&span, &record.message.headers);
+    span
+}
+
+/// Stores the record in the DLQ, retrying until it is stored or cancelled;
+/// returns its DLQ id, or `None` if cancelled first.
+pub(crate) async fn dead_letter<E, H>(
     ctx: &PartitionCtx<'_, E, H>,
     record: &Record,
     failure: Failure,
-) -> Outcome {
+) -> Option<u64> {
     let shared = ctx.shared;
     let letter = DeadLetter {
         message: record.message.clone(),
@@ -419,9 +454,7 @@ async fn dead_letter<E, H>(
             shared.transport.dlq.put(letter.clone())
         })
         .await;
-    let Some(id) = stored else {
-        return Outcome::Interrupted;
-    };
+    let id = stored?;
     shared.state.dead_lettered.fetch_add(1, Ordering::Relaxed);
     ctx.metrics.dead_lettered.increment(1);
     tracing::warn!(
@@ -429,5 +462,5 @@ async fn dead_letter<E, H>(
         offset = record.offset, dlq_id = id, attempts = letter.attempts,
         error = %letter.error, "message moved to the dead-letter queue"
     );
-    Outcome::Done
+    Some(id)
 }

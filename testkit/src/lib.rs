@@ -95,12 +95,14 @@ pub mod conformance;
 mod eventually;
 pub mod faults;
 pub mod fixtures;
+mod json;
 mod log_capture;
 pub mod outage;
 pub mod rustok;
 
 pub use eventually::{eventually, eventually_some};
 pub use faults::{FaultPlan, FaultStats, FaultyBackend, FaultyDlqStore, FaultyOffsetStore};
+pub use json::TestJson;
 pub use log_capture::LogCapture;
 pub use mocks::{MockBackend, MockCodec, MockDlqStore, MockOffsetStore};
 /// The memory backend (crate `rustok-iggy-memory`), the testkit's default;

@@ -25,6 +25,10 @@ rustok_iggy_testkit::backend_conformance!(faulty_backend_without_faults, async {
     ) as Arc<dyn Backend>
 });
 
+rustok_iggy_testkit::receiver_conformance!(memory_receiver, async {
+    Arc::new(MemoryBackend::new()) as Arc<dyn Backend>
+});
+
 rustok_iggy_testkit::offsets_conformance!(memory_offsets, async {
     Arc::new(MemoryOffsetStore::new()) as Arc<dyn OffsetStore>
 });

@@ -29,6 +29,12 @@ rustok_iggy_testkit::backend_conformance!(backend_never, async {
     (Arc::new(backend) as Arc<dyn Backend>, dir)
 });
 
+// The pull consumer on the default (`interval`) policy.
+rustok_iggy_testkit::receiver_conformance!(receiver, async {
+    let (backend, dir) = open(FsyncPolicy::Interval).await;
+    (Arc::new(backend) as Arc<dyn Backend>, dir)
+});
+
 rustok_iggy_testkit::offsets_conformance!(offsets, async {
     let (backend, dir) = open(FsyncPolicy::Always).await;
     (

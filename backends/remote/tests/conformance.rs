@@ -15,6 +15,7 @@ mod common;
 rustok_iggy_testkit::backend_conformance!(remote_backend, common::backend());
 rustok_iggy_testkit::dlq_conformance!(remote_dlq, common::dlq());
 rustok_iggy_testkit::offsets_conformance!(remote_offsets, common::offsets());
+rustok_iggy_testkit::receiver_conformance!(remote_receiver, common::backend());
 
 /// `iggy+tcp://` with `tls = true`.
 mod tls {

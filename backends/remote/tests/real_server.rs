@@ -58,6 +58,7 @@ macro_rules! real_server_cases {
 rustok_iggy_testkit::backend_cases!([real_server_cases](backend, backend));
 rustok_iggy_testkit::offsets_cases!([real_server_cases](offsets, offsets));
 rustok_iggy_testkit::dlq_cases!([real_server_cases](dlq, dlq));
+rustok_iggy_testkit::receiver_cases!([real_server_cases](receiver, backend));
 
 /// A transport on the real server, in a stream of its own.
 async fn transport(url: &str, stream: &str) -> Arc<Transport> {

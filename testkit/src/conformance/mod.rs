@@ -53,6 +53,7 @@ pub mod backend;
 pub mod codec;
 pub mod dlq;
 pub mod offsets;
+pub mod receiver;
 
 use std::sync::Arc;
 
@@ -135,6 +136,37 @@ macro_rules! offsets_conformance {
 macro_rules! dlq_conformance {
     ($(#[$attr:meta])* $name:ident, $factory:expr $(,)?) => {
         $crate::dlq_cases!([$crate::__conformance_module]([$(#[$attr])*] $name, dlq, $factory));
+    };
+}
+
+/// Runs the pull-consumer suite ([`conformance::receiver`](crate::conformance::receiver))
+/// over a backend, as one test per case.
+///
+/// `$factory` produces a future of `Arc<dyn Backend>` (or of
+/// `(Arc<dyn Backend>, guard)`), like [`backend_conformance!`]; each case
+/// builds its transport on it.
+#[macro_export]
+macro_rules! receiver_conformance {
+    ($(#[$attr:meta])* $name:ident, $factory:expr $(,)?) => {
+        $crate::receiver_cases!([$crate::__conformance_module]([$(#[$attr])*] $name, receiver, $factory));
+    };
+}
+
+/// Expands `callback!(args; case, case, …)` with every case of the receiver
+/// suite ([`conformance::receiver`](crate::conformance::receiver)); see
+/// [`backend_cases!`]. The case list lives only here.
+#[macro_export]
+macro_rules! receiver_cases {
+    ([$($callback:tt)*] ($($args:tt)*)) => {
+        $($callback)*!($($args)*;
+            acks_out_of_order_commit_the_settled_prefix_only,
+            a_nack_redelivers_as_the_next_attempt_and_holds_back_its_key,
+            exhausted_and_rejected_messages_go_to_the_dlq_with_the_reason,
+            undecodable_messages_go_to_the_dlq_not_to_the_application,
+            unsettled_deliveries_are_delivered_again_after_a_restart,
+            a_rebalance_hands_unsettled_deliveries_to_the_new_owner,
+            shutdown_waits_for_deliveries_out_and_commits_them,
+        );
     };
 }
 
