@@ -77,11 +77,13 @@ fn embedded_bench_reports_every_workload_against_its_baseline() {
     );
 
     // The cost of idempotent publish: the publish workload again on a log
-    // with `dedup_window`, against `publish` of the same run.
+    // with `dedup_window`, against `publish` of the same run; and the pull
+    // receiver against the push consumer of the same run.
     for (name, baseline) in [
         ("publish", "plain file write_all"),
         ("publish, dedup", "publish"),
         ("consume", "plain file read"),
+        ("consume, pull", "consume"),
         ("codec", "bare serde_json"),
     ] {
         let w = workload(&report, name);

@@ -379,6 +379,7 @@ fn every_command_works_against_a_served_remote_backend() {
         [
             ("publish".to_owned(), "raw SDK send_messages".to_owned()),
             ("consume".to_owned(), "raw SDK poll_messages".to_owned()),
+            ("consume, pull".to_owned(), "consume".to_owned()),
             ("codec".to_owned(), "bare serde_json".to_owned()),
         ]
     );

@@ -108,6 +108,19 @@ async fn measure_all(
     let consume_rss = peak_rss_mib();
 
     reset_peak_rss();
+    let bar = crate::progress::bar(args.events, "consuming, pull");
+    let pulled = workload::consume_pull(
+        transport,
+        &target.topic,
+        (args.events, args.consumers, poll_batch as usize),
+        (body.len(), message_bytes),
+        &bar,
+    )
+    .await?;
+    bar.finish_and_clear();
+    let pull_rss = peak_rss_mib();
+
+    reset_peak_rss();
     let bar = crate::progress::bar(args.latency_events, "latency");
     let latency = workload::latency(
         transport,
@@ -198,6 +211,12 @@ async fn measure_all(
                 )
             }),
             Some(Row::new("consume", consumed, consume_base, consume_rss)),
+            Some(Row::new(
+                "consume, pull",
+                pulled,
+                Some(("consume".to_owned(), consumed)),
+                pull_rss,
+            )),
             Some(Row::new("codec", codec_figure, codec_base, codec_rss)),
         ]
         .into_iter()

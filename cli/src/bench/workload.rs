@@ -1,5 +1,5 @@
-//! The transport workloads: publish, consume (a group reading everything)
-//! and publish-to-handler latency.
+//! The transport workloads: publish, consume (a group reading everything,
+//! with handlers and with pull receivers) and publish-to-handler latency.
 
 use std::{
     sync::{
@@ -12,7 +12,8 @@ use std::{
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 use rustok_iggy::{
-    handler_fn, wire, CodecExt, Error, ErrorKind, EventEnvelope, HandlerError, Result, Transport,
+    handler_fn, wire, CodecExt, Error, ErrorKind, EventEnvelope, HandlerError, Result,
+    SubscriptionOptions, Transport,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -149,6 +150,67 @@ pub async fn consume(
     for member in members {
         member.shutdown().await?;
     }
+    consumed_figure(&mangled, events, message_bytes, elapsed)
+}
+
+/// [`consume`] with pull receivers instead of handlers: `consumers` members
+/// of another new group each take batches of deliveries (`recv_batch` of
+/// `poll_batch`) and ack every one, until all `events` were acked.
+pub async fn consume_pull(
+    transport: &Transport,
+    topic: &str,
+    (events, consumers, batch): (u64, u64, usize),
+    (body_len, message_bytes): (usize, u64),
+    progress: &ProgressBar,
+) -> Result<Figure> {
+    let handled = Arc::new(AtomicU64::new(0));
+    let mangled = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut members = Vec::new();
+    for _ in 0..consumers {
+        let receiver = Arc::new(
+            transport
+                .receiver::<Received>(SubscriptionOptions::new("bench-pull", [topic]))
+                .await?,
+        );
+        let (handled, mangled) = (handled.clone(), mangled.clone());
+        let task = tokio::spawn({
+            let receiver = receiver.clone();
+            async move {
+                loop {
+                    let deliveries = receiver.recv_batch(batch).await;
+                    if deliveries.is_empty() {
+                        return;
+                    }
+                    let n = deliveries.len() as u64;
+                    for delivery in deliveries {
+                        if delivery.envelope.event.body.len() != body_len {
+                            mangled.fetch_add(1, Ordering::Relaxed);
+                        }
+                        delivery.ack();
+                    }
+                    handled.fetch_add(n, Ordering::Release);
+                }
+            }
+        });
+        members.push((receiver, task));
+    }
+    wait_for(&handled, events, progress).await?;
+    let elapsed = started.elapsed();
+    for (receiver, task) in members {
+        receiver.shutdown().await?;
+        task.await.map_err(join_error)?;
+    }
+    consumed_figure(&mangled, events, message_bytes, elapsed)
+}
+
+/// The figure of a consume run, unless some bodies came back changed.
+fn consumed_figure(
+    mangled: &AtomicU64,
+    events: u64,
+    message_bytes: u64,
+    elapsed: Duration,
+) -> Result<Figure> {
     let mangled = mangled.load(Ordering::Relaxed);
     if mangled > 0 {
         return Err(Error::new(

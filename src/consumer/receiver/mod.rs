@@ -62,7 +62,10 @@ impl Inbox {
     /// A delivery of `lane` was settled: its feeder may read on and commit.
     fn settled(&self, lane: &Lane) {
         lane.settled.notify_one();
-        self.settled.notify_waiters();
+        // Only a shutdown waits on this; skip the waiter list otherwise.
+        if self.draining.load(Ordering::Relaxed) {
+            self.settled.notify_waiters();
+        }
     }
 
     fn any_out(&self) -> bool {
@@ -71,19 +74,26 @@ impl Inbox {
             .any(|lane| lane.with(|l| l.out().next().is_some()))
     }
 
-    /// The next message to deliver from any lane, lanes in turn; else when
-    /// the earliest nacked message becomes due.
-    fn take(&self, now: Instant) -> std::result::Result<(Arc<Lane>, Pending), Option<Instant>> {
+    /// Up to `max` messages to deliver, from the first lane (lanes in turn)
+    /// that has any; else when the earliest nacked message becomes due.
+    fn take(
+        &self,
+        now: Instant,
+        max: usize,
+    ) -> std::result::Result<(Arc<Lane>, Vec<Pending>), Option<Instant>> {
         let lanes = lock(&self.lanes);
         let n = lanes.len();
         let first = self.next_lane.fetch_add(1, Ordering::Relaxed);
         let mut due: Option<Instant> = None;
         for i in 0..n {
             let lane = &lanes[(first + i) % n];
-            if let Some(pending) = lane.with(|l| l.take(now)) {
-                return Ok((lane.clone(), pending));
+            let (taken, next) = lane.with(|l| {
+                let taken: Vec<Pending> = std::iter::from_fn(|| l.take(now)).take(max).collect();
+                (taken, l.next_due())
+            });
+            if !taken.is_empty() {
+                return Ok((lane.clone(), taken));
             }
-            let next = lane.with(|l| l.next_due());
             due = due.into_iter().chain(next).min();
         }
         Err(due)
@@ -354,55 +364,54 @@ where
     /// stored in the DLQ (in the background) instead of being returned.
     /// Messages the `consumer.dedup_window` saw handled are skipped.
     pub async fn recv(&self) -> Option<Received<E>> {
+        self.recv_batch(1).await.pop()
+    }
+
+    /// Up to `max` deliveries of one partition, in offset order: waits for
+    /// the first, then takes what else that partition has ready without
+    /// waiting. Empty once the receiver is shutting down (or if `max` is 0).
+    pub async fn recv_batch(&self, max: usize) -> Vec<Received<E>> {
         let inbox = &self.feed.handler;
-        loop {
+        while max > 0 {
             let woken = inbox.ready.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
             if inbox.draining.load(Ordering::Relaxed) || self.feed.state.cancel.is_cancelled() {
-                return None;
+                break;
             }
-            match inbox.take(Instant::now()) {
-                Ok((lane, pending)) => {
-                    if let Some(received) = self.prepare(lane, pending) {
-                        return Some(received);
+            match inbox.take(Instant::now(), max) {
+                Ok((lane, taken)) => {
+                    let batch: Vec<Received<E>> = taken
+                        .into_iter()
+                        .filter_map(|pending| self.prepare(&lane, pending))
+                        .collect();
+                    if !batch.is_empty() {
+                        return batch;
                     }
                 }
                 Err(due) => {
-                    let due = due.map(tokio::time::Instant::from_std);
+                    // Until something is read or nacked, or the first nacked
+                    // message is due.
+                    let due = async {
+                        match due {
+                            Some(at) => tokio::time::sleep_until(at.into()).await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
                         _ = &mut woken => {}
                         _ = self.feed.state.cancel.cancelled() => {}
-                        _ = async { tokio::time::sleep_until(due?).await; Some(()) } => {}
+                        _ = due => {}
                     }
                 }
             }
         }
-    }
-
-    /// Up to `max` deliveries: waits for the first, then takes what else is
-    /// ready without waiting. Empty once the receiver is shutting down.
-    pub async fn recv_batch(&self, max: usize) -> Vec<Received<E>> {
-        let mut batch = Vec::new();
-        if max == 0 {
-            return batch;
-        }
-        let Some(first) = self.recv().await else {
-            return batch;
-        };
-        batch.push(first);
-        while batch.len() < max {
-            let Ok((lane, pending)) = self.feed.handler.take(Instant::now()) else {
-                break;
-            };
-            batch.extend(self.prepare(lane, pending));
-        }
-        batch
+        Vec::new()
     }
 
     /// Turns a message taken from a lane into a delivery, or settles it
     /// without one (duplicate, undecodable, out of attempts).
-    fn prepare(&self, lane: Arc<Lane>, pending: Pending) -> Option<Received<E>> {
+    fn prepare(&self, lane: &Arc<Lane>, pending: Pending) -> Option<Received<E>> {
         let feed = &self.feed;
         let state = &feed.state;
         let offset = pending.record.offset;
@@ -411,7 +420,7 @@ where
         }
         if state.seen(pending.record.message.id) {
             lane.with(|l| l.settle(offset));
-            feed.handler.settled(&lane);
+            feed.handler.settled(lane);
             state.deduplicated.fetch_add(1, Ordering::Relaxed);
             lane.metrics.deduplicated.increment(1);
             return None;
@@ -424,7 +433,7 @@ where
                 pending.attempts
             );
             let attempts = pending.attempts;
-            self.dead_letter_in_background(lane, pending, reason, attempts, first_failure);
+            self.dead_letter_in_background(lane.clone(), pending, reason, attempts, first_failure);
             return None;
         }
         let decoded = feed
@@ -437,7 +446,13 @@ where
                 state.failed();
                 let attempts = pending.attempts + 1;
                 let reason = format!("undecodable message: {e}");
-                self.dead_letter_in_background(lane, pending, reason, attempts, first_failure);
+                self.dead_letter_in_background(
+                    lane.clone(),
+                    pending,
+                    reason,
+                    attempts,
+                    first_failure,
+                );
                 return None;
             }
         };
@@ -465,7 +480,7 @@ where
             delivery,
             acker: Acker {
                 feed: feed.clone(),
-                lane,
+                lane: lane.clone(),
                 pending: Some(pending),
                 span,
             },
