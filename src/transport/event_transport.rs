@@ -21,23 +21,40 @@ pub enum ReliabilityLevel {
     Streaming,
 }
 
-/// RusToK's transport interface.
+/// RusToK's transport interface, object-safe: hold it as
+/// `Arc<dyn EventTransport<E, C>>`, where `E` is the event type of the
+/// main envelope family and `C` that of a second one (RusToK's typed
+/// contract events; `C` defaults to `E`). [`Transport`] implements it for
+/// every pair of serializable types, so RusToK's own trait wraps it in a
+/// few lines (`examples/rustok-adapter`).
 ///
 /// ```
+/// use std::sync::Arc;
 /// use rustok_iggy::{EventTransport, ReliabilityLevel, Transport};
 ///
-/// fn check(transport: &dyn EventTransport<serde_json::Value>) {
+/// #[derive(serde::Serialize)]
+/// enum DomainEvent { Created }
+/// #[derive(serde::Serialize)]
+/// enum ContractEvent { Listed }
+///
+/// fn check(transport: Arc<dyn EventTransport<DomainEvent, ContractEvent>>) {
 ///     assert_eq!(transport.reliability_level(), ReliabilityLevel::Streaming);
 ///     assert!(transport.as_any().downcast_ref::<Transport>().is_some());
 /// }
 /// ```
 #[async_trait]
-pub trait EventTransport<E>: Send + Sync
+pub trait EventTransport<E, C = E>: Send + Sync
 where
     E: Serialize + Send + Sync + 'static,
+    C: Serialize + Send + Sync + 'static,
 {
     /// Publishes one event; returns once the backend stored it.
     async fn publish(&self, envelope: EventEnvelope<E>) -> Result<()>;
+
+    /// Publishes one event of the second envelope family; returns once the
+    /// backend stored it. Routed, encoded and consumed like any event: its
+    /// `event_type` picks the topic.
+    async fn publish_contract(&self, envelope: EventEnvelope<C>) -> Result<()>;
 
     /// Publishes several events; returns once the backend stored all of them.
     async fn publish_batch(&self, envelopes: Vec<EventEnvelope<E>>) -> Result<()>;
@@ -53,11 +70,16 @@ where
 }
 
 #[async_trait]
-impl<E> EventTransport<E> for Transport
+impl<E, C> EventTransport<E, C> for Transport
 where
     E: Serialize + Send + Sync + 'static,
+    C: Serialize + Send + Sync + 'static,
 {
     async fn publish(&self, envelope: EventEnvelope<E>) -> Result<()> {
+        Transport::publish(self, &envelope).await.map(drop)
+    }
+
+    async fn publish_contract(&self, envelope: EventEnvelope<C>) -> Result<()> {
         Transport::publish(self, &envelope).await.map(drop)
     }
 

@@ -372,7 +372,10 @@ where
     /// waiting. Empty once the receiver is shutting down (or if `max` is 0).
     pub async fn recv_batch(&self, max: usize) -> Vec<Received<E>> {
         let inbox = &self.feed.handler;
-        while max > 0 {
+        if max == 0 {
+            return Vec::new();
+        }
+        loop {
             let woken = inbox.ready.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
