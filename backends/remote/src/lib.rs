@@ -196,7 +196,7 @@ mod spawn;
 mod url;
 
 pub use backend::RemoteBackend;
-pub use config::{RemoteConfig, TopicDurability};
+pub use config::{RemoteConfig, TopicDurability, MAX_DEDUP_LOOKBACK};
 pub use dlq::dlq_store;
 pub use error::kind_of_code;
 pub use offsets::RemoteOffsetStore;
