@@ -495,7 +495,7 @@ impl Log {
         let lookback = self.link.settings().config.dedup_lookback;
         let ids: Vec<u128> = batch.iter().map(|m| m.header.id).collect();
         let mut flushed = false;
-        loop {
+        'search: loop {
             let info = self.partition_info(topic, partition).await?;
             let end = info.next_offset;
             // Above the end only if the partition was deleted and created
@@ -503,27 +503,30 @@ impl Log {
             let lower = lower.min(end);
             let mut found: HashMap<u128, Option<u64>> = ids.iter().map(|id| (*id, None)).collect();
             let mut missing = found.len();
-            self.scan(topic, partition, (lower, end), |record| {
-                if let Some(slot @ None) = found.get_mut(&record.message.id) {
-                    *slot = Some(record.offset);
-                    missing -= 1;
-                }
-                missing == 0
-            })
-            .await?;
+            let mut served = self
+                .scan(topic, partition, (lower, end), |record| {
+                    if let Some(slot @ None) = found.get_mut(&record.message.id) {
+                        *slot = Some(record.offset);
+                        missing -= 1;
+                    }
+                    missing == 0
+                })
+                .await?;
             let floor = lower.saturating_sub(lookback).max(info.first_offset);
             let mut high = lower;
-            while missing > 0 && high > floor {
+            // After a flush, every page: the server serves what it has.
+            while (served || flushed) && missing > 0 && high > floor {
                 let low = high.saturating_sub(SCAN_PAGE).max(floor);
                 // Newest first: a later copy in the page replaces an earlier.
                 let mut page = HashMap::new();
-                self.scan(topic, partition, (low, high), |record| {
-                    if found.get(&record.message.id) == Some(&None) {
-                        page.insert(record.message.id, record.offset);
-                    }
-                    false
-                })
-                .await?;
+                served = self
+                    .scan(topic, partition, (low, high), |record| {
+                        if found.get(&record.message.id) == Some(&None) {
+                            page.insert(record.message.id, record.offset);
+                        }
+                        false
+                    })
+                    .await?;
                 missing -= page.len();
                 for (id, offset) in page {
                     found.insert(id, Some(offset));
@@ -537,13 +540,19 @@ impl Log {
                     .collect();
                 return Ok((located_ack(&offsets, lower, end), end));
             }
+            // Records the server did not serve, or ids not found: once,
+            // flush the partition to where the server serves records from,
+            // and search again.
             if !flushed {
                 flushed = true;
-                match self.flush(topic, partition, true).await {
-                    Ok(()) => continue,
+                let flushed_now = match self.flush(topic, partition, true).await {
+                    Ok(()) => true,
                     // Apache Iggy 0.9 serves what it acknowledged.
-                    Err(e) if e.kind() == ErrorKind::Unsupported => {}
+                    Err(e) if e.kind() == ErrorKind::Unsupported => false,
                     Err(e) => return Err(e),
+                };
+                if flushed_now || !served {
+                    continue 'search;
                 }
             }
             let first_missing = ids
@@ -570,15 +579,15 @@ impl Log {
     }
 
     /// Polls the records of `[from, to)` in offset order, handing each to
-    /// `visit` until it returns `true`. Stops early at a page with none
-    /// (records not served yet).
+    /// `visit` until it returns `true`. `false` if a poll came back empty
+    /// before `to`: the server does not serve those records (yet).
     async fn scan(
         &self,
         topic: &TopicRef,
         partition: u32,
         (from, to): (u64, u64),
         mut visit: impl FnMut(&Record) -> bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut next = from;
         while next < to {
             let page = self
@@ -592,16 +601,16 @@ impl Log {
                 })
                 .await?;
             let Some(last) = page.last().map(|r| r.offset) else {
-                return Ok(());
+                return Ok(false);
             };
             for record in page.iter().take_while(|r| r.offset < to) {
                 if visit(record) {
-                    return Ok(());
+                    return Ok(true);
                 }
             }
             next = last.saturating_add(1);
         }
-        Ok(())
+        Ok(true)
     }
 
     pub(crate) async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {
