@@ -17,7 +17,7 @@ use std::{
 
 use common::json;
 use rustok_iggy::{handler_fn, EventEnvelope, HandlerError, Transport, TransportConfig};
-use rustok_iggy_testkit::eventually;
+use rustok_iggy_testkit::{eventually, outbox};
 use serde::{Deserialize, Serialize};
 
 const USER: &str = "ops";
@@ -32,7 +32,14 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
+        Self::start_with(data, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables (config
+    /// overrides).
+    fn start_with(data: &Path, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"));
+        child
             .arg("serve")
             .env("IGGY_TCP_ADDRESS", "127.0.0.1:0")
             .env("IGGY_SYSTEM_PATH", data)
@@ -48,9 +55,11 @@ impl Server {
             .env("RUSTOK_IGGY__PLUGINS__EMBEDDED__FSYNC", "always")
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            child.env(key, value);
+        }
+        let mut child = child.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
         let address = first
@@ -439,4 +448,41 @@ fn unreachable_remote_is_unhealthy_not_a_crash() {
     let (code, out, _) = cli(&path, &["health"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.starts_with("unhealthy"), "{out}");
+}
+
+/// `serve` with `[plugins.embedded] dedup_window` behind the remote
+/// backend: publishing events again returns the stored copies' receipts
+/// and stores nothing twice (the testkit's outbox scenario), also after
+/// `serve` restarted on the same data (its window is read back from the
+/// log). The relay killed mid-batch runs against the same server code in
+/// `backends/remote/tests/dedup.rs`.
+#[test]
+fn served_dedup_window_returns_the_stored_copies_receipts() {
+    rustok_iggy_codecs::link();
+    rustok_iggy_remote::link();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let window = [("RUSTOK_IGGY__PLUGINS__EMBEDDED__DEDUP_WINDOW", "1000")];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = Server::start_with(&data, &window);
+    let (_, text) = remote_config(dir.path(), &server.address);
+    let config = TransportConfig::from_toml(&text).unwrap();
+    let first = runtime.block_on(async {
+        let transport = Transport::from_config(&config).await.unwrap();
+        let first = outbox::publishing_again_returns_the_first_receipts(&transport).await;
+        transport.shutdown().await.unwrap();
+        first
+    });
+    assert_eq!(server.stop(), 0);
+
+    let server = Server::start_with(&data, &window);
+    let (_, text) = remote_config(dir.path(), &server.address);
+    let config = TransportConfig::from_toml(&text).unwrap();
+    runtime.block_on(async {
+        let transport = Transport::from_config(&config).await.unwrap();
+        let again = transport.publish_batch(&outbox::batch(0)).await.unwrap();
+        assert_eq!(again, first);
+        transport.shutdown().await.unwrap();
+    });
+    assert_eq!(server.stop(), 0);
 }

@@ -58,9 +58,11 @@ impl Transport {
     /// Events of one partition keep their input order. If an append fails the
     /// error is returned, and appends to other partitions may have been stored:
     /// publishing the same envelopes again is safe where the backend deduplicates
-    /// message ids (the embedded log with `dedup_window`, Iggy with its
-    /// `message_deduplication`) and at-least-once otherwise. An event the
-    /// backend recognised as stored gets the stored copy's receipt.
+    /// message ids (the embedded log with `dedup_window`; over the remote
+    /// backend, a server that does: `rustok-iggy serve` with `dedup_window`,
+    /// Apache Iggy's `message_deduplication` before 0.9) and at-least-once
+    /// otherwise. An event the backend recognised as stored gets the stored
+    /// copy's receipt.
     pub async fn publish_batch<E: Serialize + Sync>(
         &self,
         envelopes: &[EventEnvelope<E>],

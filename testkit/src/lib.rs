@@ -24,6 +24,9 @@
 //!   line in memory, to assert that no secret is ever logged.
 //! - [`fixtures`]: sample events, valid envelopes (with per-key sequence
 //!   numbers), messages and dead letters.
+//! - [`outbox`]: idempotent publish scenarios (the same events published
+//!   again, a relay killed mid-batch) for every backend that deduplicates
+//!   appends by message id.
 //! - [`eventually()`] and [`eventually_some()`]: the tests' one waiter, polling a
 //!   condition until it holds, with a generous hang guard.
 //!
@@ -98,6 +101,7 @@ pub mod fixtures;
 mod json;
 mod log_capture;
 pub mod outage;
+pub mod outbox;
 pub mod rustok;
 
 pub use eventually::{eventually, eventually_some};

@@ -87,6 +87,17 @@ pub struct RemoteConfig {
     /// created with. Group offsets are kept `replicated` either way (a
     /// commit lost in a crash delivers a batch again; nothing is lost).
     pub durability: TopicDurability,
+    /// How many records before an append's place the backend searches for
+    /// the stored copy of a message the server dropped as a duplicate (its
+    /// message deduplication), to report that copy's offset as the
+    /// receipt; default 10000 (Apache Iggy's default `max_entries`), at
+    /// most [`MAX_DEDUP_LOOKBACK`]. Set it to at least the server's
+    /// deduplication window: the server may remember an id for as long as
+    /// the window holds it, and a copy further back is an error, never a
+    /// guessed offset (see the crate docs, "Deduplication"). The search
+    /// runs only when the server dropped a message, and stops once every
+    /// copy is found.
+    pub dedup_lookback: u64,
     /// Managed mode, `[plugins.remote.spawn]`: the backend starts and
     /// supervises the server itself (default: absent, connect only).
     pub spawn: Option<SpawnConfig>,
@@ -114,6 +125,7 @@ impl Default for RemoteConfig {
             dlq_stream: "__rustok_dlq".to_owned(),
             health_slow_ping_ms: 500,
             durability: TopicDurability::Persisted,
+            dedup_lookback: 10_000,
             spawn: None,
         }
     }
@@ -141,10 +153,16 @@ impl fmt::Debug for RemoteConfig {
             .field("dlq_stream", &self.dlq_stream)
             .field("health_slow_ping_ms", &self.health_slow_ping_ms)
             .field("durability", &self.durability)
+            .field("dedup_lookback", &self.dedup_lookback)
             .field("spawn", &self.spawn)
             .finish()
     }
 }
+
+/// Largest accepted `dedup_lookback`: the embedded log's largest
+/// `dedup_window`, so `rustok-iggy serve` with any window can be matched.
+/// A search that finds nothing reads this many records.
+pub const MAX_DEDUP_LOOKBACK: u64 = 10_000_000;
 
 /// Iggy's durability of a topic's messages (its `durability` option at
 /// creation).
@@ -234,6 +252,14 @@ impl RemoteConfig {
                     "must be above 0",
                 ));
             }
+        }
+        if self.dedup_lookback > MAX_DEDUP_LOOKBACK {
+            return Err(Error::config(
+                "plugins.remote.dedup_lookback",
+                format!(
+                    "must be 0 to {MAX_DEDUP_LOOKBACK} (records searched for a deduplicated message's stored copy)"
+                ),
+            ));
         }
         rustok_iggy::check_name("plugins.remote.dlq_stream", &self.dlq_stream)?;
         let username = self
@@ -381,6 +407,12 @@ mod tests {
             assert!(err.to_string().contains("a-z"), "{err}");
         }
         assert!(RemoteConfig::from_plugin_config(&section("dlq_stream = \"ops.dlq-1\"")).is_ok());
+        let err =
+            RemoteConfig::from_plugin_config(&section("dedup_lookback = 10000001")).unwrap_err();
+        assert_eq!(err.context("key"), Some("plugins.remote.dedup_lookback"));
+        assert!(err.to_string().contains("0 to 10000000"), "{err}");
+        let c = RemoteConfig::from_plugin_config(&section("dedup_lookback = 0")).unwrap();
+        assert_eq!(c.dedup_lookback, 0);
         let err = RemoteConfig::from_plugin_config(&section("durability = \"fsync\"")).unwrap_err();
         assert_eq!(err.context("key"), Some("plugins.remote.durability"));
         let text = err.to_string();

@@ -27,6 +27,7 @@
 //! | `dlq_stream` | `__rustok_dlq` | stream of the DLQ store's topics |
 //! | `health_slow_ping_ms` | 500 | health is `Degraded` above this ping time |
 //! | `durability` | `persisted` | topics this backend creates: `persisted` (acknowledged once in the segment and fsynced) or `replicated` (acknowledged from memory; a server crash loses acknowledged messages) |
+//! | `dedup_lookback` | 10000 | records searched before an append's place for the stored copy of a message the server dropped as a duplicate (below, "Deduplication"); at most [`MAX_DEDUP_LOOKBACK`] |
 //! | `[plugins.remote.spawn]` | absent | managed mode: start and supervise the server (below) |
 //!
 //! Credentials never appear in `Debug`, logs or errors.
@@ -75,23 +76,22 @@
 //!   count is a `Config` error naming both counts. Partitions are numbered
 //!   from 0, as in the core.
 //! - **Append**: explicit partition id (computed by the core's
-//!   partitioner), message id = the core's `u128` id, headers as Iggy user
+//!   partitioner), message id = the core's `u128` id (the SDK gives a
+//!   message with id 0 a random one before sending), headers as Iggy user
 //!   headers (string keys; UTF-8 values as `string`, others as `raw`).
 //!   `AppendAck::first_offset` is the `base_offset` of the SDK's
-//!   `SendMessagesResponse` confirmation. From a server that sends no
-//!   confirmation, the backend reads the partition's end before sending
-//!   (serializing this process's appends to that partition) and then finds
-//!   the batch's first message id at or after it: exact under concurrent
-//!   writers as long as message ids are unique.
+//!   `SendMessagesResponse` confirmation. A send the server acknowledges
+//!   without a confirmation (a server that dropped duplicates, or one
+//!   before Apache Iggy 0.9) is read back by message id, below.
 //! - **Resends**: the SDK does not replay a send that failed on a
 //!   disconnect. The backend sends the same batch again (up to
 //!   `send_retries`, exponential backoff) when the failure is retryable. If
 //!   the server had stored the first send but the reply was lost, the batch
 //!   is then stored twice, under the **same message ids**; the ack reports
-//!   the later copy. Iggy's server-side deduplication (by message id, when
-//!   enabled on the server) drops the second copy; without it, consumers see
-//!   the duplicate (delivery is at-least-once anyway, and the core's
-//!   `dedup_window` skips repeated ids).
+//!   the later copy. A server that deduplicates by message id drops the
+//!   second copy, and the ack reports the first (below); without it,
+//!   consumers see the duplicate (delivery is at-least-once anyway, and the
+//!   core's `dedup_window` skips repeated ids).
 //! - **Poll**: by offset or by timestamp (µs), one partition, as a
 //!   standalone consumer that never commits; no long polling
 //!   (`long_poll: false`: the core sleeps `poll_wait_ms` between empty polls).
@@ -136,6 +136,29 @@
 //!   `health_slow_ping_ms`, `Unhealthy` when it fails), the SDK's
 //!   diagnostic events of the member connections (`Degraded` while one is
 //!   reconnecting), `Unhealthy` after shutdown. Lag is the transport's.
+//!
+//! ## Deduplication
+//!
+//! A server that deduplicates appends by message id (`rustok-iggy serve`
+//! with `[plugins.embedded] dedup_window`; Apache Iggy's
+//! `message_deduplication` before 0.9, which 0.9 removed) drops a message
+//! whose id it stores. The ack then says so as the embedded log's does: the
+//! dropped message is in `AppendAck::duplicates` with the stored copy's
+//! offset, and the transport's receipt for it is that copy's.
+//!
+//! Such a send carries no confirmation (`serve` confirms only a batch it
+//! stored whole: a base offset would claim the messages are stored one
+//! after another). The backend then looks each message id up, from a lower
+//! bound of where the batch went to the partition's end (the append's own
+//! copies), then in the `dedup_lookback` records before the bound (the
+//! copies the server's window remembers), newest first, and stops once all
+//! are found. The bound is the partition's end after this process's
+//! previous append to it, so a confirmed append reads nothing before it
+//! sends; without one it is the end read before sending, this process's
+//! appends to the partition serialized meanwhile. A copy found nowhere,
+//! even after flushing the partition with fsync (a log may serve only
+//! fsynced records), fails the append with a `Backend` error naming
+//! `plugins.remote.dedup_lookback`: set it to at least the server's window.
 //!
 //! ## Reconnection and several addresses
 //!
@@ -196,7 +219,7 @@ mod spawn;
 mod url;
 
 pub use backend::RemoteBackend;
-pub use config::{RemoteConfig, TopicDurability};
+pub use config::{RemoteConfig, TopicDurability, MAX_DEDUP_LOOKBACK};
 pub use dlq::dlq_store;
 pub use error::kind_of_code;
 pub use offsets::RemoteOffsetStore;

@@ -5,7 +5,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicU8, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -30,12 +30,50 @@ use crate::{
 /// (auto-commit off), so no offset is ever stored under it.
 pub(crate) const READER: &str = "rustok-remote-reader";
 
-const CONFIRMS_UNKNOWN: u8 = 0;
-const CONFIRMS_YES: u8 = 1;
-const CONFIRMS_NO: u8 = 2;
+/// Records per poll of [`Log::scan`].
+const SCAN_PAGE: u64 = 1_000;
 
-/// Serializes this process's appends to one partition.
-type PartitionLock = Arc<tokio::sync::Mutex<()>>;
+/// What this process knows of one partition's appends.
+#[derive(Debug, Default)]
+struct PartitionState {
+    /// Serializes this process's appends that read the partition's end
+    /// before sending (see [`Log::append`]).
+    serial: tokio::sync::Mutex<()>,
+    /// The partition's end after this process's last append to it, plus
+    /// one; 0 while unknown (no append yet, or the last one failed). Offsets
+    /// only grow, so it is a lower bound of where any later append goes.
+    end_plus_one: AtomicU64,
+}
+
+impl PartitionState {
+    /// A lower bound of the offset the next append gets, if known.
+    fn end(&self) -> Option<u64> {
+        self.end_plus_one.load(Ordering::Acquire).checked_sub(1)
+    }
+
+    /// The partition's end is at least `end`, read from the server (or from
+    /// an append that also knew it).
+    fn known(&self, end: u64) {
+        self.end_plus_one
+            .fetch_max(end.saturating_add(1), Ordering::AcqRel);
+    }
+
+    /// An append confirmed up to `end`: raises a known end, but does not
+    /// make an unknown one known (a failed append may have stored records
+    /// above it meanwhile, which a later append must not count as its own).
+    fn advanced(&self, end: u64) {
+        let _ = self
+            .end_plus_one
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                (current != 0).then(|| current.max(end.saturating_add(1)))
+            });
+    }
+
+    /// An append failed: it may have been stored or not.
+    fn forget(&self) {
+        self.end_plus_one.store(0, Ordering::Release);
+    }
+}
 
 /// An Iggy identifier by name; a name Iggy cannot hold is `InvalidInput`.
 pub(crate) fn ident(name: &str) -> Result<Identifier> {
@@ -55,12 +93,12 @@ fn not_found(what: String) -> Error {
 /// Log operations on the server the link connects to.
 pub(crate) struct Log {
     pub(crate) link: Arc<Link>,
-    /// Whether the server reports the base offset of a send (SDK 0.11's
-    /// `SendMessagesResponse` may be empty on older servers).
-    confirms: AtomicU8,
-    /// Serializes appends of this process per partition while the server's
-    /// confirmations are unknown or absent (see [`Log::append`]).
-    locks: Mutex<HashMap<(TopicRef, u32), PartitionLock>>,
+    /// Whether the server has reported the base offset of a send (Apache
+    /// Iggy 0.9 and `rustok-iggy serve` do; older servers answer with no
+    /// confirmation, and a server that dropped duplicates must).
+    confirms: AtomicBool,
+    /// Per partition this process appended to.
+    partitions: Mutex<HashMap<TopicRef, HashMap<u32, Arc<PartitionState>>>>,
     reader: Consumer,
 }
 
@@ -68,8 +106,8 @@ impl Log {
     pub(crate) fn new(link: Arc<Link>) -> Result<Self> {
         Ok(Self {
             link,
-            confirms: AtomicU8::new(CONFIRMS_UNKNOWN),
-            locks: Mutex::new(HashMap::new()),
+            confirms: AtomicBool::new(false),
+            partitions: Mutex::new(HashMap::new()),
             reader: Consumer::new(ident(READER)?),
         })
     }
@@ -190,10 +228,10 @@ impl Log {
         conn.call("delete_topic", conn.client().delete_topic(&s, &t))
             .await
             .map_err(|e| e.with_context("topic", topic))?;
-        self.locks
+        self.partitions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(t, _), _| t != topic);
+            .remove(topic);
         Ok(())
     }
 
@@ -282,9 +320,19 @@ impl Log {
         })
     }
 
-    fn lock(&self, topic: &TopicRef, partition: u32) -> PartitionLock {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry((topic.clone(), partition)).or_default().clone()
+    /// What this process knows of `partition` (looked up without
+    /// allocating once it is there: the fast path of every append).
+    fn partition(&self, topic: &TopicRef, partition: u32) -> Arc<PartitionState> {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = partitions.get(topic).and_then(|t| t.get(&partition)) {
+            return state.clone();
+        }
+        partitions
+            .entry(topic.clone())
+            .or_default()
+            .entry(partition)
+            .or_default()
+            .clone()
     }
 
     /// Sends one batch, again after a retryable failure (with backoff).
@@ -327,12 +375,20 @@ impl Log {
         }
     }
 
-    /// Appends with an explicit partition id and returns the offsets the
-    /// server assigned: the base offset of the send confirmation, or, from a
-    /// server that sends none, the offset where the batch's first message id
-    /// is found at or after the partition's end read before the send (this
-    /// process's appends to the partition are serialized meanwhile, other
-    /// writers can only move the batch later, and ids are unique).
+    /// Appends with an explicit partition id and says where each message
+    /// is stored.
+    ///
+    /// A send the server confirms is the fast path: the confirmation's
+    /// `base_offset`, and the batch's messages after it. A server confirms
+    /// nothing when it dropped messages as duplicates (`rustok-iggy serve`
+    /// with `dedup_window`), and servers before Apache Iggy 0.9 (the ones
+    /// with message deduplication) never do: then [`locate`](Self::locate)
+    /// reads the messages back by id from a lower bound of where the batch
+    /// went. That bound is this process's last known end of the partition,
+    /// kept after each append, so the fast path reads nothing before it
+    /// sends; without one (the first append here, the last one failed, or a
+    /// server that never confirmed) it is the end read just before sending,
+    /// with this process's appends to the partition serialized meanwhile.
     pub(crate) async fn append(
         &self,
         topic: &TopicRef,
@@ -354,69 +410,207 @@ impl Log {
             .iter()
             .map(mapping::to_iggy)
             .collect::<Result<Vec<_>>>()?;
-        let base = |response: &SendMessagesResponse| {
-            response
+        let state = self.partition(topic, partition);
+        if self.confirms.load(Ordering::Relaxed) {
+            if let Some(lower) = state.end() {
+                return self
+                    .settle(conn, topic, partition, &mut batch, (count, lower), &state)
+                    .await;
+            }
+        }
+        let _serial = state.serial.lock().await;
+        let before = self.partition_info(topic, partition).await?.next_offset;
+        state.known(before);
+        self.settle(conn, topic, partition, &mut batch, (count, before), &state)
+            .await
+    }
+
+    /// Sends `batch` (`count` messages, going to `lower` or later) and
+    /// returns its ack, keeping the partition's known end.
+    async fn settle(
+        &self,
+        conn: &Connection,
+        topic: &TopicRef,
+        partition: u32,
+        batch: &mut [IggyMessage],
+        (count, lower): (u32, u64),
+        state: &PartitionState,
+    ) -> Result<AppendAck> {
+        let settled = async {
+            let response = self.send(conn, topic, partition, batch).await?;
+            let confirmed = response
                 .confirmations
                 .iter()
                 .find(|c| c.partition_id == partition)
-                .map(|c| c.base_offset)
-        };
-        if self.confirms.load(Ordering::Relaxed) == CONFIRMS_YES {
-            let response = self.send(conn, topic, partition, &mut batch).await?;
-            if let Some(first_offset) = base(&response) {
-                return Ok(AppendAck::new(first_offset, count));
+                .map(|c| c.base_offset);
+            if let Some(first_offset) = confirmed {
+                self.confirms.store(true, Ordering::Relaxed);
+                return Ok((
+                    AppendAck::new(first_offset, count),
+                    first_offset.saturating_add(u64::from(count)),
+                ));
             }
-            self.confirms.store(CONFIRMS_UNKNOWN, Ordering::Relaxed);
-            let first = self.partition_info(topic, partition).await?.first_offset;
-            let first_offset = self.locate(topic, partition, first, messages[0].id).await?;
-            return Ok(AppendAck::new(first_offset, count));
+            self.locate(topic, partition, batch, lower).await
         }
-        let lock = self.lock(topic, partition);
-        let _serial = lock.lock().await;
-        let before = self.partition_info(topic, partition).await?.next_offset;
-        let response = self.send(conn, topic, partition, &mut batch).await?;
-        if let Some(first_offset) = base(&response) {
-            self.confirms.store(CONFIRMS_YES, Ordering::Relaxed);
-            return Ok(AppendAck::new(first_offset, count));
+        .await;
+        match settled {
+            Ok((ack, end)) => {
+                state.advanced(end);
+                Ok(ack)
+            }
+            Err(e) => {
+                state.forget();
+                Err(e)
+            }
         }
-        self.confirms.store(CONFIRMS_NO, Ordering::Relaxed);
-        let first_offset = self
-            .locate(topic, partition, before, messages[0].id)
-            .await?;
-        Ok(AppendAck::new(first_offset, count))
     }
 
-    /// The offset of the first message with `id` at or after `from`.
-    async fn locate(&self, topic: &TopicRef, partition: u32, from: u64, id: u128) -> Result<u64> {
-        if id == 0 {
-            // The server assigned the id: only the position read before the
-            // send is known (exact while this process is the only writer).
-            return Ok(from);
+    /// Where the messages of `batch`, sent without a confirmation, are
+    /// stored, and the partition's end read meanwhile.
+    ///
+    /// Each message id (the SDK gives a message without one a random id
+    /// before sending) is looked up from `lower`, a lower bound of where the
+    /// batch went, to the partition's end: the first copy there is this
+    /// append's (or, from a server without deduplication, an identical
+    /// resend's). An id not found there was dropped by the server as a
+    /// duplicate of a stored copy, which the server's deduplication window
+    /// keeps within the records before the append: the newest copy among
+    /// the `dedup_lookback` records before `lower` (and after the
+    /// partition's first offset) is taken. The search stops once every id
+    /// is found. Copies from `lower` on that are consecutive in batch order
+    /// are the append's own; every other message is a duplicate with its
+    /// copy's offset (see [`located_ack`]).
+    ///
+    /// A copy the server does not serve yet (`rustok-iggy serve` under
+    /// `fsync = "interval"` polls only fsynced records) is found after one
+    /// flush with fsync. A message found nowhere is an error naming
+    /// `dedup_lookback`: a receipt is never a guess.
+    async fn locate(
+        &self,
+        topic: &TopicRef,
+        partition: u32,
+        batch: &[IggyMessage],
+        lower: u64,
+    ) -> Result<(AppendAck, u64)> {
+        let lookback = self.link.settings().config.dedup_lookback;
+        let ids: Vec<u128> = batch.iter().map(|m| m.header.id).collect();
+        let mut flushed = false;
+        'search: loop {
+            let info = self.partition_info(topic, partition).await?;
+            let end = info.next_offset;
+            // Above the end only if the partition was deleted and created
+            // again meanwhile.
+            let lower = lower.min(end);
+            let mut found: HashMap<u128, Option<u64>> = ids.iter().map(|id| (*id, None)).collect();
+            let mut missing = found.len();
+            let mut served = self
+                .scan(topic, partition, (lower, end), |record| {
+                    if let Some(slot @ None) = found.get_mut(&record.message.id) {
+                        *slot = Some(record.offset);
+                        missing -= 1;
+                    }
+                    missing == 0
+                })
+                .await?;
+            let floor = lower.saturating_sub(lookback).max(info.first_offset);
+            let mut high = lower;
+            // After a flush, every page: the server serves what it has.
+            while (served || flushed) && missing > 0 && high > floor {
+                let low = high.saturating_sub(SCAN_PAGE).max(floor);
+                // Newest first: a later copy in the page replaces an earlier.
+                let mut page = HashMap::new();
+                served = self
+                    .scan(topic, partition, (low, high), |record| {
+                        if found.get(&record.message.id) == Some(&None) {
+                            page.insert(record.message.id, record.offset);
+                        }
+                        false
+                    })
+                    .await?;
+                missing -= page.len();
+                for (id, offset) in page {
+                    found.insert(id, Some(offset));
+                }
+                high = low;
+            }
+            if missing == 0 {
+                let offsets: Vec<u64> = ids
+                    .iter()
+                    .map(|id| found.get(id).copied().flatten().unwrap_or(end))
+                    .collect();
+                return Ok((located_ack(&offsets, lower, end), end));
+            }
+            // Records the server did not serve, or ids not found: once,
+            // flush the partition to where the server serves records from,
+            // and search again.
+            if !flushed {
+                flushed = true;
+                let flushed_now = match self.flush(topic, partition, true).await {
+                    Ok(()) => true,
+                    // Apache Iggy 0.9 serves what it acknowledged.
+                    Err(e) if e.kind() == ErrorKind::Unsupported => false,
+                    Err(e) => return Err(e),
+                };
+                if flushed_now || !served {
+                    continue 'search;
+                }
+            }
+            let first_missing = ids
+                .iter()
+                .find(|id| found.get(id) == Some(&None))
+                .copied()
+                .unwrap_or_default();
+            return Err(Error::new(
+                ErrorKind::Backend,
+                format!(
+                    "the server acknowledged the batch without offsets, and {missing} of its {} \
+                     messages are neither where it appended them nor among the {lookback} records \
+                     before: a server that deduplicates kept the id of a copy further back. Set \
+                     `plugins.remote.dedup_lookback` to at least the server's deduplication window",
+                    batch.len()
+                ),
+            )
+            .with_context("backend", crate::NAME)
+            .with_context("topic", topic)
+            .with_context("partition", partition)
+            .with_context("key", "plugins.remote.dedup_lookback")
+            .with_context("message_id", format!("{first_missing:032x}")));
         }
+    }
+
+    /// Polls the records of `[from, to)` in offset order, handing each to
+    /// `visit` until it returns `true`. `false` if a poll came back empty
+    /// before `to`: the server does not serve those records (yet).
+    async fn scan(
+        &self,
+        topic: &TopicRef,
+        partition: u32,
+        (from, to): (u64, u64),
+        mut visit: impl FnMut(&Record) -> bool,
+    ) -> Result<bool> {
         let mut next = from;
-        loop {
+        while next < to {
             let page = self
                 .poll(PollRequest {
                     topic: topic.clone(),
                     partition,
                     from: PollFrom::Offset(next),
-                    max_records: 1_000,
+                    // At most SCAN_PAGE.
+                    max_records: (to - next).min(SCAN_PAGE) as u32,
                     max_wait: Duration::ZERO,
                 })
                 .await?;
             let Some(last) = page.last().map(|r| r.offset) else {
-                return Err(Error::new(
-                    ErrorKind::Backend,
-                    "the appended batch was not found in its partition",
-                )
-                .with_context("topic", topic)
-                .with_context("partition", partition));
+                return Ok(false);
             };
-            if let Some(found) = page.iter().find(|r| r.message.id == id) {
-                return Ok(found.offset);
+            for record in page.iter().take_while(|r| r.offset < to) {
+                if visit(record) {
+                    return Ok(true);
+                }
             }
-            next = last + 1;
+            next = last.saturating_add(1);
         }
+        Ok(true)
     }
 
     pub(crate) async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {
@@ -456,5 +650,77 @@ impl Log {
         }
         records.truncate(request.max_records as usize);
         Ok(records)
+    }
+}
+
+/// The ack of a batch whose messages were found stored at `offsets` (in
+/// batch order) by a search from `lower`, with the partition ending at
+/// `end`: the first copy at or after `lower` and those following it at
+/// consecutive offsets in batch order are the append's own messages, dense
+/// from its `first_offset` as an ack requires; every other message is a
+/// duplicate, with its copy's offset. So every message's offset in
+/// [`AppendAck::offsets`] is where its copy is, whatever the labels: a copy
+/// another writer stored after `lower`, or one a server left a gap before,
+/// is reported where it is, as a duplicate.
+fn located_ack(offsets: &[u64], lower: u64, end: u64) -> AppendAck {
+    let mut first_offset = None;
+    let mut next = 0;
+    let mut count = 0u32;
+    let mut duplicates = Vec::new();
+    for (index, &offset) in offsets.iter().enumerate() {
+        let own = offset >= lower && first_offset.is_none_or(|_| offset == next);
+        if own {
+            first_offset.get_or_insert(offset);
+            next = offset.saturating_add(1);
+            count += 1;
+        } else {
+            // A batch holds at most u32::MAX messages (checked by `append`).
+            duplicates.push((index as u32, offset));
+        }
+    }
+    AppendAck {
+        first_offset: first_offset.unwrap_or(end),
+        count,
+        duplicates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn located_copies_after_the_bound_in_batch_order_are_the_appends_own() {
+        // Stored at 10..13, nothing dropped.
+        let ack = located_ack(&[10, 11, 12], 10, 13);
+        assert_eq!((ack.first_offset, ack.count), (10, 3));
+        assert!(ack.duplicates.is_empty());
+        // Half new, half stored before the bound, interleaved.
+        let ack = located_ack(&[4, 20, 5, 21], 20, 22);
+        assert_eq!((ack.first_offset, ack.count), (20, 2));
+        assert_eq!(ack.duplicates, [(0, 4), (2, 5)]);
+        assert_eq!(ack.offsets().collect::<Vec<_>>(), [4, 20, 5, 21]);
+        // Every message stored before: nothing appended, the end as
+        // first offset (as the embedded log answers).
+        let ack = located_ack(&[4, 5], 20, 20);
+        assert_eq!((ack.first_offset, ack.count), (20, 0));
+        assert_eq!(ack.offsets().collect::<Vec<_>>(), [4, 5]);
+        // An id twice in the batch: one copy, the second is a duplicate.
+        let ack = located_ack(&[30, 31, 30], 30, 32);
+        assert_eq!((ack.first_offset, ack.count), (30, 2));
+        assert_eq!(ack.duplicates, [(2, 30)]);
+    }
+
+    #[test]
+    fn a_copy_out_of_line_keeps_its_offset_as_a_duplicate() {
+        // Another writer stored message 0's id at 40 before this append
+        // stored the rest at 45 and 46.
+        let ack = located_ack(&[40, 45, 46], 40, 47);
+        assert_eq!(ack.offsets().collect::<Vec<_>>(), [40, 45, 46]);
+        // A server that left a gap where it dropped a message (Apache
+        // Iggy before 0.9 assigned offsets before dropping duplicates).
+        let ack = located_ack(&[50, 3, 52], 50, 53);
+        assert_eq!(ack.offsets().collect::<Vec<_>>(), [50, 3, 52]);
+        assert_eq!(ack.count + ack.duplicates.len() as u32, 3);
     }
 }

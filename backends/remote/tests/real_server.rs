@@ -7,16 +7,23 @@
 //! them on. `scripts/real-iggy.sh` starts one and runs them with
 //! `--ignored`; without the variable they fail rather than pass. Cases work
 //! in streams and DLQ streams of their own, so a shared server is fine.
+//!
+//! The `deduplicating_server` cases need a second server, started with
+//! message deduplication on, at `RUSTOK_IGGY_TEST_DEDUP_URL`: the testkit's
+//! outbox scenarios (publishing again, a relay killed mid-batch), as
+//! `tests/dedup.rs` runs them against `rustok-iggy serve`. The relay is this
+//! binary run again by [`relay_child`].
 
 mod common;
 
 use std::{collections::HashSet, sync::Arc};
 
-use rustok_iggy::{Backend, DlqStore, OffsetStore, Transport, TransportConfig};
+use rustok_iggy::{Backend, DlqStore, OffsetStore, TopicRef, Transport, TransportConfig};
 use rustok_iggy_remote::{dlq_store, RemoteBackend, RemoteConfig};
 use rustok_iggy_testkit::{
     eventually,
     outage::{self, Producer},
+    outbox,
 };
 use uuid::Uuid;
 
@@ -62,9 +69,19 @@ rustok_iggy_testkit::receiver_cases!([real_server_cases](receiver, backend));
 
 /// A transport on the real server, in a stream of its own.
 async fn transport(url: &str, stream: &str) -> Arc<Transport> {
+    Arc::new(from_toml(&transport_toml(url, stream)).await)
+}
+
+async fn from_toml(toml: &str) -> Transport {
     rustok_iggy_remote::link();
     rustok_iggy_codecs::link();
-    let config = TransportConfig::from_toml(&format!(
+    let config = TransportConfig::from_toml(toml).unwrap();
+    Transport::from_config(&config).await.unwrap()
+}
+
+/// The config of [`transport`].
+fn transport_toml(url: &str, stream: &str) -> String {
+    format!(
         r#"
         backend = "remote"
         stream = "{stream}"
@@ -77,9 +94,7 @@ async fn transport(url: &str, stream: &str) -> Arc<Transport> {
         url = "{url}"
         dlq_stream = "{stream}-dlq"
         "#
-    ))
-    .unwrap();
-    Arc::new(Transport::from_config(&config).await.unwrap())
+    )
 }
 
 /// Two members of a group consume while events are published; the first
@@ -177,5 +192,47 @@ async fn a_group_reset_needs_the_group_stopped() {
             .unwrap();
         assert_eq!(stored, None, "partition {partition} was reset to its start");
     }
+    transport.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Apache Iggy server with message deduplication: scripts/real-iggy.sh"]
+async fn deduplicating_server_returns_the_first_receipts() {
+    let url = common::real_dedup_server_url();
+    let stream = format!("rustok-dedup-{}", Uuid::now_v7().simple());
+    let transport = transport(&url, &stream).await;
+    outbox::publishing_again_returns_the_first_receipts(&transport).await;
+    transport.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Apache Iggy server with message deduplication: scripts/real-iggy.sh"]
+async fn deduplicating_server_reports_each_stored_copy() {
+    let url = common::real_dedup_server_url();
+    let stream = format!("rustok-dedup-{}", Uuid::now_v7().simple());
+    let backend = backend(&url).await;
+    outbox::appending_again_reports_each_stored_copy(&*backend, &TopicRef::new(&stream, "acks"))
+        .await;
+    backend.shutdown().await.unwrap();
+}
+
+/// The relay of [`deduplicating_server_stores_each_event_of_a_killed_relay_once`]:
+/// does nothing in a normal test run.
+#[test]
+fn relay_child() {
+    rustok_iggy_remote::link();
+    rustok_iggy_codecs::link();
+    outbox::relay_child();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Apache Iggy server with message deduplication: scripts/real-iggy.sh"]
+async fn deduplicating_server_stores_each_event_of_a_killed_relay_once() {
+    let url = common::real_dedup_server_url();
+    let stream = format!("rustok-dedup-{}", Uuid::now_v7().simple());
+    let toml = transport_toml(&url, &stream);
+    outbox::kill_relay_mid_batch("relay_child", &toml);
+    let transport = from_toml(&toml).await;
+    outbox::republishing_everything_stores_each_event_once(&transport).await;
     transport.shutdown().await.unwrap();
 }

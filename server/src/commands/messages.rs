@@ -37,6 +37,15 @@ const STRATEGY_NEXT: u8 = 5;
 /// Partition ids are 0-based, as in Iggy 0.11 and the core. `Balanced`
 /// round-robins per topic; a messages key goes to `partition_for(key)`
 /// (xxh32, seed 0 — what the SDK computes client-side too).
+///
+/// The reply confirms the batch's partition and base offset, which tells
+/// a client that its messages are stored from there on, one after another.
+/// When the backend deduplicates (the embedded log's `dedup_window`) and
+/// dropped messages whose id it stores, they are not: then the reply holds
+/// no confirmation, which the protocol defines as a committed batch with no
+/// offsets to report, and a client finds its messages by id (the remote
+/// backend does). Apache Iggy with `message_deduplication` (before 0.9)
+/// drops duplicates the same silent way and confirms no offsets at all.
 pub(crate) async fn send(shared: &Shared, body: &[u8]) -> Reply {
     let batch = decode_send(body, shared.limits.max_batch_messages)?;
     let topic = resolve::topic(shared, &batch.header.stream_id, &batch.header.topic_id).await?;
@@ -57,15 +66,17 @@ pub(crate) async fn send(shared: &Shared, body: &[u8]) -> Reply {
             ErrorKind::InvalidInput => Status::CANNOT_APPEND_MESSAGE,
             _ => Status::from(e),
         })?;
-    Ok(SendMessagesResponse {
-        confirmations: vec![SendMessagesConfirmationResponse {
+    let confirmations = if ack.duplicates.is_empty() {
+        vec![SendMessagesConfirmationResponse {
             stream_id: topic.stream.id,
             topic_id: topic.topic.id,
             partition_id: partition,
             base_offset: ack.first_offset,
-        }],
-    }
-    .to_bytes())
+        }]
+    } else {
+        Vec::new()
+    };
+    Ok(SendMessagesResponse { confirmations }.to_bytes())
 }
 
 /// `PollMessages` from one partition.

@@ -153,3 +153,19 @@ pub fn real_server_url() -> String {
         _ => panic!("RUSTOK_IGGY_TEST_URL is not set: run scripts/real-iggy.sh"),
     }
 }
+
+/// `RUSTOK_IGGY_TEST_DEDUP_URL`, a real Apache Iggy server started with
+/// message deduplication on (`IGGY_SYSTEM_MESSAGE_DEDUPLICATION_ENABLED`),
+/// which the `#[ignore]`d deduplication tests run against.
+///
+/// # Panics
+///
+/// When it is not set: such a test must fail, not pass, without its server.
+pub fn real_dedup_server_url() -> String {
+    match std::env::var("RUSTOK_IGGY_TEST_DEDUP_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "RUSTOK_IGGY_TEST_DEDUP_URL is not set: run scripts/real-iggy.sh (it starts a second server with message deduplication)"
+        ),
+    }
+}
