@@ -1,7 +1,11 @@
 //! [`PartitionCtx`]: what one partition's worker (and a replay) works with,
 //! and the retry-after-failure loop they share.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio_util::sync::CancellationToken;
 
@@ -9,7 +13,7 @@ use super::{
     backoff,
     state::{PartitionState, Shared},
 };
-use crate::{metrics::ConsumerMetrics, Error, TopicRef};
+use crate::{metrics::ConsumerMetrics, Error, PollRequest, Record, TopicRef};
 
 /// Everything one partition's processing needs.
 pub(crate) struct PartitionCtx<'a, E, H> {
@@ -55,6 +59,41 @@ impl<'a, E, H> PartitionCtx<'a, E, H> {
             backoff::random_delay(&shared.config.retry, failures),
         )
         .await
+    }
+
+    /// Polls the backend, timing the poll; `None` if cancelled first.
+    pub(crate) async fn poll(&self, request: PollRequest) -> Option<crate::Result<Vec<Record>>> {
+        let started = Instant::now();
+        let polled = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return None,
+            polled = self.shared.transport.backend.poll(request) => polled,
+        };
+        self.metrics
+            .poll_duration
+            .record(started.elapsed().as_secs_f64());
+        Some(polled)
+    }
+
+    /// The records of a poll, or `None` after a failure, which is the
+    /// `failures`-th in a row: counted and logged, the retry backoff slept
+    /// (poll again, unless cancelled meanwhile). A success resets `failures`.
+    pub(crate) async fn records(
+        &self,
+        polled: crate::Result<Vec<Record>>,
+        failures: &mut u32,
+    ) -> Option<Vec<Record>> {
+        match polled {
+            Ok(records) => {
+                *failures = 0;
+                Some(records)
+            }
+            Err(e) => {
+                *failures += 1;
+                self.failed("poll", *failures, &e).await;
+                None
+            }
+        }
     }
 
     /// Runs `attempt` until it succeeds, with [`failed`](Self::failed)

@@ -90,31 +90,13 @@ where
                 _ = ctx.cancel.cancelled() => break,
                 polled = prefetch.result() => polled,
             },
-            None => {
-                let started = Instant::now();
-                let polled = tokio::select! {
-                    biased;
-                    _ = ctx.cancel.cancelled() => break,
-                    polled = backend.poll(poll_request(ctx, next, poll_wait)) => polled,
-                };
-                ctx.metrics
-                    .poll_duration
-                    .record(started.elapsed().as_secs_f64());
-                polled
-            }
+            None => match ctx.poll(poll_request(ctx, next, poll_wait)).await {
+                Some(polled) => polled,
+                None => break,
+            },
         };
-        let records = match polled {
-            Ok(records) => {
-                failures = 0;
-                records
-            }
-            Err(e) => {
-                failures += 1;
-                if !ctx.failed("poll", failures, &e).await {
-                    break;
-                }
-                continue;
-            }
+        let Some(records) = ctx.records(polled, &mut failures).await else {
+            continue;
         };
         if records.is_empty() {
             // Retries a commit that failed after the last batch (with backoff,

@@ -3,7 +3,7 @@
 
 use std::{
     sync::{atomic::Ordering, Arc},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use tokio_util::sync::CancellationToken;
@@ -75,27 +75,11 @@ async fn fill(ctx: &PartitionCtx<'_, (), super::Inbox>, lane: &Lane, mut commits
         }
         let mut request = poll_request(ctx, from, poll_wait);
         request.max_records = request.max_records.min(room as u32);
-        let started = Instant::now();
-        let polled = tokio::select! {
-            biased;
-            _ = ctx.cancel.cancelled() => break,
-            polled = backend.poll(request) => polled,
+        let Some(polled) = ctx.poll(request).await else {
+            break;
         };
-        ctx.metrics
-            .poll_duration
-            .record(started.elapsed().as_secs_f64());
-        let records = match polled {
-            Ok(records) => {
-                failures = 0;
-                records
-            }
-            Err(e) => {
-                failures += 1;
-                if !ctx.failed("poll", failures, &e).await {
-                    break;
-                }
-                continue;
-            }
+        let Some(records) = ctx.records(polled, &mut failures).await else {
+            continue;
         };
         if records.is_empty() {
             commit(ctx, lane, &mut commits).await;
