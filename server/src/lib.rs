@@ -159,6 +159,7 @@ mod frame;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod host;
 mod listener;
 mod mapping;
 mod metrics;

@@ -16,9 +16,11 @@ use crate::{catalog::StreamIds, error::Status, shared::Shared};
 async fn details(shared: &Shared, stream: &StreamIds) -> Result<GetStreamResponse, Status> {
     let mut headers = Vec::new();
     let mut messages_count = 0u64;
+    let mut size_bytes = 0u64;
     for (ids, info) in resolve::topics(shared, stream).await? {
         let (header, _) = topics::header(shared, &ids, &info).await?;
         messages_count = messages_count.saturating_add(header.messages_count);
+        size_bytes = size_bytes.saturating_add(header.size_bytes);
         headers.push(header);
     }
     Ok(GetStreamResponse {
@@ -26,7 +28,7 @@ async fn details(shared: &Shared, stream: &StreamIds) -> Result<GetStreamRespons
             id: stream.id,
             created_at: stream.created_at,
             topics_count: u32::try_from(headers.len()).unwrap_or(u32::MAX),
-            size_bytes: 0,
+            size_bytes,
             messages_count,
             name: WireName::new(stream.name.clone())?,
             options: WireOptions::empty(),
