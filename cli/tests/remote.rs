@@ -6,16 +6,14 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
 };
 
-use common::json;
+use common::{json, Serve};
 use rustok_iggy::{handler_fn, EventEnvelope, HandlerError, Transport, TransportConfig};
 use rustok_iggy_testkit::eventually;
 use serde::{Deserialize, Serialize};
@@ -24,60 +22,21 @@ const USER: &str = "ops";
 const PASSWORD: &str = "remote-cli-s3cret";
 const PARTITIONS: u32 = 3;
 
-/// The `serve` subprocess; killed if a test fails before stopping it.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"))
-            .arg("serve")
-            .env("IGGY_TCP_ADDRESS", "127.0.0.1:0")
-            .env("IGGY_SYSTEM_PATH", data)
-            .env("IGGY_ROOT_USERNAME", USER)
-            .env("IGGY_ROOT_PASSWORD", PASSWORD)
-            .env_remove("RUSTOK_IGGY_CONFIG")
-            // The server creates the transport's topic too: same partitions
-            // as the clients' config.
-            .env("RUSTOK_IGGY__ROUTING__PARTITIONS", PARTITIONS.to_string())
+/// `rustok-iggy serve` for these tests: the clients' partition count for
+/// the transport's topic it creates, and writes fsynced before they are
+/// acknowledged.
+fn serve(data: &Path) -> Serve {
+    Serve::start(
+        data,
+        (USER, PASSWORD),
+        &[
+            ("RUSTOK_IGGY__ROUTING__PARTITIONS", &PARTITIONS.to_string()),
             // With the default `interval`, readers see a write only after the
             // next group commit: one command would not surely see what the
             // previous one just did.
-            .env("RUSTOK_IGGY__PLUGINS__EMBEDDED__FSYNC", "always")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let address = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{first}"))
-            .to_owned();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, address }
-    }
-
-    /// SIGTERM, then the exit status (a graceful stop exits 0).
-    fn stop(mut self) -> i32 {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap().code().unwrap_or(-1)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            ("RUSTOK_IGGY__PLUGINS__EMBEDDED__FSYNC", "always"),
+        ],
+    )
 }
 
 /// A loopback address nothing listens on (bound, then released).
@@ -188,7 +147,7 @@ fn dlq_ids(config: &Path) -> Vec<(u64, String)> {
 fn one_dlq_per_data_directory_whichever_way_it_is_reached() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(&data);
+    let server = serve(&data);
     let (remote, remote_text) = remote_config(dir.path(), &server.address);
     assert_eq!(publish_and_consume(&remote_text, 20), 2);
     let served = dlq_ids(&remote);
@@ -213,7 +172,7 @@ fn one_dlq_per_data_directory_whichever_way_it_is_reached() {
     assert_eq!(local[..2], served[..]);
 
     // Served again: all four, as the embedded backend numbered them.
-    let server = Server::start(&data);
+    let server = serve(&data);
     let (remote, _) = remote_config(dir.path(), &server.address);
     assert_eq!(dlq_ids(&remote), local);
     let (code, out, err) = cli(&remote, &["dlq", "redrive", "4"]);
@@ -227,7 +186,7 @@ fn one_dlq_per_data_directory_whichever_way_it_is_reached() {
 #[test]
 fn every_command_works_against_a_served_remote_backend() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = serve(&dir.path().join("data"));
     let (config, text) = remote_config(dir.path(), &server.address);
 
     let rejected = publish_and_consume(&text, 40);
