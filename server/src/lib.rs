@@ -73,9 +73,9 @@
 //! | cluster metadata (12) | one healthy leader node: this server |
 //! | stats (10) | real figures of the log, the connections, the process and the host; see [Stats](crate#stats) |
 //! | get/list/create stream (200/201/202) | catalog + backend topics |
-//! | delete stream (203) | `delete_topic` for each of its topics, then the stream leaves the catalog |
+//! | delete stream (203) | as delete topic for each of its topics, then the stream leaves the catalog |
 //! | get/list/create topic (300/301/302) | `topic_info` / `list_topics` / `ensure_topic` |
-//! | delete topic (303) | `delete_topic`, and the topic and its groups leave the catalog (committed offsets may stay in the offset store) |
+//! | delete topic (303) | `delete_topic`; its groups' committed offsets are deleted (as Apache Iggy deletes them: a topic created again starts its groups afresh), and the topic and its groups leave the catalog; standalone consumers' offsets stay (an offset store cannot list them) |
 //! | create partitions (402) | `add_partitions`: new, empty partitions numbered after the existing ones |
 //! | delete partitions (403) | not served, "feature unavailable": the core's backends only add partitions; removing the last ones would drop their records and move keys under consumers |
 //! | send messages (101) | `append` to one partition, checksums verified |

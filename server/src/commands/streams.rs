@@ -74,16 +74,22 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
 }
 
 /// `DeleteStream`: deletes every topic of the stream on the backend first
-/// (`delete_topic`), then forgets the stream. A failure part-way leaves the
+/// (`delete_topic`, and its groups' offsets, as `DeleteTopic` does), then
+/// forgets the stream. A failure part-way leaves the
 /// stream with the topics not deleted yet; deleting it again finishes.
 pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
     let request = DeleteStreamRequest::decode_from(body)?;
     let stream = resolve::stream(shared, &request.stream_id).await?;
+    let known = shared.catalog.topics(stream.id);
     for topic in resolve::backend_topics(shared, &stream.name).await? {
         match shared.backend.delete_topic(&topic.topic).await {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
+        }
+        if let Some(ids) = known.iter().find(|ids| ids.name == topic.topic.topic) {
+            resolve::forget_group_offsets(shared, stream.id, ids, &topic.topic, topic.partitions)
+                .await;
         }
     }
     shared
