@@ -245,3 +245,47 @@ async fn a_topic_created_again_starts_its_groups_afresh() {
     }
     server.shutdown().await.unwrap();
 }
+
+/// A group deleted and created again under its name has none of the old
+/// group's members, as on Apache Iggy: a connection that was one joins as a
+/// new member, and its old member leaves the backend's group (or it would
+/// keep partitions nobody polls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_created_again_has_none_of_the_old_members() {
+    let backend = Arc::new(MemoryBackend::new());
+    let topic_ref = TopicRef::new("app", "orders");
+    backend.ensure_topic(&topic_ref, 2).await.unwrap();
+    let server = common::start(backend.clone()).await;
+    let client = common::client(server.local_addr()).await;
+    let (stream, topic) = (
+        Identifier::named("app").unwrap(),
+        Identifier::named("orders").unwrap(),
+    );
+    let group = Identifier::named("billing").unwrap();
+    client
+        .create_consumer_group(&stream, &topic, "billing")
+        .await
+        .unwrap();
+    client
+        .join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    let first = backend.group_members(&topic_ref, "billing");
+    assert_eq!(first.len(), 1);
+    client
+        .delete_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    client
+        .create_consumer_group(&stream, &topic, "billing")
+        .await
+        .unwrap();
+    client
+        .join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    let second = backend.group_members(&topic_ref, "billing");
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(first, second);
+    server.shutdown().await.unwrap();
+}

@@ -131,11 +131,21 @@ pub(crate) async fn join(shared: &Shared, session: &mut Session, body: &[u8]) ->
         {
             return Ok(Bytes::new());
         }
-        // Joined to a deleted topic or group of the same names (catalog ids
-        // are never reused): that membership ended with it, as on Apache
-        // Iggy, where deleting a topic or group removes its members.
-        session.groups.remove(&key);
+    }
+    // Still joined to a deleted topic or group of the same names (catalog
+    // ids are never reused): that membership ended with it, as on Apache
+    // Iggy, where deleting a topic or group removes its members. Its member
+    // leaves the backend's group too (a group deletion only forgets the id),
+    // or it would keep partitions nobody polls.
+    if let Some(stale) = session.groups.remove(&key) {
         shared.forget_member(&topic.topic_ref, &group.name, session.id);
+        if let Err(error) = shared
+            .backend
+            .leave_group(&topic.topic_ref, &group.name, stale.member)
+            .await
+        {
+            tracing::debug!(%error, "leaving a deleted topic's or group's membership failed");
+        }
     }
     let member = shared
         .backend
