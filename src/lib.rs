@@ -41,7 +41,8 @@ pub mod metrics;
 
 pub use backend::{
     long_poll, AppendAck, Assignment, Backend, BackendCapabilities, BackendLayer, Checked, Fence,
-    GroupCoordinator, MemberId, PartitionInfo, PollFrom, PollRequest, TopicInfo, TopicRef,
+    GroupCoordinator, MemberId, PartitionInfo, PartitionStorage, PollFrom, PollRequest, TopicInfo,
+    TopicRef,
 };
 pub use config::{
     ConsumerConfig, HealthConfig, LegacyFormat, LimitsConfig, RetryConfig, StartFrom,

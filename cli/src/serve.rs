@@ -250,7 +250,9 @@ pub async fn start_with(
         .stream(config.stream.clone())
         .shutdown_backend(true);
     if let Some(dir) = embedded_data_dir(config)? {
-        builder = builder.catalog_path(dir.join("iggy-catalog.json"));
+        builder = builder
+            .catalog_path(dir.join("iggy-catalog.json"))
+            .data_dir(dir);
     }
     if let Some((user, password)) = credentials {
         builder = builder.credentials(user, password);

@@ -6,16 +6,14 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
 };
 
-use common::json;
+use common::{json, Serve};
 use rustok_iggy::{handler_fn, EventEnvelope, HandlerError, Transport, TransportConfig};
 use rustok_iggy_testkit::{eventually, outbox};
 use serde::{Deserialize, Serialize};
@@ -24,6 +22,7 @@ const USER: &str = "ops";
 const PASSWORD: &str = "remote-cli-s3cret";
 const PARTITIONS: u32 = 3;
 
+<<<<<<< HEAD
 /// The `serve` subprocess; killed if a test fails before stopping it.
 struct Server {
     child: Child,
@@ -87,6 +86,23 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+=======
+/// `rustok-iggy serve` for these tests: the clients' partition count for
+/// the transport's topic it creates, and writes fsynced before they are
+/// acknowledged.
+fn serve(data: &Path) -> Serve {
+    Serve::start(
+        data,
+        (USER, PASSWORD),
+        &[
+            ("RUSTOK_IGGY__ROUTING__PARTITIONS", &PARTITIONS.to_string()),
+            // With the default `interval`, readers see a write only after the
+            // next group commit: one command would not surely see what the
+            // previous one just did.
+            ("RUSTOK_IGGY__PLUGINS__EMBEDDED__FSYNC", "always"),
+        ],
+    )
+>>>>>>> serve-stats
 }
 
 /// A loopback address nothing listens on (bound, then released).
@@ -197,7 +213,7 @@ fn dlq_ids(config: &Path) -> Vec<(u64, String)> {
 fn one_dlq_per_data_directory_whichever_way_it_is_reached() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(&data);
+    let server = serve(&data);
     let (remote, remote_text) = remote_config(dir.path(), &server.address);
     assert_eq!(publish_and_consume(&remote_text, 20), 2);
     let served = dlq_ids(&remote);
@@ -222,7 +238,7 @@ fn one_dlq_per_data_directory_whichever_way_it_is_reached() {
     assert_eq!(local[..2], served[..]);
 
     // Served again: all four, as the embedded backend numbered them.
-    let server = Server::start(&data);
+    let server = serve(&data);
     let (remote, _) = remote_config(dir.path(), &server.address);
     assert_eq!(dlq_ids(&remote), local);
     let (code, out, err) = cli(&remote, &["dlq", "redrive", "4"]);
@@ -236,7 +252,7 @@ fn one_dlq_per_data_directory_whichever_way_it_is_reached() {
 #[test]
 fn every_command_works_against_a_served_remote_backend() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = serve(&dir.path().join("data"));
     let (config, text) = remote_config(dir.path(), &server.address);
 
     let rejected = publish_and_consume(&text, 40);

@@ -85,6 +85,7 @@ pub struct ServerBuilder {
     pub(crate) max_poll_messages: u32,
     pub(crate) max_batch_messages: u32,
     pub(crate) catalog_path: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     pub(crate) streams: Vec<String>,
     pub(crate) shutdown_backend: bool,
     pub(crate) tls: Option<TlsConfig>,
@@ -100,6 +101,7 @@ impl fmt::Debug for ServerBuilder {
             .field("max_connections", &self.max_connections)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("catalog_path", &self.catalog_path)
+            .field("data_dir", &self.data_dir)
             .field("tls", &self.tls)
             .field("quic", &self.quic)
             .finish_non_exhaustive()
@@ -123,6 +125,7 @@ impl ServerBuilder {
             max_poll_messages: 10_000,
             max_batch_messages: 100_000,
             catalog_path: None,
+            data_dir: None,
             streams: Vec::new(),
             shutdown_backend: false,
             tls: None,
@@ -203,6 +206,15 @@ impl ServerBuilder {
     /// fsynced, so it survives a crash too.
     pub fn catalog_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.catalog_path = Some(path.into());
+        self
+    }
+
+    /// Where the backend keeps its data (the embedded log's data
+    /// directory): server stats report the free and total space of its file
+    /// system. Without it they report 0 for both, as Apache Iggy does when it
+    /// cannot tell.
+    pub fn data_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(path.into());
         self
     }
 

@@ -71,10 +71,11 @@
 //! | logout (39) | leaves the connection's groups |
 //! | get me (20) | this connection, its groups |
 //! | cluster metadata (12) | one healthy leader node: this server |
+//! | stats (10) | real figures of the log, the connections, the process and the host; see [Stats](crate#stats) |
 //! | get/list/create stream (200/201/202) | catalog + backend topics |
-//! | delete stream (203) | `delete_topic` for each of its topics, then the stream leaves the catalog |
+//! | delete stream (203) | as delete topic for each of its topics, then the stream leaves the catalog |
 //! | get/list/create topic (300/301/302) | `topic_info` / `list_topics` / `ensure_topic` |
-//! | delete topic (303) | `delete_topic`, and the topic and its groups leave the catalog (committed offsets may stay in the offset store) |
+//! | delete topic (303) | `delete_topic`; its groups' committed offsets are deleted (as Apache Iggy deletes them: a topic created again starts its groups afresh), and the topic and its groups leave the catalog; standalone consumers' offsets stay (an offset store cannot list them) |
 //! | create partitions (402) | `add_partitions`: new, empty partitions numbered after the existing ones |
 //! | delete partitions (403) | not served, "feature unavailable": the core's backends only add partitions; removing the last ones would drop their records and move keys under consumers |
 //! | send messages (101) | `append` to one partition, checksums verified |
@@ -124,6 +125,46 @@
 //!   the partitions).
 //! - Message ids are not deduplicated unless the backend does it.
 //!
+//! ## Stats
+//!
+//! `GetStats` answers in the SDK 0.11 layout (Apache Iggy 0.9's), so
+//! `iggy stats` and `iggy-bench`'s report read it. Only a logged-in client
+//! gets it (error 40 before login), as on Apache Iggy; the request body is
+//! not read, as there.
+//!
+//! - **Log.** Streams are those `get streams` lists (the catalog); topics,
+//!   partitions, messages, bytes and segments add up what `get topic`
+//!   reports per partition, so the figures agree. Bytes and segments come
+//!   from [`PartitionInfo::storage`](rustok_iggy::PartitionInfo): the
+//!   embedded log's segment files (record bytes, its per-record framing
+//!   included, where Apache Iggy counts its own message format); a backend
+//!   without storage (the memory backend) reports 0 bytes and one segment
+//!   per partition, Apache Iggy's figure for a partition without storage.
+//!   Consumer groups are those `get consumer groups` lists: a group only
+//!   in-process subscribers use is counted once a client named it.
+//! - **Clients**: connections open now (TCP, TLS, QUIC; logged in or not),
+//!   like Apache Iggy's connected clients.
+//! - **Process and host**, taken as Apache Iggy takes them (`sysinfo`):
+//!   process id, CPU (percent of one core since the previous `GetStats`, or
+//!   since the server started for the first one; Apache Iggy's first sample
+//!   reports 0), resident memory, storage bytes read and written, threads;
+//!   the host's CPU, memory (the cgroup's cap and free memory when it caps
+//!   memory below the host's), host name, OS name and version, kernel. For
+//!   a server embedded in an application these are the application's
+//!   process. Total CPU is the host's average over all cores; Apache Iggy
+//!   averages over the cores a cpuset allows it.
+//! - **Disk**: free and total space of the file system of
+//!   [`ServerBuilder::data_dir`] (`rustok-iggy serve`: the embedded data
+//!   directory); 0 and 0 without one, as Apache Iggy reports when it cannot
+//!   tell.
+//! - **Run and start time** are this server's, from [`ServerBuilder::start`],
+//!   in microseconds; Apache Iggy reports its process's, in whole seconds.
+//! - **Version**: `rustok-iggy-server <version>` and that version as Apache
+//!   Iggy numbers its own (`major·10⁶ + minor·10³ + patch`): this server is
+//!   not an Apache Iggy release.
+//! - **Cache metrics**: none, as Apache Iggy 0.9 sends none; the embedded log
+//!   has no cache of its own (reads go through the OS page cache).
+//!
 //! ## Security and limits
 //!
 //! Binds `127.0.0.1:8090` by default. Without [`ServerBuilder::credentials`]
@@ -143,7 +184,7 @@
 //! ## Not supported
 //!
 //! Users other than the configured one, personal access tokens, permissions,
-//! client certificates, the HTTP and WebSocket transports, stats and snapshots, deleting topics or data, changing a
+//! client certificates, the HTTP and WebSocket transports, snapshots, listing clients, deleting topics or data, changing a
 //! partition count, segments, message-id deduplication, and clustering.
 
 #![warn(missing_docs)]
@@ -159,6 +200,7 @@ mod frame;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod host;
 mod listener;
 mod mapping;
 mod metrics;

@@ -20,8 +20,9 @@ use crate::{
     config::{Credentials, ServerBuilder, DEFAULT_ROOT_PASSWORD, DEFAULT_ROOT_USERNAME},
     connection::{self, stop_signal},
     error::{Result, ServerError},
+    host::HostProbe,
     quic,
-    shared::{Limits, Shared},
+    shared::{Limits, Parts, Shared},
     tls::Identity,
 };
 
@@ -124,6 +125,7 @@ async fn launch(builder: ServerBuilder) -> Result<RunningServer> {
     let quic_addr = quic.as_ref().map(|(_, addr)| *addr);
     let catalog = open_catalog(&builder).await?;
     let shared = Arc::new(shared(&builder, local_addr, quic_addr, catalog)?);
+    shared.host.prime().await;
     let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(builder.max_connections));
     let tls = acceptor.is_some();
@@ -205,15 +207,14 @@ pub(crate) fn shared(
             rustok_iggy::config::Secret::new(DEFAULT_ROOT_PASSWORD),
         )
     });
-    Ok(Shared::new(
-        builder.backend.clone(),
+    let parts = Parts {
+        backend: builder.backend.clone(),
         offsets,
         catalog,
         credentials,
-        limits(builder),
-        local_addr,
-        quic_addr,
-    ))
+        host: HostProbe::new(builder.data_dir.clone()),
+    };
+    Ok(Shared::new(parts, limits(builder), local_addr, quic_addr))
 }
 
 async fn accept_loop(

@@ -1,5 +1,6 @@
 //! State every connection shares: the backend, its offset store, the
-//! catalog, credentials, limits and the consumer-group members served here.
+//! catalog, credentials, limits, the consumer-group members served here, and
+//! what `GetStats` reports about the server itself.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -8,12 +9,16 @@ use std::{
         atomic::{AtomicU32, Ordering},
         Arc, Mutex,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use rustok_iggy::{Backend, OffsetStore, TopicRef};
 
-use crate::{catalog::Catalog, config::Credentials};
+use crate::{
+    catalog::{now_micros, Catalog},
+    config::Credentials,
+    host::HostProbe,
+};
 
 /// Per-connection limits.
 #[derive(Debug, Clone)]
@@ -39,33 +44,77 @@ pub(crate) struct Shared {
     /// The bound UDP address of the QUIC listener, if there is one (named
     /// in cluster metadata).
     pub(crate) quic_addr: Option<SocketAddr>,
+    /// Process and machine figures for `GetStats`.
+    pub(crate) host: HostProbe,
+    /// When the server started: wall-clock microseconds since the Unix
+    /// epoch (reported) and the monotonic instant (its run time counts from).
+    started: (u64, Instant),
     members: Mutex<Members>,
     balanced: Mutex<HashMap<TopicRef, u32>>,
     next_connection: AtomicU32,
+    /// Connections open now (TCP, TLS and QUIC, logged in or not).
+    clients: AtomicU32,
+}
+
+/// One open connection, counted in [`Shared::clients`] while it lives.
+pub(crate) struct OpenClient<'a>(&'a AtomicU32);
+
+impl Drop for OpenClient<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What [`Shared::new`] starts from, besides the limits and addresses.
+pub(crate) struct Parts {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) offsets: Arc<dyn OffsetStore>,
+    pub(crate) catalog: Catalog,
+    pub(crate) credentials: Credentials,
+    pub(crate) host: HostProbe,
 }
 
 impl Shared {
     pub(crate) fn new(
-        backend: Arc<dyn Backend>,
-        offsets: Arc<dyn OffsetStore>,
-        catalog: Catalog,
-        credentials: Credentials,
+        parts: Parts,
         limits: Limits,
         local_addr: SocketAddr,
         quic_addr: Option<SocketAddr>,
     ) -> Self {
         Self {
-            backend,
-            offsets,
-            catalog,
-            credentials,
+            backend: parts.backend,
+            offsets: parts.offsets,
+            catalog: parts.catalog,
+            credentials: parts.credentials,
             limits,
             local_addr,
             quic_addr,
+            host: parts.host,
+            started: (now_micros(), Instant::now()),
             members: Mutex::new(HashMap::new()),
             balanced: Mutex::new(HashMap::new()),
             next_connection: AtomicU32::new(1),
+            clients: AtomicU32::new(0),
         }
+    }
+
+    /// Counts a connection as open until the returned guard is dropped.
+    pub(crate) fn open_client(&self) -> OpenClient<'_> {
+        self.clients.fetch_add(1, Ordering::Relaxed);
+        OpenClient(&self.clients)
+    }
+
+    /// Connections open now.
+    pub(crate) fn clients(&self) -> u32 {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// When the server started (microseconds since the Unix epoch) and how
+    /// long it has run (microseconds).
+    pub(crate) fn uptime(&self) -> (u64, u64) {
+        let (at, since) = self.started;
+        let run = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        (at, run)
     }
 
     /// A new connection id.

@@ -170,3 +170,122 @@ async fn every_polling_strategy_is_served() {
         .is_none());
     server.shutdown().await.unwrap();
 }
+
+/// Apache Iggy drops a topic's consumer offsets with it: a group of a topic
+/// deleted (alone, or with its stream) and created again reads the new
+/// topic from its start, not from where it was in the deleted one (where it
+/// would wait for records that never come: `iggy-bench`'s consumer-group
+/// benchmark run twice on one server hung so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_created_again_starts_its_groups_afresh() {
+    let server = common::start(Arc::new(MemoryBackend::new())).await;
+    let client = common::client(server.local_addr()).await;
+    let (stream, topic) = (
+        Identifier::named("app").unwrap(),
+        Identifier::named("orders").unwrap(),
+    );
+    let group = Identifier::named("billing").unwrap();
+    // Each round: a fresh topic (the first time also a fresh stream), a
+    // group, as many messages as the round's number, all consumed with
+    // auto-commit; then the topic goes, alone or with its stream.
+    for (round, delete_stream) in [(3, false), (2, true), (1, false)] {
+        if client.get_stream(&stream).await.unwrap().is_none() {
+            client.create_stream("app").await.unwrap();
+        }
+        client
+            .create_topic(
+                &stream,
+                "orders",
+                &TopicCreateOptions {
+                    partitions_count: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        client
+            .create_consumer_group(&stream, &topic, "billing")
+            .await
+            .unwrap();
+        client
+            .join_consumer_group(&stream, &topic, &group)
+            .await
+            .unwrap();
+        let mut messages: Vec<IggyMessage> = (0..round)
+            .map(|i| IggyMessage::from_str(&format!("round {round} #{i}")).unwrap())
+            .collect();
+        client
+            .send_messages(
+                &stream,
+                &topic,
+                &Partitioning::partition_id(0),
+                &mut messages,
+            )
+            .await
+            .unwrap();
+        let polled = client
+            .poll_messages(
+                &stream,
+                &topic,
+                None,
+                &Consumer::group(group.clone()),
+                &PollingStrategy::next(),
+                10,
+                true,
+            )
+            .await
+            .unwrap();
+        assert_eq!(polled.messages.len(), round, "round {round}");
+        assert_eq!(polled.messages[0].header.offset, 0, "round {round}");
+        if delete_stream {
+            client.delete_stream(&stream).await.unwrap();
+        } else {
+            client.delete_topic(&stream, &topic).await.unwrap();
+        }
+    }
+    server.shutdown().await.unwrap();
+}
+
+/// A group deleted and created again under its name has none of the old
+/// group's members, as on Apache Iggy: a connection that was one joins as a
+/// new member, and its old member leaves the backend's group (or it would
+/// keep partitions nobody polls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_created_again_has_none_of_the_old_members() {
+    let backend = Arc::new(MemoryBackend::new());
+    let topic_ref = TopicRef::new("app", "orders");
+    backend.ensure_topic(&topic_ref, 2).await.unwrap();
+    let server = common::start(backend.clone()).await;
+    let client = common::client(server.local_addr()).await;
+    let (stream, topic) = (
+        Identifier::named("app").unwrap(),
+        Identifier::named("orders").unwrap(),
+    );
+    let group = Identifier::named("billing").unwrap();
+    client
+        .create_consumer_group(&stream, &topic, "billing")
+        .await
+        .unwrap();
+    client
+        .join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    let first = backend.group_members(&topic_ref, "billing");
+    assert_eq!(first.len(), 1);
+    client
+        .delete_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    client
+        .create_consumer_group(&stream, &topic, "billing")
+        .await
+        .unwrap();
+    client
+        .join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    let second = backend.group_members(&topic_ref, "billing");
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(first, second);
+    server.shutdown().await.unwrap();
+}

@@ -66,6 +66,22 @@ pub struct PartitionInfo {
     /// Offset the next appended record will get; `next_offset - first_offset`
     /// records are stored.
     pub next_offset: u64,
+    /// What the stored records take, when the backend keeps them in
+    /// segments and tracks it (the embedded log; the remote backend passes
+    /// on what the Iggy server reports); `None` when it does not (the memory
+    /// backend). An Iggy-protocol server reports it in topic details and
+    /// server stats, where Apache Iggy reports its own segments.
+    pub storage: Option<PartitionStorage>,
+}
+
+/// What one partition's stored records take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PartitionStorage {
+    /// Bytes of stored records as the backend frames them (its per-record
+    /// headers included).
+    pub bytes: u64,
+    /// Segments holding them, the one being appended to included.
+    pub segments: u32,
 }
 
 /// Where a poll starts.
@@ -361,7 +377,8 @@ pub trait Backend: Send + Sync {
     /// poll of `max_records == 0` without calling it.
     async fn poll(&self, request: PollRequest) -> Result<Vec<Record>>;
 
-    /// First and next offset of a partition.
+    /// First and next offset of a partition, and what it takes in storage
+    /// if the backend tracks that.
     async fn partition_info(&self, topic: &TopicRef, partition: u32) -> Result<PartitionInfo>;
 
     /// Makes everything appended to `partition` so far as durable as the

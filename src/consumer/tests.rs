@@ -398,6 +398,7 @@ async fn a_group_starting_at_the_end_commits_its_start_before_polling() {
         Ok(crate::PartitionInfo {
             first_offset: 0,
             next_offset: 500,
+            storage: None,
         })
     });
     let log = calls.clone();

@@ -293,6 +293,7 @@ impl Backend for EmbeddedBackend {
         Ok(PartitionInfo {
             first_offset: state.first_offset(),
             next_offset: state.next_offset(),
+            storage: Some(state.storage()),
         })
     }
 

@@ -34,7 +34,9 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use rustok_iggy::{AppendAck, Error, ErrorKind, Message, PollFrom, Record, Result};
+use rustok_iggy::{
+    AppendAck, Error, ErrorKind, Message, PartitionStorage, PollFrom, Record, Result,
+};
 use tokio::sync::watch;
 
 use crate::{
@@ -134,6 +136,15 @@ impl State {
 
     pub(crate) fn first_offset(&self) -> u64 {
         self.segments[0].base
+    }
+
+    /// The segment files' record bytes and their count (what `serve`
+    /// reports as Iggy's partition size and segment count).
+    pub(crate) fn storage(&self) -> PartitionStorage {
+        PartitionStorage {
+            bytes: self.segments.iter().map(|s| s.len).sum(),
+            segments: u32::try_from(self.segments.len()).unwrap_or(u32::MAX),
+        }
     }
 }
 

@@ -460,6 +460,8 @@ impl Backend for MemoryBackend {
         Ok(PartitionInfo {
             first_offset: log.first_offset,
             next_offset: log.next_offset(),
+            // Records live in a `Vec`, not in segments of a storage.
+            storage: None,
         })
     }
 

@@ -17,8 +17,8 @@ use iggy::prelude::{
     TopicCreateOptions, TopicDetails,
 };
 use rustok_iggy::{
-    AppendAck, Error, ErrorKind, Message, PartitionInfo, PollFrom, PollRequest, Record, Result,
-    TopicInfo, TopicRef,
+    AppendAck, Error, ErrorKind, Message, PartitionInfo, PartitionStorage, PollFrom, PollRequest,
+    Record, Result, TopicInfo, TopicRef,
 };
 
 use crate::{
@@ -298,6 +298,10 @@ impl Log {
         Ok(PartitionInfo {
             first_offset: next_offset.saturating_sub(p.messages_count),
             next_offset,
+            storage: Some(PartitionStorage {
+                bytes: p.size.as_bytes_u64(),
+                segments: p.segments_count,
+            }),
         })
     }
 

@@ -2,7 +2,11 @@
 //! integration tests.
 #![allow(dead_code)]
 
-use std::{path::Path, process::Command};
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
 
 /// Runs the CLI with `--config config` and `args`: (exit code, stdout,
 /// stderr). `RUST_LOG` is removed so the output is what a user sees.
@@ -72,4 +76,64 @@ pub fn tree(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// `rustok-iggy serve` as a subprocess on a free loopback port, with its
+/// data in `data`, the user `(username, password)` and the extra
+/// environment `env`; killed if a test fails before stopping it.
+pub struct Serve {
+    child: Child,
+    /// Where it listens (`host:port`).
+    pub address: String,
+}
+
+impl Serve {
+    pub fn start(data: &Path, (username, password): (&str, &str), env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"));
+        command
+            .arg("serve")
+            .env("IGGY_TCP_ADDRESS", "127.0.0.1:0")
+            .env("IGGY_SYSTEM_PATH", data)
+            .env("IGGY_ROOT_USERNAME", username)
+            .env("IGGY_ROOT_PASSWORD", password)
+            .env_remove("RUSTOK_IGGY_CONFIG")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let address = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{first}"))
+            .to_owned();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, address }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then the exit status (a graceful stop exits 0).
+    pub fn stop(mut self) -> i32 {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

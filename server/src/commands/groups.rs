@@ -125,8 +125,27 @@ pub(crate) async fn join(shared: &Shared, session: &mut Session, body: &[u8]) ->
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
     let group = resolve::group(shared, &topic, &request.group_id, false).await?;
     let key = (topic.topic_ref.clone(), group.name.clone());
-    if session.groups.contains_key(&key) {
-        return Ok(Bytes::new());
+    if let Some(joined) = session.groups.get(&key) {
+        if (joined.stream_id, joined.topic_id, joined.group_id)
+            == (topic.stream.id, topic.topic.id, group.id)
+        {
+            return Ok(Bytes::new());
+        }
+    }
+    // Still joined to a deleted topic or group of the same names (catalog
+    // ids are never reused): that membership ended with it, as on Apache
+    // Iggy, where deleting a topic or group removes its members. Its member
+    // leaves the backend's group too (a group deletion only forgets the id),
+    // or it would keep partitions nobody polls.
+    if let Some(stale) = session.groups.remove(&key) {
+        shared.forget_member(&topic.topic_ref, &group.name, session.id);
+        if let Err(error) = shared
+            .backend
+            .leave_group(&topic.topic_ref, &group.name, stale.member)
+            .await
+        {
+            tracing::debug!(%error, "leaving a deleted topic's or group's membership failed");
+        }
     }
     let member = shared
         .backend

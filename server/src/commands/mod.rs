@@ -4,6 +4,7 @@ mod groups;
 mod messages;
 mod offsets;
 mod resolve;
+mod stats;
 mod streams;
 pub(crate) mod system;
 mod topics;
@@ -24,6 +25,7 @@ pub(crate) const SERVED: &[u32] = &[
     LOGOUT_USER_CODE,
     GET_ME_CODE,
     GET_CLUSTER_METADATA_CODE,
+    GET_STATS_CODE,
     GET_STREAM_CODE,
     GET_STREAMS_CODE,
     CREATE_STREAM_CODE,
@@ -75,6 +77,7 @@ pub(crate) async fn dispatch(
         LOGOUT_USER_CODE => system::logout(shared, session).await,
         GET_ME_CODE => system::get_me(session),
         GET_CLUSTER_METADATA_CODE => system::cluster_metadata(shared),
+        GET_STATS_CODE => stats::get(shared).await,
         GET_STREAM_CODE => streams::get(shared, body).await,
         GET_STREAMS_CODE => streams::list(shared).await,
         CREATE_STREAM_CODE => streams::create(shared, body).await,

@@ -123,6 +123,33 @@ pub(crate) async fn topic(
     })
 }
 
+/// Forgets the offsets the groups of a deleted topic committed (the groups
+/// the catalog knows, every partition), as Apache Iggy drops a topic's
+/// consumer offsets with it: the groups of a topic created again under the
+/// name start from its start, not at the deleted topic's positions (where
+/// they would wait for records that never come). The topic is gone by now,
+/// so a failure is logged, not returned: deleting it again could not get
+/// this far.
+pub(crate) async fn forget_group_offsets(
+    shared: &Shared,
+    stream_id: u32,
+    topic: &TopicIds,
+    topic_ref: &TopicRef,
+    partitions: u32,
+) {
+    for group in shared.catalog.groups(stream_id, topic.id) {
+        for partition in 0..partitions {
+            if let Err(error) = shared
+                .offsets
+                .delete(&group.name, topic_ref, partition)
+                .await
+            {
+                tracing::warn!(%error, %topic_ref, group = group.name, partition, "the offset of a deleted topic's group stays");
+            }
+        }
+    }
+}
+
 /// Removes a deleted topic from the catalog (persisted when it has a file).
 pub(crate) async fn forget_topic(shared: &Shared, topic: &TopicCtx) -> Result<(), Status> {
     shared

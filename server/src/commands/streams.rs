@@ -16,9 +16,11 @@ use crate::{catalog::StreamIds, error::Status, shared::Shared};
 async fn details(shared: &Shared, stream: &StreamIds) -> Result<GetStreamResponse, Status> {
     let mut headers = Vec::new();
     let mut messages_count = 0u64;
+    let mut size_bytes = 0u64;
     for (ids, info) in resolve::topics(shared, stream).await? {
         let (header, _) = topics::header(shared, &ids, &info).await?;
         messages_count = messages_count.saturating_add(header.messages_count);
+        size_bytes = size_bytes.saturating_add(header.size_bytes);
         headers.push(header);
     }
     Ok(GetStreamResponse {
@@ -26,7 +28,7 @@ async fn details(shared: &Shared, stream: &StreamIds) -> Result<GetStreamRespons
             id: stream.id,
             created_at: stream.created_at,
             topics_count: u32::try_from(headers.len()).unwrap_or(u32::MAX),
-            size_bytes: 0,
+            size_bytes,
             messages_count,
             name: WireName::new(stream.name.clone())?,
             options: WireOptions::empty(),
@@ -72,16 +74,22 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
 }
 
 /// `DeleteStream`: deletes every topic of the stream on the backend first
-/// (`delete_topic`), then forgets the stream. A failure part-way leaves the
+/// (`delete_topic`, and its groups' offsets, as `DeleteTopic` does), then
+/// forgets the stream. A failure part-way leaves the
 /// stream with the topics not deleted yet; deleting it again finishes.
 pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
     let request = DeleteStreamRequest::decode_from(body)?;
     let stream = resolve::stream(shared, &request.stream_id).await?;
+    let known = shared.catalog.topics(stream.id);
     for topic in resolve::backend_topics(shared, &stream.name).await? {
         match shared.backend.delete_topic(&topic.topic).await {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
+        }
+        if let Some(ids) = known.iter().find(|ids| ids.name == topic.topic.topic) {
+            resolve::forget_group_offsets(shared, stream.id, ids, &topic.topic, topic.partitions)
+                .await;
         }
     }
     shared

@@ -16,6 +16,10 @@ use secrecy::ExposeSecret;
 use super::Reply;
 use crate::{error::Status, session::Session, shared::Shared};
 
+/// How the server names itself, at login and in server stats: not as an
+/// Apache Iggy release, which it is not.
+pub(crate) const SERVER_VERSION: &str = concat!("rustok-iggy-server ", env!("CARGO_PKG_VERSION"));
+
 /// The root user's id.
 pub(crate) const ROOT_USER_ID: u32 = 0;
 /// Iggy's codes for a leader and a healthy node.
@@ -58,7 +62,7 @@ pub(crate) fn login(shared: &Shared, session: &mut Session, body: &[u8]) -> Repl
         user_id: ROOT_USER_ID,
         session: session.session_number(),
         server_protocol_version: IGGY_PROTOCOL_VERSION,
-        server_version: WireName::new(concat!("rustok-iggy-server ", env!("CARGO_PKG_VERSION")))?,
+        server_version: WireName::new(SERVER_VERSION)?,
     }
     .to_bytes())
 }

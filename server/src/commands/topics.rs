@@ -20,7 +20,14 @@ use crate::{catalog::TopicIds, error::Status, shared::Shared};
 /// Iggy's code for "no compression".
 const COMPRESSION_NONE: u8 = 1;
 
-/// A topic's header and its partitions (0-based ids, as in Iggy 0.11).
+/// Segments a partition reports at least: Apache Iggy reports a partition
+/// whose storage it does not know yet as one empty segment, and so does this
+/// server for a backend that does not track storage (the memory backend).
+const SEGMENTS_FLOOR: u32 = 1;
+
+/// A topic's header and its partitions (0-based ids, as in Iggy 0.11). The
+/// one source of partition figures: topic and stream details and server
+/// stats add these up, so they cannot disagree.
 pub(crate) async fn header(
     shared: &Shared,
     ids: &TopicIds,
@@ -28,19 +35,22 @@ pub(crate) async fn header(
 ) -> Result<(TopicHeader, Vec<PartitionResponse>), Status> {
     let mut partitions = Vec::new();
     let mut messages_count = 0u64;
+    let mut size_bytes = 0u64;
     for partition in 0..info.partitions {
         let p = shared
             .backend
             .partition_info(&info.topic, partition)
             .await?;
         let count = p.next_offset.saturating_sub(p.first_offset);
+        let storage = p.storage.unwrap_or_default();
         messages_count = messages_count.saturating_add(count);
+        size_bytes = size_bytes.saturating_add(storage.bytes);
         partitions.push(PartitionResponse {
             id: partition,
             created_at: ids.created_at,
-            segments_count: 1,
+            segments_count: storage.segments.max(SEGMENTS_FLOOR),
             current_offset: p.next_offset.saturating_sub(1),
-            size_bytes: 0,
+            size_bytes: storage.bytes,
             messages_count: count,
         });
     }
@@ -51,7 +61,7 @@ pub(crate) async fn header(
         message_expiry: 0,
         compression_algorithm: COMPRESSION_NONE,
         max_topic_size: 0,
-        size_bytes: 0,
+        size_bytes,
         messages_count,
         name: WireName::new(ids.name.clone())?,
         options: WireOptions::empty(),
@@ -116,9 +126,10 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     details(shared, &topic).await
 }
 
-/// `DeleteTopic`: `delete_topic` on the backend, then the topic (and its
-/// groups) leaves the catalog. Offsets committed for it may stay in the
-/// offset store (see `Backend::delete_topic`).
+/// `DeleteTopic`: `delete_topic` on the backend, then its groups' offsets
+/// go, then the topic (and its groups) leaves the catalog. Offsets of
+/// standalone consumers stay in the offset store (see
+/// `Backend::delete_topic`): it cannot list them.
 pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
     let request = DeleteTopicRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
@@ -128,6 +139,14 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
+    resolve::forget_group_offsets(
+        shared,
+        topic.stream.id,
+        &topic.topic,
+        &topic.topic_ref,
+        topic.partitions,
+    )
+    .await;
     resolve::forget_topic(shared, &topic).await?;
     Ok(Bytes::new())
 }
