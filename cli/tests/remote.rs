@@ -22,87 +22,25 @@ const USER: &str = "ops";
 const PASSWORD: &str = "remote-cli-s3cret";
 const PARTITIONS: u32 = 3;
 
-<<<<<<< HEAD
-/// The `serve` subprocess; killed if a test fails before stopping it.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Self {
-        Self::start_with(data, &[])
-    }
-
-    /// [`start`](Self::start) with extra environment variables (config
-    /// overrides).
-    fn start_with(data: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rustok-iggy"));
-        child
-            .arg("serve")
-            .env("IGGY_TCP_ADDRESS", "127.0.0.1:0")
-            .env("IGGY_SYSTEM_PATH", data)
-            .env("IGGY_ROOT_USERNAME", USER)
-            .env("IGGY_ROOT_PASSWORD", PASSWORD)
-            .env_remove("RUSTOK_IGGY_CONFIG")
-            // The server creates the transport's topic too: same partitions
-            // as the clients' config.
-            .env("RUSTOK_IGGY__ROUTING__PARTITIONS", PARTITIONS.to_string())
-            // With the default `interval`, readers see a write only after the
-            // next group commit: one command would not surely see what the
-            // previous one just did.
-            .env("RUSTOK_IGGY__PLUGINS__EMBEDDED__FSYNC", "always")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (key, value) in env {
-            child.env(key, value);
-        }
-        let mut child = child.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let address = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{first}"))
-            .to_owned();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, address }
-    }
-
-    /// SIGTERM, then the exit status (a graceful stop exits 0).
-    fn stop(mut self) -> i32 {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap().code().unwrap_or(-1)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-=======
 /// `rustok-iggy serve` for these tests: the clients' partition count for
 /// the transport's topic it creates, and writes fsynced before they are
 /// acknowledged.
 fn serve(data: &Path) -> Serve {
-    Serve::start(
-        data,
-        (USER, PASSWORD),
-        &[
-            ("RUSTOK_IGGY__ROUTING__PARTITIONS", &PARTITIONS.to_string()),
-            // With the default `interval`, readers see a write only after the
-            // next group commit: one command would not surely see what the
-            // previous one just did.
-            ("RUSTOK_IGGY__PLUGINS__EMBEDDED__FSYNC", "always"),
-        ],
-    )
->>>>>>> serve-stats
+    serve_with(data, &[])
+}
+
+/// [`serve`] with more environment variables (config overrides).
+fn serve_with(data: &Path, extra: &[(&str, &str)]) -> Serve {
+    let partitions = PARTITIONS.to_string();
+    let mut env = vec![
+        ("RUSTOK_IGGY__ROUTING__PARTITIONS", partitions.as_str()),
+        // With the default `interval`, readers see a write only after the
+        // next group commit: one command would not surely see what the
+        // previous one just did.
+        ("RUSTOK_IGGY__PLUGINS__EMBEDDED__FSYNC", "always"),
+    ];
+    env.extend_from_slice(extra);
+    Serve::start(data, (USER, PASSWORD), &env)
 }
 
 /// A loopback address nothing listens on (bound, then released).
@@ -480,7 +418,7 @@ fn served_dedup_window_returns_the_stored_copies_receipts() {
     let data = dir.path().join("data");
     let window = [("RUSTOK_IGGY__PLUGINS__EMBEDDED__DEDUP_WINDOW", "1000")];
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = Server::start_with(&data, &window);
+    let server = serve_with(&data, &window);
     let (_, text) = remote_config(dir.path(), &server.address);
     let config = TransportConfig::from_toml(&text).unwrap();
     let first = runtime.block_on(async {
@@ -491,7 +429,7 @@ fn served_dedup_window_returns_the_stored_copies_receipts() {
     });
     assert_eq!(server.stop(), 0);
 
-    let server = Server::start_with(&data, &window);
+    let server = serve_with(&data, &window);
     let (_, text) = remote_config(dir.path(), &server.address);
     let config = TransportConfig::from_toml(&text).unwrap();
     runtime.block_on(async {
