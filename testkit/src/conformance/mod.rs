@@ -154,7 +154,7 @@ macro_rules! receiver_conformance {
 
 /// Expands `callback!(args; case, case, …)` with every case of the receiver
 /// suite ([`conformance::receiver`](crate::conformance::receiver)); see
-/// [`backend_cases!`]. The case list lives only here.
+/// [`backend_cases!`](crate::backend_cases). The case list lives only here.
 #[macro_export]
 macro_rules! receiver_cases {
     ([$($callback:tt)*] ($($args:tt)*)) => {

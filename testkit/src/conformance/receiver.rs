@@ -2,7 +2,7 @@
 //! that receives, persists and acknowledges relies on. Each case takes the
 //! backend under test and builds a transport on it (JSON, a fresh stream).
 //!
-//! Cases wait with [`eventually`](crate::eventually) or on deliveries, never
+//! Cases wait with [`eventually`](crate::eventually()) or on deliveries, never
 //! on a wall-clock limit; a broken receiver hangs its case rather than
 //! failing on a slow machine.
 
