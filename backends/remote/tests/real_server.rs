@@ -35,6 +35,15 @@ async fn backend(url: &str) -> Arc<dyn Backend> {
     )
 }
 
+/// A backend whose DLQ is a stream of its own: the receiver cases dead-letter
+/// messages, which must not land in the default DLQ the script's `health`
+/// step then finds pending.
+async fn backend_with_own_dlq(url: &str) -> Arc<dyn Backend> {
+    let mut config = RemoteConfig::new(url);
+    config.dlq_stream = format!("rustok-dlq-test-{}", Uuid::now_v7().simple());
+    Arc::new(RemoteBackend::connect(config).await.unwrap())
+}
+
 async fn dlq(url: &str) -> Arc<dyn DlqStore> {
     let mut config = RemoteConfig::new(url);
     // A DLQ stream per case: the suite expects an empty store.
@@ -65,7 +74,7 @@ macro_rules! real_server_cases {
 rustok_iggy_testkit::backend_cases!([real_server_cases](backend, backend));
 rustok_iggy_testkit::offsets_cases!([real_server_cases](offsets, offsets));
 rustok_iggy_testkit::dlq_cases!([real_server_cases](dlq, dlq));
-rustok_iggy_testkit::receiver_cases!([real_server_cases](receiver, backend));
+rustok_iggy_testkit::receiver_cases!([real_server_cases](receiver, backend_with_own_dlq));
 
 /// A transport on the real server, in a stream of its own.
 async fn transport(url: &str, stream: &str) -> Arc<Transport> {
