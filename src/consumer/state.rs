@@ -7,7 +7,7 @@ use std::{
     marker::PhantomData,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, OnceLock,
     },
     time::{Duration, Instant},
 };
@@ -104,6 +104,15 @@ impl PartitionState {
     }
 }
 
+/// What a stop waits for before it cancels a subscription's tasks: a pull
+/// receiver's deliveries out, which its application settles.
+pub(crate) trait Drain: Send + Sync + std::fmt::Debug {
+    /// Stops handing out deliveries and waits up to `deadline` for those
+    /// out to be settled; returns the ones still out then.
+    fn drain(&self, deadline: Duration)
+        -> futures::future::BoxFuture<'_, Vec<super::StuckHandler>>;
+}
+
 /// Event ids this subscription handled recently, bounded.
 #[derive(Debug, Default)]
 struct DedupWindow {
@@ -132,6 +141,9 @@ pub(crate) struct SubscriptionState {
     pub(crate) supervisors: Mutex<Vec<JoinHandle<crate::Result<()>>>>,
     /// How long a shutdown waits for in-flight handlers by default.
     pub(crate) shutdown_timeout: Duration,
+    /// A pull receiver's wait for its deliveries out, which every stop runs
+    /// first (unset for push subscriptions).
+    pub(crate) drain: OnceLock<Arc<dyn Drain>>,
     partitions: Mutex<BTreeMap<(TopicRef, u32), Arc<PartitionState>>>,
     dedup_capacity: usize,
     dedup: Mutex<DedupWindow>,
@@ -158,6 +170,7 @@ impl SubscriptionState {
             cancel: CancellationToken::new(),
             supervisors: Mutex::new(Vec::new()),
             shutdown_timeout,
+            drain: OnceLock::new(),
             partitions: Mutex::new(BTreeMap::new()),
             dedup_capacity,
             dedup: Mutex::new(DedupWindow::default()),

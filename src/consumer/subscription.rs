@@ -136,9 +136,24 @@ impl Subscription {
     }
 }
 
-/// Stops a subscription: cancel, wait for its supervisors up to `deadline`,
-/// report handlers still running then. A second call finds nothing to wait for.
+/// Stops a subscription: a receiver's deliveries out are waited for first
+/// (up to `deadline`), then its tasks are cancelled and waited for up to
+/// `deadline` (they never wait on the application once cancelled: what is
+/// left is the final commits and leaving the group). Handlers or deliveries
+/// still running then are reported. A second call finds nothing to wait for.
 pub(crate) async fn stop(state: &SubscriptionState, deadline: Duration) -> Result<ShutdownReport> {
+    let unsettled = match state.drain.get() {
+        Some(drain) => drain.drain(deadline).await,
+        None => Vec::new(),
+    };
+    let mut report = stop_tasks(state, deadline).await?;
+    report.stuck.extend(unsettled);
+    Ok(report)
+}
+
+/// Cancels a subscription's tasks and waits for its supervisors up to
+/// `deadline`; reports handlers still running then.
+async fn stop_tasks(state: &SubscriptionState, deadline: Duration) -> Result<ShutdownReport> {
     state.stopped.store(true, Ordering::Relaxed);
     state.cancel.cancel();
     let supervisors = std::mem::take(&mut *lock(&state.supervisors));

@@ -48,7 +48,7 @@ pub(crate) async fn run(
     feed.state.stop_partition(&ctx.topic, partition);
 }
 
-async fn fill(ctx: &PartitionCtx<'_, (), super::Inbox>, lane: &Lane, mut commits: Commits) {
+async fn fill(ctx: &PartitionCtx<'_, (), Arc<super::Inbox>>, lane: &Lane, mut commits: Commits) {
     let feed = ctx.shared;
     let config = &feed.config;
     let backend = &feed.transport.backend;
@@ -101,7 +101,7 @@ async fn fill(ctx: &PartitionCtx<'_, (), super::Inbox>, lane: &Lane, mut commits
 }
 
 /// Starts committing the lane's settled prefix (after the commit on its way).
-async fn commit(ctx: &PartitionCtx<'_, (), super::Inbox>, lane: &Lane, commits: &mut Commits) {
+async fn commit(ctx: &PartitionCtx<'_, (), Arc<super::Inbox>>, lane: &Lane, commits: &mut Commits) {
     let point = lane.with(|l| l.commit_point());
     ctx.state.next.store(point, Ordering::Relaxed);
     commits.start(ctx, point).await;

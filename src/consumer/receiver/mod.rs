@@ -29,7 +29,7 @@ use super::{
 use crate::{Error, ErrorKind, EventEnvelope, Result, Transport};
 
 /// What the group machinery shares for a receiver: no handler, the inbox.
-type Feed = Shared<(), Inbox>;
+type Feed = Shared<(), Arc<Inbox>>;
 
 /// The lanes of a receiver, and the wake-up of whoever waits in `recv`.
 #[derive(Default)]
@@ -43,6 +43,15 @@ pub(crate) struct Inbox {
     next_lane: AtomicUsize,
     /// Set by `shutdown`: `recv` returns `None` from then on.
     draining: AtomicBool,
+}
+
+impl fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("lanes", &lock(&self.lanes).len())
+            .field("draining", &self.draining.load(Ordering::Relaxed))
+            .finish()
+    }
 }
 
 impl Inbox {
@@ -539,36 +548,39 @@ impl<E> Receiver<E> {
     /// restart. The final commits and leaving the group then get up to the
     /// deadline again.
     pub async fn shutdown_within(&self, deadline: Duration) -> Result<ShutdownReport> {
-        let inbox = &self.feed.handler;
-        inbox.draining.store(true, Ordering::Relaxed);
-        inbox.wake();
-        let settled = async {
-            loop {
-                let woken = inbox.settled.notified();
-                tokio::pin!(woken);
-                woken.as_mut().enable();
-                if !inbox.any_out() {
-                    return;
+        super::stop(&self.feed.state, deadline).await
+    }
+}
+
+impl super::state::Drain for Inbox {
+    fn drain(&self, deadline: Duration) -> futures::future::BoxFuture<'_, Vec<StuckHandler>> {
+        Box::pin(async move {
+            self.draining.store(true, Ordering::Relaxed);
+            self.wake();
+            let settled = async {
+                loop {
+                    let woken = self.settled.notified();
+                    tokio::pin!(woken);
+                    woken.as_mut().enable();
+                    if !self.any_out() {
+                        return;
+                    }
+                    woken.await;
                 }
-                woken.await;
+            };
+            if tokio::time::timeout(deadline, settled).await.is_ok() {
+                return Vec::new();
             }
-        };
-        let stuck = match tokio::time::timeout(deadline, settled).await {
-            Ok(()) => Vec::new(),
-            Err(_) => inbox.outstanding(),
-        };
-        for s in &stuck {
-            tracing::error!(
-                group = %self.feed.group, topic = %s.topic, partition = s.partition,
-                offset = s.offset, running_for = ?s.running_for,
-                "delivery still unsettled at the shutdown deadline; it stays uncommitted"
-            );
-        }
-        // The feeders never wait for the application once cancelled: what is
-        // left is one commit and leaving the group, bounded on its own.
-        let mut report = super::stop(&self.feed.state, deadline).await?;
-        report.stuck.extend(stuck);
-        Ok(report)
+            let stuck = self.outstanding();
+            for s in &stuck {
+                tracing::error!(
+                    topic = %s.topic, partition = s.partition, offset = s.offset,
+                    running_for = ?s.running_for,
+                    "delivery still unsettled at the shutdown deadline; it stays uncommitted"
+                );
+            }
+            stuck
+        })
     }
 }
 
@@ -587,9 +599,11 @@ impl Transport {
     where
         E: DeserializeOwned + Send + 'static,
     {
-        let feed = self
-            .join_group(options, Inbox::default(), feed::run)
-            .await?;
+        let inbox = Arc::new(Inbox::default());
+        let feed = self.join_group(options, inbox.clone(), feed::run).await?;
+        // `stop` (from here or from `Transport::shutdown`) waits for the
+        // deliveries out first; set once, on a state only this receiver has.
+        let _ = feed.state.drain.set(inbox);
         Ok(Receiver {
             feed,
             _event: PhantomData,

@@ -166,6 +166,7 @@ macro_rules! receiver_cases {
             unsettled_deliveries_are_delivered_again_after_a_restart,
             a_rebalance_hands_unsettled_deliveries_to_the_new_owner,
             shutdown_waits_for_deliveries_out_and_commits_them,
+            transport_shutdown_waits_for_receivers_deliveries_out,
         );
     };
 }

@@ -382,3 +382,27 @@ pub async fn shutdown_waits_for_deliveries_out_and_commits_them(backend: Arc<dyn
         .expect_err("a receiver on a topic that is not there fails");
     assert_eq!(late.kind(), ErrorKind::NotFound);
 }
+
+/// `Transport::shutdown` waits for a receiver's deliveries out as
+/// `Receiver::shutdown` does, before it closes the backend.
+pub async fn transport_shutdown_waits_for_receivers_deliveries_out(backend: Arc<dyn Backend>) {
+    let transport = transport(backend, 1).await;
+    publish(&transport, &["k"], 3).await;
+    let receiver = receiver(&transport, &unique("g")).await;
+    let deliveries = recv_n(&receiver, 3).await;
+    let settle = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        for d in deliveries {
+            d.ack();
+        }
+    });
+    let report = transport.shutdown().await.expect("clean stop");
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(
+        receiver.stats().handled,
+        3,
+        "shutdown returned after the deliveries out were settled"
+    );
+    settle.await.expect("the settling task ends");
+    assert!(receiver.recv().await.is_none());
+}
