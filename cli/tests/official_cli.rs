@@ -29,9 +29,19 @@ fn iggy_cli() -> PathBuf {
 /// flags, with `home` as its home (it keeps no state there then, but must
 /// not read a developer's); its stdout, or a panic showing what it said.
 fn iggy(address: &str, home: &std::path::Path, args: &[&str]) -> String {
+    run_iggy(address, home, &[&["--quiet"], args].concat())
+}
+
+/// [`iggy`] without `--quiet`, for the commands that print nothing with it
+/// (`client list`, `client get`).
+fn iggy_loud(address: &str, home: &std::path::Path, args: &[&str]) -> String {
+    run_iggy(address, home, args)
+}
+
+fn run_iggy(address: &str, home: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new(iggy_cli())
         .args(["--tcp-server-address", address, "--username", USER])
-        .args(["--password", PASSWORD, "--quiet"])
+        .args(["--password", PASSWORD])
         .args(args)
         .env("HOME", home)
         .env_remove("RUST_LOG")
@@ -140,5 +150,54 @@ fn the_official_cli_creates_sends_and_reads_stats() {
     assert!(version.starts_with("rustok-iggy-server "), "{json}");
     assert_eq!(json["messages_count"], 3, "{json}");
 
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+#[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
+fn the_official_cli_lists_and_gets_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let server = Serve::start(&dir.path().join("data"), (USER, PASSWORD), &[]);
+    let at = server.address.clone();
+    // A connection that never logs in is listed too, without a user.
+    let idle = std::net::TcpStream::connect(&at).unwrap();
+    let idle_address = idle.local_addr().unwrap().to_string();
+
+    // `id|user id|address|transport|groups`: the idle connection and the
+    // CLI's own, logged in as the root user (id 0).
+    let listed = iggy_loud(&at, &home, &["client", "list", "--list-mode", "list"]);
+    let rows: Vec<Vec<&str>> = listed
+        .lines()
+        .map(|line| line.split('|').collect())
+        .filter(|row: &Vec<&str>| row.len() == 5)
+        .collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    let idle_row = rows.iter().find(|row| row[2] == idle_address).unwrap();
+    assert_eq!(idle_row[1..], ["", &idle_address, "TCP", "0"], "{listed}");
+    let cli_row = rows.iter().find(|row| row[2] != idle_address).unwrap();
+    assert_eq!(cli_row[1], "0", "{listed}");
+    assert!(cli_row[2].starts_with("127.0.0.1:"), "{listed}");
+
+    let details = iggy_loud(&at, &home, &["client", "get", idle_row[0]]);
+    for (property, value) in [
+        ("Client ID", idle_row[0]),
+        ("User ID", "None"),
+        ("Address", idle_address.as_str()),
+        ("Transport", "TCP"),
+        ("Consumer Groups Count", "0"),
+    ] {
+        assert!(
+            details
+                .lines()
+                .any(|line| line.contains(&format!("| {property} "))
+                    && line.contains(&format!("| {value} "))),
+            "{property} = {value}: {details}"
+        );
+    }
+    let gone = iggy_loud(&at, &home, &["client", "get", "4000000"]);
+    assert!(gone.contains("was not found"), "{gone}");
+    drop(idle);
     assert_eq!(server.stop(), 0);
 }

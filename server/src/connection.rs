@@ -69,8 +69,8 @@ pub(crate) async fn serve<S: Wire>(
     mut stopped: watch::Receiver<bool>,
 ) {
     let _open = crate::metrics::OpenConnection::new("tcp");
-    let _client = shared.open_client();
     let mut session = Session::new(shared.next_connection_id(), peer, Transport::Tcp);
+    let _listed = shared.clients.register(&session);
     tracing::debug!(%peer, client = session.id, "connection opened");
     let end = serve_frames(&mut stream, &shared, &mut session, &mut stopped).await;
     session.leave_all(&shared).await;

@@ -144,6 +144,18 @@
 //!   in-process subscribers use is counted once a client named it.
 //! - **Clients**: connections open now (TCP, TLS, QUIC; logged in or not),
 //!   like Apache Iggy's connected clients.
+//!
+//! ## Clients
+//!
+//! `GetClients` (`iggy client list`) lists every open connection, logged in
+//! or not, by ascending id: its user (Apache Iggy's "no user", `u32::MAX`,
+//! before login), peer address, transport (TLS counts as TCP, as on Apache
+//! Iggy) and how many consumer groups it joined; `GetClient` adds those
+//! groups by stream, topic and group id, and `GetMe` is the same for the
+//! asking connection. An id no open connection has gets an empty reply,
+//! which the SDK reads as "none", as Apache Iggy answers. A connection's
+//! entry follows its login, logout, joins and leaves after each request,
+//! and goes when the connection closes.
 //! - **Process and host**, taken as Apache Iggy takes them (`sysinfo`):
 //!   process id, CPU (percent of one core since the previous `GetStats`, or
 //!   since the server started for the first one; Apache Iggy's first sample
@@ -184,7 +196,7 @@
 //! ## Not supported
 //!
 //! Users other than the configured one, personal access tokens, permissions,
-//! client certificates, the HTTP and WebSocket transports, snapshots, listing clients, deleting topics or data, changing a
+//! client certificates, the HTTP and WebSocket transports, snapshots, deleting topics or data, changing a
 //! partition count, segments, message-id deduplication, and clustering.
 
 #![warn(missing_docs)]
@@ -192,6 +204,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod catalog;
+mod clients;
 mod commands;
 mod config;
 mod connection;

@@ -102,8 +102,8 @@ async fn serve(incoming: Incoming, shared: Arc<Shared>, mut stopped: watch::Rece
         }
     };
     let _open = crate::metrics::OpenConnection::new("quic");
-    let _client = shared.open_client();
     let mut session = Session::new(shared.next_connection_id(), peer, Transport::Quic);
+    let _listed = shared.clients.register(&session);
     tracing::debug!(%peer, client = session.id, "QUIC connection opened");
     let end = serve_streams(&connection, &shared, &mut session, &mut stopped).await;
     session.leave_all(&shared).await;

@@ -8,7 +8,10 @@ use std::{
 
 use rustok_iggy::{MemberId, TopicRef};
 
-use crate::shared::Shared;
+use crate::{
+    clients::{ClientRecord, GroupIds},
+    shared::Shared,
+};
 
 /// This connection's membership of one consumer group.
 #[derive(Debug, Clone)]
@@ -65,6 +68,8 @@ pub(crate) struct Session {
     pub(crate) close: bool,
     /// Joined groups, by (topic, group name).
     pub(crate) groups: HashMap<(TopicRef, String), Membership>,
+    /// User and groups as the server's client listing shows them now.
+    listed: (Option<u32>, Vec<GroupIds>),
 }
 
 impl Session {
@@ -78,7 +83,50 @@ impl Session {
             failed_logins: 0,
             close: false,
             groups: HashMap::new(),
+            listed: (None, Vec::new()),
         }
+    }
+
+    /// Groups joined, by catalog ids, ascending.
+    fn group_ids(&self) -> Vec<GroupIds> {
+        let mut ids: Vec<GroupIds> = self
+            .groups
+            .values()
+            .map(|m| (m.stream_id, m.topic_id, m.group_id))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// This connection as client listings show it.
+    pub(crate) fn record(&self) -> ClientRecord {
+        ClientRecord {
+            id: self.id,
+            address: self.peer,
+            transport: self.transport,
+            user: self.user,
+            groups: self.group_ids(),
+        }
+    }
+
+    /// The record, when user or groups changed since the last call (or
+    /// since the session began): what [`Clients::refresh`] needs to list.
+    ///
+    /// [`Clients::refresh`]: crate::clients::Clients::refresh
+    pub(crate) fn take_changed_record(&mut self) -> Option<ClientRecord> {
+        let unchanged = self.listed.0 == self.user
+            && self.listed.1.len() == self.groups.len()
+            && self.groups.values().all(|m| {
+                self.listed
+                    .1
+                    .contains(&(m.stream_id, m.topic_id, m.group_id))
+            });
+        if unchanged {
+            return None;
+        }
+        let record = self.record();
+        self.listed = (record.user, record.groups.clone());
+        Some(record)
     }
 
     /// The VSR session number handed out at login (never 0).

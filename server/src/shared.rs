@@ -16,6 +16,7 @@ use rustok_iggy::{Backend, OffsetStore, TopicRef};
 
 use crate::{
     catalog::{now_micros, Catalog},
+    clients::Clients,
     config::Credentials,
     host::HostProbe,
 };
@@ -53,16 +54,7 @@ pub(crate) struct Shared {
     balanced: Mutex<HashMap<TopicRef, u32>>,
     next_connection: AtomicU32,
     /// Connections open now (TCP, TLS and QUIC, logged in or not).
-    clients: AtomicU32,
-}
-
-/// One open connection, counted in [`Shared::clients`] while it lives.
-pub(crate) struct OpenClient<'a>(&'a AtomicU32);
-
-impl Drop for OpenClient<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+    pub(crate) clients: Clients,
 }
 
 /// What [`Shared::new`] starts from, besides the limits and addresses.
@@ -94,19 +86,8 @@ impl Shared {
             members: Mutex::new(HashMap::new()),
             balanced: Mutex::new(HashMap::new()),
             next_connection: AtomicU32::new(1),
-            clients: AtomicU32::new(0),
+            clients: Clients::default(),
         }
-    }
-
-    /// Counts a connection as open until the returned guard is dropped.
-    pub(crate) fn open_client(&self) -> OpenClient<'_> {
-        self.clients.fetch_add(1, Ordering::Relaxed);
-        OpenClient(&self.clients)
-    }
-
-    /// Connections open now.
-    pub(crate) fn clients(&self) -> u32 {
-        self.clients.load(Ordering::Relaxed)
     }
 
     /// When the server started (microseconds since the Unix epoch) and how

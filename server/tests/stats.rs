@@ -75,20 +75,6 @@ async fn send(
         .unwrap();
 }
 
-/// An SDK client of `addr` that connects but does not log in.
-async fn anonymous(addr: std::net::SocketAddr) -> IggyClient {
-    let config = TcpClientConfig {
-        server_address: addr.to_string(),
-        auto_login: AutoLogin::Disabled,
-        ..TcpClientConfig::default()
-    };
-    let client = IggyClient::new(ClientWrapper::Tcp(
-        TcpClient::create(Arc::new(config)).unwrap(),
-    ));
-    client.connect().await.unwrap();
-    client
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_report_the_log_the_clients_and_the_process() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,7 +95,7 @@ async fn stats_report_the_log_the_clients_and_the_process() {
     let addr = server.local_addr();
 
     // Before login: refused, as Apache Iggy refuses it.
-    let stranger = anonymous(addr).await;
+    let stranger = common::anonymous(addr).await;
     assert_eq!(
         stranger.get_stats().await.unwrap_err().as_code(),
         IggyError::Unauthenticated.as_code()

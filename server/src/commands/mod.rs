@@ -26,6 +26,8 @@ pub(crate) const SERVED: &[u32] = &[
     GET_ME_CODE,
     GET_CLUSTER_METADATA_CODE,
     GET_STATS_CODE,
+    GET_CLIENTS_CODE,
+    GET_CLIENT_CODE,
     GET_STREAM_CODE,
     GET_STREAMS_CODE,
     CREATE_STREAM_CODE,
@@ -63,6 +65,12 @@ pub(crate) async fn dispatch(
     if session.user.is_none() && code != PING_CODE && code != LOGIN_REGISTER_CODE {
         return Err(Status::UNAUTHENTICATED);
     }
+    let reply = run(shared, session, code, body).await;
+    shared.clients.refresh(session);
+    reply
+}
+
+async fn run(shared: &Shared, session: &mut Session, code: u32, body: &[u8]) -> Reply {
     match code {
         PING_CODE => Ok(Bytes::new()),
         LOGIN_REGISTER_CODE => {
@@ -76,6 +84,8 @@ pub(crate) async fn dispatch(
         }
         LOGOUT_USER_CODE => system::logout(shared, session).await,
         GET_ME_CODE => system::get_me(session),
+        GET_CLIENTS_CODE => system::get_clients(shared),
+        GET_CLIENT_CODE => system::get_client(shared, body),
         GET_CLUSTER_METADATA_CODE => system::cluster_metadata(shared),
         GET_STATS_CODE => stats::get(shared).await,
         GET_STREAM_CODE => streams::get(shared, body).await,

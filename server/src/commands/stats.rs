@@ -89,7 +89,7 @@ pub(crate) async fn get(shared: &Shared) -> Reply {
         partitions_count: log.partitions,
         segments_count: log.segments,
         messages_count: log.messages,
-        clients_count: shared.clients(),
+        clients_count: shared.clients.count(),
         consumer_groups_count: log.consumer_groups,
         hostname: host.identity.hostname,
         os_name: host.identity.os_name,

@@ -1,11 +1,11 @@
-//! Login, logout, `get me`, cluster metadata.
+//! Login, logout, `get me`, the client listing, cluster metadata.
 
 use bytes::Bytes;
 use iggy_binary_protocol::{
     is_protocol_compatible,
-    requests::users::LoginRegisterRequest,
+    requests::{system::GetClientRequest, users::LoginRegisterRequest},
     responses::{
-        clients::{ClientDetailsResponse, ClientResponse, ConsumerGroupInfoResponse},
+        clients::GetClientsResponse,
         system::{ClusterMetadataResponse, ClusterNodeResponse},
         users::LoginRegisterResponse,
     },
@@ -74,28 +74,28 @@ pub(crate) async fn logout(shared: &Shared, session: &mut Session) -> Reply {
     Ok(Bytes::new())
 }
 
-/// `GetMe`: this connection as a client.
+/// `GetMe`: this connection as a client, with the groups it joined.
 pub(crate) fn get_me(session: &Session) -> Reply {
-    let consumer_groups: Vec<ConsumerGroupInfoResponse> = session
-        .groups
-        .values()
-        .map(|m| ConsumerGroupInfoResponse {
-            stream_id: m.stream_id,
-            topic_id: m.topic_id,
-            group_id: m.group_id,
-        })
-        .collect();
-    Ok(ClientDetailsResponse {
-        client: ClientResponse {
-            client_id: session.id,
-            user_id: session.user.unwrap_or(ROOT_USER_ID),
-            transport: session.transport.code(),
-            address: session.peer.to_string(),
-            consumer_groups_count: u32::try_from(consumer_groups.len()).unwrap_or(u32::MAX),
-        },
-        consumer_groups,
+    Ok(session.record().details().to_bytes())
+}
+
+/// `GetClients`: every open connection, logged in or not.
+pub(crate) fn get_clients(shared: &Shared) -> Reply {
+    Ok(GetClientsResponse {
+        clients: shared.clients.list().iter().map(|c| c.response()).collect(),
     }
     .to_bytes())
+}
+
+/// `GetClient`: one connection with the groups it joined; an empty reply
+/// when no connection has that id, which the SDK reads as "none" (Apache
+/// Iggy's answer too).
+pub(crate) fn get_client(shared: &Shared, body: &[u8]) -> Reply {
+    let request = GetClientRequest::decode_from(body)?;
+    Ok(shared
+        .clients
+        .get(request.client_id)
+        .map_or_else(Bytes::new, |client| client.details().to_bytes()))
 }
 
 /// `GetClusterMetadata`: a single leader node, this server.

@@ -27,6 +27,20 @@ pub async fn client(addr: SocketAddr) -> IggyClient {
     client
 }
 
+/// An SDK client of `addr` that connects but does not log in.
+pub async fn anonymous(addr: SocketAddr) -> IggyClient {
+    let config = TcpClientConfig {
+        server_address: addr.to_string(),
+        auto_login: AutoLogin::Disabled,
+        ..TcpClientConfig::default()
+    };
+    let client = IggyClient::new(ClientWrapper::Tcp(
+        TcpClient::create(Arc::new(config)).unwrap(),
+    ));
+    client.connect().await.unwrap();
+    client
+}
+
 /// A TCP client of the SDK (not yet connected) for a TLS server at `addr`:
 /// certificate validation on, trusting `ca_file` (or only the SDK's built-in
 /// public roots when `None`), expecting the certificate to name `domain`.
