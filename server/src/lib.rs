@@ -105,12 +105,19 @@
 //!   round-robins per topic; a messages key goes to
 //!   [`partition_for`](rustok_iggy::partition_for) (`xxh32`, seed 0, the
 //!   same function the SDK applies client-side).
-//! - **Messages**: see the [`mapping`](crate#mapping) notes below: the id and
-//!   payload are kept exactly; user headers become string-keyed byte values
-//!   (typed values as their text), and back as `string` (UTF-8) or `raw`
-//!   values. Lossy: the Iggy value kind, duplicate keys, headers with empty
-//!   or over-255-byte keys or values (left out of poll replies), and the
-//!   producer's origin timestamp (polls report the append time).
+//! - **Messages**: the id and payload are kept exactly. User headers are
+//!   stored as string-keyed core headers, typed values (and typed keys) as
+//!   their text, so core readers of the log read them by name; their Iggy
+//!   kinds and the producer's origin timestamp go in one reserved core
+//!   header, `iggy.meta`, so a poll returns every header with the kind it
+//!   was sent with (bool, the integer and float kinds, string, raw) and the
+//!   origin timestamp it was sent with; `timestamp` is the append time. A
+//!   record a core producer appended has no `iggy.meta`: its headers go out
+//!   as `string` (UTF-8) or `raw`, its origin timestamp is its append time.
+//!   Deliberate differences from Apache Iggy: a client may not send a header
+//!   named `iggy.meta` (`InvalidFormat`); of a key sent twice, or of two keys
+//!   of different kinds with the same text (`42` the `u32` and `"42"`), the
+//!   last is kept.
 //! - **Offsets**: Iggy stores the last consumed offset, the core the next one
 //!   to consume; stored `n` is committed as `n + 1`. A consumer group's
 //!   offsets are kept under the group name (shared with in-process
@@ -214,6 +221,7 @@ mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 mod host;
+mod iggy_meta;
 mod listener;
 mod mapping;
 mod metrics;

@@ -1,19 +1,13 @@
-//! Core [`Message`]s ↔ Iggy message batches and typed user headers.
+//! Core [`Message`]s ↔ Iggy message batches.
 //!
 //! - id: the Iggy message id is the core `Message::id` (`u128`), both ways.
 //! - payload: byte for byte.
-//! - headers, Iggy → core: keys are UTF-8 (any key kind); a value becomes its
-//!   raw bytes for `raw`/`string`, `"true"`/`"false"` for `bool`, and its
-//!   decimal text for the integer and float kinds. Keys appearing twice keep
-//!   the last value. The Iggy value *kind* is not kept.
-//! - headers, core → Iggy: key kind `string`; value kind `string` when the
-//!   value is UTF-8, `raw` otherwise. Iggy limits keys and values to 1..=255
-//!   bytes: a header with an empty or longer key or value is left out of the
-//!   reply (the stored message is unchanged).
-//! - timestamps: the core stores one append time per record; polled messages
-//!   carry it as both `timestamp` and `origin_timestamp` (the producer's
-//!   origin timestamp is not stored).
-
+//! - headers and origin timestamp: see [`iggy_meta`](crate::iggy_meta); a
+//!   message sent through this server is polled back with the kinds and the
+//!   origin timestamp it was sent with.
+//! - timestamps: a polled message's `timestamp` is the record's append time;
+//!   its `origin_timestamp` is the one it was sent with, or the append time
+//!   for a record a core producer appended.
 use bytes::{BufMut, Bytes, BytesMut};
 use iggy_binary_protocol::{
     batch::{
@@ -28,11 +22,10 @@ use iggy_binary_protocol::{
 };
 use rustok_iggy::{Headers, Message, Record};
 
-use crate::error::Status;
-
-const KIND_RAW: u8 = 1;
-const KIND_STRING: u8 = 2;
-const MAX_FIELD: usize = 255;
+use crate::{
+    error::Status,
+    iggy_meta::{to_core_headers, to_wire_headers, WireHeader},
+};
 
 /// A decoded `SendMessages` body.
 #[derive(Debug)]
@@ -70,10 +63,12 @@ pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, S
         return Err(Status::INVALID_MESSAGES_COUNT);
     }
     let mut messages = Vec::with_capacity(header.messages_count as usize);
+    let origin = batch.header.origin_timestamp;
     for view in batch.iter() {
+        let origin_timestamp = origin.saturating_add(u64::from(view.header.timestamp_delta));
         messages.push(Message {
             id: view.header.id,
-            headers: headers_from_wire(view.user_headers)?,
+            headers: headers_from_wire(view.user_headers, origin_timestamp)?,
             payload: Bytes::copy_from_slice(view.payload),
         });
     }
@@ -83,70 +78,38 @@ pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, S
     Ok(SendBatch { header, messages })
 }
 
-/// Iggy typed user headers → core headers (see the module docs).
-pub(crate) fn headers_from_wire(raw: &[u8]) -> Result<Headers, Status> {
+/// Iggy typed user headers and an origin timestamp → core headers.
+pub(crate) fn headers_from_wire(raw: &[u8], origin_timestamp: u64) -> Result<Headers, Status> {
     validate_user_headers(raw)?;
-    // Collected, not inserted one by one: a peer may send many headers in
-    // any order (see `Headers::from_iter`).
-    WireUserHeaderIterator::new(raw)
-        .map(|entry| {
-            let key = std::str::from_utf8(entry.key).map_err(|_| Status::INVALID_FORMAT)?;
-            Ok((key, value_bytes(entry.value_kind.0, entry.value)))
-        })
-        .collect()
+    to_core_headers(
+        WireUserHeaderIterator::new(raw).map(|entry| WireHeader {
+            key_kind: entry.key_kind.0,
+            key: Bytes::copy_from_slice(entry.key),
+            value_kind: entry.value_kind.0,
+            value: Bytes::copy_from_slice(entry.value),
+        }),
+        origin_timestamp,
+    )
 }
 
-fn value_bytes(kind: u8, value: &[u8]) -> Bytes {
-    fn text(value: impl ToString) -> Bytes {
-        Bytes::from(value.to_string())
-    }
-    macro_rules! le {
-        ($t:ty) => {
-            <[u8; std::mem::size_of::<$t>()]>::try_from(value)
-                .ok()
-                .map(|b| text(<$t>::from_le_bytes(b)))
-        };
-    }
-    let typed = match kind {
-        3 => value.first().map(|b| text(*b != 0)),
-        4 => le!(i8),
-        5 => le!(i16),
-        6 => le!(i32),
-        7 => le!(i64),
-        8 => le!(i128),
-        9 => le!(u8),
-        10 => le!(u16),
-        11 => le!(u32),
-        12 => le!(u64),
-        13 => le!(u128),
-        14 => le!(f32),
-        15 => le!(f64),
-        _ => None,
-    };
-    typed.unwrap_or_else(|| Bytes::copy_from_slice(value))
-}
-
-/// Core headers → Iggy typed user headers (see the module docs).
-pub(crate) fn headers_to_wire(headers: &Headers) -> Bytes {
+/// Core headers → Iggy typed user headers and the origin timestamp, if the
+/// record has one.
+fn headers_to_wire(headers: &Headers) -> (Option<u64>, Bytes) {
+    let (origin, headers) = to_wire_headers(headers);
     let entries: Vec<(u8, &[u8], u8, &[u8])> = headers
         .iter()
-        .filter(|(k, v)| (1..=MAX_FIELD).contains(&k.len()) && (1..=MAX_FIELD).contains(&v.len()))
-        .map(|(k, v)| {
-            let kind = if std::str::from_utf8(v).is_ok() {
-                KIND_STRING
-            } else {
-                KIND_RAW
-            };
-            (KIND_STRING, k.as_bytes(), kind, v.as_ref())
-        })
+        .map(|h| (h.key_kind, h.key.as_ref(), h.value_kind, h.value.as_ref()))
         .collect();
     let mut buf = BytesMut::new();
     encode_user_headers(&entries, &mut buf);
-    buf.freeze()
+    (origin, buf.freeze())
 }
 
-/// Encodes a `PollMessages` reply: the 16-byte header, then one batch record
-/// per run of records that share an append timestamp.
+/// Encodes a `PollMessages` reply: the 16-byte header, then one batch
+/// per run of records that share an append timestamp (the batch's base
+/// timestamp) and whose origin timestamps lie within a `u32` of
+/// microseconds at or after the run's first (each message's origin is a
+/// delta from the batch's).
 pub(crate) fn encode_poll(partition_id: u32, current_offset: u64, records: &[Record]) -> Bytes {
     let mut out = BytesMut::new();
     PollMessagesResponseHeader {
@@ -155,53 +118,81 @@ pub(crate) fn encode_poll(partition_id: u32, current_offset: u64, records: &[Rec
         messages_count: u32::try_from(records.len()).unwrap_or(u32::MAX),
     }
     .encode(&mut out);
+    let framed: Vec<Framed<'_>> = records
+        .iter()
+        .map(|record| {
+            let (origin, headers) = headers_to_wire(&record.message.headers);
+            Framed {
+                record,
+                origin: origin.unwrap_or(record.timestamp_micros),
+                headers,
+            }
+        })
+        .collect();
     let mut start = 0;
-    while start < records.len() {
-        let first = &records[start];
+    while start < framed.len() {
+        let first = &framed[start];
         let mut end = start + 1;
-        while end < records.len()
-            && records[end].timestamp_micros == first.timestamp_micros
-            && records[end].offset == first.offset.wrapping_add((end - start) as u64)
-            && end - start < u32::MAX as usize
-        {
+        while end < framed.len() && continues(first, &framed[end], end - start) {
             end += 1;
         }
-        encode_batch(&mut out, partition_id, &records[start..end]);
+        encode_batch(&mut out, partition_id, &framed[start..end]);
         start = end;
     }
     out.freeze()
 }
 
-fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Record]) {
+/// A record about to be encoded: its origin timestamp and wire headers.
+struct Framed<'a> {
+    record: &'a Record,
+    origin: u64,
+    headers: Bytes,
+}
+
+/// Whether `next`, `delta` records after `first`, belongs in `first`'s batch.
+fn continues(first: &Framed<'_>, next: &Framed<'_>, delta: usize) -> bool {
+    next.record.timestamp_micros == first.record.timestamp_micros
+        && u64::try_from(delta)
+            .is_ok_and(|d| next.record.offset == first.record.offset.wrapping_add(d))
+        && u32::try_from(delta).is_ok()
+        && next
+            .origin
+            .checked_sub(first.origin)
+            .is_some_and(|d| u32::try_from(d).is_ok())
+}
+
+fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>]) {
     let Some(first) = run.first() else {
         return;
     };
     let mut blob = BytesMut::new();
-    for (delta, record) in run.iter().enumerate() {
-        let headers = headers_to_wire(&record.message.headers);
-        let payload = &record.message.payload;
+    for (delta, framed) in run.iter().enumerate() {
+        let message = &framed.record.message;
+        let payload = &message.payload;
         let start = blob.len();
         blob.put_u64_le(0);
-        blob.put_u128_le(record.message.id);
+        blob.put_u128_le(message.id);
         blob.put_u32_le(u32::try_from(delta).unwrap_or(u32::MAX));
-        blob.put_u32_le(0);
-        blob.put_u32_le(u32::try_from(headers.len()).unwrap_or(u32::MAX));
+        blob.put_u32_le(
+            u32::try_from(framed.origin.saturating_sub(first.origin)).unwrap_or(u32::MAX),
+        );
+        blob.put_u32_le(u32::try_from(framed.headers.len()).unwrap_or(u32::MAX));
         blob.put_u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
         blob.put_u64_le(0);
         blob.put_slice(payload);
-        blob.put_slice(&headers);
+        blob.put_slice(&framed.headers);
         let checksum = message_checksum(&blob[start + 8..]);
         blob[start..start + 8].copy_from_slice(&checksum.to_le_bytes());
     }
     debug_assert!(blob.len() >= run.len() * BATCH_MESSAGE_HEADER_SIZE);
     let mut header = BatchHeader::new(
         u64::from(partition_id),
-        first.timestamp_micros,
+        first.origin,
         (BATCH_HEADER_SIZE + blob.len()) as u64,
         u32::try_from(run.len()).unwrap_or(u32::MAX),
     );
-    header.base_offset = first.offset;
-    header.base_timestamp = first.timestamp_micros;
+    header.base_offset = first.record.offset;
+    header.base_timestamp = first.record.timestamp_micros;
     header.batch_checksum = calculate_batch_checksum(&header, &blob);
     let at = out.len();
     out.resize(at + BATCH_HEADER_SIZE, 0);
@@ -225,6 +216,9 @@ mod tests {
         responses::messages::PollMessagesResponse,
         WireIdentifier, WirePartitioning,
     };
+
+    /// Size of the `PollMessages` reply header before the first batch.
+    const POLL_HEADER: usize = 16;
 
     fn record(offset: u64, ts: u64, id: u128) -> Record {
         let mut headers = Headers::new();
@@ -269,12 +263,13 @@ mod tests {
     #[test]
     fn encoded_batches_pass_the_protocol_crates_checksum_verification() {
         for len in [0usize, 3, 60, 150, 1000] {
-            let mut record = record(9, 100, 4);
-            record.message.payload = Bytes::from(vector(len));
-            let mut out = BytesMut::new();
-            encode_batch(&mut out, 2, &[record.clone(), record]);
-            let batch =
-                decode_batch_slice(&out).unwrap_or_else(|e| panic!("payload of {len} bytes: {e}"));
+            let mut first = record(9, 100, 4);
+            first.message.payload = Bytes::from(vector(len));
+            let mut second = first.clone();
+            second.offset = 10;
+            let out = encode_poll(2, 10, &[first, second]);
+            let batch = decode_batch_slice(&out[POLL_HEADER..])
+                .unwrap_or_else(|e| panic!("payload of {len} bytes: {e}"));
             assert_eq!(batch.message_count(), 2);
         }
     }
@@ -294,15 +289,47 @@ mod tests {
         assert_eq!(views[2].timestamp, 200);
         assert_eq!(views[1].id, 2);
         assert_eq!(views[0].payload, b"payload-5");
-        let headers = headers_from_wire(views[0].user_headers).unwrap();
+        let headers = headers_from_wire(views[0].user_headers, 0).unwrap();
         assert_eq!(headers.get_str("codec").unwrap(), Some("json"));
         assert_eq!(headers.get("bin").unwrap().as_ref(), &[0xff, 0x00]);
         // Iggy cannot carry an empty value.
         assert!(headers.get("empty").is_none());
+        // A core producer's record: its origin is its append time.
+        assert_eq!(views[0].origin_timestamp, 100);
+        assert_eq!(views[2].origin_timestamp, 200);
+    }
+
+    /// Origin timestamps come back as sent; a batch breaks where one would
+    /// fall before the batch's or more than a `u32` of microseconds after.
+    #[test]
+    fn origin_timestamps_come_back_whatever_their_spread() {
+        let origins = [1_000, 1_500, 900, 900 + u64::from(u32::MAX) + 1, 5];
+        let records: Vec<Record> = origins
+            .iter()
+            .zip(0u64..)
+            .map(|(&origin, i)| {
+                let mut r = record(20 + i, 7_000, u128::from(i));
+                r.message.headers = headers_from_wire(&[], origin).unwrap();
+                r
+            })
+            .collect();
+        let bytes = encode_poll(0, 24, &records);
+        let response = PollMessagesResponse::decode(&bytes).unwrap();
+        let views: Vec<_> = response.messages.map(Result::unwrap).collect();
+        assert_eq!(
+            views.iter().map(|v| v.origin_timestamp).collect::<Vec<_>>(),
+            origins
+        );
+        assert!(views.iter().all(|v| v.timestamp == 7_000));
+        assert_eq!(
+            views.iter().map(|v| v.offset).collect::<Vec<_>>(),
+            [20, 21, 22, 23, 24]
+        );
     }
 
     #[test]
     fn send_bodies_decode_and_checksums_are_verified() {
+        const KIND_STRING: u8 = 2;
         let mut typed = BytesMut::new();
         encode_user_headers(
             &[

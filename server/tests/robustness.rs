@@ -331,7 +331,7 @@ fn sdk_message(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sdk_messages_with_bad_header_values_reach_the_dlq_and_bad_keys_are_refused() {
+async fn sdk_messages_with_bad_header_values_reach_the_dlq_and_binary_keys_are_kept() {
     use iggy::prelude::{HeaderKind, Identifier, MessageClient, Partitioning};
     use rustok_iggy::{handler_fn, DlqFilter, HandlerError, RoutingConfig, Transport};
 
@@ -383,7 +383,8 @@ async fn sdk_messages_with_bad_header_values_reach_the_dlq_and_bad_keys_are_refu
         .await
         .unwrap();
 
-    // A key that is not UTF-8 is refused with an error; nothing is stored.
+    // A key that is not UTF-8 is stored, as Apache Iggy stores it: the core
+    // names it by its hex, and it goes back out as sent.
     let mut bad_key = sdk_message(5, None, None);
     let mut headers = bad_key.user_headers_map().unwrap().unwrap_or_default();
     headers.insert(
@@ -396,17 +397,20 @@ async fn sdk_messages_with_bad_header_values_reach_the_dlq_and_bad_keys_are_refu
         .user_headers(headers)
         .build()
         .unwrap();
-    let err = client
+    client
         .send_messages(&stream, &topic, &partition, &mut [bad_key])
         .await
-        .unwrap_err();
-    assert_eq!(err.as_code(), IggyError::InvalidFormat.as_code(), "{err}");
+        .unwrap();
     let stored = backend
         .records(&rustok_iggy::TopicRef::new("app", "events"), 0)
         .unwrap();
     assert_eq!(
         stored.iter().map(|r| r.message.id).collect::<Vec<_>>(),
-        [1, 2, 3, 4]
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        stored[4].message.headers.get_str("0xc328ff").unwrap(),
+        Some("x")
     );
 
     // The consumer dead-letters the three bad ones and handles the good one.
@@ -426,12 +430,12 @@ async fn sdk_messages_with_bad_header_values_reach_the_dlq_and_bad_keys_are_refu
         )
         .await
         .unwrap();
-    eventually("the good message handled", || async {
-        !handled.lock().unwrap().is_empty()
+    eventually("the good messages handled", || async {
+        handled.lock().unwrap().len() == 2
     })
     .await;
     assert!(subscription.shutdown().await.unwrap().is_clean());
-    assert_eq!(*handled.lock().unwrap(), [4]);
+    assert_eq!(*handled.lock().unwrap(), [4, 5]);
     let entries = transport
         .dead_letters()
         .list(DlqFilter::default(), None, 10)

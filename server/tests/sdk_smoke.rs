@@ -130,3 +130,111 @@ async fn sdk_creates_topology_sends_and_polls() {
     client.logout_user().await.unwrap();
     server.shutdown().await.unwrap();
 }
+
+/// Typed headers (values and keys of every kind) and origin timestamps come
+/// back as the SDK sent them, from the embedded log and after a restart;
+/// the core still reads the values as text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_kinds_and_origin_timestamps_survive_the_log() {
+    use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig, FsyncPolicy};
+
+    let dir = tempfile::tempdir().unwrap();
+    let open = || async {
+        // Synced per append, so the backend's readers see a send at once.
+        let config = EmbeddedConfig::new(dir.path()).fsync(FsyncPolicy::Always);
+        let backend = EmbeddedBackend::open(config).await.unwrap();
+        let backend: Arc<dyn Backend> = Arc::new(backend);
+        let server = rustok_iggy_server::Server::builder(backend.clone())
+            .bind("127.0.0.1:0".parse().unwrap())
+            .catalog_path(dir.path().join("catalog.json"))
+            .shutdown_backend(true)
+            .start()
+            .await
+            .unwrap();
+        (backend, server)
+    };
+    let headers: std::collections::BTreeMap<HeaderKey, HeaderValue> = [
+        (HeaderKey::try_from("u64").unwrap(), HeaderValue::from(7u64)),
+        (
+            HeaderKey::try_from("i32").unwrap(),
+            HeaderValue::from(-3i32),
+        ),
+        (
+            HeaderKey::try_from("f64").unwrap(),
+            HeaderValue::from(0.1f64),
+        ),
+        (HeaderKey::try_from("ok").unwrap(), HeaderValue::from(true)),
+        (
+            HeaderKey::try_from("raw").unwrap(),
+            HeaderValue::try_from(b"text-like bytes".as_slice()).unwrap(),
+        ),
+        (
+            HeaderKey::try_from("s").unwrap(),
+            HeaderValue::try_from("plain").unwrap(),
+        ),
+        (HeaderKey::from(42u32), HeaderValue::from(1u8)),
+    ]
+    .into();
+    let origins = [1_600_000_000_000_001u64, 1_600_000_000_000_900];
+    let mut messages: Vec<IggyMessage> = origins
+        .iter()
+        .map(|&origin| {
+            let mut m = IggyMessage::builder()
+                .payload("typed".into())
+                .user_headers(headers.clone())
+                .build()
+                .unwrap();
+            m.header.origin_timestamp = origin;
+            m
+        })
+        .collect();
+
+    let (backend, server) = open().await;
+    let client = common::client(server.local_addr()).await;
+    let (stream, topic) = common::create_orders(&client, "app").await;
+    client
+        .send_messages(
+            &stream,
+            &topic,
+            &Partitioning::partition_id(0),
+            &mut messages,
+        )
+        .await
+        .unwrap();
+    let stored = backend
+        .poll(rustok_iggy::PollRequest {
+            topic: TopicRef::new("app", "orders"),
+            partition: 0,
+            from: rustok_iggy::PollFrom::Offset(0),
+            max_records: 10,
+            max_wait: std::time::Duration::ZERO,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored[0].message.headers.get_str("u64").unwrap(), Some("7"));
+    assert_eq!(stored[0].message.headers.get_str("42").unwrap(), Some("1"));
+    drop((client, backend));
+    server.shutdown().await.unwrap();
+
+    let (_backend, server) = open().await;
+    let client = common::client(server.local_addr()).await;
+    let polled = client
+        .poll_messages(
+            &stream,
+            &topic,
+            Some(0),
+            &Consumer::new(Identifier::named("reader").unwrap()),
+            &PollingStrategy::offset(0),
+            10,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(polled.messages.len(), 2);
+    for (message, origin) in polled.messages.iter().zip(origins) {
+        assert_eq!(message.user_headers_map().unwrap().unwrap(), headers);
+        assert_eq!(message.header.origin_timestamp, origin);
+        assert!(message.header.timestamp > origin, "the append time");
+    }
+    server.shutdown().await.unwrap();
+}
