@@ -289,3 +289,78 @@ async fn a_group_created_again_has_none_of_the_old_members() {
     assert_ne!(first, second);
     server.shutdown().await.unwrap();
 }
+
+/// A partition a member gives up and is given back before it polls again
+/// (another member joined, then left) is a new grant: the member's polls of
+/// it commit their offsets. This once looped forever: the server fenced the
+/// member's commits with the old grant's generation, so every poll of the
+/// partition was refused with 5009 and re-read from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_given_up_and_given_back_is_consumed_and_committed() {
+    let backend = Arc::new(MemoryBackend::new());
+    let server = common::start(backend.clone()).await;
+    let a = &common::client(server.local_addr()).await;
+    let (stream, topic) = common::create_orders(a, "app").await;
+    a.create_consumer_group(&stream, &topic, "billing")
+        .await
+        .unwrap();
+    let group = Identifier::named("billing").unwrap();
+    for partition in [0, 1] {
+        let mut batch = vec![IggyMessage::from_str("order").unwrap()];
+        a.send_messages(
+            &stream,
+            &topic,
+            &Partitioning::partition_id(partition),
+            &mut batch,
+        )
+        .await
+        .unwrap();
+    }
+    let consumer = Consumer::group(group.clone());
+    let poll = |client, partition| poll_next(client, &stream, &topic, &consumer, partition);
+    // `a` alone holds both partitions; `b` joins, and `a`'s next poll
+    // learns it gives partition 1 up (the first member keeps the even ones).
+    a.join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    let b = common::client(server.local_addr()).await;
+    b.join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    assert_eq!(poll(&a, 0).await.unwrap().messages.len(), 1);
+    // `b` leaves before `a` polls again: `a`'s next sync releases partition
+    // 1 and is granted it again.
+    b.leave_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    let polled = poll(a, 1).await.unwrap();
+    assert_eq!(polled.messages.len(), 1, "served and committed");
+    assert!(poll(a, 1).await.unwrap().messages.is_empty(), "committed");
+    let offset = a
+        .get_consumer_offset(&consumer, &stream, &topic, Some(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(offset.stored_offset, 0);
+}
+
+/// A `next` poll of one partition with auto-commit, as `consumer`.
+async fn poll_next(
+    client: &IggyClient,
+    stream: &Identifier,
+    topic: &Identifier,
+    consumer: &Consumer,
+    partition: u32,
+) -> Result<PolledMessages, IggyError> {
+    client
+        .poll_messages(
+            stream,
+            topic,
+            Some(partition),
+            consumer,
+            &PollingStrategy::next(),
+            10,
+            true,
+        )
+        .await
+}

@@ -235,20 +235,26 @@ async fn sync_member(
         .await
     {
         Ok(assignment) => {
-            // The backend keeps what was reported held (with its grant's
-            // generation) and adds the new grants.
-            let reported = std::mem::take(&mut membership.holding);
-            membership.holding = membership
+            // Mirrors the backend: what was reported held keeps the
+            // generation it was granted at; what was not reported is
+            // released, so a partition granted again in the same sync (given
+            // up and given back while this member did not poll) is a new
+            // grant at this generation, not the old one.
+            let previous = std::mem::take(&mut membership.holding);
+            let mut holding: BTreeMap<u32, u64> = membership
                 .assigned
                 .iter()
-                .chain(&assignment.partitions)
                 .map(|p| {
                     (
                         *p,
-                        reported.get(p).copied().unwrap_or(assignment.generation),
+                        previous.get(p).copied().unwrap_or(assignment.generation),
                     )
                 })
                 .collect();
+            for p in &assignment.partitions {
+                holding.entry(*p).or_insert(assignment.generation);
+            }
+            membership.holding = holding;
             membership.assigned = assignment.partitions.clone();
             shared.set_member(
                 &topic.topic_ref,
