@@ -327,7 +327,7 @@ async fn a_partition_given_up_and_given_back_is_consumed_and_committed() {
     b.join_consumer_group(&stream, &topic, &group)
         .await
         .unwrap();
-    assert_eq!(poll(&a, 0).await.unwrap().messages.len(), 1);
+    assert_eq!(poll(a, 0).await.unwrap().messages.len(), 1);
     // `b` leaves before `a` polls again: `a`'s next sync releases partition
     // 1 and is granted it again.
     b.leave_consumer_group(&stream, &topic, &group)
