@@ -248,6 +248,7 @@ pub async fn start_with(
         .bind(address)
         .offsets(transport.offset_store().clone())
         .stream(config.stream.clone())
+        .snapshot_config(snapshot_config(config))
         .shutdown_backend(true);
     if let Some(dir) = embedded_data_dir(config)? {
         builder = builder
@@ -270,6 +271,15 @@ pub async fn start_with(
         )
     })?;
     Ok((server, transport))
+}
+
+/// The configuration as `iggy snapshot` shows it: TOML, every secret `***`
+/// (how `TransportConfig` serializes).
+fn snapshot_config(config: &TransportConfig) -> String {
+    match toml::to_string_pretty(config) {
+        Ok(text) => format!("rustok-iggy configuration:\n{text}"),
+        Err(error) => format!("rustok-iggy configuration: cannot be shown ({error})"),
+    }
 }
 
 /// The embedded backend's data directory, when the backend is embedded.

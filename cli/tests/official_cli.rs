@@ -201,3 +201,54 @@ fn the_official_cli_lists_and_gets_clients() {
     drop(idle);
     assert_eq!(server.stop(), 0);
 }
+
+#[test]
+#[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
+fn the_official_cli_takes_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = dir.path().join("snapshots");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    let server = Serve::start(&dir.path().join("data"), (USER, PASSWORD), &[]);
+    let at = server.address.clone();
+
+    iggy(
+        &at,
+        &home,
+        &[
+            "snapshot",
+            "--snapshot-types",
+            "all",
+            "--out-dir",
+            out.to_str().unwrap(),
+        ],
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let zip = std::fs::read(&files[0]).unwrap();
+    // A zip (local file header magic) naming every section.
+    assert_eq!(zip[..4], [0x50, 0x4b, 0x03, 0x04]);
+    for section in [
+        "filesystem_overview.txt",
+        "process_list.txt",
+        "resource_usage.txt",
+        "test.txt",
+        "server_logs.txt",
+        "server_config.txt",
+    ] {
+        assert!(
+            zip.windows(section.len()).any(|w| w == section.as_bytes()),
+            "{section} is in the archive"
+        );
+    }
+    assert!(
+        !zip.windows(PASSWORD.len())
+            .any(|w| w == PASSWORD.as_bytes()),
+        "no password in the archive"
+    );
+    assert_eq!(server.stop(), 0);
+}

@@ -90,6 +90,7 @@ pub struct ServerBuilder {
     pub(crate) shutdown_backend: bool,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) quic: Option<SocketAddr>,
+    pub(crate) snapshot_config: String,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -130,7 +131,17 @@ impl ServerBuilder {
             shutdown_backend: false,
             tls: None,
             quic: None,
+            snapshot_config: String::new(),
         }
+    }
+
+    /// The application's configuration, as the `server_config` section of a
+    /// snapshot (`iggy snapshot`) shows it after the server's own settings.
+    /// Shown as given: redact it first (the core's `TransportConfig`
+    /// serializes every secret as `***`).
+    pub fn snapshot_config(mut self, text: impl Into<String>) -> Self {
+        self.snapshot_config = text.into();
+        self
     }
 
     /// The address to listen on (default `127.0.0.1:8090`; port 0 picks a

@@ -77,6 +77,7 @@ impl Status {
     pub(crate) const CONSUMER_GROUP_NAME_ALREADY_EXISTS: Status = Status::of(5004);
     pub(crate) const CONSUMER_GROUP_MEMBER_NOT_FOUND: Status = Status::of(5006);
     pub(crate) const CONSUMER_GROUP_PARTITION_NOT_OWNED: Status = Status::of(5009);
+    pub(crate) const SNAPSHOT_FILE_COMPLETION_FAILED: Status = Status::of(9000);
     pub(crate) const INCOMPATIBLE_PROTOCOL_VERSION: Status = Status::of(14003);
 }
 

@@ -184,6 +184,29 @@
 //! - **Cache metrics**: none, as Apache Iggy 0.9 sends none; the embedded log
 //!   has no cache of its own (reads go through the OS page cache).
 //!
+//! ## Snapshots
+//!
+//! `GetSnapshotFile` (`iggy snapshot`) answers with a zip of the server's
+//! diagnostics, one `<type>.txt` per section, named as Apache Iggy names
+//! them. This server reads the facts itself rather than shelling out to
+//! `ls`, `ps` and `top` as Apache Iggy does:
+//!
+//! - `filesystem_overview`: the data directory's tree with sizes and
+//!   modification times (Apache Iggy lists `/tmp` and `/proc`);
+//! - `process_list`: every process's pid, parent, state, memory, CPU, run
+//!   time and name, without command lines (which may carry secrets);
+//! - `resource_usage`: the `GetStats` figures of this process and host;
+//! - `test`: `test`;
+//! - `server_logs`: a note that the server logs to standard error, not to
+//!   files;
+//! - `server_config`: the server's settings (passwords redacted) and the
+//!   application's configuration from [`ServerBuilder::snapshot_config`].
+//!
+//! `stored` and `deflated` archives are written; `bzip2`, `zstd`, `lzma` and
+//! `xz`, which Apache Iggy also writes, get `FeatureUnavailable`. One
+//! snapshot is collected at a time; another meanwhile gets
+//! `SnapshotFileCompletionFailed` (9000), as on Apache Iggy.
+//!
 //! ## Security and limits
 //!
 //! Binds `127.0.0.1:8090` by default. Without [`ServerBuilder::credentials`]
@@ -203,7 +226,7 @@
 //! ## Not supported
 //!
 //! Users other than the configured one, personal access tokens, permissions,
-//! client certificates, the HTTP and WebSocket transports, snapshots, deleting topics or data, changing a
+//! client certificates, the HTTP and WebSocket transports, deleting topics or data, changing a
 //! partition count, segments, message-id deduplication, and clustering.
 
 #![warn(missing_docs)]
@@ -228,6 +251,7 @@ mod metrics;
 mod quic;
 mod session;
 mod shared;
+mod snapshot;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod tls;

@@ -23,6 +23,7 @@ use crate::{
     host::HostProbe,
     quic,
     shared::{Limits, Parts, Shared},
+    snapshot::Snapshots,
     tls::Identity,
 };
 
@@ -213,6 +214,13 @@ pub(crate) fn shared(
         catalog,
         credentials,
         host: HostProbe::new(builder.data_dir.clone()),
+        snapshots: Snapshots::new(
+            builder.data_dir.clone(),
+            format!(
+                "server, listening on {local_addr}:\n{builder:#?}\n\n{}",
+                builder.snapshot_config
+            ),
+        ),
     };
     Ok(Shared::new(parts, limits(builder), local_addr, quic_addr))
 }

@@ -19,6 +19,7 @@ use crate::{
     clients::Clients,
     config::Credentials,
     host::HostProbe,
+    snapshot::Snapshots,
 };
 
 /// Per-connection limits.
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) quic_addr: Option<SocketAddr>,
     /// Process and machine figures for `GetStats`.
     pub(crate) host: HostProbe,
+    /// What `GetSnapshotFile` collects.
+    pub(crate) snapshots: Snapshots,
     /// When the server started: wall-clock microseconds since the Unix
     /// epoch (reported) and the monotonic instant (its run time counts from).
     started: (u64, Instant),
@@ -64,6 +67,7 @@ pub(crate) struct Parts {
     pub(crate) catalog: Catalog,
     pub(crate) credentials: Credentials,
     pub(crate) host: HostProbe,
+    pub(crate) snapshots: Snapshots,
 }
 
 impl Shared {
@@ -82,6 +86,7 @@ impl Shared {
             local_addr,
             quic_addr,
             host: parts.host,
+            snapshots: parts.snapshots,
             started: (now_micros(), Instant::now()),
             members: Mutex::new(HashMap::new()),
             balanced: Mutex::new(HashMap::new()),

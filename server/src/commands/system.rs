@@ -98,6 +98,13 @@ pub(crate) fn get_client(shared: &Shared, body: &[u8]) -> Reply {
         .map_or_else(Bytes::new, |client| client.details().to_bytes()))
 }
 
+/// `GetSnapshotFile`: a zip of the server's diagnostics (see
+/// [`crate::snapshot`]).
+pub(crate) async fn snapshot(shared: &Shared, body: &[u8]) -> Reply {
+    let host = shared.host.sample().await?;
+    shared.snapshots.collect(body, host).await
+}
+
 /// `GetClusterMetadata`: a single leader node, this server.
 pub(crate) fn cluster_metadata(shared: &Shared) -> Reply {
     Ok(ClusterMetadataResponse {
