@@ -7,14 +7,17 @@ use iggy_binary_protocol::WireOptions;
 
 use crate::error::Status;
 
-/// The keys `CreateTopic` accepts (Apache Iggy's topic catalog). Only the
-/// first three mean something here; the others (the storage layout of
-/// Apache Iggy's segments) are accepted and left to the backend's config.
+/// The keys `CreateTopic` accepts: the topic catalog of the 0.11 SDK (and
+/// `enforce_fsync`, which Apache Iggy 0.9 servers also take). Only the first
+/// three mean something here; the others (how Apache Iggy lays out and
+/// syncs its segments) are accepted and left to the backend's config.
 pub(crate) const CREATE_TOPIC_KEYS: &[&str] = &[
     COMPRESSION_ALGORITHM,
     MESSAGE_EXPIRY,
     MAX_TOPIC_SIZE,
     "segment_size",
+    "durability",
+    "consumer_offset_durability",
     "enforce_fsync",
     "messages_required_to_save",
     "size_of_messages_required_to_save",
