@@ -142,3 +142,126 @@ fn the_official_cli_creates_sends_and_reads_stats() {
 
     assert_eq!(server.stop(), 0);
 }
+
+/// Runs the official CLI like [`iggy`] but without `--quiet` (which hides
+/// the tables of `get`), for `get` commands: their stdout.
+fn iggy_get(address: &str, home: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(iggy_cli())
+        .args(["--tcp-server-address", address, "--username", USER])
+        .args(["--password", PASSWORD])
+        .args(args)
+        .env("HOME", home)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "iggy {args:?}: {stdout}");
+    stdout
+}
+
+/// Runs the official CLI like [`iggy`], for a command the server must
+/// refuse: what it said (stdout and stderr), or a panic if it succeeded.
+fn iggy_refused(address: &str, home: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(iggy_cli())
+        .args(["--tcp-server-address", address, "--username", USER])
+        .args(["--password", PASSWORD, "--quiet"])
+        .args(args)
+        .env("HOME", home)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "iggy {args:?} succeeded: {said}");
+    said
+}
+
+/// The `Value` of a `Property | Value` row of the CLI's `get` tables.
+fn property(table: &str, name: &str) -> String {
+    table
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            (cells.len() >= 3 && cells[1] == name).then(|| cells[2].to_owned())
+        })
+        .next()
+        .unwrap_or_else(|| panic!("no `{name}` in\n{table}"))
+}
+
+#[test]
+#[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
+fn the_official_cli_purges_updates_and_deletes_partitions_and_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    // Small segments, so a few sends make several.
+    let server = Serve::start(
+        &dir.path().join("data"),
+        (USER, PASSWORD),
+        &[
+            ("RUSTOK_IGGY__ROUTING__PARTITIONS", "1"),
+            ("RUSTOK_IGGY__PLUGINS__EMBEDDED__SEGMENT_BYTES", "4096"),
+        ],
+    );
+    let at = server.address.clone();
+    iggy(&at, &home, &["stream", "create", "app"]);
+    iggy(&at, &home, &["topic", "create", "app", "orders", "3", "none"]);
+    let big = "x".repeat(5_000);
+    for _ in 0..4 {
+        iggy(
+            &at,
+            &home,
+            &["message", "send", "--partition-id", "0", "app", "orders", &big],
+        );
+    }
+    let segments = |home| number(&stats(&at, home), "Segments Count");
+    // 4 on partition 0 (one per send), 1 on each of the other two, 1 on
+    // the transport's own topic.
+    assert_eq!(segments(&home), 7);
+
+    // `--quiet`: a command that succeeds prints nothing; its effect is checked.
+    iggy(&at, &home, &["segment", "delete", "app", "orders", "0", "2"]);
+    assert_eq!(segments(&home), 5);
+    let said = iggy_refused(&at, &home, &["segment", "delete", "app", "orders", "9", "1"]);
+    assert!(said.contains("Partition with ID"), "{said}");
+
+    iggy(&at, &home, &["partition", "delete", "app", "orders", "1"]);
+    let table = iggy_get(&at, &home, &["topic", "get", "app", "orders"]);
+    assert_eq!(property(&table, "Partitions count"), "2");
+    let said = iggy_refused(&at, &home, &["partition", "delete", "app", "orders", "5"]);
+    assert!(said.contains("Invalid partitions count"), "{said}");
+
+    iggy(
+        &at,
+        &home,
+        &["topic", "update", "app", "orders", "sales", "gzip", "1day"],
+    );
+    let table = iggy_get(&at, &home, &["topic", "get", "app", "sales"]);
+    assert_eq!(property(&table, "Topic name"), "sales");
+    assert_eq!(property(&table, "Compression"), "gzip");
+    assert_eq!(property(&table, "Message expiry"), "1day");
+    assert_eq!(property(&table, "Max topic size"), "unlimited");
+    assert_ne!(property(&table, "Topic message count"), "0");
+
+    iggy(&at, &home, &["topic", "purge", "app", "sales"]);
+    let table = iggy_get(&at, &home, &["topic", "get", "app", "sales"]);
+    assert_eq!(property(&table, "Topic message count"), "0");
+    assert_eq!(property(&table, "Topic size"), "0 B");
+
+    iggy(&at, &home, &["stream", "create", "other"]);
+    let said = iggy_refused(&at, &home, &["stream", "update", "app", "other"]);
+    assert!(said.contains("already exists"), "{said}");
+    iggy(&at, &home, &["stream", "update", "app", "shop"]);
+    let table = iggy_get(&at, &home, &["stream", "get", "shop"]);
+    assert_eq!(property(&table, "Stream topics count"), "1");
+    iggy(&at, &home, &["stream", "purge", "shop"]);
+    let table = iggy_get(&at, &home, &["stream", "get", "shop"]);
+    assert_eq!(property(&table, "Stream message count"), "0");
+    let said = iggy_refused(&at, &home, &["stream", "purge", "app"]);
+    assert!(said.contains("was not found"), "{said}");
+
+    assert_eq!(server.stop(), 0);
+}
