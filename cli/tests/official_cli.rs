@@ -208,13 +208,25 @@ fn the_official_cli_purges_updates_and_deletes_partitions_and_segments() {
     );
     let at = server.address.clone();
     iggy(&at, &home, &["stream", "create", "app"]);
-    iggy(&at, &home, &["topic", "create", "app", "orders", "3", "none"]);
+    iggy(
+        &at,
+        &home,
+        &["topic", "create", "app", "orders", "3", "none"],
+    );
     let big = "x".repeat(5_000);
     for _ in 0..4 {
         iggy(
             &at,
             &home,
-            &["message", "send", "--partition-id", "0", "app", "orders", &big],
+            &[
+                "message",
+                "send",
+                "--partition-id",
+                "0",
+                "app",
+                "orders",
+                &big,
+            ],
         );
     }
     let segments = |home| number(&stats(&at, home), "Segments Count");
@@ -223,9 +235,17 @@ fn the_official_cli_purges_updates_and_deletes_partitions_and_segments() {
     assert_eq!(segments(&home), 7);
 
     // `--quiet`: a command that succeeds prints nothing; its effect is checked.
-    iggy(&at, &home, &["segment", "delete", "app", "orders", "0", "2"]);
+    iggy(
+        &at,
+        &home,
+        &["segment", "delete", "app", "orders", "0", "2"],
+    );
     assert_eq!(segments(&home), 5);
-    let said = iggy_refused(&at, &home, &["segment", "delete", "app", "orders", "9", "1"]);
+    let said = iggy_refused(
+        &at,
+        &home,
+        &["segment", "delete", "app", "orders", "9", "1"],
+    );
     assert!(said.contains("Partition with ID"), "{said}");
 
     iggy(&at, &home, &["partition", "delete", "app", "orders", "1"]);

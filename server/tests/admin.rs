@@ -59,7 +59,12 @@ async fn send(client: &IggyClient, stream: &str, topic: &str, partition: u32, pa
 }
 
 /// `(offset, payload)` of what partition `partition` holds from offset 0.
-async fn read(client: &IggyClient, stream: &str, topic: &str, partition: u32) -> Vec<(u64, String)> {
+async fn read(
+    client: &IggyClient,
+    stream: &str,
+    topic: &str,
+    partition: u32,
+) -> Vec<(u64, String)> {
     client
         .poll_messages(
             &name(stream),
@@ -74,7 +79,12 @@ async fn read(client: &IggyClient, stream: &str, topic: &str, partition: u32) ->
         .unwrap()
         .messages
         .into_iter()
-        .map(|m| (m.header.offset, String::from_utf8_lossy(&m.payload).into_owned()))
+        .map(|m| {
+            (
+                m.header.offset,
+                String::from_utf8_lossy(&m.payload).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -111,18 +121,34 @@ async fn purges_empty_partitions_restart_offsets_and_drop_group_offsets() {
         .await
         .unwrap();
 
-    client.purge_topic(&name("app"), &name("orders")).await.unwrap();
+    client
+        .purge_topic(&name("app"), &name("orders"))
+        .await
+        .unwrap();
     let orders = details(&client, "app", "orders").await.unwrap();
     assert_eq!((orders.partitions_count, orders.messages_count), (2, 0));
-    assert!(orders.partitions.iter().all(|p| p.messages_count == 0 && p.current_offset == 0));
+    assert!(orders
+        .partitions
+        .iter()
+        .all(|p| p.messages_count == 0 && p.current_offset == 0));
     let offset = client
         .get_consumer_offset(&group, &name("app"), &name("orders"), Some(0))
         .await
         .unwrap();
-    assert!(offset.is_none(), "the group's offset outlived the purge: {offset:?}");
-    assert_eq!(read(&client, "app", "audit", 0).await.len(), 1, "another topic was purged");
+    assert!(
+        offset.is_none(),
+        "the group's offset outlived the purge: {offset:?}"
+    );
+    assert_eq!(
+        read(&client, "app", "audit", 0).await.len(),
+        1,
+        "another topic was purged"
+    );
     send(&client, "app", "orders", 0, &["again"]).await;
-    assert_eq!(read(&client, "app", "orders", 0).await, [(0, "again".to_owned())]);
+    assert_eq!(
+        read(&client, "app", "orders", 0).await,
+        [(0, "again".to_owned())]
+    );
 
     client.purge_stream(&name("app")).await.unwrap();
     let stream = client.get_stream(&name("app")).await.unwrap().unwrap();
@@ -131,8 +157,12 @@ async fn purges_empty_partitions_restart_offsets_and_drop_group_offsets() {
 
     let missing = IggyError::StreamIdNotFound(Identifier::default()).as_code();
     assert_eq!(code(client.purge_stream(&name("nope")).await), missing);
-    let missing = IggyError::TopicIdNotFound(Identifier::default(), Identifier::default()).as_code();
-    assert_eq!(code(client.purge_topic(&name("app"), &name("nope")).await), missing);
+    let missing =
+        IggyError::TopicIdNotFound(Identifier::default(), Identifier::default()).as_code();
+    assert_eq!(
+        code(client.purge_topic(&name("app"), &name("nope")).await),
+        missing
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,8 +176,16 @@ async fn topic_updates_rename_and_set_expiry_size_and_compression_durably() {
     send(&client, "app", "orders", 0, &["kept"]).await;
     let fresh = details(&client, "app", "orders").await.unwrap();
     assert_eq!(
-        (fresh.message_expiry, fresh.max_topic_size, fresh.compression_algorithm),
-        (IggyExpiry::NeverExpire, MaxTopicSize::Unlimited, CompressionAlgorithm::None)
+        (
+            fresh.message_expiry,
+            fresh.max_topic_size,
+            fresh.compression_algorithm
+        ),
+        (
+            IggyExpiry::NeverExpire,
+            MaxTopicSize::Unlimited,
+            CompressionAlgorithm::None
+        )
     );
 
     let day = IggyExpiry::ExpireDuration(IggyDuration::from_str("1day").unwrap());
@@ -167,17 +205,36 @@ async fn topic_updates_rename_and_set_expiry_size_and_compression_durably() {
     assert_eq!(sales.message_expiry, day);
     assert_eq!(sales.max_topic_size, MaxTopicSize::from(1u64 << 30));
     assert_eq!(sales.compression_algorithm, CompressionAlgorithm::Gzip);
-    assert_eq!(read(&client, "app", "sales", 0).await, [(0, "kept".to_owned())]);
+    assert_eq!(
+        read(&client, "app", "sales", 0).await,
+        [(0, "kept".to_owned())]
+    );
     // A rename alone leaves the settings as they are.
     client
-        .update_topic(&name("app"), &name("sales"), "sales", &TopicUpdateOptions::default())
+        .update_topic(
+            &name("app"),
+            &name("sales"),
+            "sales",
+            &TopicUpdateOptions::default(),
+        )
         .await
         .unwrap();
-    assert_eq!(details(&client, "app", "sales").await.unwrap().message_expiry, day);
+    assert_eq!(
+        details(&client, "app", "sales")
+            .await
+            .unwrap()
+            .message_expiry,
+        day
+    );
 
     let taken = IggyError::TopicNameAlreadyExists(String::new(), Identifier::default()).as_code();
     let to_audit = client
-        .update_topic(&name("app"), &name("sales"), "audit", &TopicUpdateOptions::default())
+        .update_topic(
+            &name("app"),
+            &name("sales"),
+            "audit",
+            &TopicUpdateOptions::default(),
+        )
         .await;
     assert_eq!(code(to_audit), taken);
     let create_only = TopicUpdateOptions {
@@ -187,13 +244,22 @@ async fn topic_updates_rename_and_set_expiry_size_and_compression_durably() {
     let refused = client
         .update_topic(&name("app"), &name("sales"), "sales", &create_only)
         .await;
-    assert_eq!(code(refused), IggyError::UnsupportedOptionKey(String::new()).as_code());
+    assert_eq!(
+        code(refused),
+        IggyError::UnsupportedOptionKey(String::new()).as_code()
+    );
     let tiny = TopicUpdateOptions {
         max_topic_size: Some(MaxTopicSize::from(4096u64)),
         ..Default::default()
     };
-    let refused = client.update_topic(&name("app"), &name("sales"), "sales", &tiny).await;
-    assert_eq!(refused.unwrap_err().as_code(), 1019, "InvalidTopicSize: below one segment");
+    let refused = client
+        .update_topic(&name("app"), &name("sales"), "sales", &tiny)
+        .await;
+    assert_eq!(
+        refused.unwrap_err().as_code(),
+        1019,
+        "InvalidTopicSize: below one segment"
+    );
 
     // The old name is free for a new topic, stored apart from the renamed one.
     topic(&client, "app", "orders", 1).await;
@@ -207,8 +273,14 @@ async fn topic_updates_rename_and_set_expiry_size_and_compression_durably() {
     let sales = details(&client, "app", "sales").await.unwrap();
     assert_eq!((sales.id, sales.message_expiry), (fresh.id, day));
     assert_eq!(sales.compression_algorithm, CompressionAlgorithm::Gzip);
-    assert_eq!(read(&client, "app", "sales", 0).await, [(0, "kept".to_owned())]);
-    assert_eq!(read(&client, "app", "orders", 0).await, [(0, "new".to_owned())]);
+    assert_eq!(
+        read(&client, "app", "sales", 0).await,
+        [(0, "kept".to_owned())]
+    );
+    assert_eq!(
+        read(&client, "app", "orders", 0).await,
+        [(0, "new".to_owned())]
+    );
     let names: Vec<String> = client
         .get_topics(&name("app"))
         .await
@@ -237,8 +309,13 @@ async fn stream_updates_rename_it_durably() {
     let with_option = StreamUpdateOptions {
         raw: [("anything".to_owned(), "x".to_owned())].into(),
     };
-    let refused = client.update_stream(&name("app"), "shop", &with_option).await;
-    assert_eq!(code(refused), IggyError::UnsupportedOptionKey(String::new()).as_code());
+    let refused = client
+        .update_stream(&name("app"), "shop", &with_option)
+        .await;
+    assert_eq!(
+        code(refused),
+        IggyError::UnsupportedOptionKey(String::new()).as_code()
+    );
     client
         .update_stream(&name("app"), "app", &StreamUpdateOptions::default())
         .await
@@ -248,10 +325,21 @@ async fn stream_updates_rename_it_durably() {
         .await
         .unwrap();
     assert!(client.get_stream(&name("app")).await.unwrap().is_none());
-    assert_eq!(read(&client, "shop", "orders", 0).await, [(0, "kept".to_owned())]);
+    assert_eq!(
+        read(&client, "shop", "orders", 0).await,
+        [(0, "kept".to_owned())]
+    );
     // A new stream under the old name is a stream of its own.
     client.create_stream("app").await.unwrap();
-    assert_eq!(client.get_stream(&name("app")).await.unwrap().unwrap().topics_count, 0);
+    assert_eq!(
+        client
+            .get_stream(&name("app"))
+            .await
+            .unwrap()
+            .unwrap()
+            .topics_count,
+        0
+    );
     topic(&client, "app", "orders", 1).await;
     drop(client);
     server.shutdown().await.unwrap();
@@ -269,7 +357,10 @@ async fn stream_updates_rename_it_durably() {
         names.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>(),
         ["shop", "other", "app"]
     );
-    assert_eq!(read(&client, "shop", "orders", 0).await, [(0, "kept".to_owned())]);
+    assert_eq!(
+        read(&client, "shop", "orders", 0).await,
+        [(0, "kept".to_owned())]
+    );
     assert!(read(&client, "app", "orders", 0).await.is_empty());
 }
 
@@ -288,7 +379,11 @@ async fn partitions_and_segments_are_deleted_with_apache_iggys_codes() {
     let delete = |count| client.delete_partitions(&app, &orders, count);
     assert_eq!(code(delete(0).await), too_many);
     assert_eq!(code(delete(4).await), invalid);
-    assert_eq!(code(delete(3).await), invalid, "a topic keeps one partition");
+    assert_eq!(
+        code(delete(3).await),
+        invalid,
+        "a topic keeps one partition"
+    );
     delete(1).await.unwrap();
     let orders = details(&client, "app", "orders").await.unwrap();
     assert_eq!((orders.partitions_count, orders.messages_count), (2, 0));
@@ -298,7 +393,11 @@ async fn partitions_and_segments_are_deleted_with_apache_iggys_codes() {
         send(&client, "app", "orders", 0, &[payload.as_str()]).await;
     }
     let before = details(&client, "app", "orders").await.unwrap().partitions[0].clone();
-    assert!(before.segments_count > 3, "{} segments", before.segments_count);
+    assert!(
+        before.segments_count > 3,
+        "{} segments",
+        before.segments_count
+    );
     client
         .delete_segments(&name("app"), &name("orders"), 0, 2)
         .await
@@ -308,7 +407,11 @@ async fn partitions_and_segments_are_deleted_with_apache_iggys_codes() {
     assert!(after.messages_count < before.messages_count);
     assert_eq!(after.current_offset, 99);
     let first = read(&client, "app", "orders", 0).await[0].0;
-    assert_eq!(first, 100 - after.messages_count, "reads start after the deleted segments");
+    assert_eq!(
+        first,
+        100 - after.messages_count,
+        "reads start after the deleted segments"
+    );
     client
         .delete_segments(&name("app"), &name("orders"), 0, 0)
         .await
@@ -319,6 +422,8 @@ async fn partitions_and_segments_are_deleted_with_apache_iggys_codes() {
         .unwrap();
     let last = details(&client, "app", "orders").await.unwrap().partitions[0].clone();
     assert_eq!(last.segments_count, 1, "only the active segment is left");
-    let missing = client.delete_segments(&name("app"), &name("orders"), 7, 1).await;
+    let missing = client
+        .delete_segments(&name("app"), &name("orders"), 7, 1)
+        .await;
     assert_eq!(code(missing), 3007, "PartitionNotFound");
 }

@@ -527,7 +527,10 @@ impl Engine {
         topic: &TopicRef,
         retention: TopicRetention,
     ) -> Result<TopicRetention> {
-        if let Some(bytes) = retention.max_bytes.filter(|b| *b < self.config.segment_bytes) {
+        if let Some(bytes) = retention
+            .max_bytes
+            .filter(|b| *b < self.config.segment_bytes)
+        {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
@@ -794,7 +797,9 @@ fn remove_partition_debris(dir: &Path, partitions: u32) -> Result<()> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let number = name.strip_suffix(PURGED_SUFFIX).unwrap_or(&name);
         let is_partition = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
-        let beyond = number.parse::<u64>().is_ok_and(|n| n >= u64::from(partitions));
+        let beyond = number
+            .parse::<u64>()
+            .is_ok_and(|n| n >= u64::from(partitions));
         if is_partition && (beyond || number.len() != name.len()) {
             let path = entry.path();
             tracing::warn!(dir = %path.display(), "removing the files of an interrupted partition change");
@@ -928,7 +933,11 @@ mod tests {
 
     #[test]
     fn topic_meta_parses_strictly() {
-        assert_eq!(parse_topic_meta("partitions = 8\n"), Some(meta(8, None)), "legacy");
+        assert_eq!(
+            parse_topic_meta("partitions = 8\n"),
+            Some(meta(8, None)),
+            "legacy"
+        );
         let before_retention = "partitions = 8\ncrc32c = b18bd54f\n";
         assert_eq!(
             encode_topic_meta(meta(8, None)),
@@ -958,12 +967,19 @@ mod tests {
             },
         ] {
             let text = encode_topic_meta(meta(4, Some(retention)));
-            assert_eq!(parse_topic_meta(&text), Some(meta(4, Some(retention))), "{text}");
+            assert_eq!(
+                parse_topic_meta(&text),
+                Some(meta(4, Some(retention))),
+                "{text}"
+            );
             let flipped = text.replacen("max_", "max-", 1);
             assert_eq!(parse_topic_meta(&flipped), None, "{flipped}");
         }
         let one_limit = "partitions = 1\nmax_bytes = 5\n";
-        let text = format!("{one_limit}crc32c = {:08x}\n", crc32c::crc32c(one_limit.as_bytes()));
+        let text = format!(
+            "{one_limit}crc32c = {:08x}\n",
+            crc32c::crc32c(one_limit.as_bytes())
+        );
         assert_eq!(parse_topic_meta(&text), None, "both limits or neither");
     }
 }

@@ -46,14 +46,28 @@ async fn delete_segments_removes_the_oldest_sealed_ones_durably() {
 
     let backend = EmbeddedBackend::open(config).await.unwrap();
     let records = poll_all(&backend, &topic(), 0).await;
-    assert_eq!(records[0].offset, base_of(&before[2]), "still gone after a reopen");
+    assert_eq!(
+        records[0].offset,
+        base_of(&before[2]),
+        "still gone after a reopen"
+    );
     assert_eq!(records.last().unwrap().offset, 299);
     // Asking for more than there are deletes every sealed one, never the active.
-    let deleted = backend.delete_segments(&topic(), 0, u32::MAX).await.unwrap();
+    let deleted = backend
+        .delete_segments(&topic(), 0, u32::MAX)
+        .await
+        .unwrap();
     assert_eq!(deleted as usize, before.len() - 3);
-    assert_eq!(segments(&partition_dir(dir.path(), 0)), before[before.len() - 1..]);
     assert_eq!(
-        backend.partition_info(&topic(), 0).await.unwrap().next_offset,
+        segments(&partition_dir(dir.path(), 0)),
+        before[before.len() - 1..]
+    );
+    assert_eq!(
+        backend
+            .partition_info(&topic(), 0)
+            .await
+            .unwrap()
+            .next_offset,
         300
     );
 }
@@ -69,14 +83,20 @@ async fn a_topic_retention_is_its_own_durable_and_enforced() {
         max_age: None,
         max_bytes: Some(8192),
     };
-    backend.set_topic_retention(&topic(), by_size).await.unwrap();
+    backend
+        .set_topic_retention(&topic(), by_size)
+        .await
+        .unwrap();
     append_each(&backend, 1..301).await;
     for id in 1..301 {
         backend.append(&other, 0, vec![message(id)]).await.unwrap();
     }
     backend.enforce_retention().await.unwrap();
     let trimmed = backend.partition_info(&topic(), 0).await.unwrap();
-    assert!(trimmed.first_offset > 0, "the limited topic kept everything");
+    assert!(
+        trimmed.first_offset > 0,
+        "the limited topic kept everything"
+    );
     let sealed: u64 = segments(&partition_dir(dir.path(), 0))
         .iter()
         .rev()
@@ -85,7 +105,11 @@ async fn a_topic_retention_is_its_own_durable_and_enforced() {
         .sum();
     assert!(sealed <= 8192, "{sealed} bytes of sealed segments kept");
     assert_eq!(
-        backend.partition_info(&other, 0).await.unwrap().first_offset,
+        backend
+            .partition_info(&other, 0)
+            .await
+            .unwrap()
+            .first_offset,
         0,
         "another topic's records went"
     );
@@ -121,7 +145,11 @@ async fn a_topic_retention_is_its_own_durable_and_enforced() {
     assert_eq!(records.last().unwrap().offset, 299);
     assert_eq!(
         records[0].offset,
-        backend.partition_info(&topic(), 0).await.unwrap().first_offset
+        backend
+            .partition_info(&topic(), 0)
+            .await
+            .unwrap()
+            .first_offset
     );
 }
 
@@ -137,10 +165,7 @@ async fn a_purge_empties_the_topic_for_good_and_offsets_restart() {
     backend.purge_topic(&topic()).await.unwrap();
     assert_eq!(segments(&partition_dir(dir.path(), 0)).len(), 1);
     // The dedup window forgot the purged ids: id 1 is stored again.
-    let ack = backend
-        .append(&topic(), 0, vec![message(1)])
-        .await
-        .unwrap();
+    let ack = backend.append(&topic(), 0, vec![message(1)]).await.unwrap();
     assert_eq!((ack.first_offset, ack.count), (0, 1));
     backend.shutdown().await.unwrap();
 
@@ -150,7 +175,10 @@ async fn a_purge_empties_the_topic_for_good_and_offsets_restart() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(!leftovers.iter().any(|n| n.contains("purged")), "{leftovers:?}");
+    assert!(
+        !leftovers.iter().any(|n| n.contains("purged")),
+        "{leftovers:?}"
+    );
 }
 
 /// The states a crash between the steps of a purge leaves: the partition
@@ -175,10 +203,7 @@ async fn a_purge_cut_between_its_steps_opens_empty_or_as_it_was() {
         let backend = EmbeddedBackend::open(config).await.unwrap();
         assert!(poll_all(&backend, &topic(), 0).await.is_empty());
         assert!(!moved.exists(), "the purged files stayed");
-        let ack = backend
-            .append(&topic(), 0, vec![message(1)])
-            .await
-            .unwrap();
+        let ack = backend.append(&topic(), 0, vec![message(1)]).await.unwrap();
         assert_eq!(ack.first_offset, 0);
         backend.shutdown().await.unwrap();
     }
@@ -193,7 +218,14 @@ async fn deleted_partitions_stay_deleted_and_a_cut_deletion_is_finished_at_open(
     for p in 0..4 {
         backend.append(&topic(), p, vec![message(1)]).await.unwrap();
     }
-    assert_eq!(backend.delete_partitions(&topic(), 2).await.unwrap().partitions, 2);
+    assert_eq!(
+        backend
+            .delete_partitions(&topic(), 2)
+            .await
+            .unwrap()
+            .partitions,
+        2
+    );
     assert!(!partition_dir(dir.path(), 2).exists());
     assert!(!partition_dir(dir.path(), 3).exists());
     backend.shutdown().await.unwrap();
@@ -209,7 +241,14 @@ async fn deleted_partitions_stay_deleted_and_a_cut_deletion_is_finished_at_open(
     let backend = EmbeddedBackend::open(config).await.unwrap();
     assert_eq!(backend.topic_info(&topic()).await.unwrap().partitions, 1);
     assert!(!partition_dir(dir.path(), 1).exists(), "debris stayed");
-    assert_eq!(backend.add_partitions(&topic(), 1).await.unwrap().partitions, 2);
+    assert_eq!(
+        backend
+            .add_partitions(&topic(), 1)
+            .await
+            .unwrap()
+            .partitions,
+        2
+    );
     assert!(poll_all(&backend, &topic(), 1).await.is_empty());
     assert_dense(&poll_all(&backend, &topic(), 0).await, 1);
 }
@@ -283,7 +322,12 @@ async fn purges_survive_sigkill() {
     for _round in 0..3 {
         let kill_after = rand::rng().random_range(10..200);
         let mut child = Command::new(&exe)
-            .args(["purge_crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "purge_crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(PURGER_DIR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -322,8 +366,15 @@ async fn purges_survive_sigkill() {
                 "partition {p}: {kept} records, {want} acknowledged since the last purge"
             );
             for (i, r) in records.iter().enumerate() {
-                assert_eq!(r.offset, i as u64, "partition {p}: offsets are dense from 0");
-                assert_eq!(r.message, message(i as u128 + 1), "partition {p}: offset {i}");
+                assert_eq!(
+                    r.offset, i as u64,
+                    "partition {p}: offsets are dense from 0"
+                );
+                assert_eq!(
+                    r.message,
+                    message(i as u128 + 1),
+                    "partition {p}: offset {i}"
+                );
             }
         }
         backend.shutdown().await.unwrap();

@@ -586,7 +586,10 @@ impl Backend for MemoryBackend {
                 if p.removed.load(Ordering::Acquire) {
                     return Err(Error::new(
                         ErrorKind::NotFound,
-                        format!("partition {} of `{}` was deleted", request.partition, request.topic),
+                        format!(
+                            "partition {} of `{}` was deleted",
+                            request.partition, request.topic
+                        ),
                     )
                     .with_context("backend", "memory")
                     .with_context("topic", &request.topic));

@@ -13,7 +13,11 @@ impl Log {
     /// Deletes the last `count` partitions on the server (SDK
     /// `delete_partitions`; the count was checked by
     /// [`rustok_iggy::Checked`]) and returns the count it reports.
-    pub(crate) async fn delete_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+    pub(crate) async fn delete_partitions(
+        &self,
+        topic: &TopicRef,
+        count: u32,
+    ) -> Result<TopicInfo> {
         let conn = self.conn("delete_partitions").await?;
         let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
         conn.call(
@@ -94,9 +98,9 @@ impl Log {
     ) -> Result<TopicRetention> {
         let conn = self.conn("set_topic_retention").await?;
         let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
-        let micros = retention
-            .max_age
-            .map_or(u64::MAX, |age| u64::try_from(age.as_micros()).unwrap_or(u64::MAX - 1));
+        let micros = retention.max_age.map_or(u64::MAX, |age| {
+            u64::try_from(age.as_micros()).unwrap_or(u64::MAX - 1)
+        });
         let options = TopicUpdateOptions {
             message_expiry: Some(IggyExpiry::from(micros)),
             max_topic_size: Some(MaxTopicSize::from(retention.max_bytes.unwrap_or(u64::MAX))),

@@ -339,7 +339,11 @@ impl Catalog {
     /// Gives the stream the name `name` clients see (its storage name stays).
     pub(crate) async fn rename_stream(&self, stream_id: u32, name: &str) -> Result<Renamed> {
         self.change(|data| {
-            if data.streams.iter().any(|s| s.name == name && s.id != stream_id) {
+            if data
+                .streams
+                .iter()
+                .any(|s| s.name == name && s.id != stream_id)
+            {
                 return (Renamed::NameTaken, false);
             }
             let Some(stream) = data.stream_mut(stream_id) else {
@@ -366,7 +370,11 @@ impl Catalog {
             let Some(stream) = data.stream_mut(stream_id) else {
                 return (Renamed::NotFound, false);
             };
-            if stream.topics.iter().any(|t| t.name == name && t.id != topic_id) {
+            if stream
+                .topics
+                .iter()
+                .any(|t| t.name == name && t.id != topic_id)
+            {
                 return (Renamed::NameTaken, false);
             }
             let Some(topic) = stream.topics.iter_mut().find(|t| t.id == topic_id) else {
@@ -647,7 +655,10 @@ mod tests {
             .learn_topics(0, &["a".to_owned(), "b".to_owned()])
             .await
             .unwrap();
-        assert_eq!(catalog.rename_stream(0, "shop").await.unwrap(), Renamed::Done);
+        assert_eq!(
+            catalog.rename_stream(0, "shop").await.unwrap(),
+            Renamed::Done
+        );
         assert_eq!(
             catalog.update_topic(0, 0, "b", None).await.unwrap(),
             Renamed::NameTaken
@@ -656,12 +667,23 @@ mod tests {
             catalog.update_topic(0, 0, "orders", Some(2)).await.unwrap(),
             Renamed::Done
         );
-        assert_eq!(catalog.rename_stream(9, "x").await.unwrap(), Renamed::NotFound);
+        assert_eq!(
+            catalog.rename_stream(9, "x").await.unwrap(),
+            Renamed::NotFound
+        );
         drop(catalog);
 
         let catalog = Catalog::open(Some(path), &["app".to_owned()]).unwrap();
-        let names: Vec<_> = catalog.streams().into_iter().map(|s| (s.name, s.storage)).collect();
-        assert_eq!(names, [("shop".to_owned(), "app".to_owned())], "`app` is not added again");
+        let names: Vec<_> = catalog
+            .streams()
+            .into_iter()
+            .map(|s| (s.name, s.storage))
+            .collect();
+        assert_eq!(
+            names,
+            [("shop".to_owned(), "app".to_owned())],
+            "`app` is not added again"
+        );
         catalog
             .learn_topics(0, &["a".to_owned(), "b".to_owned()])
             .await
@@ -682,7 +704,9 @@ mod tests {
         assert!(catalog.stream_storage_taken("app"));
         // Renamed back, the storage name is the name again.
         catalog.update_topic(0, 0, "a", None).await.unwrap();
-        let a = catalog.topic(0, &WireIdentifier::named("a").unwrap()).unwrap();
+        let a = catalog
+            .topic(0, &WireIdentifier::named("a").unwrap())
+            .unwrap();
         assert_eq!((a.storage.as_str(), a.compression), ("a", Some(2)));
     }
 

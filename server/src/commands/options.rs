@@ -24,7 +24,8 @@ pub(crate) const CREATE_TOPIC_KEYS: &[&str] = &[
     "preallocate_segments",
 ];
 /// The keys `UpdateTopic` accepts.
-pub(crate) const UPDATE_TOPIC_KEYS: &[&str] = &[COMPRESSION_ALGORITHM, MESSAGE_EXPIRY, MAX_TOPIC_SIZE];
+pub(crate) const UPDATE_TOPIC_KEYS: &[&str] =
+    &[COMPRESSION_ALGORITHM, MESSAGE_EXPIRY, MAX_TOPIC_SIZE];
 /// The keys `UpdateStream` accepts: none yet, as in Apache Iggy.
 pub(crate) const UPDATE_STREAM_KEYS: &[&str] = &[];
 
@@ -126,7 +127,9 @@ fn compression(kind: u8, value: &[u8]) -> Result<u8, Status> {
 /// or `server_default`; `None` for the server default (0).
 fn limit(kind: u8, value: &[u8]) -> Result<Option<Limit>, Status> {
     let n = match kind {
-        KIND_UINT64 => u64::from_le_bytes(value.try_into().map_err(|_| Status::INVALID_OPTION_VALUE)?),
+        KIND_UINT64 => {
+            u64::from_le_bytes(value.try_into().map_err(|_| Status::INVALID_OPTION_VALUE)?)
+        }
         KIND_STRING => match value {
             b"unlimited" | b"none" => u64::MAX,
             b"server_default" => 0,
@@ -153,7 +156,10 @@ mod tests {
 
     fn block(entries: &[(&[u8], u8, &[u8])]) -> WireOptions {
         let mut buf = BytesMut::new();
-        let entries: Vec<_> = entries.iter().map(|(k, kind, v)| (KIND_STRING, *k, *kind, *v)).collect();
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|(k, kind, v)| (KIND_STRING, *k, *kind, *v))
+            .collect();
         encode_user_headers(&entries, &mut buf);
         WireOptions::from_bytes(buf.freeze()).unwrap()
     }
@@ -177,7 +183,10 @@ mod tests {
         );
         let zero = 0u64.to_le_bytes();
         let default = block(&[(b"message_expiry", KIND_UINT64, &zero)]);
-        assert_eq!(topic(&default, UPDATE_TOPIC_KEYS), Ok(TopicOptions::default()));
+        assert_eq!(
+            topic(&default, UPDATE_TOPIC_KEYS),
+            Ok(TopicOptions::default())
+        );
         let create_only = block(&[(b"segment_size", KIND_STRING, b"1GiB")]);
         assert_eq!(
             topic(&create_only, UPDATE_TOPIC_KEYS),
@@ -190,10 +199,19 @@ mod tests {
             block(&[(b"message_expiry", KIND_UINT8, &[1])]),
             block(&[(b"max_topic_size", KIND_STRING, b"lots")]),
         ] {
-            assert_eq!(topic(&bad, UPDATE_TOPIC_KEYS), Err(Status::INVALID_OPTION_VALUE));
+            assert_eq!(
+                topic(&bad, UPDATE_TOPIC_KEYS),
+                Err(Status::INVALID_OPTION_VALUE)
+            );
         }
         let any = block(&[(b"anything", KIND_STRING, b"x")]);
-        assert_eq!(check_keys(&any, UPDATE_STREAM_KEYS), Err(Status::UNSUPPORTED_OPTION_KEY));
-        assert_eq!(check_keys(&WireOptions::empty(), UPDATE_STREAM_KEYS), Ok(()));
+        assert_eq!(
+            check_keys(&any, UPDATE_STREAM_KEYS),
+            Err(Status::UNSUPPORTED_OPTION_KEY)
+        );
+        assert_eq!(
+            check_keys(&WireOptions::empty(), UPDATE_STREAM_KEYS),
+            Ok(())
+        );
     }
 }

@@ -74,13 +74,19 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     }
     let storage = resolve::free_storage(name, |candidate| async move {
         Ok(!shared.catalog.stream_storage_taken(&candidate)
-            && resolve::backend_topics(shared, &candidate).await?.is_empty())
+            && resolve::backend_topics(shared, &candidate)
+                .await?
+                .is_empty())
     })
     .await?;
-    let (stream, new) = shared.catalog.add_stream(name, &storage).await.map_err(|error| {
-        tracing::warn!(%error, "catalog update failed");
-        Status::ERROR
-    })?;
+    let (stream, new) = shared
+        .catalog
+        .add_stream(name, &storage)
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "catalog update failed");
+            Status::ERROR
+        })?;
     if !new {
         return Err(Status::STREAM_NAME_ALREADY_EXISTS);
     }
@@ -102,8 +108,14 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
             Err(e) => return Err(e.into()),
         }
         if let Some(ids) = known.iter().find(|ids| ids.storage == topic.topic.topic) {
-            resolve::forget_group_offsets(shared, stream.id, ids, &topic.topic, 0..topic.partitions)
-                .await;
+            resolve::forget_group_offsets(
+                shared,
+                stream.id,
+                ids,
+                &topic.topic,
+                0..topic.partitions,
+            )
+            .await;
         }
     }
     shared

@@ -153,7 +153,11 @@ pub(crate) async fn delete_segments(shared: &Shared, body: &[u8]) -> Reply {
     }
     shared
         .backend
-        .delete_segments(&topic.topic_ref, request.partition_id, request.segments_count)
+        .delete_segments(
+            &topic.topic_ref,
+            request.partition_id,
+            request.segments_count,
+        )
         .await
         .map_err(|e| match e.kind() {
             ErrorKind::NotFound => Status::PARTITION_NOT_FOUND,

@@ -158,7 +158,12 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     }
     shared
         .catalog
-        .add_topic(stream.id, request.name.as_str(), &storage, settings.compression)
+        .add_topic(
+            stream.id,
+            request.name.as_str(),
+            &storage,
+            settings.compression,
+        )
         .await
         .map_err(|error| {
             tracing::warn!(%error, "catalog update failed");

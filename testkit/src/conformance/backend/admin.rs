@@ -25,7 +25,10 @@ pub async fn delete_partitions_removes_the_last_and_keeps_the_rest(backend: Arc<
         .delete_partitions(&topic, 1)
         .await
         .unwrap_or_else(|e| panic!("delete_partitions({topic}, 1) failed: {e}"));
-    assert_eq!(info.partitions, 2, "delete_partitions returns the new count");
+    assert_eq!(
+        info.partitions, 2,
+        "delete_partitions returns the new count"
+    );
     assert_eq!(backend.topic_info(&topic).await.unwrap().partitions, 2);
     assert_kind(
         backend.partition_info(&topic, 2).await,
@@ -33,14 +36,19 @@ pub async fn delete_partitions_removes_the_last_and_keeps_the_rest(backend: Arc<
         "partition_info of a deleted partition",
     );
     assert_kind(
-        backend.poll(request(&topic, 2, PollFrom::Offset(0), 10)).await,
+        backend
+            .poll(request(&topic, 2, PollFrom::Offset(0), 10))
+            .await,
         ErrorKind::NotFound,
         "poll of a deleted partition",
     );
     assert_eq!(ids(&poll_all(&*backend, &topic, 0, 0).await), vec![1, 2]);
     assert_eq!(ids(&poll_all(&*backend, &topic, 1, 0).await), vec![11, 12]);
 
-    assert_eq!(backend.add_partitions(&topic, 1).await.unwrap().partitions, 3);
+    assert_eq!(
+        backend.add_partitions(&topic, 1).await.unwrap().partitions,
+        3
+    );
     assert!(
         poll_all(&*backend, &topic, 2, 0).await.is_empty(),
         "a partition created again under a deleted number holds the old records"
@@ -93,9 +101,16 @@ pub async fn purge_topic_empties_every_partition_and_offsets_restart(backend: Ar
     }
     assert_eq!(backend.topic_retention(&topic).await.unwrap(), retention);
 
-    assert_eq!(append(&*backend, &topic, 0, 10..12).await, 0, "offsets restart at 0");
+    assert_eq!(
+        append(&*backend, &topic, 0, 10..12).await,
+        0,
+        "offsets restart at 0"
+    );
     let records = poll_all(&*backend, &topic, 0, 0).await;
-    assert_eq!((offsets(&records), ids(&records)), (vec![0, 1], vec![10, 11]));
+    assert_eq!(
+        (offsets(&records), ids(&records)),
+        (vec![0, 1], vec![10, 11])
+    );
     assert_kind(
         backend.purge_topic(&fresh_topic("missing")).await,
         ErrorKind::NotFound,
