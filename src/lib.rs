@@ -42,7 +42,7 @@ pub mod metrics;
 pub use backend::{
     long_poll, AppendAck, Assignment, Backend, BackendCapabilities, BackendLayer, Checked, Fence,
     GroupCoordinator, MemberId, PartitionInfo, PartitionStorage, PollFrom, PollRequest, TopicInfo,
-    TopicRef,
+    TopicRef, TopicRetention,
 };
 pub use config::{
     ConsumerConfig, HealthConfig, LegacyFormat, LimitsConfig, RetryConfig, StartFrom,

@@ -65,13 +65,17 @@ impl Status {
     pub(crate) const TRANSIENT_NOT_ACCEPTED: Status = Status::of(58);
     pub(crate) const STREAM_ID_NOT_FOUND: Status = Status::of(1009);
     pub(crate) const STREAM_NAME_ALREADY_EXISTS: Status = Status::of(1012);
+    pub(crate) const INVALID_TOPIC_SIZE: Status = Status::of(1019);
     pub(crate) const TOPIC_ID_NOT_FOUND: Status = Status::of(2010);
     pub(crate) const TOPIC_NAME_ALREADY_EXISTS: Status = Status::of(2013);
+    pub(crate) const TOO_MANY_PARTITIONS: Status = Status::of(2015);
     pub(crate) const INVALID_PARTITIONS_COUNT: Status = Status::of(2019);
     pub(crate) const PARTITION_NOT_FOUND: Status = Status::of(3007);
     pub(crate) const INVALID_MESSAGES_COUNT: Status = Status::of(4009);
     pub(crate) const CANNOT_APPEND_MESSAGE: Status = Status::of(4010);
     pub(crate) const INVALID_MESSAGE_CHECKSUM: Status = Status::of(4027);
+    pub(crate) const UNSUPPORTED_OPTION_KEY: Status = Status::of(4041);
+    pub(crate) const INVALID_OPTION_VALUE: Status = Status::of(4042);
     pub(crate) const INVALID_OFFSET: Status = Status::of(4100);
     pub(crate) const CONSUMER_GROUP_ID_NOT_FOUND: Status = Status::of(5000);
     pub(crate) const CONSUMER_GROUP_NAME_ALREADY_EXISTS: Status = Status::of(5004);

@@ -74,10 +74,15 @@
 //! | stats (10) | real figures of the log, the connections, the process and the host; see [Stats](crate#stats) |
 //! | get/list/create stream (200/201/202) | catalog + backend topics |
 //! | delete stream (203) | as delete topic for each of its topics, then the stream leaves the catalog |
-//! | get/list/create topic (300/301/302) | `topic_info` / `list_topics` / `ensure_topic` |
+//! | update stream (204) | a rename in the catalog (the backend keeps its storage name, see docs/architecture.md); a name another stream has is 1012; any option 4041 (streams have none) |
+//! | purge stream (205) | purge topic for each of its topics |
+//! | get/list/create topic (300/301/302) | `topic_info` / `list_topics` / `ensure_topic`; create's options set compression, message expiry and max topic size (`set_topic_retention`); get reports them |
 //! | delete topic (303) | `delete_topic`; its groups' committed offsets are deleted (as Apache Iggy deletes them: a topic created again starts its groups afresh), and the topic and its groups leave the catalog; standalone consumers' offsets stay (an offset store cannot list them) |
+//! | update topic (304) | a rename in the catalog (a name another topic has is 2013), compression (catalog), message expiry and max topic size (`set_topic_retention`; below one segment is 1019); options left out stay; other keys 4041, bad values 4042 |
+//! | purge topic (305) | `purge_topic`: every partition empty, offsets from 0; its groups' offsets are deleted |
 //! | create partitions (402) | `add_partitions`: new, empty partitions numbered after the existing ones |
-//! | delete partitions (403) | not served, "feature unavailable": the core's backends only add partitions; removing the last ones would drop their records and move keys under consumers |
+//! | delete partitions (403) | `delete_partitions`: the last N with their records and their groups' offsets; 0 is 2015, more than the topic has, or all of them, 2019 (Apache Iggy allows a topic without partitions; the core does not) |
+//! | delete segments (500) | `delete_segments`: the N oldest, never the active one; an unknown partition is 3007 |
 //! | send messages (101) | `append` to one partition, checksums verified |
 //! | poll messages (100) | `poll`: offset, timestamp, first, last, next; auto-commit |
 //! | flush unsaved buffer (102) | `Backend::flush`: with `fsync`, syncs the partition to disk whatever the fsync policy |

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::{
     AppendAck, Assignment, Backend, BackendLayer, Fence, MemberId, PartitionInfo, PollRequest,
-    TopicInfo, TopicRef,
+    TopicInfo, TopicRef, TopicRetention,
 };
 use crate::{Error, ErrorKind, HealthStatus, Message, OffsetStore, Record, Result, MAX_PARTITIONS};
 
@@ -18,7 +18,9 @@ use crate::{Error, ErrorKind, HealthStatus, Message, OffsetStore, Record, Result
 ///
 /// - Partition counts: `ensure_topic` with `0` or more than
 ///   [`MAX_PARTITIONS`] partitions, `add_partitions` of `0` or past
-///   [`MAX_PARTITIONS`], and empty stream or topic names are
+///   [`MAX_PARTITIONS`], `delete_partitions` of `0` or of every partition,
+///   and empty stream or topic names are [`ErrorKind::InvalidInput`].
+/// - A retention limit of zero (`set_topic_retention`) is
 ///   [`ErrorKind::InvalidInput`].
 /// - An `append` of more than `u32::MAX` messages is
 ///   [`ErrorKind::InvalidInput`]; a poll of `max_records == 0` returns
@@ -139,6 +141,53 @@ impl BackendLayer for Checked {
             ));
         }
         self.inner.add_partitions(topic, count).await
+    }
+
+    /// Reads the partition count first, to refuse removing every partition;
+    /// the backend checks again under its own lock.
+    async fn delete_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        self.open("delete_partitions")?;
+        let current = self.inner.topic_info(topic).await?.partitions;
+        if count == 0 || count >= current {
+            return Err(self.invalid(
+                topic,
+                format!(
+                    "can delete 1 to {} of the topic's {current} partitions (it keeps one), not {count}",
+                    current.saturating_sub(1)
+                ),
+            ));
+        }
+        self.inner.delete_partitions(topic, count).await
+    }
+
+    async fn purge_topic(&self, topic: &TopicRef) -> Result<()> {
+        self.open("purge_topic")?;
+        self.inner.purge_topic(topic).await
+    }
+
+    async fn delete_segments(&self, topic: &TopicRef, partition: u32, count: u32) -> Result<u32> {
+        self.open("delete_segments")?;
+        self.inner.delete_segments(topic, partition, count).await
+    }
+
+    async fn topic_retention(&self, topic: &TopicRef) -> Result<TopicRetention> {
+        self.open("topic_retention")?;
+        self.inner.topic_retention(topic).await
+    }
+
+    async fn set_topic_retention(
+        &self,
+        topic: &TopicRef,
+        retention: TopicRetention,
+    ) -> Result<TopicRetention> {
+        self.open("set_topic_retention")?;
+        if retention.max_age.is_some_and(|age| age.is_zero()) || retention.max_bytes == Some(0) {
+            return Err(self.invalid(
+                topic,
+                "a retention limit must be above zero (None for no limit)".into(),
+            ));
+        }
+        self.inner.set_topic_retention(topic, retention).await
     }
 
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {

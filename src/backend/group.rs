@@ -187,6 +187,21 @@ impl GroupCoordinator {
         self.lock().retain(|(t, _), _| t != topic);
     }
 
+    /// After `topic` lost its partitions from `from` on: no member holds one
+    /// of them any more (a partition created again under the number is free
+    /// for its new owner), and every group of the topic moves to a new
+    /// generation, as on a membership change, so members sync the new count.
+    pub fn forget_partitions_from(&self, topic: &TopicRef, from: u32) {
+        for ((t, _), g) in self.lock().iter_mut() {
+            if t == topic {
+                for held in g.members.values_mut() {
+                    held.retain(|p, _| *p < from);
+                }
+                g.generation += 1;
+            }
+        }
+    }
+
     /// Live members of `group` on `topic`.
     pub fn members(&self, topic: &TopicRef, group: &str) -> Vec<MemberId> {
         self.lock()

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{
     AppendAck, Assignment, Backend, BackendCapabilities, Fence, GroupCoordinator, MemberId,
-    PartitionInfo, PollRequest, TopicInfo, TopicRef,
+    PartitionInfo, PollRequest, TopicInfo, TopicRef, TopicRetention,
 };
 use crate::{DlqStore, HealthStatus, Message, OffsetStore, Record, Result};
 
@@ -94,6 +94,35 @@ pub trait BackendLayer: Send + Sync {
     /// [`Backend::add_partitions`]; forwards.
     async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
         self.inner().add_partitions(topic, count).await
+    }
+
+    /// [`Backend::delete_partitions`]; forwards.
+    async fn delete_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        self.inner().delete_partitions(topic, count).await
+    }
+
+    /// [`Backend::purge_topic`]; forwards.
+    async fn purge_topic(&self, topic: &TopicRef) -> Result<()> {
+        self.inner().purge_topic(topic).await
+    }
+
+    /// [`Backend::delete_segments`]; forwards.
+    async fn delete_segments(&self, topic: &TopicRef, partition: u32, count: u32) -> Result<u32> {
+        self.inner().delete_segments(topic, partition, count).await
+    }
+
+    /// [`Backend::topic_retention`]; forwards.
+    async fn topic_retention(&self, topic: &TopicRef) -> Result<TopicRetention> {
+        self.inner().topic_retention(topic).await
+    }
+
+    /// [`Backend::set_topic_retention`]; forwards.
+    async fn set_topic_retention(
+        &self,
+        topic: &TopicRef,
+        retention: TopicRetention,
+    ) -> Result<TopicRetention> {
+        self.inner().set_topic_retention(topic, retention).await
     }
 
     /// [`Backend::list_topics`]; forwards.
@@ -250,6 +279,65 @@ macro_rules! forward {
             Self: 'async_trait,
         {
             $trait::add_partitions($to(self), topic, count)
+        }
+        fn delete_partitions<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            topic: &'life1 TopicRef,
+            count: u32,
+        ) -> Fut<'async_trait, Result<TopicInfo>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            $trait::delete_partitions($to(self), topic, count)
+        }
+        fn purge_topic<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            topic: &'life1 TopicRef,
+        ) -> Fut<'async_trait, Result<()>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            $trait::purge_topic($to(self), topic)
+        }
+        fn delete_segments<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            topic: &'life1 TopicRef,
+            partition: u32,
+            count: u32,
+        ) -> Fut<'async_trait, Result<u32>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            $trait::delete_segments($to(self), topic, partition, count)
+        }
+        fn topic_retention<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            topic: &'life1 TopicRef,
+        ) -> Fut<'async_trait, Result<TopicRetention>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            $trait::topic_retention($to(self), topic)
+        }
+        fn set_topic_retention<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            topic: &'life1 TopicRef,
+            retention: TopicRetention,
+        ) -> Fut<'async_trait, Result<TopicRetention>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            $trait::set_topic_retention($to(self), topic, retention)
         }
         fn list_topics<'life0, 'life1, 'async_trait>(
             &'life0 self,

@@ -84,6 +84,44 @@ pub struct PartitionStorage {
     pub segments: u32,
 }
 
+/// How long a topic keeps its records and how much of them: Apache Iggy's
+/// message expiry and max topic size, per topic. Backends delete whole
+/// segments, oldest first, and never the one being appended to, so a topic
+/// can hold somewhat more (or older) than this; a backend without segments
+/// deletes single records.
+///
+/// ```
+/// use std::time::Duration;
+/// use rustok_iggy::TopicRetention;
+///
+/// // Keep a week, at most 10 GiB shared by the topic's partitions.
+/// let retention = TopicRetention {
+///     max_age: Some(Duration::from_secs(7 * 24 * 3600)),
+///     max_bytes: Some(10 << 30),
+/// };
+/// assert_eq!(retention.partition_share(4), Some(10 << 30 >> 2));
+/// assert_eq!(TopicRetention::default().partition_share(4), None, "keeps everything");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TopicRetention {
+    /// Records older than this (by their append timestamp) go. `None`: kept
+    /// however old.
+    pub max_age: Option<Duration>,
+    /// The topic's records may take about this many bytes, shared equally by
+    /// its partitions (Apache Iggy splits its max topic size the same way);
+    /// the oldest go first. `None`: no limit.
+    pub max_bytes: Option<u64>,
+}
+
+impl TopicRetention {
+    /// The bytes one of `partitions` partitions may keep: `max_bytes` split
+    /// equally (at least 1 byte each).
+    pub fn partition_share(&self, partitions: u32) -> Option<u64> {
+        self.max_bytes
+            .map(|bytes| (bytes / u64::from(partitions.max(1))).max(1))
+    }
+}
+
 /// Where a poll starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollFrom {
@@ -359,6 +397,86 @@ pub trait Backend: Send + Sync {
     /// concurrently with later ones).
     async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo>;
 
+    /// Removes the last `count` partitions of the topic (`n - count..n` of a
+    /// topic with `n`) with their records, and returns the new partition
+    /// count; the others keep their numbers and data. Apache Iggy's
+    /// `DeletePartitions`.
+    ///
+    /// A topic keeps at least one partition: `count == 0` or `count >=`
+    /// the partition count is [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)
+    /// (checked by [`Checked`]); an unknown topic is
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound). Calls naming a
+    /// removed partition then fail with NotFound, and long polls waiting on
+    /// one end. Offsets committed for the removed partitions may remain in
+    /// the offset store, as with [`delete_topic`](Backend::delete_topic).
+    /// Keys move, as when partitions are added.
+    ///
+    /// The default fails with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    async fn delete_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        let _ = count;
+        Err(unsupported(self, topic, "delete_partitions"))
+    }
+
+    /// Removes every record of every partition of the topic. Each partition
+    /// then starts again empty, at offset 0, as if the topic had been deleted
+    /// and created again, and so offsets are reused: the one exception to
+    /// "never reused". The topic, its partitions, its retention and consumer
+    /// group membership stay. Apache Iggy's `PurgeTopic`.
+    ///
+    /// Committed offsets are not touched (the offset store may be another
+    /// plugin): callers reset them, as `rustok-iggy serve` does for the
+    /// consumers it knows, or consumers wait at their old positions for
+    /// records that come only after as many new appends. An unknown topic is
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    ///
+    /// The default fails with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    async fn purge_topic(&self, topic: &TopicRef) -> Result<()> {
+        Err(unsupported(self, topic, "purge_topic"))
+    }
+
+    /// Deletes up to `count` of the partition's oldest segments, never the
+    /// one being appended to, and returns how many it deleted (0 with
+    /// `count == 0`, or when there is only that one). The partition's first
+    /// offset moves up past their records, as after retention. Apache
+    /// Iggy's `DeleteSegments`. A backend that keeps no segments (see
+    /// [`PartitionInfo::storage`]) holds every record in the one it appends
+    /// to, and deletes nothing. An unknown topic or partition is
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    ///
+    /// The default fails with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    async fn delete_segments(&self, topic: &TopicRef, partition: u32, count: u32) -> Result<u32> {
+        let _ = (partition, count);
+        Err(unsupported(self, topic, "delete_segments"))
+    }
+
+    /// The topic's retention: its own if one was set with
+    /// [`set_topic_retention`](Backend::set_topic_retention), else what the
+    /// backend applies to it by default. An unknown topic is
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    ///
+    /// The default fails with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    async fn topic_retention(&self, topic: &TopicRef) -> Result<TopicRetention> {
+        Err(unsupported(self, topic, "topic_retention"))
+    }
+
+    /// Sets the topic's retention (both limits: a `None` limit is none) and
+    /// returns it; stored as durably as the topic itself and enforced from
+    /// then on. A zero limit is
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) (checked
+    /// by [`Checked`]), as is one the backend cannot enforce (the embedded
+    /// log refuses a size below one segment per partition); an unknown topic
+    /// is [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    ///
+    /// The default fails with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    async fn set_topic_retention(
+        &self,
+        topic: &TopicRef,
+        retention: TopicRetention,
+    ) -> Result<TopicRetention> {
+        let _ = retention;
+        Err(unsupported(self, topic, "set_topic_retention"))
+    }
+
     /// Every topic of `stream` (empty, or NotFound, for an unknown stream).
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>>;
 
@@ -480,6 +598,21 @@ pub trait Backend: Send + Sync {
     fn dlq_store(&self) -> Option<Arc<dyn DlqStore>> {
         None
     }
+}
+
+/// The error of a topic administration method the backend does not have.
+fn unsupported<B: Backend + ?Sized>(
+    backend: &B,
+    topic: &TopicRef,
+    operation: &'static str,
+) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("the {} backend cannot {operation}", backend.name()),
+    )
+    .with_context("backend", backend.name())
+    .with_context("topic", topic)
+    .with_context("operation", operation)
 }
 
 /// The coordinator of a backend whose groups live in this process, or the

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rustok_iggy::{
     AppendAck, Backend, BackendCapabilities, DlqStore, GroupCoordinator, HealthStatus, LogDlqStore,
     MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record, Result, TopicInfo,
-    TopicRef,
+    TopicRef, TopicRetention,
 };
 
 use crate::{
@@ -246,6 +246,47 @@ impl Backend for EmbeddedBackend {
         tokio::task::spawn_blocking(move || engine.add_partitions(&t, count))
             .await
             .map_err(|e| join_error("add_partitions", e))?
+    }
+
+    async fn delete_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        let (engine, t) = (self.engine.clone(), topic.clone());
+        let info = tokio::task::spawn_blocking(move || engine.delete_partitions(&t, count))
+            .await
+            .map_err(|e| join_error("delete_partitions", e))??;
+        self.groups.forget_partitions_from(topic, info.partitions);
+        Ok(info)
+    }
+
+    async fn purge_topic(&self, topic: &TopicRef) -> Result<()> {
+        let (engine, t) = (self.engine.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || engine.purge_topic(&t))
+            .await
+            .map_err(|e| join_error("purge_topic", e))?
+    }
+
+    async fn delete_segments(&self, topic: &TopicRef, partition: u32, count: u32) -> Result<u32> {
+        let p = self.engine.partition(topic, partition)?;
+        let deleted = tokio::task::spawn_blocking(move || p.delete_segments(count))
+            .await
+            .map_err(|e| join_error("delete_segments", e))??;
+        Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
+    }
+
+    async fn topic_retention(&self, topic: &TopicRef) -> Result<TopicRetention> {
+        self.engine.topic_retention(topic)
+    }
+
+    /// Stored in `topic.meta`, as durably as the topic; a size limit below
+    /// `segment_bytes` is refused (the active segment is never deleted).
+    async fn set_topic_retention(
+        &self,
+        topic: &TopicRef,
+        retention: TopicRetention,
+    ) -> Result<TopicRetention> {
+        let (engine, t) = (self.engine.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || engine.set_topic_retention(&t, retention))
+            .await
+            .map_err(|e| join_error("set_topic_retention", e))?
     }
 
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {

@@ -47,7 +47,7 @@
 //!
 //! ```text
 //! <data_dir>/.lock                                  locked while open
-//! <data_dir>/streams/<stream>/<topic>/topic.meta    partition count
+//! <data_dir>/streams/<stream>/<topic>/topic.meta    partition count, the topic's own retention
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.log     segment, from offset <base>
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.index   its sparse offset/time index
 //! <data_dir>/offsets/<group>.a, <group>.b           committed offsets of a group (two slots)
@@ -126,6 +126,24 @@
 //! `retention_max_age_secs` and `retention_max_bytes` (per partition) delete
 //! whole sealed segments, oldest first, every `retention_check_secs` and
 //! after each roll; the active segment is never deleted, nor is the DLQ.
+//! A topic's own retention ([`set_topic_retention`](rustok_iggy::Backend::set_topic_retention),
+//! Iggy's message expiry and max topic size) replaces the config's for that
+//! topic: it is kept in `topic.meta`, written atomically and durably before
+//! it is acknowledged, and its size is split equally between the topic's
+//! partitions (at least one segment each; a size below `segment_bytes` is
+//! refused). `delete_segments` deletes the oldest sealed segments on demand
+//! the same way.
+//!
+//! ## Purge and partition deletion
+//!
+//! A purge empties each partition in turn: its directory is renamed to
+//! `<n>.purged`, a new one with an empty segment at offset 0 takes its
+//! place, then the old one is deleted; deleting partitions rewrites
+//! `topic.meta` with the smaller count first, then deletes their
+//! directories. Each step is atomic, and what a crash between two of them
+//! leaves (a `.purged` directory, a partition directory beyond the count) is
+//! removed when the topic is opened, so a partition is either as it was or
+//! emptied, and a partition is either there or gone.
 //! The partition's first offset moves up; a poll from below it starts at it
 //! ([`EmbeddedBackend::retention_clamps`] lists such polls), and health is
 //! Degraded while a group's committed offset lies below it.

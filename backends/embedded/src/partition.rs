@@ -163,9 +163,14 @@ pub(crate) struct Partition {
     /// The engine's group commit, which fsyncs it under `interval`.
     commit: Arc<GroupCommit>,
     visible: watch::Sender<u64>,
-    /// Set once its topic was deleted: appends and reads fail with NotFound,
-    /// and background work skips it.
+    /// Set once its topic or the partition itself was deleted: appends and
+    /// reads fail with NotFound, and background work skips it.
     removed: AtomicBool,
+    /// Serializes the steps that delete or replace segment files (retention,
+    /// `delete_segments`, purge): a deletion works on paths it took from the
+    /// state earlier, which a purge in between would have reused for new
+    /// files. Only taken on the blocking pool.
+    files: Mutex<()>,
 }
 
 /// Locks a mutex, recovering from a panicked holder: every update here leaves
@@ -219,6 +224,7 @@ impl Partition {
             commit,
             visible,
             removed: AtomicBool::new(false),
+            files: Mutex::new(()),
         }
     }
 
@@ -251,7 +257,7 @@ impl Partition {
         Ok(())
     }
 
-    /// Marks the partition as deleted with its topic. Waits for an append in
+    /// Marks the partition as deleted (with its topic, or by itself). Waits for an append in
     /// progress (under the writer lock) to finish, so none writes after this
     /// returns, then wakes long polls, which fail with NotFound. Blocking:
     /// call it on the blocking pool.
@@ -273,7 +279,7 @@ impl Partition {
         if self.is_removed() {
             Err(Error::new(
                 ErrorKind::NotFound,
-                format!("partition {} was deleted with its topic", self.label),
+                format!("partition {} was deleted", self.label),
             )
             .with_context("backend", NAME)
             .with_context("partition", &self.label))
@@ -708,39 +714,120 @@ impl Partition {
         max_age: Option<Duration>,
         max_bytes: Option<u64>,
     ) -> Result<usize> {
+        let age = max_age.map(|age| u64::try_from(age.as_micros()).unwrap_or(u64::MAX));
+        self.remove_oldest("retention", |segment, total| {
+            let too_old = age.is_some_and(|age| segment.last_timestamp.saturating_add(age) < now);
+            let too_big = max_bytes.is_some_and(|limit| total > limit);
+            too_old || too_big
+        })
+    }
+
+    /// Deletes up to `count` of the oldest sealed segments (Iggy's
+    /// `DeleteSegments`); returns how many.
+    pub(crate) fn delete_segments(&self, count: u32) -> Result<usize> {
+        let mut taken = 0;
+        self.remove_oldest("delete_segments", |_, _| {
+            taken += 1;
+            taken <= count
+        })
+    }
+
+    /// Deletes the oldest sealed segments while `remove(segment, bytes the
+    /// partition holds with it)` says so, never the active one: drops them
+    /// from the state first (the first offset moves up; reads no longer
+    /// reach them), then deletes their files and, under durable policies,
+    /// fsyncs the directory before returning. A crash part-way leaves a
+    /// suffix of them, which recovery opens as the partition's start.
+    /// Blocking.
+    fn remove_oldest(
+        &self,
+        operation: &'static str,
+        mut remove: impl FnMut(&Segment, u64) -> bool,
+    ) -> Result<usize> {
+        let _files = lock(&self.files);
         let removed: Vec<Segment> = {
             let mut state = self.state();
             if self.is_removed() {
-                // Its directory is gone with its topic.
+                // Its directory is gone with it.
                 return Ok(0);
             }
             let mut total: u64 = state.segments.iter().map(|s| s.len).sum();
             let mut n = 0;
             // The active (last) segment is never deleted.
-            while n + 1 < state.segments.len() {
-                let s = &state.segments[n];
-                let too_old = max_age.is_some_and(|age| {
-                    let age = u64::try_from(age.as_micros()).unwrap_or(u64::MAX);
-                    s.last_timestamp.saturating_add(age) < now
-                });
-                let too_big = max_bytes.is_some_and(|limit| total > limit);
-                if !(too_old || too_big) {
-                    break;
-                }
-                total -= s.len;
+            while n + 1 < state.segments.len() && remove(&state.segments[n], total) {
+                total -= state.segments[n].len;
                 n += 1;
             }
             state.segments.drain(..n).collect()
         };
         for segment in &removed {
-            tracing::info!(segment = %segment.path.display(), "retention deletes a segment");
-            remove_if_present(&segment.path)?;
-            remove_if_present(&segment.index_path())?;
+            tracing::info!(segment = %segment.path.display(), operation, "deleting a segment");
+            remove_if_present(operation, &segment.path)?;
+            remove_if_present(operation, &segment.index_path())?;
         }
         if !removed.is_empty() && self.settings.durable() {
-            sync_dir(&self.dir).map_err(|e| io_error("retention", &self.dir, e))?;
+            sync_dir(&self.dir).map_err(|e| io_error(operation, &self.dir, e))?;
         }
         Ok(removed.len())
+    }
+
+    /// Empties the partition: afterwards it holds one empty segment at
+    /// offset 0, as a new one does (Iggy's purge). The directory is renamed
+    /// to [`PURGED_SUFFIX`] and a new one made in its place, then the old
+    /// one is deleted: each step is atomic, and a directory left by a crash
+    /// in between is removed when the topic is opened, so a crash leaves the
+    /// partition either as it was or empty. Waits for appends and fsyncs in
+    /// progress, and none starts until it is done. Blocking.
+    pub(crate) fn purge(&self) -> Result<()> {
+        let mut writer = self.writer.blocking_lock();
+        let _sync = self.sync_lock.blocking_lock();
+        let _files = lock(&self.files);
+        self.check_live()?;
+        let durable = self.settings.durable();
+        let parent = self
+            .dir
+            .parent()
+            .ok_or_else(|| io_error("purge", &self.dir, io::Error::other("no parent directory")))?;
+        let trash = purged_dir(&self.dir);
+        remove_dir_if_present(&trash).map_err(|e| io_error("purge", &trash, e))?;
+        fs::rename(&self.dir, &trash).map_err(|e| io_error("purge", &self.dir, e))?;
+        if durable {
+            sync_dir(parent).map_err(|e| io_error("purge", parent, e))?;
+        }
+        let fresh = fs::create_dir(&self.dir)
+            .map_err(|e| io_error("purge", &self.dir, e))
+            .and_then(|()| create_segment(&self.dir, 0, self.settings));
+        let segment = match fresh {
+            Ok(segment) => segment,
+            Err(e) => {
+                // Nothing was acknowledged: put the old directory back
+                // (reopening finds it either way).
+                let _ = fs::remove_dir_all(&self.dir);
+                let _ = fs::rename(&trash, &self.dir);
+                return Err(e.with_context("partition", &self.label));
+            }
+        };
+        if durable {
+            sync_dir(parent).map_err(|e| io_error("purge", parent, e))?;
+        }
+        {
+            let mut state = self.state();
+            state.segments = vec![segment];
+            state.durable = 0;
+            state.clamped = None;
+            state.unsynced_since = None;
+            if let Some(window) = writer.dedup.as_mut() {
+                *window = Window::new(self.settings.dedup);
+            }
+            // The mark goes down for once: long polls wake, and read from 0.
+            self.visible.send_replace(0);
+        }
+        if let Err(e) = remove_dir_if_present(&trash) {
+            // The purge itself is done and durable; the old files are
+            // removed on the next open.
+            tracing::warn!(dir = %trash.display(), error = %e, "cannot remove a purged partition's files");
+        }
+        Ok(())
     }
 
     /// Writes the active segment's index (on a clean shutdown).
@@ -870,9 +957,27 @@ fn plan_of(segment: &Segment, start: IndexEntry, visible: u64) -> ReadPlan {
     }
 }
 
-fn remove_if_present(path: &Path) -> Result<()> {
+fn remove_if_present(operation: &'static str, path: &Path) -> Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("retention", path, e)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(operation, path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// What a purge renames a partition directory to before deleting it.
+pub(crate) const PURGED_SUFFIX: &str = ".purged";
+
+/// The directory a purge of the partition in `dir` moves its files to.
+pub(crate) fn purged_dir(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(PURGED_SUFFIX);
+    dir.with_file_name(name)
+}
+
+/// Removes a directory tree; one that does not exist is fine.
+pub(crate) fn remove_dir_if_present(dir: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
 }

@@ -4,18 +4,22 @@
 //!
 //! ```text
 //! <data_dir>/.lock                                  held while open
-//! <data_dir>/streams/<stream>/<topic>/topic.meta    partition count + CRC-32C (written last)
+//! <data_dir>/streams/<stream>/<topic>/topic.meta    partition count, retention + CRC-32C (written last)
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.log
 //! <data_dir>/streams/<stream>/<topic>/<n>/<base>.index
 //! <data_dir>/offsets/<group>.a, .b                  committed offsets (two slots)
 //! ```
 //!
-//! `topic.meta` is the commit point of a topic's shape: creating a topic
-//! writes it last, adding partitions creates their directories and then
-//! rewrites it (temp file, fsync, rename, directory fsync), and deleting a
+//! `topic.meta` is the commit point of a topic's shape and settings:
+//! creating a topic writes it last, adding partitions creates their
+//! directories and then rewrites it (temp file, fsync, rename, directory
+//! fsync), deleting partitions rewrites it first and then removes their
+//! directories, setting the topic's retention rewrites it, and deleting a
 //! topic removes it first, then the directory. A topic directory without
 //! `topic.meta` is debris of an interrupted create or delete: it is not
-//! loaded, and creating the topic again replaces it.
+//! loaded, and creating the topic again replaces it. Partition directories
+//! beyond the count (a deletion of partitions cut short) and those a purge
+//! was moving away are removed when the topic is opened.
 //!
 //! Names are stored percent-encoded: ASCII letters, digits, `_` and `-` as
 //! they are, every other byte as `%XX`, so any stream or topic name is a safe
@@ -29,14 +33,16 @@ use std::{
     time::Duration,
 };
 
-use rustok_iggy::{Error, ErrorKind, Result, TopicInfo, TopicRef, MAX_PARTITIONS};
+use rustok_iggy::{Error, ErrorKind, Result, TopicInfo, TopicRef, TopicRetention, MAX_PARTITIONS};
 use tokio::sync::watch;
 
 use crate::{
     config::EmbeddedConfig,
     error::{closed, io_error, NAME},
     fsutil::{sync_dir, write_atomic},
-    partition::{lock, now_micros, GroupCommit, Partition, Settings},
+    partition::{
+        lock, now_micros, remove_dir_if_present, GroupCommit, Partition, Settings, PURGED_SUFFIX,
+    },
     recovery::open_partition,
 };
 
@@ -90,10 +96,22 @@ pub(crate) fn file_name(what: &str, name: &str) -> Result<String> {
     Ok(encoded)
 }
 
-/// One topic: its partitions.
+/// One topic: its partitions and settings. Replaced as a whole (never
+/// changed in place) when either changes.
 #[derive(Debug)]
 pub(crate) struct Topic {
     pub(crate) partitions: Vec<Arc<Partition>>,
+    /// Its own retention; `None`: the config's.
+    pub(crate) retention: Option<TopicRetention>,
+}
+
+impl Topic {
+    fn meta(&self) -> TopicMeta {
+        TopicMeta {
+            partitions: self.partitions.len() as u32,
+            retention: self.retention,
+        }
+    }
 }
 
 type Streams = BTreeMap<String, BTreeMap<String, Arc<Topic>>>;
@@ -110,6 +128,9 @@ pub(crate) struct Engine {
     closed: watch::Sender<bool>,
     /// The group commit of `fsync = "interval"`, shared by every partition.
     commit: Arc<GroupCommit>,
+    /// Whether the retention task runs (it starts with the first retention
+    /// configured or set on a topic).
+    retention_task: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -147,6 +168,7 @@ impl Engine {
             topology: Mutex::new(()),
             closed: watch::Sender::new(false),
             commit: Arc::default(),
+            retention_task: std::sync::atomic::AtomicBool::new(false),
             config,
         });
         engine.load()?;
@@ -176,8 +198,8 @@ impl Engine {
             .join(file_name("topic", &topic.topic)?))
     }
 
-    fn open_topic(&self, topic: &TopicRef, dir: &Path, partitions: u32) -> Result<Topic> {
-        let partitions = (0..partitions)
+    fn open_topic(&self, topic: &TopicRef, dir: &Path, meta: TopicMeta) -> Result<Topic> {
+        let partitions = (0..meta.partitions)
             .map(|p| {
                 open_partition(
                     &dir.join(p.to_string()),
@@ -188,7 +210,10 @@ impl Engine {
                 .map(Arc::new)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Topic { partitions })
+        Ok(Topic {
+            partitions,
+            retention: meta.retention,
+        })
     }
 
     /// Opens every topic whose `topic.meta` exists. A topic directory without
@@ -211,10 +236,11 @@ impl Engine {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(io_error("open", &meta_path, e)),
                 };
-                let partitions = parse_topic_meta(&text)
+                let meta = parse_topic_meta(&text)
                     .ok_or_else(|| crate::error::corrupt(&meta_path, 0, "unreadable topic.meta"))?;
+                remove_partition_debris(&dir, meta.partitions)?;
                 let topic = TopicRef::new(stream.clone(), name.clone());
-                let opened = self.open_topic(&topic, &dir, partitions)?;
+                let opened = self.open_topic(&topic, &dir, meta)?;
                 streams
                     .entry(stream.clone())
                     .or_default()
@@ -277,9 +303,13 @@ impl Engine {
         // A directory of a topic that is not loaded is debris of a creation
         // or a deletion that was interrupted: it never held published data.
         remove_dir_if_present(&dir).map_err(|e| io_error("ensure_topic", &dir, e))?;
-        let opened = self.open_topic(topic, &dir, partitions)?;
+        let meta = TopicMeta {
+            partitions,
+            retention: None,
+        };
+        let opened = self.open_topic(topic, &dir, meta)?;
         let durable = self.config.durable();
-        let meta = encode_topic_meta(partitions);
+        let meta = encode_topic_meta(meta);
         write_atomic(&dir.join(TOPIC_META), meta.as_bytes(), durable)
             .map_err(|e| io_error("ensure_topic", &dir, e))?;
         if durable {
@@ -384,7 +414,10 @@ impl Engine {
             )?;
             partitions.push(Arc::new(opened));
         }
-        let meta = encode_topic_meta(total);
+        let meta = encode_topic_meta(TopicMeta {
+            partitions: total,
+            retention: current.retention,
+        });
         // Also fsyncs the topic directory, so the new partition directories
         // are durable before the count that names them.
         write_atomic(
@@ -398,11 +431,146 @@ impl Engine {
             .get_mut(&topic.stream)
             .and_then(|t| t.get_mut(&topic.topic))
             .ok_or_else(|| not_found(topic))?;
-        *slot = Arc::new(Topic { partitions });
+        *slot = Arc::new(Topic {
+            partitions,
+            retention: current.retention,
+        });
         Ok(TopicInfo {
             topic: topic.clone(),
             partitions: total,
         })
+    }
+
+    /// Removes the last `count` partitions: rewrites `topic.meta` with the
+    /// smaller count (the commit point; a crash after it leaves directories
+    /// that the next open removes), stops them (appends and long polls on
+    /// them end with NotFound), publishes the smaller topic, then deletes
+    /// their directories. Blocking.
+    pub(crate) fn delete_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        let _topology = lock(&self.topology);
+        let current = self.topic(topic)?;
+        let existing = current.partitions.len() as u32;
+        let keep = match existing.checked_sub(count) {
+            Some(keep) if count > 0 && keep > 0 => keep,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "can delete 1 to {} of the topic's {existing} partitions, not {count}",
+                        existing.saturating_sub(1)
+                    ),
+                )
+                .with_context("backend", NAME)
+                .with_context("topic", topic));
+            }
+        };
+        let dir = self.topic_dir(topic)?;
+        let durable = self.config.durable();
+        let smaller = Topic {
+            partitions: current.partitions[..keep as usize].to_vec(),
+            retention: current.retention,
+        };
+        write_atomic(
+            &dir.join(TOPIC_META),
+            encode_topic_meta(smaller.meta()).as_bytes(),
+            durable,
+        )
+        .map_err(|e| io_error("delete_partitions", &dir, e))?;
+        for partition in &current.partitions[keep as usize..] {
+            partition.mark_removed();
+        }
+        self.replace_topic(topic, smaller)?;
+        for p in keep..existing {
+            let partition_dir = dir.join(p.to_string());
+            remove_dir_if_present(&partition_dir)
+                .map_err(|e| io_error("delete_partitions", &partition_dir, e))?;
+        }
+        if durable {
+            sync_dir(&dir).map_err(|e| io_error("delete_partitions", &dir, e))?;
+        }
+        Ok(TopicInfo {
+            topic: topic.clone(),
+            partitions: keep,
+        })
+    }
+
+    /// Empties every partition of the topic (see [`Partition::purge`]),
+    /// one after the other; a crash part-way leaves some emptied and the
+    /// rest as they were. Blocking.
+    pub(crate) fn purge_topic(&self, topic: &TopicRef) -> Result<()> {
+        let _topology = lock(&self.topology);
+        for partition in &self.topic(topic)?.partitions {
+            partition.purge()?;
+        }
+        Ok(())
+    }
+
+    /// The topic's retention: its own, else the config's (whose byte limit
+    /// is per partition).
+    pub(crate) fn topic_retention(&self, topic: &TopicRef) -> Result<TopicRetention> {
+        let state = self.topic(topic)?;
+        Ok(state.retention.unwrap_or(TopicRetention {
+            max_age: self.config.retention_max_age_secs.map(Duration::from_secs),
+            max_bytes: self
+                .config
+                .retention_max_bytes
+                .map(|b| b.saturating_mul(state.partitions.len() as u64)),
+        }))
+    }
+
+    /// Sets the topic's own retention: rewrites `topic.meta` (durably unless
+    /// `fsync = "never"`), then publishes it and applies it at once. A size
+    /// below one segment is refused: the active segment is never deleted,
+    /// so such a limit could not hold. Blocking.
+    pub(crate) fn set_topic_retention(
+        self: &Arc<Self>,
+        topic: &TopicRef,
+        retention: TopicRetention,
+    ) -> Result<TopicRetention> {
+        if let Some(bytes) = retention
+            .max_bytes
+            .filter(|b| *b < self.config.segment_bytes)
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "a topic size limit of {bytes} bytes is below one segment ({} bytes, `segment_bytes`)",
+                    self.config.segment_bytes
+                ),
+            )
+            .with_context("backend", NAME)
+            .with_context("topic", topic));
+        }
+        {
+            let _topology = lock(&self.topology);
+            let current = self.topic(topic)?;
+            let updated = Topic {
+                partitions: current.partitions.clone(),
+                retention: Some(retention),
+            };
+            let dir = self.topic_dir(topic)?;
+            write_atomic(
+                &dir.join(TOPIC_META),
+                encode_topic_meta(updated.meta()).as_bytes(),
+                self.config.durable(),
+            )
+            .map_err(|e| io_error("set_topic_retention", &dir, e))?;
+            self.replace_topic(topic, updated)?;
+        }
+        self.start_background();
+        self.enforce_retention()?;
+        Ok(retention)
+    }
+
+    /// Publishes a new version of a loaded topic.
+    fn replace_topic(&self, topic: &TopicRef, state: Topic) -> Result<()> {
+        let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
+        let slot = streams
+            .get_mut(&topic.stream)
+            .and_then(|t| t.get_mut(&topic.topic))
+            .ok_or_else(|| not_found(topic))?;
+        *slot = Arc::new(state);
+        Ok(())
     }
 
     /// The topic; `NotFound`, or `Closed` after shutdown.
@@ -458,6 +626,19 @@ impl Engine {
             .unwrap_or_default())
     }
 
+    /// Every topic with its state.
+    fn topics(&self) -> Vec<(TopicRef, Arc<Topic>)> {
+        let streams = self.streams.read().unwrap_or_else(|p| p.into_inner());
+        streams
+            .iter()
+            .flat_map(|(stream, topics)| {
+                topics
+                    .iter()
+                    .map(|(name, t)| (TopicRef::new(stream.clone(), name.clone()), t.clone()))
+            })
+            .collect()
+    }
+
     /// Every partition of every topic.
     pub(crate) fn partitions(&self) -> Vec<(TopicRef, u32, Arc<Partition>)> {
         let streams = self.streams.read().unwrap_or_else(|p| p.into_inner());
@@ -476,18 +657,33 @@ impl Engine {
         all
     }
 
-    /// Applies the retention limits to every partition (except the DLQ's);
-    /// returns how many segments were deleted.
+    /// Applies the retention limits to every partition (except the DLQ's):
+    /// a topic's own, else the config's; returns how many segments were
+    /// deleted.
     pub(crate) fn enforce_retention(&self) -> Result<usize> {
-        let max_age = self.config.retention_max_age_secs.map(Duration::from_secs);
-        let max_bytes = self.config.retention_max_bytes;
-        if max_age.is_none() && max_bytes.is_none() {
-            return Ok(0);
-        }
         let now = now_micros();
         let mut deleted = 0;
-        for (topic, _, partition) in self.partitions() {
-            if topic.stream != DLQ_STREAM {
+        for (topic, state) in self.topics() {
+            if topic.stream == DLQ_STREAM {
+                continue;
+            }
+            let (max_age, max_bytes) = match state.retention {
+                // A share is never below one segment: the oldest sealed
+                // one stays (Apache Iggy floors it the same way).
+                Some(own) => (
+                    own.max_age,
+                    own.partition_share(state.partitions.len() as u32)
+                        .map(|share| share.max(self.config.segment_bytes)),
+                ),
+                None => (
+                    self.config.retention_max_age_secs.map(Duration::from_secs),
+                    self.config.retention_max_bytes,
+                ),
+            };
+            if max_age.is_none() && max_bytes.is_none() {
+                continue;
+            }
+            for partition in &state.partitions {
                 deleted += partition.apply_retention(now, max_age, max_bytes)?;
             }
         }
@@ -530,19 +726,27 @@ impl Engine {
         result
     }
 
-    /// Starts the retention task if retention is configured. Nothing else
-    /// runs on a timer: under `interval` each partition fsyncs as soon as it
-    /// has unsynced data, so an idle log never wakes.
+    /// Starts the retention task if retention is configured or a topic has
+    /// its own (and it is not running yet). Nothing else runs on a timer:
+    /// under `interval` each partition fsyncs as soon as it has unsynced
+    /// data, so an idle log never wakes.
     fn start_background(self: &Arc<Self>) {
         let retention = self.config.retention_max_age_secs.is_some()
-            || self.config.retention_max_bytes.is_some();
-        if !retention {
+            || self.config.retention_max_bytes.is_some()
+            || self.topics().iter().any(|(_, t)| t.retention.is_some());
+        if !retention
+            || self
+                .retention_task
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(
                 "embedded backend opened outside a tokio runtime: no background retention"
             );
+            self.retention_task
+                .store(false, std::sync::atomic::Ordering::Release);
             return;
         };
         let every = Duration::from_secs(self.config.retention_check_secs);
@@ -584,12 +788,25 @@ fn not_found(topic: &TopicRef) -> Error {
     .with_context("topic", topic)
 }
 
-/// Removes a directory tree; one that does not exist is fine.
-fn remove_dir_if_present(dir: &Path) -> std::io::Result<()> {
-    match fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+/// Removes what an interrupted change left in a topic directory: partition
+/// directories at or beyond `partitions` (a deletion of partitions cut short
+/// after its commit point, or an addition before it) and the old files of a
+/// purge. Only names this log makes are touched.
+fn remove_partition_debris(dir: &Path, partitions: u32) -> Result<()> {
+    for entry in read_dir(dir)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let number = name.strip_suffix(PURGED_SUFFIX).unwrap_or(&name);
+        let is_partition = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+        let beyond = number
+            .parse::<u64>()
+            .is_ok_and(|n| n >= u64::from(partitions));
+        if is_partition && (beyond || number.len() != name.len()) {
+            let path = entry.path();
+            tracing::warn!(dir = %path.display(), "removing the files of an interrupted partition change");
+            remove_dir_if_present(&path).map_err(|e| io_error("open", &path, e))?;
+        }
     }
+    Ok(())
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
@@ -603,30 +820,78 @@ fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     }
 }
 
-/// `topic.meta`: the partition count, then the CRC-32C of that line, so a
-/// flipped bit cannot turn into another valid count.
-fn encode_topic_meta(partitions: u32) -> String {
-    let line = format!("partitions = {partitions}\n");
-    format!("{line}crc32c = {:08x}\n", crc32c::crc32c(line.as_bytes()))
+/// What `topic.meta` records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TopicMeta {
+    partitions: u32,
+    /// The topic's own retention, if one was set.
+    retention: Option<TopicRetention>,
 }
 
-/// The partition count of a `topic.meta`; `None` if it is damaged. A file
-/// of one line without a checksum was written before checksums were added
-/// and is read as it is.
-fn parse_topic_meta(text: &str) -> Option<u32> {
-    let (line, rest) = match text.find('\n') {
-        Some(end) => text.split_at(end + 1),
-        None => (text, ""),
+const NO_LIMIT: &str = "none";
+
+/// `topic.meta`: the partition count, the topic's own retention if it has
+/// one (both limits, `none` for no limit), then the CRC-32C of the lines
+/// before it, so a flipped bit cannot turn into another valid value.
+fn encode_topic_meta(meta: TopicMeta) -> String {
+    let mut text = format!("partitions = {}\n", meta.partitions);
+    if let Some(retention) = meta.retention {
+        let limit = |value: Option<u64>| value.map_or(NO_LIMIT.to_owned(), |v| v.to_string());
+        let age = retention
+            .max_age
+            .map(|age| u64::try_from(age.as_micros()).unwrap_or(u64::MAX));
+        text.push_str(&format!("max_age_micros = {}\n", limit(age)));
+        text.push_str(&format!("max_bytes = {}\n", limit(retention.max_bytes)));
+    }
+    let crc = crc32c::crc32c(text.as_bytes());
+    format!("{text}crc32c = {crc:08x}\n")
+}
+
+/// A `topic.meta`; `None` if it is damaged. A file of one line without a
+/// checksum was written before checksums were added and is read as it is.
+fn parse_topic_meta(text: &str) -> Option<TopicMeta> {
+    let (body, crc) = match text.find("crc32c = ") {
+        Some(at) => (&text[..at], Some(&text[at..])),
+        None => (text, None),
     };
-    if !rest.is_empty() {
-        let crc = rest.strip_prefix("crc32c = ")?.strip_suffix('\n')?;
-        if u32::from_str_radix(crc, 16).ok()? != crc32c::crc32c(line.as_bytes()) {
+    match crc {
+        Some(line) => {
+            let crc = line.strip_prefix("crc32c = ")?.strip_suffix('\n')?;
+            if u32::from_str_radix(crc, 16).ok()? != crc32c::crc32c(body.as_bytes()) {
+                return None;
+            }
+        }
+        // Legacy: exactly one line.
+        None if body.trim_end().contains('\n') => return None,
+        None => {}
+    }
+    let mut values = BTreeMap::new();
+    for line in body.lines() {
+        let (key, value) = line.split_once('=')?;
+        if values.insert(key.trim(), value.trim()).is_some() {
             return None;
         }
     }
-    let value = line.trim().strip_prefix("partitions")?.trim_start();
-    let n: u32 = value.strip_prefix('=')?.trim().parse().ok()?;
-    (1..=MAX_PARTITIONS).contains(&n).then_some(n)
+    let partitions: u32 = values.remove("partitions")?.parse().ok()?;
+    if !(1..=MAX_PARTITIONS).contains(&partitions) {
+        return None;
+    }
+    let limit = |value: &str| match value {
+        NO_LIMIT => Some(None),
+        n => n.parse::<u64>().ok().filter(|n| *n > 0).map(Some),
+    };
+    let retention = match (values.remove("max_age_micros"), values.remove("max_bytes")) {
+        (None, None) => None,
+        (Some(age), Some(bytes)) => Some(TopicRetention {
+            max_age: limit(age)?.map(Duration::from_micros),
+            max_bytes: limit(bytes)?,
+        }),
+        _ => return None,
+    };
+    values.is_empty().then_some(TopicMeta {
+        partitions,
+        retention,
+    })
 }
 
 #[cfg(test)]
@@ -659,15 +924,62 @@ mod tests {
         assert!(file_name("topic", &"é".repeat(100)).is_err());
     }
 
+    fn meta(partitions: u32, retention: Option<TopicRetention>) -> TopicMeta {
+        TopicMeta {
+            partitions,
+            retention,
+        }
+    }
+
     #[test]
     fn topic_meta_parses_strictly() {
-        assert_eq!(parse_topic_meta("partitions = 8\n"), Some(8), "legacy");
-        assert_eq!(parse_topic_meta(&encode_topic_meta(8)), Some(8));
-        let flipped = encode_topic_meta(3).replacen('3', "7", 1);
+        assert_eq!(
+            parse_topic_meta("partitions = 8\n"),
+            Some(meta(8, None)),
+            "legacy"
+        );
+        let before_retention = "partitions = 8\ncrc32c = b18bd54f\n";
+        assert_eq!(
+            encode_topic_meta(meta(8, None)),
+            before_retention,
+            "files without retention read and write as before"
+        );
+        assert_eq!(parse_topic_meta(before_retention), Some(meta(8, None)));
+        let flipped = encode_topic_meta(meta(3, None)).replacen('3', "7", 1);
         assert_eq!(parse_topic_meta(&flipped), None, "{flipped}");
-        let cut = &encode_topic_meta(3)[..20];
+        let cut = &encode_topic_meta(meta(3, None))[..20];
         assert_eq!(parse_topic_meta(cut), None, "{cut}");
         assert_eq!(parse_topic_meta("partitions = 0\n"), None);
         assert_eq!(parse_topic_meta("garbage"), None);
+    }
+
+    #[test]
+    fn topic_meta_round_trips_a_retention_and_detects_damage_to_it() {
+        for retention in [
+            TopicRetention::default(),
+            TopicRetention {
+                max_age: Some(Duration::from_micros(86_400_000_000)),
+                max_bytes: None,
+            },
+            TopicRetention {
+                max_age: None,
+                max_bytes: Some(1 << 30),
+            },
+        ] {
+            let text = encode_topic_meta(meta(4, Some(retention)));
+            assert_eq!(
+                parse_topic_meta(&text),
+                Some(meta(4, Some(retention))),
+                "{text}"
+            );
+            let flipped = text.replacen("max_", "max-", 1);
+            assert_eq!(parse_topic_meta(&flipped), None, "{flipped}");
+        }
+        let one_limit = "partitions = 1\nmax_bytes = 5\n";
+        let text = format!(
+            "{one_limit}crc32c = {:08x}\n",
+            crc32c::crc32c(one_limit.as_bytes())
+        );
+        assert_eq!(parse_topic_meta(&text), None, "both limits or neither");
     }
 }

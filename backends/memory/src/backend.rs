@@ -7,14 +7,14 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, RwLock,
     },
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use async_trait::async_trait;
 use rustok_iggy::{
     AppendAck, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, GroupCoordinator,
     HealthStatus, MemberId, Message, OffsetStore, PartitionInfo, PollFrom, PollRequest, Record,
-    Result, TopicInfo, TopicRef, MAX_PARTITIONS,
+    Result, TopicInfo, TopicRef, TopicRetention, MAX_PARTITIONS,
 };
 use tokio::sync::watch;
 
@@ -26,6 +26,8 @@ struct Partition {
     log: Mutex<Log>,
     /// Carries the partition's next offset; long polls wait for it to change.
     appended: watch::Sender<u64>,
+    /// Set when `delete_partitions` removed it: calls holding it fail.
+    removed: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -33,14 +35,55 @@ struct Log {
     /// Offset of `records[0]` (or of the next record when `records` is empty).
     first_offset: u64,
     records: Vec<Record>,
+    /// What `records` take (payloads and headers), for size retention.
+    bytes: u64,
     /// Timestamp of the last append, so timestamps never go backwards even if
     /// the wall clock does.
     last_timestamp: u64,
 }
 
+/// What a record counts for against a size limit.
+fn record_bytes(record: &Record) -> u64 {
+    (record.message.payload.len() + record.message.headers.encoded_len()) as u64
+}
+
 impl Log {
     fn next_offset(&self) -> u64 {
         self.first_offset + self.records.len() as u64
+    }
+
+    /// Removes the first `count` records; the first offset moves past them.
+    fn remove_oldest(&mut self, count: usize) {
+        let count = count.min(self.records.len());
+        let bytes: u64 = self.records[..count].iter().map(record_bytes).sum();
+        self.records.drain(..count);
+        self.first_offset += count as u64;
+        self.bytes -= bytes;
+    }
+
+    /// Applies a retention to single records (the memory backend has no
+    /// segments): removes those older than `max_age` and the oldest while
+    /// the partition holds more than `max_bytes`.
+    fn retain(&mut self, now: u64, max_age: Option<Duration>, max_bytes: Option<u64>) {
+        let mut bytes = self.bytes;
+        let expired = |r: &Record| {
+            max_age.is_some_and(|age| {
+                let age = u64::try_from(age.as_micros()).unwrap_or(u64::MAX);
+                r.timestamp_micros.saturating_add(age) < now
+            })
+        };
+        let remove = self
+            .records
+            .iter()
+            .take_while(|r| {
+                let go = expired(r) || max_bytes.is_some_and(|limit| bytes > limit);
+                if go {
+                    bytes -= record_bytes(r);
+                }
+                go
+            })
+            .count();
+        self.remove_oldest(remove);
     }
 
     fn read(&self, from: PollFrom, max_records: u32) -> Vec<Record> {
@@ -70,6 +113,8 @@ struct Topic {
     /// Set when the topic is deleted, so calls that already hold it (a long
     /// poll) fail with NotFound instead of reading a removed log.
     deleted: Arc<AtomicBool>,
+    /// Its retention; shared with the topic's next version, like `deleted`.
+    retention: Arc<Mutex<TopicRetention>>,
 }
 
 impl Partition {
@@ -77,6 +122,7 @@ impl Partition {
         Self {
             log: Mutex::new(Log::default()),
             appended: watch::Sender::new(0),
+            removed: AtomicBool::new(false),
         }
     }
 }
@@ -215,11 +261,8 @@ impl MemoryBackend {
         let mut log = lock(&p.log);
         let target = offset.min(log.next_offset());
         if target > log.first_offset {
-            let remove = usize::try_from(target - log.first_offset)
-                .unwrap_or(usize::MAX)
-                .min(log.records.len());
-            log.records.drain(..remove);
-            log.first_offset = target;
+            let remove = usize::try_from(target - log.first_offset).unwrap_or(usize::MAX);
+            log.remove_oldest(remove);
         }
         Ok(log.first_offset)
     }
@@ -331,6 +374,7 @@ impl Backend for MemoryBackend {
                 Arc::new(Topic {
                     partitions,
                     deleted: Arc::new(AtomicBool::new(false)),
+                    retention: Arc::default(),
                 }),
             );
         }
@@ -388,11 +432,95 @@ impl Backend for MemoryBackend {
         *existing = Arc::new(Topic {
             partitions,
             deleted: Arc::clone(&existing.deleted),
+            retention: Arc::clone(&existing.retention),
         });
         Ok(TopicInfo {
             topic: topic.clone(),
             partitions: total,
         })
+    }
+
+    async fn delete_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        let (removed, keep) = {
+            let mut streams = self.streams.write().unwrap_or_else(|p| p.into_inner());
+            let existing = streams
+                .get_mut(&topic.stream)
+                .and_then(|topics| topics.get_mut(&topic.topic))
+                .ok_or_else(|| not_found(topic))?;
+            let current = existing.partitions.len();
+            // Checked refused it when it read the topic; checked again under
+            // the write lock against a concurrent deletion.
+            let keep = current
+                .checked_sub(count as usize)
+                .filter(|keep| *keep > 0 && count > 0)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("cannot delete {count} of the topic's {current} partitions"),
+                    )
+                    .with_context("backend", "memory")
+                    .with_context("topic", topic)
+                })?;
+            let mut partitions = existing.partitions.clone();
+            let removed = partitions.split_off(keep);
+            *existing = Arc::new(Topic {
+                partitions,
+                deleted: Arc::clone(&existing.deleted),
+                retention: Arc::clone(&existing.retention),
+            });
+            (removed, keep as u32)
+        };
+        // Wakes long polls on the removed partitions; they see `removed`
+        // and fail.
+        for p in &removed {
+            p.removed.store(true, Ordering::Release);
+            p.appended.send_modify(|_| {});
+        }
+        self.groups.forget_partitions_from(topic, keep);
+        Ok(TopicInfo {
+            topic: topic.clone(),
+            partitions: keep,
+        })
+    }
+
+    /// Every partition starts again empty at offset 0.
+    async fn purge_topic(&self, topic: &TopicRef) -> Result<()> {
+        let state = self.topic(topic)?;
+        for p in &state.partitions {
+            let mut log = lock(&p.log);
+            *log = Log {
+                last_timestamp: log.last_timestamp,
+                ..Log::default()
+            };
+            p.appended.send_replace(0);
+        }
+        Ok(())
+    }
+
+    /// Every record is in the one segment being appended to: nothing goes.
+    async fn delete_segments(&self, topic: &TopicRef, partition: u32, _count: u32) -> Result<u32> {
+        let state = self.topic(topic)?;
+        partition_of(&state, topic, partition)?;
+        Ok(0)
+    }
+
+    async fn topic_retention(&self, topic: &TopicRef) -> Result<TopicRetention> {
+        Ok(*lock(&self.topic(topic)?.retention))
+    }
+
+    /// Applies it at once and after every append, record by record.
+    async fn set_topic_retention(
+        &self,
+        topic: &TopicRef,
+        retention: TopicRetention,
+    ) -> Result<TopicRetention> {
+        let state = self.topic(topic)?;
+        *lock(&state.retention) = retention;
+        let share = retention.partition_share(state.partitions.len() as u32);
+        for p in &state.partitions {
+            lock(&p.log).retain(now_micros(), retention.max_age, share);
+        }
+        Ok(retention)
     }
 
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
@@ -421,16 +549,24 @@ impl Backend for MemoryBackend {
         let p = partition_of(&state, topic, partition)?;
         // Checked refuses more than u32::MAX messages.
         let count = messages.len() as u32;
+        let retention = *lock(&state.retention);
         let mut log = lock(&p.log);
         let first_offset = log.next_offset();
-        let timestamp = now_micros().max(log.last_timestamp);
+        let now = now_micros();
+        let timestamp = now.max(log.last_timestamp);
         log.last_timestamp = timestamp;
         for (i, message) in messages.into_iter().enumerate() {
-            log.records.push(Record {
+            let record = Record {
                 offset: first_offset + i as u64,
                 timestamp_micros: timestamp,
                 message,
-            });
+            };
+            log.bytes += record_bytes(&record);
+            log.records.push(record);
+        }
+        if retention != TopicRetention::default() {
+            let share = retention.partition_share(state.partitions.len() as u32);
+            log.retain(now, retention.max_age, share);
         }
         // Wakes long polls; sent under the log lock so the value only grows.
         p.appended.send_replace(log.next_offset());
@@ -447,6 +583,17 @@ impl Backend for MemoryBackend {
             || {
                 self.check_open("poll")?;
                 state.check_live(&request.topic)?;
+                if p.removed.load(Ordering::Acquire) {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "partition {} of `{}` was deleted",
+                            request.partition, request.topic
+                        ),
+                    )
+                    .with_context("backend", "memory")
+                    .with_context("topic", &request.topic));
+                }
                 Ok(lock(&p.log).read(request.from, request.max_records))
             },
         )

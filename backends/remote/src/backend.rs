@@ -18,7 +18,7 @@ use iggy_binary_protocol::{
 use rustok_iggy::{
     AppendAck, Assignment, Backend, BackendCapabilities, DlqStore, Error, ErrorKind, Fence,
     HealthStatus, LogDlqStore, MemberId, Message, OffsetStore, PartitionInfo, PollRequest, Record,
-    Result, TopicInfo, TopicRef,
+    Result, TopicInfo, TopicRef, TopicRetention,
 };
 
 use crate::{
@@ -261,6 +261,39 @@ impl Backend for RemoteBackend {
     async fn add_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
         self.check_server("add_partitions")?;
         self.log.add_partitions(topic, count).await
+    }
+
+    async fn delete_partitions(&self, topic: &TopicRef, count: u32) -> Result<TopicInfo> {
+        self.check_server("delete_partitions")?;
+        self.log.delete_partitions(topic, count).await
+    }
+
+    async fn purge_topic(&self, topic: &TopicRef) -> Result<()> {
+        self.check_server("purge_topic")?;
+        self.log.purge_topic(topic).await
+    }
+
+    /// Returns how many fewer segments the server reports afterwards.
+    async fn delete_segments(&self, topic: &TopicRef, partition: u32, count: u32) -> Result<u32> {
+        self.check_server("delete_segments")?;
+        self.log.delete_segments(topic, partition, count).await
+    }
+
+    /// The topic's message expiry and max topic size.
+    async fn topic_retention(&self, topic: &TopicRef) -> Result<TopicRetention> {
+        self.check_server("topic_retention")?;
+        self.log.topic_retention(topic).await
+    }
+
+    /// Sets the topic's message expiry and max topic size (Iggy's
+    /// `UpdateTopic`); the server enforces them.
+    async fn set_topic_retention(
+        &self,
+        topic: &TopicRef,
+        retention: TopicRetention,
+    ) -> Result<TopicRetention> {
+        self.check_server("set_topic_retention")?;
+        self.log.set_topic_retention(topic, retention).await
     }
 
     async fn list_topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {

@@ -204,6 +204,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod admin;
 mod backend;
 #[cfg(feature = "baseline")]
 pub mod baseline;

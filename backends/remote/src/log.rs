@@ -228,11 +228,17 @@ impl Log {
         conn.call("delete_topic", conn.client().delete_topic(&s, &t))
             .await
             .map_err(|e| e.with_context("topic", topic))?;
+        self.forget(topic);
+        Ok(())
+    }
+
+    /// Drops what this process knew of the topic's partitions' ends (its
+    /// partitions were deleted, or purged back to offset 0).
+    pub(crate) fn forget(&self, topic: &TopicRef) {
         self.partitions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(topic);
-        Ok(())
     }
 
     /// Adds `count` partitions on the server (SDK `create_partitions`; the

@@ -8,6 +8,14 @@
 //! without topics, which a backend cannot hold) survive restarts exactly; the
 //! file is rewritten after every change (see [`file`]).
 //!
+//! A rename (`UpdateStream`, `UpdateTopic`) changes only the name clients
+//! see: the entry keeps the name the backend stores the stream or topic
+//! under (its *storage* name, the one [`TopicRef`](rustok_iggy::TopicRef)s
+//! carry), so a rename is one atomic catalog write, with nothing to move on
+//! the backend and no offsets or groups to re-key. A stream or topic created
+//! under a name whose storage name is taken by a renamed one gets a storage
+//! name of its own (`name~1`, `name~2`, ...). See docs/architecture.md.
+//!
 //! Requests read an in-memory snapshot and never wait for the disk. A change
 //! is made on a copy, written to the file on tokio's blocking pool, and only
 //! then published as the new snapshot and acknowledged: what a client was
@@ -40,6 +48,9 @@ struct Data {
 struct StreamEntry {
     id: u32,
     name: String,
+    /// The backend's name of it, when not `name` (it was renamed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    storage: Option<String>,
     created_at: u64,
     next_topic_id: u32,
     topics: Vec<TopicEntry>,
@@ -49,6 +60,13 @@ struct StreamEntry {
 struct TopicEntry {
     id: u32,
     name: String,
+    /// The backend's name of it, when not `name` (it was renamed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    storage: Option<String>,
+    /// Iggy's compression algorithm code (metadata only: Apache Iggy does
+    /// not compress payloads either); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    compression: Option<u8>,
     created_at: u64,
     next_group_id: u32,
     groups: Vec<GroupEntry>,
@@ -64,7 +82,10 @@ struct GroupEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StreamIds {
     pub(crate) id: u32,
+    /// The name clients see.
     pub(crate) name: String,
+    /// The name the backend stores it under.
+    pub(crate) storage: String,
     pub(crate) created_at: u64,
 }
 
@@ -72,8 +93,22 @@ pub(crate) struct StreamIds {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TopicIds {
     pub(crate) id: u32,
+    /// The name clients see.
     pub(crate) name: String,
+    /// The name the backend stores it under.
+    pub(crate) storage: String,
+    /// Iggy's compression algorithm code, if one was set.
+    pub(crate) compression: Option<u8>,
     pub(crate) created_at: u64,
+}
+
+/// How a rename went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Renamed {
+    Done,
+    /// Another stream (of the catalog), or topic of the stream, has the name.
+    NameTaken,
+    NotFound,
 }
 
 /// A consumer group known to the catalog.
@@ -113,6 +148,7 @@ fn stream_ids(s: &StreamEntry) -> StreamIds {
     StreamIds {
         id: s.id,
         name: s.name.clone(),
+        storage: s.storage.clone().unwrap_or_else(|| s.name.clone()),
         created_at: s.created_at,
     }
 }
@@ -121,8 +157,27 @@ fn topic_ids(t: &TopicEntry) -> TopicIds {
     TopicIds {
         id: t.id,
         name: t.name.clone(),
+        storage: t.storage.clone().unwrap_or_else(|| t.name.clone()),
+        compression: t.compression,
         created_at: t.created_at,
     }
+}
+
+impl StreamEntry {
+    fn storage(&self) -> &str {
+        self.storage.as_deref().unwrap_or(&self.name)
+    }
+}
+
+impl TopicEntry {
+    fn storage(&self) -> &str {
+        self.storage.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// `storage` unless it is `name` (the common case, left out of the file).
+fn distinct(storage: &str, name: &str) -> Option<String> {
+    (storage != name).then(|| storage.to_owned())
 }
 
 fn group_ids(g: &GroupEntry) -> GroupIds {
@@ -135,7 +190,7 @@ fn group_ids(g: &GroupEntry) -> GroupIds {
 /// The changes, on a copy of the data: each returns its answer and whether
 /// the data changed (so whether it must be written).
 impl Data {
-    fn add_stream(&mut self, name: &str) -> ((StreamIds, bool), bool) {
+    fn add_stream(&mut self, name: &str, storage: &str) -> ((StreamIds, bool), bool) {
         if let Some(s) = self.streams.iter().find(|s| s.name == name) {
             return ((stream_ids(s), false), false);
         }
@@ -144,6 +199,7 @@ impl Data {
         let entry = StreamEntry {
             id,
             name: name.to_owned(),
+            storage: distinct(storage, name),
             created_at: now_micros(),
             next_topic_id: 0,
             topics: Vec::new(),
@@ -186,7 +242,9 @@ impl Catalog {
         };
         let mut changed = false;
         for name in streams {
-            changed |= data.add_stream(name).1;
+            if !data.streams.iter().any(|s| s.storage() == name) {
+                changed |= data.add_stream(name, name).1;
+            }
         }
         if let (Some(path), true) = (&path, changed) {
             file::write_atomically(path, &data)?;
@@ -258,10 +316,123 @@ impl Catalog {
             .map(stream_ids)
     }
 
-    /// Adds a stream unless one of that name exists; returns it and whether
-    /// it was new.
-    pub(crate) async fn add_stream(&self, name: &str) -> Result<(StreamIds, bool)> {
-        self.change(|data| data.add_stream(name)).await
+    /// Adds a stream stored under `storage` unless one named `name` exists;
+    /// returns it and whether it was new.
+    pub(crate) async fn add_stream(&self, name: &str, storage: &str) -> Result<(StreamIds, bool)> {
+        self.change(|data| data.add_stream(name, storage)).await
+    }
+
+    /// Whether a stream is stored under `storage`.
+    pub(crate) fn stream_storage_taken(&self, storage: &str) -> bool {
+        self.read().streams.iter().any(|s| s.storage() == storage)
+    }
+
+    /// Whether a topic of the stream is stored under `storage`.
+    pub(crate) fn topic_storage_taken(&self, stream_id: u32, storage: &str) -> bool {
+        self.read()
+            .streams
+            .iter()
+            .find(|s| s.id == stream_id)
+            .is_some_and(|s| s.topics.iter().any(|t| t.storage() == storage))
+    }
+
+    /// Gives the stream the name `name` clients see (its storage name stays).
+    pub(crate) async fn rename_stream(&self, stream_id: u32, name: &str) -> Result<Renamed> {
+        self.change(|data| {
+            if data
+                .streams
+                .iter()
+                .any(|s| s.name == name && s.id != stream_id)
+            {
+                return (Renamed::NameTaken, false);
+            }
+            let Some(stream) = data.stream_mut(stream_id) else {
+                return (Renamed::NotFound, false);
+            };
+            let changed = stream.name != name;
+            stream.storage = distinct(stream.storage(), name);
+            stream.name = name.to_owned();
+            (Renamed::Done, changed)
+        })
+        .await
+    }
+
+    /// Gives the topic the name `name` clients see (its storage name
+    /// stays), and sets its compression code if `compression` is given.
+    pub(crate) async fn update_topic(
+        &self,
+        stream_id: u32,
+        topic_id: u32,
+        name: &str,
+        compression: Option<u8>,
+    ) -> Result<Renamed> {
+        self.change(|data| {
+            let Some(stream) = data.stream_mut(stream_id) else {
+                return (Renamed::NotFound, false);
+            };
+            if stream
+                .topics
+                .iter()
+                .any(|t| t.name == name && t.id != topic_id)
+            {
+                return (Renamed::NameTaken, false);
+            }
+            let Some(topic) = stream.topics.iter_mut().find(|t| t.id == topic_id) else {
+                return (Renamed::NotFound, false);
+            };
+            let compression = compression.or(topic.compression);
+            let changed = topic.name != name || topic.compression != compression;
+            topic.storage = distinct(topic.storage(), name);
+            topic.name = name.to_owned();
+            topic.compression = compression;
+            (Renamed::Done, changed)
+        })
+        .await
+    }
+
+    /// Adds a topic named `name` stored under `storage` to the stream;
+    /// `None` if the stream is unknown. An entry with either name is
+    /// returned as it is.
+    pub(crate) async fn add_topic(
+        &self,
+        stream_id: u32,
+        name: &str,
+        storage: &str,
+        compression: Option<u8>,
+    ) -> Result<Option<TopicIds>> {
+        self.change(|data| {
+            let Some(stream) = data.stream_mut(stream_id) else {
+                return (None, false);
+            };
+            if let Some(t) = stream
+                .topics
+                .iter_mut()
+                .find(|t| t.name == name || t.storage() == storage)
+            {
+                // Learned meanwhile from the backend (a listing ran between
+                // its creation and this): the same topic.
+                let changed = compression.is_some() && t.compression != compression;
+                if changed {
+                    t.compression = compression;
+                }
+                return (Some(topic_ids(t)), changed);
+            }
+            let id = stream.next_topic_id;
+            stream.next_topic_id = id.saturating_add(1);
+            let entry = TopicEntry {
+                id,
+                name: name.to_owned(),
+                storage: distinct(storage, name),
+                compression,
+                created_at: now_micros(),
+                next_group_id: 0,
+                groups: Vec::new(),
+            };
+            let ids = topic_ids(&entry);
+            stream.topics.push(entry);
+            (Some(ids), true)
+        })
+        .await
     }
 
     /// Forgets a stream (its id is not reused).
@@ -287,8 +458,10 @@ impl Catalog {
         .await
     }
 
-    /// Learns topics the backend holds: unknown names get ids in the order
-    /// given (callers pass them sorted by name).
+    /// Learns topics the backend holds: storage names no entry has get ids
+    /// in the order given (callers pass them sorted by name). One whose name
+    /// a renamed topic took is left out (and logged): two topics of a
+    /// stream cannot share a name.
     pub(crate) async fn learn_topics(&self, stream_id: u32, names: &[String]) -> Result<()> {
         self.change(|data| {
             let Some(stream) = data.stream_mut(stream_id) else {
@@ -296,7 +469,15 @@ impl Catalog {
             };
             let mut changed = false;
             for name in names {
+                if stream.topics.iter().any(|t| t.storage() == name) {
+                    continue;
+                }
                 if stream.topics.iter().any(|t| &t.name == name) {
+                    tracing::warn!(
+                        stream = stream.name,
+                        topic = name,
+                        "a backend topic has the name a renamed topic took; it is not served"
+                    );
                     continue;
                 }
                 let id = stream.next_topic_id;
@@ -304,6 +485,8 @@ impl Catalog {
                 stream.topics.push(TopicEntry {
                     id,
                     name: name.clone(),
+                    storage: None,
+                    compression: None,
                     created_at: now_micros(),
                     next_group_id: 0,
                     groups: Vec::new(),
@@ -425,7 +608,7 @@ mod tests {
     async fn ids_are_stable_and_survive_a_reopen() {
         let (_dir, path) = new_path();
         let catalog = Catalog::open(Some(path.clone()), &["app".to_owned()]).unwrap();
-        let (other, new) = catalog.add_stream("other").await.unwrap();
+        let (other, new) = catalog.add_stream("other", "other").await.unwrap();
         assert!(new);
         assert_eq!(other.id, 1);
         catalog
@@ -456,9 +639,75 @@ mod tests {
             catalog.group(0, 1, &WireIdentifier::numeric(group.id)),
             Some(group)
         );
-        let (again, new) = catalog.add_stream("again").await.unwrap();
+        let (again, new) = catalog.add_stream("again", "again").await.unwrap();
         assert!(new);
         assert_eq!(again.id, 2, "the removed stream's id is not reused");
+    }
+
+    /// A rename changes the name clients see, keeps the storage name, and
+    /// survives a reopen; learning the backend's topics does not add the
+    /// renamed one again under its storage name.
+    #[tokio::test(flavor = "current_thread")]
+    async fn renames_keep_the_storage_name_and_survive_a_reopen() {
+        let (_dir, path) = new_path();
+        let catalog = Catalog::open(Some(path.clone()), &["app".to_owned()]).unwrap();
+        catalog
+            .learn_topics(0, &["a".to_owned(), "b".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(
+            catalog.rename_stream(0, "shop").await.unwrap(),
+            Renamed::Done
+        );
+        assert_eq!(
+            catalog.update_topic(0, 0, "b", None).await.unwrap(),
+            Renamed::NameTaken
+        );
+        assert_eq!(
+            catalog.update_topic(0, 0, "orders", Some(2)).await.unwrap(),
+            Renamed::Done
+        );
+        assert_eq!(
+            catalog.rename_stream(9, "x").await.unwrap(),
+            Renamed::NotFound
+        );
+        drop(catalog);
+
+        let catalog = Catalog::open(Some(path), &["app".to_owned()]).unwrap();
+        let names: Vec<_> = catalog
+            .streams()
+            .into_iter()
+            .map(|s| (s.name, s.storage))
+            .collect();
+        assert_eq!(
+            names,
+            [("shop".to_owned(), "app".to_owned())],
+            "`app` is not added again"
+        );
+        catalog
+            .learn_topics(0, &["a".to_owned(), "b".to_owned()])
+            .await
+            .unwrap();
+        let topics: Vec<_> = catalog
+            .topics(0)
+            .into_iter()
+            .map(|t| (t.name, t.storage, t.compression))
+            .collect();
+        assert_eq!(
+            topics,
+            [
+                ("orders".to_owned(), "a".to_owned(), Some(2)),
+                ("b".to_owned(), "b".to_owned(), None)
+            ]
+        );
+        assert!(catalog.topic_storage_taken(0, "a"));
+        assert!(catalog.stream_storage_taken("app"));
+        // Renamed back, the storage name is the name again.
+        catalog.update_topic(0, 0, "a", None).await.unwrap();
+        let a = catalog
+            .topic(0, &WireIdentifier::named("a").unwrap())
+            .unwrap();
+        assert_eq!((a.storage.as_str(), a.compression), ("a", Some(2)));
     }
 
     /// On a current-thread runtime the test's own thread is the only async
@@ -468,7 +717,7 @@ mod tests {
     async fn changes_write_the_file_off_the_async_worker_and_sync_its_directory() {
         let (dir, path) = new_path();
         let catalog = Catalog::open(Some(path.clone()), &[]).unwrap();
-        catalog.add_stream("app").await.unwrap();
+        catalog.add_stream("app", "app").await.unwrap();
         catalog.learn_topics(0, &["t".to_owned()]).await.unwrap();
         catalog.add_group(0, 0, "g").await.unwrap();
         catalog.remove_group(0, 0, 0).await.unwrap();
@@ -506,9 +755,9 @@ mod tests {
         let (_dir, path) = new_path();
         let catalog = Catalog::open(Some(path.clone()), &[]).unwrap();
         // Polled once (up to the write on the blocking pool), then dropped.
-        let dropped = catalog.add_stream("dropped").now_or_never();
+        let dropped = catalog.add_stream("dropped", "dropped").now_or_never();
         assert!(dropped.is_none(), "still writing when dropped");
-        let (next, _) = catalog.add_stream("next").await.unwrap();
+        let (next, _) = catalog.add_stream("next", "next").await.unwrap();
         assert_eq!(next.id, 1, "the dropped change took id 0");
         let reopened = Catalog::open(Some(path), &[]).unwrap();
         let names: Vec<String> = reopened.streams().into_iter().map(|s| s.name).collect();
@@ -523,10 +772,10 @@ mod tests {
         let catalog = Catalog::open(Some(path.clone()), &["app".to_owned()]).unwrap();
         // A directory where the temp file should go: the write fails.
         std::fs::create_dir(path.with_extension("tmp")).unwrap();
-        assert!(catalog.add_stream("lost").await.is_err());
+        assert!(catalog.add_stream("lost", "lost").await.is_err());
         assert_eq!(catalog.streams().len(), 1);
         std::fs::remove_dir(path.with_extension("tmp")).unwrap();
-        let (stream, new) = catalog.add_stream("kept").await.unwrap();
+        let (stream, new) = catalog.add_stream("kept", "kept").await.unwrap();
         assert!(new);
         assert_eq!(stream.id, 1, "the failed change took no id");
         drop(dir);

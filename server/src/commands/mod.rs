@@ -3,10 +3,12 @@
 mod groups;
 mod messages;
 mod offsets;
+mod options;
 mod resolve;
 mod stats;
 mod streams;
 pub(crate) mod system;
+mod topic_admin;
 mod topics;
 
 use bytes::Bytes;
@@ -33,11 +35,17 @@ pub(crate) const SERVED: &[u32] = &[
     GET_STREAMS_CODE,
     CREATE_STREAM_CODE,
     DELETE_STREAM_CODE,
+    UPDATE_STREAM_CODE,
+    PURGE_STREAM_CODE,
     GET_TOPIC_CODE,
     GET_TOPICS_CODE,
     CREATE_TOPIC_CODE,
     DELETE_TOPIC_CODE,
+    UPDATE_TOPIC_CODE,
+    PURGE_TOPIC_CODE,
     CREATE_PARTITIONS_CODE,
+    DELETE_PARTITIONS_CODE,
+    DELETE_SEGMENTS_CODE,
     SEND_MESSAGES_CODE,
     POLL_MESSAGES_CODE,
     FLUSH_UNSAVED_BUFFER_CODE,
@@ -94,11 +102,17 @@ async fn run(shared: &Shared, session: &mut Session, code: u32, body: &[u8]) -> 
         GET_STREAMS_CODE => streams::list(shared).await,
         CREATE_STREAM_CODE => streams::create(shared, body).await,
         DELETE_STREAM_CODE => streams::delete(shared, body).await,
+        UPDATE_STREAM_CODE => streams::update(shared, body).await,
+        PURGE_STREAM_CODE => streams::purge(shared, body).await,
         GET_TOPIC_CODE => topics::get(shared, body).await,
         GET_TOPICS_CODE => topics::list(shared, body).await,
         CREATE_TOPIC_CODE => topics::create(shared, body).await,
         DELETE_TOPIC_CODE => topics::delete(shared, body).await,
+        UPDATE_TOPIC_CODE => topic_admin::update(shared, body).await,
+        PURGE_TOPIC_CODE => topic_admin::purge(shared, body).await,
         CREATE_PARTITIONS_CODE => topics::create_partitions(shared, body).await,
+        DELETE_PARTITIONS_CODE => topic_admin::delete_partitions(shared, body).await,
+        DELETE_SEGMENTS_CODE => topic_admin::delete_segments(shared, body).await,
         SEND_MESSAGES_CODE => messages::send(shared, body).await,
         POLL_MESSAGES_CODE => messages::poll(shared, session, body).await,
         FLUSH_UNSAVED_BUFFER_CODE => messages::flush(shared, body).await,

@@ -25,17 +25,21 @@ fn catalog_error(error: crate::error::ServerError) -> Status {
 }
 
 /// The stream `id` names: from the catalog, or (by name) a stream the backend
-/// holds topics in.
+/// holds topics in that no catalog stream is stored under.
 pub(crate) async fn stream(shared: &Shared, id: &WireIdentifier) -> Result<StreamIds, Status> {
     if let Some(stream) = shared.catalog.stream(id) {
         return Ok(stream);
     }
     if let WireIdentifier::String(name) = id {
-        let topics = backend_topics(shared, name.as_str()).await?;
+        let name = name.as_str();
+        let topics = match shared.catalog.stream_storage_taken(name) {
+            true => Vec::new(),
+            false => backend_topics(shared, name).await?,
+        };
         if !topics.is_empty() {
             let (stream, _) = shared
                 .catalog
-                .add_stream(name.as_str())
+                .add_stream(name, name)
                 .await
                 .map_err(catalog_error)?;
             learn(shared, &stream, &topics).await?;
@@ -73,7 +77,7 @@ pub(crate) async fn topics(
     shared: &Shared,
     stream: &StreamIds,
 ) -> Result<Vec<(TopicIds, TopicInfo)>, Status> {
-    let infos = backend_topics(shared, &stream.name).await?;
+    let infos = backend_topics(shared, &stream.storage).await?;
     learn(shared, stream, &infos).await?;
     Ok(shared
         .catalog
@@ -82,7 +86,7 @@ pub(crate) async fn topics(
         .filter_map(|ids| {
             infos
                 .iter()
-                .find(|i| i.topic.topic == ids.name)
+                .find(|i| i.topic.topic == ids.storage)
                 .map(|info| (ids, info.clone()))
         })
         .collect())
@@ -98,7 +102,7 @@ pub(crate) async fn topic(
     let topic = match shared.catalog.topic(stream.id, topic_id) {
         Some(topic) => topic,
         None => {
-            let infos = backend_topics(shared, &stream.name).await?;
+            let infos = backend_topics(shared, &stream.storage).await?;
             learn(shared, &stream, &infos).await?;
             shared
                 .catalog
@@ -106,7 +110,7 @@ pub(crate) async fn topic(
                 .ok_or(Status::TOPIC_ID_NOT_FOUND)?
         }
     };
-    let topic_ref = TopicRef::new(stream.name.clone(), topic.name.clone());
+    let topic_ref = TopicRef::new(stream.storage.clone(), topic.storage.clone());
     let info = shared
         .backend
         .topic_info(&topic_ref)
@@ -123,22 +127,22 @@ pub(crate) async fn topic(
     })
 }
 
-/// Forgets the offsets the groups of a deleted topic committed (the groups
-/// the catalog knows, every partition), as Apache Iggy drops a topic's
-/// consumer offsets with it: the groups of a topic created again under the
-/// name start from its start, not at the deleted topic's positions (where
-/// they would wait for records that never come). The topic is gone by now,
-/// so a failure is logged, not returned: deleting it again could not get
-/// this far.
+/// Forgets the offsets the groups of a topic committed on `partitions` (the
+/// groups the catalog knows), as Apache Iggy drops consumer offsets with a
+/// deleted topic or partition, or a purged one: the groups of a topic
+/// created again under the name (or purged) start from its start, not at
+/// old positions (where they would wait for records that never come). The
+/// records are gone by now, so a failure is logged, not returned: the
+/// request could not be repeated to get this far.
 pub(crate) async fn forget_group_offsets(
     shared: &Shared,
     stream_id: u32,
     topic: &TopicIds,
     topic_ref: &TopicRef,
-    partitions: u32,
+    partitions: std::ops::Range<u32>,
 ) {
     for group in shared.catalog.groups(stream_id, topic.id) {
-        for partition in 0..partitions {
+        for partition in partitions.clone() {
             if let Err(error) = shared
                 .offsets
                 .delete(&group.name, topic_ref, partition)
@@ -149,6 +153,31 @@ pub(crate) async fn forget_group_offsets(
         }
     }
 }
+
+/// The first of `name`, `name~1`, `name~2`, ... that `free` accepts: the
+/// storage name of a stream or topic created under a name a renamed one is
+/// still stored under.
+pub(crate) async fn free_storage<F, Fut>(name: &str, mut free: F) -> Result<String, Status>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, Status>>,
+{
+    for n in 0..MAX_STORAGE_TRIES {
+        let candidate = match n {
+            0 => name.to_owned(),
+            n => format!("{name}~{n}"),
+        };
+        if free(candidate.clone()).await? {
+            return Ok(candidate);
+        }
+    }
+    tracing::warn!(name, "no free storage name");
+    Err(Status::ERROR)
+}
+
+/// How many storage names [`free_storage`] tries: one per rename that left
+/// its old name taken, so far more than any real history.
+const MAX_STORAGE_TRIES: u32 = 1_000;
 
 /// Removes a deleted topic from the catalog (persisted when it has a file).
 pub(crate) async fn forget_topic(shared: &Shared, topic: &TopicCtx) -> Result<(), Status> {

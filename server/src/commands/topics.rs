@@ -12,13 +12,13 @@ use iggy_binary_protocol::{
     },
     WireDecode, WireEncode, WireIdentifier, WireName, WireOptions,
 };
-use rustok_iggy::{ErrorKind, TopicInfo, TopicRef, MAX_PARTITIONS};
+use rustok_iggy::{ErrorKind, TopicInfo, TopicRef, TopicRetention, MAX_PARTITIONS};
 
-use super::{resolve, Reply};
+use super::{
+    options::{self, Limit, COMPRESSION_NONE},
+    resolve, topic_admin, Reply,
+};
 use crate::{catalog::TopicIds, error::Status, shared::Shared};
-
-/// Iggy's code for "no compression".
-const COMPRESSION_NONE: u8 = 1;
 
 /// Segments a partition reports at least: Apache Iggy reports a partition
 /// whose storage it does not know yet as one empty segment, and so does this
@@ -54,13 +54,18 @@ pub(crate) async fn header(
             messages_count: count,
         });
     }
+    let retention = retention(shared, &info.topic).await?;
     let header = TopicHeader {
         id: ids.id,
         created_at: ids.created_at,
         partitions_count: info.partitions,
-        message_expiry: 0,
-        compression_algorithm: COMPRESSION_NONE,
-        max_topic_size: 0,
+        message_expiry: Limit::wire(
+            retention
+                .max_age
+                .map(|age| u64::try_from(age.as_micros()).unwrap_or(u64::MAX - 1)),
+        ),
+        compression_algorithm: ids.compression.unwrap_or(COMPRESSION_NONE),
+        max_topic_size: Limit::wire(retention.max_bytes),
         size_bytes,
         messages_count,
         name: WireName::new(ids.name.clone())?,
@@ -68,6 +73,17 @@ pub(crate) async fn header(
         derived_options: WireOptions::empty(),
     };
     Ok((header, partitions))
+}
+
+/// The topic's retention as the backend applies it; a backend without
+/// per-topic retention keeps everything, which is what Apache Iggy reports
+/// as never expiring and unlimited.
+async fn retention(shared: &Shared, topic: &TopicRef) -> Result<TopicRetention, Status> {
+    match shared.backend.topic_retention(topic).await {
+        Ok(retention) => Ok(retention),
+        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(TopicRetention::default()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn details(shared: &Shared, topic: &resolve::TopicCtx) -> Reply {
@@ -100,29 +116,60 @@ pub(crate) async fn list(shared: &Shared, body: &[u8]) -> Reply {
     Ok(GetTopicsResponse { topics }.to_bytes())
 }
 
-/// `CreateTopic`: ensures it on the backend with its partition count.
+/// `CreateTopic`: ensures it on the backend with its partition count, under
+/// its name unless a renamed topic is stored under that (then under a free
+/// storage name), with the compression, expiry and size of its options.
 pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     let request = CreateTopicRequest::decode_from(body)?;
+    let settings = options::topic(&request.options, options::CREATE_TOPIC_KEYS)?;
     let stream = resolve::stream(shared, &request.stream_id).await?;
     if request.partitions_count == 0 || request.partitions_count > MAX_PARTITIONS {
         return Err(Status::INVALID_PARTITIONS_COUNT);
     }
-    let topic_ref = TopicRef::new(stream.name.clone(), request.name.as_str());
-    match shared.backend.topic_info(&topic_ref).await {
+    let stream_id = WireIdentifier::numeric(stream.id);
+    let name = WireIdentifier::String(request.name.clone());
+    match resolve::topic(shared, &stream_id, &name).await {
         Ok(_) => return Err(Status::TOPIC_NAME_ALREADY_EXISTS),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
+        Err(Status::TOPIC_ID_NOT_FOUND) => {}
+        Err(status) => return Err(status),
     }
+    let storage = resolve::free_storage(request.name.as_str(), |candidate| {
+        let topic_ref = TopicRef::new(stream.storage.clone(), candidate.clone());
+        let stream = &stream;
+        async move {
+            if shared.catalog.topic_storage_taken(stream.id, &candidate) {
+                return Ok(false);
+            }
+            match shared.backend.topic_info(&topic_ref).await {
+                Ok(_) => Ok(false),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+                Err(e) => Err(e.into()),
+            }
+        }
+    })
+    .await?;
+    let topic_ref = TopicRef::new(stream.storage.clone(), storage.clone());
     shared
         .backend
         .ensure_topic(&topic_ref, request.partitions_count)
         .await?;
-    let topic = resolve::topic(
-        shared,
-        &WireIdentifier::numeric(stream.id),
-        &WireIdentifier::String(request.name),
-    )
-    .await?;
+    if settings.sets_retention() {
+        topic_admin::set_retention(shared, &topic_ref, &settings).await?;
+    }
+    shared
+        .catalog
+        .add_topic(
+            stream.id,
+            request.name.as_str(),
+            &storage,
+            settings.compression,
+        )
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "catalog update failed");
+            Status::ERROR
+        })?;
+    let topic = resolve::topic(shared, &stream_id, &name).await?;
     details(shared, &topic).await
 }
 
@@ -144,7 +191,7 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
         topic.stream.id,
         &topic.topic,
         &topic.topic_ref,
-        topic.partitions,
+        0..topic.partitions,
     )
     .await;
     resolve::forget_topic(shared, &topic).await?;

@@ -20,6 +20,9 @@ use rustok_iggy::{
 use super::{skip, unique};
 use crate::fixtures::test_message;
 
+mod admin;
+pub use admin::*;
+
 /// How long a long poll is allowed to wait in [`long_poll_wakes_on_append`]:
 /// far longer than the case should take, so a backend that does not wake on
 /// append fails it (by returning nothing) rather than passing slowly.
