@@ -372,3 +372,34 @@ fn the_official_cli_takes_a_snapshot() {
     // the unpacked archive in `server/tests/snapshot.rs`.
     assert_eq!(server.stop(), 0);
 }
+
+#[test]
+#[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
+fn the_official_cli_describes_the_topic_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let server = Serve::start(&dir.path().join("data"), (USER, PASSWORD), &[]);
+    let at = server.address.clone();
+
+    let catalog = iggy_loud(&at, &home, &["options", "topic"]);
+    for key in [
+        "compression_algorithm",
+        "message_expiry",
+        "max_topic_size",
+        "segment_size",
+        "durability",
+        "consumer_offset_durability",
+        "enforce_fsync",
+        "messages_required_to_save",
+        "size_of_messages_required_to_save",
+        "preallocate_segments",
+    ] {
+        assert!(catalog.contains(key), "{key}: {catalog}");
+    }
+    assert!(catalog.contains("not applied"), "{catalog}");
+    // Streams have no options, as on Apache Iggy.
+    let streams = iggy_loud(&at, &home, &["options", "stream"]);
+    assert!(!streams.contains("message_expiry"), "{streams}");
+    assert_eq!(server.stop(), 0);
+}

@@ -3,8 +3,16 @@
 //! outside the command's list is `UnsupportedOptionKey`, a value of the wrong
 //! kind or out of range `InvalidOptionValue`.
 
-use iggy_binary_protocol::WireOptions;
+use bytes::Bytes;
+use iggy_binary_protocol::{
+    requests::system::{
+        DescribeOptionsRequest, OPTIONS_SCOPE_STREAM, OPTIONS_SCOPE_TOPIC, OPTIONS_SCOPE_USER,
+    },
+    responses::system::{DescribeOptionsResponse, OptionDescriptor},
+    WireDecode, WireEncode, WireName, WireOptions,
+};
 
+use super::Reply;
 use crate::error::Status;
 
 /// The keys `CreateTopic` accepts: the topic catalog of the 0.11 SDK (and
@@ -35,8 +43,100 @@ const MAX_TOPIC_SIZE: &str = "max_topic_size";
 
 /// Iggy's header kinds the values come in.
 const KIND_STRING: u8 = 2;
+const KIND_BOOL: u8 = 3;
 const KIND_UINT8: u8 = 9;
+const KIND_UINT32: u8 = 11;
 const KIND_UINT64: u8 = 12;
+
+/// What `DescribeOptions` says of a create-only key this server accepts but
+/// leaves to the backend's own configuration.
+const LEFT_TO_THE_BACKEND: &str = "Accepted for Apache Iggy clients and not applied: \
+    the backend's own configuration decides (the embedded log: `segment_bytes`, `fsync`)";
+
+/// `DescribeOptions` (`iggy options <scope>`): every key `CreateTopic`
+/// accepts, with its kind, default and what it does here; streams and users
+/// have no keys, as on Apache Iggy; another scope is `InvalidCommand`.
+pub(crate) fn describe(body: &[u8]) -> Reply {
+    let request = DescribeOptionsRequest::decode_from(body).map_err(|_| Status::INVALID_COMMAND)?;
+    let entries = match request.scope {
+        OPTIONS_SCOPE_TOPIC => topic_catalog()?,
+        OPTIONS_SCOPE_STREAM | OPTIONS_SCOPE_USER => Vec::new(),
+        _ => return Err(Status::INVALID_COMMAND),
+    };
+    Ok(DescribeOptionsResponse { entries }.to_bytes())
+}
+
+/// The topic keys, in [`CREATE_TOPIC_KEYS`] order, with Apache Iggy's kinds
+/// and defaults.
+fn topic_catalog() -> Result<Vec<OptionDescriptor>, Status> {
+    let entry = |key: &str, kind: u8, default: &[u8], description: &str| {
+        Ok(OptionDescriptor {
+            key: WireName::new(key)?,
+            kind,
+            default_value: Bytes::copy_from_slice(default),
+            description: description.to_owned(),
+        })
+    };
+    let never = u64::MAX.to_le_bytes();
+    vec![
+        entry(
+            COMPRESSION_ALGORITHM,
+            KIND_STRING,
+            b"none",
+            "Compression algorithm (none, gzip): kept and reported; the log stores \
+             messages as sent",
+        ),
+        entry(
+            MESSAGE_EXPIRY,
+            KIND_UINT64,
+            &never,
+            "Message expiry in microseconds (or unlimited, server_default): the oldest \
+             segments whose records are all older go",
+        ),
+        entry(
+            MAX_TOPIC_SIZE,
+            KIND_UINT64,
+            &never,
+            "Topic size cap in bytes (or unlimited, server_default), shared equally by \
+             the partitions, at least one segment each: the oldest segments go first",
+        ),
+        entry(
+            "segment_size",
+            KIND_UINT64,
+            &(1u64 << 30).to_le_bytes(),
+            LEFT_TO_THE_BACKEND,
+        ),
+        entry(
+            "durability",
+            KIND_STRING,
+            b"replicated",
+            LEFT_TO_THE_BACKEND,
+        ),
+        entry(
+            "consumer_offset_durability",
+            KIND_STRING,
+            b"replicated",
+            LEFT_TO_THE_BACKEND,
+        ),
+        entry("enforce_fsync", KIND_BOOL, &[0], LEFT_TO_THE_BACKEND),
+        entry(
+            "messages_required_to_save",
+            KIND_UINT32,
+            &1024u32.to_le_bytes(),
+            LEFT_TO_THE_BACKEND,
+        ),
+        entry(
+            "size_of_messages_required_to_save",
+            KIND_UINT64,
+            &(1u64 << 20).to_le_bytes(),
+            LEFT_TO_THE_BACKEND,
+        ),
+        entry("preallocate_segments", KIND_BOOL, &[0], LEFT_TO_THE_BACKEND),
+    ]
+    .into_iter()
+    .collect::<Result<Vec<_>, iggy_binary_protocol::WireError>>()
+    .map_err(Status::from)
+}
 
 /// Iggy's compression codes.
 pub(crate) const COMPRESSION_NONE: u8 = 1;
@@ -162,6 +262,15 @@ mod tests {
             .collect();
         encode_user_headers(&entries, &mut buf);
         WireOptions::from_bytes(buf.freeze()).unwrap()
+    }
+
+    #[test]
+    fn the_topic_catalog_names_every_key_create_accepts() {
+        let catalog = topic_catalog().unwrap();
+        let keys: Vec<&str> = catalog.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, CREATE_TOPIC_KEYS);
+        assert!(describe(&[OPTIONS_SCOPE_STREAM]).is_ok());
+        assert_eq!(describe(&[9]), Err(Status::INVALID_COMMAND));
     }
 
     #[test]
