@@ -70,8 +70,11 @@
 //! | login-register (40) | the one configured user; protocol version checked |
 //! | logout (39) | leaves the connection's groups |
 //! | get me (20) | this connection, its groups |
+//! | get client / get clients (21/22) | every open connection; see [Clients](crate#clients) |
 //! | cluster metadata (12) | one healthy leader node: this server |
 //! | stats (10) | real figures of the log, the connections, the process and the host; see [Stats](crate#stats) |
+//! | snapshot (11) | a zip of the server's diagnostics; see [Snapshots](crate#snapshots) |
+//! | describe options (13) | the topic keys create accepts, with kinds, defaults and what each does here; none for streams and users |
 //! | get/list/create stream (200/201/202) | catalog + backend topics |
 //! | delete stream (203) | as delete topic for each of its topics, then the stream leaves the catalog |
 //! | update stream (204) | a rename in the catalog (the backend keeps its storage name, see docs/architecture.md); a name another stream has is 1012; any option 4041 (streams have none) |
@@ -231,8 +234,7 @@
 //! ## Not supported
 //!
 //! Users other than the configured one, personal access tokens, permissions,
-//! client certificates, the HTTP and WebSocket transports, deleting topics or data, changing a
-//! partition count, segments, message-id deduplication, and clustering.
+//! client certificates, the HTTP and WebSocket transports, and clustering.
 
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
