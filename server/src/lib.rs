@@ -133,7 +133,14 @@
 //!   `iggy-consumer-<id>`.
 //! - **Groups**: membership and assignment are the backend's; each poll by a
 //!   member re-syncs its assignment, and a partition it no longer owns gets
-//!   error 5009 so the SDK re-syncs. With cooperative rebalancing a partition
+//!   error 5009 so the SDK re-syncs. The SDK polls only the partitions its
+//!   last `SyncConsumerGroup` named, so when a member's grant changed since
+//!   (it was granted a partition another member just released), its poll
+//!   gets an empty reply for partition `u32::MAX`, the protocol's "re-sync",
+//!   and the SDK syncs and polls what it gained. (Apache Iggy names a
+//!   member's whole target set at once and refuses polls from the member
+//!   giving a partition up; here a partition is granted once its holder
+//!   released it.) With cooperative rebalancing a partition
 //!   moves only after its holder was told it lost it. `get consumer group`
 //!   lists the members connected over TCP or QUIC (the `Backend` trait exposes no
 //!   member list, so in-process subscribers are not shown, though they share

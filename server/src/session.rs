@@ -21,6 +21,12 @@ pub(crate) struct Membership {
     /// Partitions granted at the last sync, ascending; reported back as
     /// "held" at the next sync, which is how a revoked partition is released.
     pub(crate) assigned: Vec<u32>,
+    /// Partitions the last `SyncConsumerGroup` reply named (`None` before
+    /// the first). The SDK polls those only (it picks the partition itself)
+    /// and syncs again only when a poll is refused, so a poll after the
+    /// grant changed tells it to re-sync (see `groups::refresh`). A member
+    /// that never syncs names its partitions itself and is not told.
+    pub(crate) told: Option<Vec<u32>>,
     /// What the backend counts this member as holding — the last grant and
     /// what it revoked but is not yet told was released — each with the
     /// generation it was granted at. A group-offset write is accepted for

@@ -364,3 +364,110 @@ async fn poll_next(
         )
         .await
 }
+
+/// The SDK picks a group poll's partition from its last sync and syncs again
+/// only when told to: a member granted one of its partitions at its sync and
+/// the other once a second member released it polls both. It once never
+/// polled the second (`iggy-bench balanced-consumer-group` then waited
+/// forever for that partition's messages).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_granted_more_after_its_sync_polls_it_too() {
+    let backend = Arc::new(MemoryBackend::new());
+    let server = common::start(backend.clone()).await;
+    let addr = server.local_addr();
+    let admin = common::client(addr).await;
+    let (stream, topic) = (
+        Identifier::named("app").unwrap(),
+        Identifier::named("jobs").unwrap(),
+    );
+    admin.create_stream("app").await.unwrap();
+    admin
+        .create_topic(
+            &stream,
+            "jobs",
+            &TopicCreateOptions {
+                partitions_count: Some(6),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    admin
+        .create_consumer_group(&stream, &topic, "workers")
+        .await
+        .unwrap();
+    let group = Identifier::named("workers").unwrap();
+    let consumer = Consumer::group(group.clone());
+    for partition in 0..6 {
+        let mut batch = vec![IggyMessage::from_str(&format!("job-{partition}")).unwrap()];
+        admin
+            .send_messages(
+                &stream,
+                &topic,
+                &Partitioning::partition_id(partition),
+                &mut batch,
+            )
+            .await
+            .unwrap();
+    }
+    // Two members that name their partitions themselves: a poll is a
+    // heartbeat that releases what a rebalance took from them.
+    let poll = |client, partition| poll_next(client, &stream, &topic, &consumer, partition);
+    let x = &common::client(addr).await;
+    x.join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    let z = &common::client(addr).await;
+    z.join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        poll(x, 0).await.unwrap(); // gives 1, 3, 5 up
+    }
+    poll(z, 1).await.unwrap(); // takes 1, 3, 5
+                               // `y` joins: it is to get 2 (held by `x`) and 5 (held by `z`).
+    let y = &common::client(addr).await;
+    y.join_consumer_group(&stream, &topic, &group)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        poll(x, 0).await.unwrap(); // gives 2 up
+    }
+    let first = y
+        .poll_messages(
+            &stream,
+            &topic,
+            None,
+            &consumer,
+            &PollingStrategy::next(),
+            10,
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.partition_id, 2, "granted 2 only, so far");
+    for _ in 0..2 {
+        poll(z, 1).await.unwrap(); // gives 5 up
+    }
+    let mut polled = Vec::new();
+    for _ in 0..4 {
+        let next = y
+            .poll_messages(
+                &stream,
+                &topic,
+                None,
+                &consumer,
+                &PollingStrategy::next(),
+                10,
+                true,
+            )
+            .await
+            .unwrap();
+        polled.extend(
+            next.messages
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.payload).into_owned()),
+        );
+    }
+    assert_eq!(polled, ["job-5"], "5 is polled once it is granted");
+}

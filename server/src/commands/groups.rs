@@ -156,6 +156,7 @@ pub(crate) async fn join(shared: &Shared, session: &mut Session, body: &[u8]) ->
         Membership {
             member,
             assigned: Vec::new(),
+            told: None,
             holding: BTreeMap::new(),
             stream_id: topic.stream.id,
             topic_id: topic.topic.id,
@@ -200,11 +201,19 @@ pub(crate) async fn sync(shared: &Shared, session: &mut Session, body: &[u8]) ->
         Err(status) => return Err(status),
     };
     match sync_member(shared, session, &topic, &group).await {
-        Ok(assignment) => Ok(SyncConsumerGroupResponse {
-            generation: assignment.generation,
-            partitions: assignment.partitions,
+        Ok(assignment) => {
+            if let Some(membership) = session
+                .groups
+                .get_mut(&(topic.topic_ref.clone(), group.name.clone()))
+            {
+                membership.told = Some(assignment.partitions.clone());
+            }
+            Ok(SyncConsumerGroupResponse {
+                generation: assignment.generation,
+                partitions: assignment.partitions,
+            }
+            .to_bytes())
         }
-        .to_bytes()),
         Err(Status::CONSUMER_GROUP_MEMBER_NOT_FOUND) => Ok(Bytes::new()),
         Err(status) => Err(status),
     }
@@ -294,14 +303,26 @@ pub(crate) fn fence(
         .ok_or(Status::CONSUMER_GROUP_PARTITION_NOT_OWNED)
 }
 
-/// The partitions this connection's member may poll now (see [`sync`]).
+/// The partitions this connection's member may poll now (see [`sync`]),
+/// or `None` when the member synced and they are not what its last
+/// `SyncConsumerGroup` reply named: the SDK 0.11 picks a group poll's partition from that reply and
+/// syncs again only when a poll is refused, so a member granted more (a
+/// partition another member just released) or less must be told to
+/// re-sync, or it never polls what it gained. Apache Iggy names the whole
+/// target set at a sync and refuses polls from the member giving a
+/// partition up; this server grants a partition only once its holder
+/// released it, and tells the member each time its grant changes.
 pub(crate) async fn refresh(
     shared: &Shared,
     session: &mut Session,
     topic: &resolve::TopicCtx,
     group: &GroupIds,
-) -> Result<Vec<u32>, Status> {
-    sync_member(shared, session, topic, group)
-        .await
-        .map(|a| a.partitions)
+) -> Result<Option<Vec<u32>>, Status> {
+    let assignment = sync_member(shared, session, topic, group).await?;
+    let stale = session
+        .groups
+        .get(&(topic.topic_ref.clone(), group.name.clone()))
+        .and_then(|m| m.told.as_ref())
+        .is_some_and(|told| *told != assignment.partitions);
+    Ok((!stale).then_some(assignment.partitions))
 }

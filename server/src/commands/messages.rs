@@ -25,6 +25,9 @@ use crate::{
 
 /// The SDK's "no partition is assigned to this member" partition id.
 const NO_ASSIGNED_PARTITION: u32 = u32::MAX - 1;
+/// The partition id of an empty poll reply that makes the SDK sync its
+/// group assignment again (`RESYNC_REQUIRED_PARTITION_SENTINEL`).
+const RESYNC_REQUIRED: u32 = u32::MAX;
 
 const STRATEGY_OFFSET: u8 = 1;
 const STRATEGY_TIMESTAMP: u8 = 2;
@@ -82,8 +85,10 @@ pub(crate) async fn send(shared: &Shared, body: &[u8]) -> Reply {
 /// `PollMessages` from one partition.
 ///
 /// A consumer-group poll must come from a member that owns the partition:
-/// the member's assignment is re-synced first, and a partition it lost gets
-/// `ConsumerGroupPartitionNotOwned`, on which the SDK re-syncs. `next` starts
+/// the member's assignment is re-synced first; a member whose grant changed
+/// since its last `SyncConsumerGroup` gets an empty reply for partition
+/// `u32::MAX`, and one polling a partition it lost gets
+/// `ConsumerGroupPartitionNotOwned`, on both of which the SDK re-syncs. `next` starts
 /// at the committed offset (the core stores the next offset to consume);
 /// auto-commit stores the offset after the last polled message.
 pub(crate) async fn poll(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
@@ -92,7 +97,9 @@ pub(crate) async fn poll(shared: &Shared, session: &mut Session, body: &[u8]) ->
     let consumer = resolve::consumer(shared, &topic, &request.consumer).await?;
     let partition = match &consumer {
         ConsumerKey::Group(group) => {
-            let assigned = groups::refresh(shared, session, &topic, group).await?;
+            let Some(assigned) = groups::refresh(shared, session, &topic, group).await? else {
+                return Ok(encode_poll(RESYNC_REQUIRED, 0, &[]));
+            };
             match request.partition_id {
                 Some(p) if assigned.contains(&p) => p,
                 Some(_) => return Err(Status::CONSUMER_GROUP_PARTITION_NOT_OWNED),
