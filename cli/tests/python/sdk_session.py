@@ -1,12 +1,15 @@
 """Apache Iggy's Python SDK (`apache-iggy` 0.9.0) against `rustok-iggy serve`.
 
-Run by `cli/tests/python_sdk.rs`, which starts the server on a free loopback
+Topology, messages with typed headers polled every way, a two-member
+consumer group, purge / update / delete partitions, the option catalog and
+the stats. Run by `cli/tests/python_sdk.rs`, which starts the server on a free loopback
 port: `python sdk_session.py HOST:PORT USERNAME PASSWORD`. Every step checks
 what the server answered; the first failed check ends the script with a
 non-zero status and the reason.
 """
 
 import asyncio
+import datetime
 import sys
 import time
 
@@ -15,6 +18,7 @@ from apache_iggy import (
     HeaderKey,
     HeaderValue,
     IggyClient,
+    IggyExpiry,
     Partitioning,
     PollingStrategy,
     SendMessage,
@@ -170,11 +174,50 @@ async def stats(client):
     check(s.iggy_server_version.startswith("rustok-iggy-server "), s.iggy_server_version)
 
 
+async def administration(client):
+    await client.create_topic("py", "admin", partitions_count=3)
+    for p in range(3):
+        await client.send_messages("py", "admin", Partitioning.partition_id(p),
+                                   [SendMessage(f"a{p}-{i}") for i in range(2)])
+    await visible(client, "py", "admin", 2, 2)
+
+    await client.delete_partitions("py", "admin", 1)
+    topic = await client.get_topic("py", "admin")
+    check(topic.partitions_count == 2, f"after delete_partitions: {topic.partitions_count}")
+
+    day = datetime.timedelta(days=1)
+    await client.update_topic("py", "admin", "audit", message_expiry=IggyExpiry.ExpireDuration(day))
+    topic = await client.get_topic("py", "audit")
+    check(topic.name == "audit", f"renamed: {topic.name}")
+    check(isinstance(topic.message_expiry, IggyExpiry.ExpireDuration)
+          and topic.message_expiry.duration == day, f"expiry: {topic.message_expiry}")
+    check(topic.messages_count == 4, f"kept its messages: {topic.messages_count}")
+
+    await client.purge_topic("py", "audit")
+    topic = await client.get_topic("py", "audit")
+    check(topic.messages_count == 0, f"purged: {topic.messages_count}")
+
+    await client.create_stream("py-other")
+    await client.create_topic("py-other", "t", partitions_count=1)
+    await client.send_messages("py-other", "t", Partitioning.partition_id(0), [SendMessage("x")])
+    await client.purge_stream("py-other")
+    topic = await client.get_topic("py-other", "t")
+    check(topic.messages_count == 0, f"stream purged: {topic.messages_count}")
+    await client.update_stream("py-other", "py-renamed")
+    check(await client.get_stream("py-renamed") is not None, "stream renamed")
+    await client.delete_stream("py-renamed")
+
+    keys = [spec.key for spec in await client.describe_options("topic")]
+    check("message_expiry" in keys and "max_topic_size" in keys, f"topic options: {keys}")
+    check(await client.describe_options("stream") == [], "streams have no options")
+
+
 async def main(address, username, password):
     client = await connect(address, username, password)
     await topology(client)
     await send_and_poll(client)
     await consumer_group(address, username, password)
+    await administration(client)
     await stats(client)
     await client.delete_stream("py")
     check(await client.get_stream("py") is None, "stream deleted")
