@@ -23,14 +23,16 @@
 //! the kind byte has [`VERBATIM`] set, `len: u8` (key) or `len: u8` (value)
 //! and the original bytes (key first).
 
-use bytes::{Bytes, BytesMut};
-use rustok_iggy::Headers;
+use bytes::{BufMut, Bytes, BytesMut};
+use rustok_iggy::{HeaderName, Headers};
 
 use crate::error::Status;
 
 /// The reserved core header. A client sending a header of this name is
 /// refused (`InvalidFormat`): it would be read back as metadata.
 pub(crate) const META_HEADER: &str = "iggy.meta";
+/// [`META_HEADER`] as a core header name, allocated once.
+const META: HeaderName = HeaderName::from_static(META_HEADER);
 
 const VERSION: u8 = 1;
 const KIND_RAW: u8 = 1;
@@ -166,9 +168,10 @@ pub(crate) fn to_core_headers(
     headers: impl IntoIterator<Item = WireHeader>,
     origin_timestamp: u64,
 ) -> Result<Headers, Status> {
-    let mut meta = BytesMut::new();
-    meta.extend_from_slice(&[VERSION]);
-    meta.extend_from_slice(&origin_timestamp.to_le_bytes());
+    let mut meta = BytesMut::with_capacity(9);
+    meta.put_u8(VERSION);
+    meta.put_u64_le(origin_timestamp);
+    // Empty (no allocation) for the common message without headers.
     let mut fields: Vec<(String, Bytes, Option<Bytes>)> = Vec::new();
     for header in headers {
         let key = to_core(header.key_kind, &header.key);
@@ -209,8 +212,8 @@ pub(crate) fn to_core_headers(
     }
     Ok(fields
         .into_iter()
-        .map(|(key, value, _)| (key, value))
-        .chain(std::iter::once((META_HEADER.to_owned(), meta.freeze())))
+        .map(|(key, value, _)| (HeaderName::from(key), value))
+        .chain(std::iter::once((META, meta.freeze())))
         .collect())
 }
 
@@ -283,7 +286,8 @@ fn parse_meta(value: &[u8]) -> Option<Meta<'_>> {
 /// only a core writer can store) are left out.
 pub(crate) fn to_wire_headers(headers: &Headers) -> (Option<u64>, Vec<WireHeader>) {
     let meta = headers.get(META_HEADER).and_then(|m| parse_meta(m));
-    let mut out = Vec::with_capacity(headers.len());
+    // Empty (no allocation) when the meta header is the only one.
+    let mut out = Vec::new();
     for (key, value) in headers.iter().filter(|(k, _)| *k != META_HEADER) {
         let recorded = meta
             .as_ref()
