@@ -191,10 +191,12 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod auth;
 mod catalog;
 mod commands;
 mod config;
 mod connection;
+mod durable;
 mod error;
 mod frame;
 #[cfg(feature = "fuzzing")]
