@@ -252,6 +252,7 @@ pub async fn start_with(
     if let Some(dir) = embedded_data_dir(config)? {
         builder = builder
             .catalog_path(dir.join("iggy-catalog.json"))
+            .users_path(dir.join("iggy-users.json"))
             .data_dir(dir);
     }
     if let Some((user, password)) = credentials {
