@@ -27,7 +27,10 @@ pub struct ServeArgs {
     /// `plugins.embedded.data_dir`).
     #[arg(long, env = "IGGY_SYSTEM_PATH")]
     data_dir: Option<PathBuf>,
-    /// The user clients log in as.
+    /// The root user's name. Like Apache Iggy's, it and the password create
+    /// the root user at the first start only; the users (with their hashed
+    /// passwords and tokens) are kept in `iggy-users.json` in the data
+    /// directory, and a root password changed through the API stays changed.
     #[arg(long, env = "IGGY_ROOT_USERNAME")]
     username: Option<String>,
     /// Its password. Prefer the environment variable: a flag shows in `ps`.

@@ -193,7 +193,11 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
     let reader = login(addr, &reader_name, "reader-pass").await;
     assert_eq!(reader.get_me().await.unwrap().user_id, Some(reader_id));
     assert!(reader.get_stream(&id(a)).await.unwrap().is_some());
-    assert!(reader.get_topic(&id(a), &named("t")).await.unwrap().is_some());
+    assert!(reader
+        .get_topic(&id(a), &named("t"))
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(poll(&reader, a).await.unwrap().messages.len(), 1);
     let unauthorized = IggyError::Unauthorized.as_code();
     assert_eq!(code(send(&reader, a).await), unauthorized);
@@ -201,7 +205,10 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
     assert_eq!(code(send(&reader, b).await), unauthorized);
     assert_eq!(code(reader.get_stream(&id(b)).await), unauthorized);
     assert_eq!(code(reader.get_streams().await), unauthorized);
-    assert_eq!(code(reader.create_stream(&unique("no")).await), unauthorized);
+    assert_eq!(
+        code(reader.create_stream(&unique("no")).await),
+        unauthorized
+    );
     assert_eq!(code(reader.delete_stream(&id(a)).await), unauthorized);
     assert_eq!(
         code(
@@ -228,7 +235,11 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
         unauthorized
     );
     assert_eq!(
-        code(reader.change_password(&id(0), root_password, "x-pass").await),
+        code(
+            reader
+                .change_password(&id(0), root_password, "x-pass")
+                .await
+        ),
         unauthorized
     );
     // A user may read itself; what does not exist is "not found" before
@@ -278,7 +289,12 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
     send(&reader, a).await.unwrap();
     assert_eq!(code(send(&reader, b).await), unauthorized);
     assert_eq!(
-        admin.get_user(&id(reader_id)).await.unwrap().unwrap().permissions,
+        admin
+            .get_user(&id(reader_id))
+            .await
+            .unwrap()
+            .unwrap()
+            .permissions,
         Some(sender)
     );
 
@@ -316,7 +332,12 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
     assert_eq!(
         code(
             admin
-                .update_user(&id(reader_id), Some(root), None, &UserUpdateOptions::default())
+                .update_user(
+                    &id(reader_id),
+                    Some(root),
+                    None,
+                    &UserUpdateOptions::default()
+                )
                 .await
         ),
         IggyError::UserAlreadyExists.as_code()
@@ -324,7 +345,12 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
     assert_eq!(
         code(
             admin
-                .update_user(&id(90_000), Some("whoever"), None, &UserUpdateOptions::default())
+                .update_user(
+                    &id(90_000),
+                    Some("whoever"),
+                    None,
+                    &UserUpdateOptions::default()
+                )
                 .await
         ),
         IggyError::ResourceNotFound(String::new()).as_code()
@@ -403,7 +429,10 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
         invalid_token
     );
 
-    reader.delete_personal_access_token("forever").await.unwrap();
+    reader
+        .delete_personal_access_token("forever")
+        .await
+        .unwrap();
     assert_eq!(
         code(reader.delete_personal_access_token("forever").await),
         IggyError::ResourceNotFound(String::new()).as_code()
@@ -435,7 +464,12 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
         .await
         .unwrap();
     assert_eq!(
-        admin.get_user(&id(reader_id)).await.unwrap().unwrap().status,
+        admin
+            .get_user(&id(reader_id))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         UserStatus::Inactive
     );
     assert_eq!(
@@ -469,7 +503,11 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
         not_found
     );
     assert_eq!(
-        code(admin.change_password(&id(90_000), "old-pass", "new-pass").await),
+        code(
+            admin
+                .change_password(&id(90_000), "old-pass", "new-pass")
+                .await
+        ),
         not_found
     );
     // Another user's password, by an admin: the current one must be right.
@@ -525,7 +563,12 @@ async fn users_and_tokens_survive_a_restart_and_are_stored_hashed() {
     let mut global = Permissions::default();
     global.global.read_users = true;
     let ops = admin
-        .create_user("ops", "ops-secret-pass", UserStatus::Active, Some(global.clone()))
+        .create_user(
+            "ops",
+            "ops-secret-pass",
+            UserStatus::Active,
+            Some(global.clone()),
+        )
         .await
         .unwrap();
     let ops_client = login(&addr, "ops", "ops-secret-pass").await;
@@ -541,7 +584,12 @@ async fn users_and_tokens_survive_a_restart_and_are_stored_hashed() {
     drop((admin, ops_client));
 
     let stored = std::fs::read_to_string(&path).unwrap();
-    for secret in ["root-pass", "root-new-pass", "ops-secret-pass", token.as_str()] {
+    for secret in [
+        "root-pass",
+        "root-new-pass",
+        "ops-secret-pass",
+        token.as_str(),
+    ] {
         assert!(!stored.contains(secret), "`{secret}` in clear in {stored}");
     }
     assert!(stored.contains("$argon2id$"), "{stored}");
