@@ -526,9 +526,126 @@ async fn scenario(addr: &str, root: &str, root_password: &str) {
     assert_eq!(code(poll(&reader, a).await), unauthorized);
     assert!(admin.get_user(&id(reader_id)).await.unwrap().is_none());
 
+    narrower_grants(addr, &admin, a, b).await;
+
     for stream in [a, b] {
         admin.delete_stream(&id(stream)).await.unwrap();
     }
+}
+
+/// Grants narrower than a stream's, and the commands each covers: a
+/// topic's `read_topic`, a global `poll_messages`, `read_servers`; and a
+/// user created inactive.
+async fn narrower_grants(addr: &str, admin: &IggyClient, a: u32, b: u32) {
+    let unauthorized = IggyError::Unauthorized.as_code();
+    let topic = admin
+        .get_topic(&id(a), &named("t"))
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let mut topics = BTreeMap::new();
+    topics.insert(
+        topic as usize,
+        TopicPermissions {
+            read_topic: true,
+            ..TopicPermissions::default()
+        },
+    );
+    let mut streams = BTreeMap::new();
+    streams.insert(
+        a as usize,
+        StreamPermissions {
+            topics: Some(topics),
+            ..StreamPermissions::default()
+        },
+    );
+    let mut global = GlobalPermissions::default();
+    global.poll_messages = true;
+    global.read_servers = true;
+    let name = unique("narrow");
+    let narrow_id = admin
+        .create_user(
+            &name,
+            "narrow-pass",
+            UserStatus::Active,
+            Some(Permissions {
+                global,
+                streams: Some(streams),
+            }),
+        )
+        .await
+        .unwrap()
+        .id;
+    let narrow = login(addr, &name, "narrow-pass").await;
+    // The topic's read: the topic, its groups, polling and offsets.
+    assert!(narrow
+        .get_topic(&id(a), &named("t"))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(code(narrow.get_topics(&id(a)).await), unauthorized);
+    assert_eq!(code(narrow.get_stream(&id(a)).await), unauthorized);
+    let group = unique("g");
+    narrow
+        .create_consumer_group(&id(a), &named("t"), &group)
+        .await
+        .unwrap();
+    assert!(!narrow
+        .get_consumer_groups(&id(a), &named("t"))
+        .await
+        .unwrap()
+        .is_empty());
+    narrow
+        .delete_consumer_group(&id(a), &named("t"), &named(&group))
+        .await
+        .unwrap();
+    assert_eq!(code(send(&narrow, a).await), unauthorized);
+    // The global poll: any topic's messages and offsets, not the topic.
+    assert_eq!(poll(&narrow, b).await.unwrap().messages.len(), 1);
+    let consumer = Consumer::new(named("auth-test"));
+    narrow
+        .store_consumer_offset(&consumer, &id(b), &named("t"), Some(0), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        narrow
+            .get_consumer_offset(&consumer, &id(b), &named("t"), Some(0))
+            .await
+            .unwrap()
+            .map(|o| o.stored_offset),
+        Some(0)
+    );
+    assert_eq!(
+        code(narrow.get_consumer_groups(&id(b), &named("t")).await),
+        unauthorized
+    );
+    assert_eq!(
+        code(narrow.get_topic(&id(b), &named("t")).await),
+        unauthorized
+    );
+    assert_eq!(code(send(&narrow, b).await), unauthorized);
+    // `read_servers`: stats.
+    narrow.get_stats().await.unwrap();
+    admin.delete_user(&id(narrow_id)).await.unwrap();
+
+    // Created inactive: no login.
+    let name = unique("dormant");
+    let dormant = admin
+        .create_user(&name, "dormant-pass", UserStatus::Inactive, None)
+        .await
+        .unwrap();
+    assert_eq!(dormant.status, UserStatus::Inactive);
+    assert_eq!(
+        code(
+            anonymous(addr)
+                .await
+                .login_user(&name, "dormant-pass")
+                .await
+        ),
+        IggyError::InvalidCredentials.as_code()
+    );
+    admin.delete_user(&id(dormant.id)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
