@@ -18,10 +18,11 @@ pub(crate) mod permissions;
 mod store;
 mod tokens;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use iggy_binary_protocol::WireIdentifier;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
 
 pub(crate) use self::store::{User, ROOT_USER_ID};
 use self::{
@@ -82,6 +83,8 @@ impl From<&User> for UserView {
 pub(crate) struct Users {
     state: Durable<UsersData>,
     max_tokens_per_user: u32,
+    /// Bounds the password work running at once (see [`hashing_slots`]).
+    hashing: Arc<Semaphore>,
 }
 
 fn store_error(error: ServerError) -> Status {
@@ -89,14 +92,12 @@ fn store_error(error: ServerError) -> Status {
     Status::ERROR
 }
 
-/// Runs CPU-heavy password work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(work).await.map_err(|error| {
-        tracing::warn!(%error, "a password hash did not finish");
-        Status::ERROR
-    })
+/// Password hashes and checks at once, at most: each takes Argon2's 19 MiB
+/// and tens of milliseconds of a core, so a burst of logins (a peer opening
+/// many connections) queues here instead of taking the blocking pool's
+/// threads and their memory.
+fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 impl Users {
@@ -140,6 +141,30 @@ impl Users {
         Ok(Self {
             state,
             max_tokens_per_user,
+            hashing: Arc::new(Semaphore::new(hashing_slots())),
+        })
+    }
+
+    /// Runs CPU- and memory-heavy password work on the blocking pool, once
+    /// a hashing slot is free.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Status> {
+        let slot = self
+            .hashing
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::ERROR)?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            work()
+        })
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "a password hash did not finish");
+            Status::ERROR
         })
     }
 
@@ -149,6 +174,7 @@ impl Users {
         Self {
             state: Durable::in_memory(UsersData::clone(&self.state.read())),
             max_tokens_per_user: self.max_tokens_per_user,
+            hashing: Arc::new(Semaphore::new(hashing_slots())),
         }
     }
 
@@ -184,16 +210,18 @@ impl Users {
             (identity, u.password_hash.clone(), u.status)
         });
         let password = password.clone();
-        let verified = blocking(move || match &found {
-            Some((identity, hash, status)) => (password::verify(password.expose_secret(), hash)
-                && *status == ACTIVE)
-                .then_some(*identity),
-            None => {
-                password::verify_nothing(password.expose_secret());
-                None
-            }
-        })
-        .await?;
+        let verified = self
+            .blocking(move || match &found {
+                Some((identity, hash, status)) => {
+                    (password::verify(password.expose_secret(), hash) && *status == ACTIVE)
+                        .then_some(*identity)
+                }
+                None => {
+                    password::verify_nothing(password.expose_secret());
+                    None
+                }
+            })
+            .await?;
         verified.ok_or(Status::INVALID_CREDENTIALS)
     }
 
@@ -258,7 +286,16 @@ impl Users {
         status: u8,
         permissions: Option<Permissions>,
     ) -> Result<UserView, Status> {
-        let password_hash = blocking(move || password::hash(password.expose_secret()))
+        // What would refuse the user anyway, before the costly hash (checked
+        // again in the change, against the data of that moment).
+        if !store::USERNAME_LENGTH.contains(&username.len()) {
+            return Err(Status::INVALID_USERNAME);
+        }
+        if self.state.read().by_username(&username).is_some() {
+            return Err(Status::USER_ALREADY_EXISTS);
+        }
+        let password_hash = self
+            .blocking(move || password::hash(password.expose_secret()))
             .await?
             .map_err(|error| {
                 tracing::warn!(%error, "cannot hash a password");
@@ -314,19 +351,20 @@ impl Users {
             .map(|u| u.password_hash.clone())
             .ok_or(Status::RESOURCE_NOT_FOUND)?;
         let checked = expected.clone();
-        let new_hash = blocking(move || {
-            if password::verify(current.expose_secret(), &checked) {
-                password::hash(new.expose_secret()).map(Some)
-            } else {
-                Ok(None)
-            }
-        })
-        .await?
-        .map_err(|error| {
-            tracing::warn!(%error, "cannot hash a password");
-            Status::ERROR
-        })?
-        .ok_or(Status::INVALID_CREDENTIALS)?;
+        let new_hash = self
+            .blocking(move || {
+                if password::verify(current.expose_secret(), &checked) {
+                    password::hash(new.expose_secret()).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .await?
+            .map_err(|error| {
+                tracing::warn!(%error, "cannot hash a password");
+                Status::ERROR
+            })?
+            .ok_or(Status::INVALID_CREDENTIALS)?;
         self.change(|data| data.set_password(id, &expected, new_hash))
             .await
     }
