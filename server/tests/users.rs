@@ -560,9 +560,11 @@ async fn narrower_grants(addr: &str, admin: &IggyClient, a: u32, b: u32) {
             ..StreamPermissions::default()
         },
     );
-    let mut global = GlobalPermissions::default();
-    global.poll_messages = true;
-    global.read_servers = true;
+    let global = GlobalPermissions {
+        poll_messages: true,
+        read_servers: true,
+        ..GlobalPermissions::default()
+    };
     let name = unique("narrow");
     let narrow_id = admin
         .create_user(
