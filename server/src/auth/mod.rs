@@ -462,3 +462,84 @@ fn owner(data: &UsersData, who: Identity) -> Result<(), Status> {
         _ => Err(Status::RESOURCE_NOT_FOUND),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rustok_iggy::config::Secret;
+
+    use super::*;
+
+    fn root() -> Credentials {
+        Credentials::new("root", Secret::new("root-pass"))
+    }
+
+    fn named(name: &str) -> WireIdentifier {
+        WireIdentifier::named(name).unwrap()
+    }
+
+    /// A change whose write fails is answered with an error and not made:
+    /// nothing a client was told about is missing from the file.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_change_that_is_not_on_disk_is_not_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.json");
+        let users = Users::open(Some(path.clone()), &root(), 10).unwrap();
+        // A directory where the temp file should go: every write fails.
+        std::fs::create_dir(path.with_extension("tmp")).unwrap();
+        let create = users
+            .create(
+                "alice".into(),
+                SecretString::from("alice-pass"),
+                ACTIVE,
+                None,
+            )
+            .await;
+        assert_eq!(create.unwrap_err(), Status::ERROR);
+        assert!(users.get(&named("alice")).is_none());
+        let token = users.create_token(ROOT, "ci", 0).await;
+        assert_eq!(token.unwrap_err(), Status::ERROR);
+        assert!(users.tokens(ROOT).is_empty());
+
+        std::fs::remove_dir(path.with_extension("tmp")).unwrap();
+        let alice = users
+            .create(
+                "alice".into(),
+                SecretString::from("alice-pass"),
+                ACTIVE,
+                None,
+            )
+            .await
+            .unwrap();
+        let reopened = Users::open(Some(path), &root(), 10).unwrap();
+        assert_eq!(reopened.resolve(&named("alice")), Some(alice.id));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn logins_check_the_password_the_status_and_the_token() {
+        let users = Users::open(None, &root(), 10).unwrap();
+        let password = |p: &str| SecretString::from(p.to_owned());
+        assert_eq!(users.login("root", &password("root-pass")).await, Ok(ROOT));
+        for (user, pass) in [("root", "root-pas"), ("nobody", "root-pass"), ("ro", "x")] {
+            assert_eq!(
+                users.login(user, &password(pass)).await,
+                Err(Status::INVALID_CREDENTIALS),
+                "{user}/{pass}"
+            );
+        }
+        let token = users.create_token(ROOT, "ci", 0).await.unwrap();
+        assert_eq!(users.login_with_token(&token), Ok(ROOT));
+        assert_eq!(
+            users.login_with_token(&password("not a token")),
+            Err(Status::INVALID_PERSONAL_ACCESS_TOKEN)
+        );
+        users
+            .update(&named("root"), None, Some(store::INACTIVE))
+            .await
+            .unwrap();
+        assert_eq!(
+            users.login("root", &password("root-pass")).await,
+            Err(Status::INVALID_CREDENTIALS)
+        );
+        assert_eq!(users.login_with_token(&token), Err(Status::UNAUTHENTICATED));
+    }
+}
