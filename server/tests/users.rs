@@ -802,3 +802,89 @@ async fn a_default_root_password_stays_on_loopback() {
     let stored = std::fs::read_to_string(&path).unwrap();
     assert!(stored.contains("\"root\""), "seeded when empty: {stored}");
 }
+
+/// Bodies the SDK would never send: a user or token command whose body does
+/// not decode is an invalid command (3), as Apache Iggy answers it; the
+/// logins of SDKs before the register handshake are refused as malformed (4).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn undecodable_user_and_token_requests_are_invalid_commands() {
+    use iggy_binary_protocol::codes::*;
+    use rustok_iggy_server::fuzzing::{reply_status, request, Harness};
+
+    let mut harness = Harness::new(Arc::new(MemoryBackend::new())).unwrap();
+    for code in [
+        GET_USER_CODE,
+        CREATE_USER_CODE,
+        DELETE_USER_CODE,
+        UPDATE_USER_CODE,
+        UPDATE_PERMISSIONS_CODE,
+        CHANGE_PASSWORD_CODE,
+        CREATE_PERSONAL_ACCESS_TOKEN_CODE,
+        DELETE_PERSONAL_ACCESS_TOKEN_CODE,
+    ] {
+        let reply = harness.request(&request(code, &[7])).await.unwrap();
+        assert_eq!(
+            reply_status(&reply),
+            Some(IggyError::InvalidCommand.as_code()),
+            "code {code}"
+        );
+    }
+    for code in [LOGIN_USER_CODE, LOGIN_WITH_PERSONAL_ACCESS_TOKEN_CODE] {
+        let reply = harness.request(&request(code, &[7])).await.unwrap();
+        assert_eq!(
+            reply_status(&reply),
+            Some(IggyError::InvalidFormat.as_code()),
+            "code {code}"
+        );
+    }
+}
+
+/// Ids are reused (the lowest free one, as in Apache Iggy), but a deleted
+/// user's open session does not become the user who gets its id next: it
+/// may do nothing (Apache Iggy would let it act as the new user).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_users_session_does_not_inherit_its_id() {
+    let server = start(None, 100).await;
+    let addr = server.local_addr().to_string();
+    let admin = login(&addr, "root", "root-pass").await;
+    let old = admin
+        .create_user("old-user", "old-pass", UserStatus::Active, None)
+        .await
+        .unwrap();
+    let stale = login(&addr, "old-user", "old-pass").await;
+    admin.delete_user(&id(old.id)).await.unwrap();
+    let new = admin
+        .create_user(
+            "new-user",
+            "new-pass",
+            UserStatus::Active,
+            Some(Permissions {
+                global: GlobalPermissions {
+                    read_users: true,
+                    ..GlobalPermissions::default()
+                },
+                streams: None,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(new.id, old.id);
+    let unauthorized = IggyError::Unauthorized.as_code();
+    assert_eq!(code(stale.get_users().await), unauthorized);
+    assert_eq!(code(stale.get_user(&id(new.id)).await), unauthorized);
+    assert!(stale.get_personal_access_tokens().await.unwrap().is_empty());
+    assert_eq!(
+        code(
+            stale
+                .create_personal_access_token("t", PersonalAccessTokenExpiry::NeverExpire)
+                .await
+        ),
+        IggyError::ResourceNotFound(String::new()).as_code()
+    );
+    login(&addr, "new-user", "new-pass")
+        .await
+        .get_users()
+        .await
+        .unwrap();
+    server.shutdown().await.unwrap();
+}

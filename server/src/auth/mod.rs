@@ -24,7 +24,8 @@ use iggy_binary_protocol::WireIdentifier;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-pub(crate) use self::store::{User, ROOT_USER_ID};
+use self::store::User;
+pub(crate) use self::store::ROOT_USER_ID;
 use self::{
     permissions::{Permissions, Rule},
     store::{NewUser, UsersData, ACTIVE},
@@ -260,6 +261,15 @@ impl Users {
                         .as_ref()
                         .is_some_and(|permissions| permissions.allow(rule))
             })
+    }
+
+    /// Whether the user `who` logged in as still exists (was not deleted,
+    /// its id not given to a new user since).
+    pub(crate) fn is_current(&self, who: Identity) -> bool {
+        self.state
+            .read()
+            .by_id(who.id)
+            .is_some_and(|user| user.created_at == who.created_at)
     }
 
     /// The id of the user `id` names, if there is one.

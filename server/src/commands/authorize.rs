@@ -81,8 +81,9 @@ pub(crate) async fn check(
             }
         }
         Need::OtherUser(user, rule) => match shared.users.resolve(&user) {
-            Some(id) if id != who.id => rule,
-            _ => return Ok(()),
+            None => return Ok(()),
+            Some(id) if id == who.id && shared.users.is_current(who) => return Ok(()),
+            Some(_) => rule,
         },
     };
     if shared.users.allows(who, rule) {
