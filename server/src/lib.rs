@@ -166,8 +166,9 @@
 //!
 //! `GetStats` answers in the SDK 0.11 layout (Apache Iggy 0.9's), so
 //! `iggy stats` and `iggy-bench`'s report read it. Only a logged-in client
-//! gets it (error 40 before login), as on Apache Iggy; the request body is
-//! not read, as there.
+//! whose user may read the server (`read_servers` or `manage_servers`) gets
+//! it (error 40 before login, 41 without the permission), as on Apache
+//! Iggy; the request body is not read, as there.
 //!
 //! - **Log.** Streams are those `get streams` lists (the catalog); topics,
 //!   partitions, messages, bytes and segments add up what `get topic`
