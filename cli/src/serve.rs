@@ -27,7 +27,10 @@ pub struct ServeArgs {
     /// `plugins.embedded.data_dir`).
     #[arg(long, env = "IGGY_SYSTEM_PATH")]
     data_dir: Option<PathBuf>,
-    /// The user clients log in as.
+    /// The root user's name. Like Apache Iggy's, it and the password create
+    /// the root user at the first start only; the users (with their hashed
+    /// passwords and tokens) are kept in `iggy-users.json` in the data
+    /// directory, and a root password changed through the API stays changed.
     #[arg(long, env = "IGGY_ROOT_USERNAME")]
     username: Option<String>,
     /// Its password. Prefer the environment variable: a flag shows in `ps`.
@@ -253,6 +256,7 @@ pub async fn start_with(
     if let Some(dir) = embedded_data_dir(config)? {
         builder = builder
             .catalog_path(dir.join("iggy-catalog.json"))
+            .users_path(dir.join("iggy-users.json"))
             .data_dir(dir);
     }
     if let Some((user, password)) = credentials {

@@ -1,6 +1,9 @@
 //! Apache Iggy's own `iggy` CLI (`iggy-cli` 0.14.0, the release of the SDK
 //! 0.11.0 line) against `rustok-iggy serve`: it creates a stream, a topic
-//! and a consumer group, sends messages, and reads the server's stats.
+//! and a consumer group, sends messages, and reads the server's stats; it
+//! manages users, their permissions and personal access tokens, and uses a
+//! token; it lists clients, purges, updates and deletes partitions and
+//! segments, takes a snapshot and reads the option catalog.
 //!
 //! Needs that CLI: `IGGY_CLI=/path/to/iggy`. `.ci/run` installs it
 //! (`cargo install iggy-cli --version =0.14.0 --locked`) and runs this test;
@@ -9,7 +12,11 @@
 
 mod common;
 
-use std::{collections::HashMap, path::PathBuf, process::Command};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
 
 use common::Serve;
 
@@ -28,42 +35,43 @@ fn iggy_cli() -> PathBuf {
 /// Runs the official CLI against `address` with `args`, logging in with
 /// flags, with `home` as its home (it keeps no state there then, but must
 /// not read a developer's); its stdout, or a panic showing what it said.
-fn iggy(address: &str, home: &std::path::Path, args: &[&str]) -> String {
-    run_iggy(address, home, &[&["--quiet"], args].concat())
+fn iggy(address: &str, home: &Path, args: &[&str]) -> String {
+    let login = ["--username", USER, "--password", PASSWORD, "--quiet"];
+    succeeded(args, &cli(address, home, &login, args))
 }
 
-/// [`iggy`] without `--quiet`, for the commands that print nothing with it
-/// (`client list`, `client get`).
-fn iggy_loud(address: &str, home: &std::path::Path, args: &[&str]) -> String {
-    run_iggy(address, home, args)
-}
-
-/// Runs the official CLI against `address` as [`USER`] with `args`, `home`
-/// as its home: what it printed, and whether it succeeded.
-fn output(address: &str, home: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(iggy_cli())
-        .args(["--tcp-server-address", address, "--username", USER])
-        .args(["--password", PASSWORD])
+/// The official CLI against `address`, `login` its login flags; what it
+/// did, success or not.
+fn cli(address: &str, home: &Path, login: &[&str], args: &[&str]) -> Output {
+    Command::new(iggy_cli())
+        .args(["--tcp-server-address", address])
+        .args(login)
         .args(args)
         .env("HOME", home)
         .env_remove("RUST_LOG")
         .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .unwrap()
 }
 
-fn run_iggy(address: &str, home: &std::path::Path, args: &[&str]) -> String {
-    let (ok, stdout, stderr) = output(address, home, args);
-    assert!(ok, "iggy {args:?}: {stdout}\n{stderr}");
+/// The stdout of a run that must have succeeded.
+fn succeeded(args: &[&str], out: &Output) -> String {
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "iggy {args:?}: {stdout}\n{stderr}");
     stdout
 }
 
+/// The stderr of a run that must have failed.
+fn failed(args: &[&str], out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "iggy {args:?} succeeded: {stderr}");
+    stderr
+}
+
 /// `iggy stats -o list`: one `name|value` line per figure.
-fn stats(address: &str, home: &std::path::Path) -> HashMap<String, String> {
+fn stats(address: &str, home: &Path) -> HashMap<String, String> {
     iggy(address, home, &["stats", "-o", "list"])
         .lines()
         .filter_map(|line| line.split_once('|'))
@@ -78,6 +86,27 @@ fn number(stats: &HashMap<String, String>, name: &str) -> u64 {
     value
         .parse()
         .unwrap_or_else(|e| panic!("`{name}` = `{value}`: {e}"))
+}
+
+/// [`iggy`] without `--quiet`, for the commands that print nothing with it
+/// (`client list`, `client get`, the tables of `get`).
+fn iggy_loud(address: &str, home: &Path, args: &[&str]) -> String {
+    let login = ["--username", USER, "--password", PASSWORD];
+    succeeded(args, &cli(address, home, &login, args))
+}
+
+/// Runs the official CLI like [`iggy`], for a command the server must
+/// refuse: what it said (stdout and stderr), or a panic if it succeeded.
+fn iggy_refused(address: &str, home: &Path, args: &[&str]) -> String {
+    let login = ["--username", USER, "--password", PASSWORD, "--quiet"];
+    let out = cli(address, home, &login, args);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "iggy {args:?} succeeded: {said}");
+    said
 }
 
 #[test]
@@ -160,6 +189,130 @@ fn the_official_cli_creates_sends_and_reads_stats() {
     assert_eq!(server.stop(), 0);
 }
 
+/// A scripted session of the CLI's user and token commands: create, list,
+/// get, rename, (de)activate, change a password, set permissions, delete;
+/// create, list and delete a token and log in with it; `iggy login`.
+#[test]
+#[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
+fn the_official_cli_manages_users_permissions_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let server = Serve::start(&dir.path().join("data"), (USER, PASSWORD), &[]);
+    let at = server.address.clone();
+    let root = ["--username", USER, "--password", PASSWORD];
+    let run = |login: &[&str], args: &[&str]| cli(&at, &home, login, args);
+    let ok = |login: &[&str], args: &[&str]| succeeded(args, &run(login, args));
+    let refused = |login: &[&str], args: &[&str]| failed(args, &run(login, args));
+
+    let out = ok(
+        &root,
+        &["user", "create", "alice", "alice-pass-1", "-g", "r_usr"],
+    );
+    assert!(out.contains("User with username: alice created"), "{out}");
+    let out = refused(&root, &["user", "create", "alice", "other-pass"]);
+    assert!(out.contains("User already exists"), "{out}");
+    let out = ok(&root, &["user", "list", "-l", "list"]);
+    let users: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(users.len(), 2, "{out}");
+    assert!(
+        users[0].starts_with("0|") && users[0].ends_with(&format!("|active|{USER}")),
+        "{out}"
+    );
+    assert!(
+        users[1].starts_with("1|") && users[1].ends_with("|active|alice"),
+        "{out}"
+    );
+    let out = ok(&root, &["user", "get", "alice"]);
+    let row = |name: &str, value: &str| {
+        out.lines()
+            .any(|l| l.contains(&format!(" {name} ")) && l.contains(&format!("| {value} ")))
+    };
+    assert!(row("User ID", "1"), "{out}");
+    assert!(row("Read Users", "true"), "{out}");
+    assert!(row("Manage Users", "false"), "{out}");
+    let out = refused(&root, &["user", "delete", USER]);
+    assert!(out.contains("Cannot delete user with ID: 0"), "{out}");
+    let out = refused(&root, &["user", "permissions", USER, "-g", "r_str"]);
+    assert!(
+        out.contains("Cannot change permissions for user with ID: 0"),
+        "{out}"
+    );
+
+    // Rename, deactivate (no login then), reactivate.
+    ok(&root, &["user", "name", "alice", "bob"]);
+    ok(&root, &["user", "status", "bob", "inactive"]);
+    let out = ok(&root, &["user", "list", "-l", "list"]);
+    assert!(out.lines().any(|l| l.ends_with("|inactive|bob")), "{out}");
+    let bob = ["--username", "bob", "--password", "alice-pass-1"];
+    let out = refused(&bob, &["user", "list"]);
+    assert!(out.contains("Invalid credentials"), "{out}");
+    ok(&root, &["user", "status", "bob", "active"]);
+
+    // Bob's own password; then his permissions decide what he may do.
+    ok(
+        &bob,
+        &["user", "password", "bob", "alice-pass-1", "bob-pass-2"],
+    );
+    let bob = ["--username", "bob", "--password", "bob-pass-2"];
+    let out = ok(&bob, &["user", "list", "-l", "list"]);
+    assert!(out.lines().any(|l| l.ends_with("|active|bob")), "{out}");
+    let out = refused(&bob, &["stream", "create", "bobs"]);
+    assert!(out.contains("Unauthorized"), "{out}");
+    ok(&root, &["user", "permissions", "bob", "-g", "m_str,r_str"]);
+    ok(&bob, &["stream", "create", "bobs"]);
+    let out = refused(&bob, &["user", "list"]);
+    assert!(out.contains("Unauthorized"), "{out}");
+
+    // A token: printed once, listed by name, good for logging in.
+    let mut quiet = bob.to_vec();
+    quiet.push("--quiet");
+    let token = ok(&quiet, &["pat", "create", "ci"]).trim().to_owned();
+    assert!(token.len() > 40, "{token}");
+    let out = ok(&bob, &["pat", "list", "-l", "list"]);
+    assert!(out.lines().any(|l| l == "ci|unlimited"), "{out}");
+    let with_token = ["--token", token.as_str()];
+    let out = ok(&with_token, &["me"]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" User ID ") && l.contains("| 1 ")),
+        "{out}"
+    );
+    let out = ok(&with_token, &["stream", "list", "-l", "list"]);
+    assert!(out.contains("bobs"), "{out}");
+    // The CLI deletes the token on the server, then from the platform's
+    // secret store, which a machine without a desktop session lacks: the
+    // server side is what is checked.
+    let args = ["pat", "delete", "ci"];
+    let out = run(&bob, &args);
+    if !out.status.success() {
+        let stderr = failed(&args, &out);
+        assert!(stderr.contains("store"), "{stderr}");
+    }
+    let out = ok(&bob, &["pat", "list", "-l", "list"]);
+    assert!(!out.contains("ci|"), "{out}");
+    let out = refused(&with_token, &["me"]);
+    assert!(out.contains("Invalid personal access token"), "{out}");
+
+    // `iggy login` creates its session token on the server, then keeps it
+    // in the platform's secret store (when there is one).
+    let _ = run(&root, &["login"]);
+    let out = ok(&root, &["pat", "list", "-l", "list"]);
+    let session = out
+        .lines()
+        .find(|l| l.starts_with("iggy-cli-session|"))
+        .unwrap_or_else(|| panic!("no login token: {out}"));
+    assert!(
+        !session.ends_with("|unlimited"),
+        "the login token expires: {out}"
+    );
+
+    ok(&root, &["user", "delete", "bob"]);
+    let out = ok(&root, &["user", "list", "-l", "list"]);
+    assert!(!out.contains("bob"), "{out}");
+    assert_eq!(server.stop(), 0);
+}
+
 #[test]
 #[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
 fn the_official_cli_lists_and_gets_clients() {
@@ -207,15 +360,6 @@ fn the_official_cli_lists_and_gets_clients() {
     assert!(gone.contains("was not found"), "{gone}");
     drop(idle);
     assert_eq!(server.stop(), 0);
-}
-
-/// Runs the official CLI like [`iggy`], for a command the server must
-/// refuse: what it said (stdout and stderr), or a panic if it succeeded.
-fn iggy_refused(address: &str, home: &std::path::Path, args: &[&str]) -> String {
-    let (ok, stdout, stderr) = output(address, home, &[&["--quiet"], args].concat());
-    let said = format!("{stdout}{stderr}");
-    assert!(!ok, "iggy {args:?} succeeded: {said}");
-    said
 }
 
 /// The `Value` of a `Property | Value` row of the CLI's `get` tables.

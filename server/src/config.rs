@@ -9,7 +9,6 @@ use std::{
 };
 
 use rustok_iggy::{config::Secret, Backend, OffsetStore};
-use subtle::ConstantTimeEq;
 
 use crate::{
     error::{Result, ServerError},
@@ -30,7 +29,9 @@ const USERNAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=50;
 /// Password lengths Iggy clients accept.
 const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 3..=100;
 
-/// The one user the server accepts. Its password never shows in `Debug`.
+/// The root user's username and password: the root user is created with
+/// them when the server has no users yet (see [`ServerBuilder::users_path`]).
+/// The password never shows in `Debug`.
 #[derive(Clone)]
 pub struct Credentials {
     username: String,
@@ -51,13 +52,9 @@ impl Credentials {
         &self.username
     }
 
-    /// Whether `username`/`password` match, comparing both in time
-    /// independent of where they differ (`subtle`'s constant-time
-    /// equality; only a length difference shows) and checking both always.
-    pub(crate) fn verify(&self, username: &str, password: &str) -> bool {
-        let user = self.username.as_bytes().ct_eq(username.as_bytes());
-        let pass = self.password.expose().as_bytes().ct_eq(password.as_bytes());
-        (user & pass).into()
+    /// The password.
+    pub(crate) fn password(&self) -> &Secret {
+        &self.password
     }
 }
 
@@ -85,6 +82,8 @@ pub struct ServerBuilder {
     pub(crate) max_poll_messages: u32,
     pub(crate) max_batch_messages: u32,
     pub(crate) catalog_path: Option<PathBuf>,
+    pub(crate) users_path: Option<PathBuf>,
+    pub(crate) max_tokens_per_user: u32,
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) streams: Vec<String>,
     pub(crate) shutdown_backend: bool,
@@ -102,6 +101,7 @@ impl fmt::Debug for ServerBuilder {
             .field("max_connections", &self.max_connections)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("catalog_path", &self.catalog_path)
+            .field("users_path", &self.users_path)
             .field("data_dir", &self.data_dir)
             .field("tls", &self.tls)
             .field("quic", &self.quic)
@@ -110,6 +110,9 @@ impl fmt::Debug for ServerBuilder {
 }
 
 impl ServerBuilder {
+    /// Apache Iggy's default cap on personal access tokens per user.
+    pub(crate) const DEFAULT_MAX_TOKENS_PER_USER: u32 = 100;
+
     pub(crate) fn new(backend: Arc<dyn Backend>) -> Self {
         Self {
             // The checks every backend relies on (a transport's backend has
@@ -126,6 +129,8 @@ impl ServerBuilder {
             max_poll_messages: 10_000,
             max_batch_messages: 100_000,
             catalog_path: None,
+            users_path: None,
+            max_tokens_per_user: Self::DEFAULT_MAX_TOKENS_PER_USER,
             data_dir: None,
             streams: Vec::new(),
             shutdown_backend: false,
@@ -151,8 +156,16 @@ impl ServerBuilder {
         self
     }
 
-    /// The user clients log in as. Required unless the address is loopback,
-    /// where the default is [`DEFAULT_ROOT_USERNAME`]/[`DEFAULT_ROOT_PASSWORD`].
+    /// The root user's username and password. Required unless the address
+    /// is loopback, where the default is
+    /// [`DEFAULT_ROOT_USERNAME`]/[`DEFAULT_ROOT_PASSWORD`].
+    ///
+    /// With a [`users_path`](Self::users_path) they create the root user at
+    /// the first start only (no users file yet); from then on the stored
+    /// root user wins, as Apache Iggy's `IGGY_ROOT_USERNAME` and
+    /// `IGGY_ROOT_PASSWORD` seed its first start only: a password changed
+    /// through the API stays changed across restarts. The server logs a
+    /// warning when they no longer match the stored root user.
     pub fn credentials(mut self, username: impl Into<String>, password: Secret) -> Self {
         self.credentials = Some(Credentials::new(username, password));
         self
@@ -217,6 +230,25 @@ impl ServerBuilder {
     /// fsynced, so it survives a crash too.
     pub fn catalog_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.catalog_path = Some(path.into());
+        self
+    }
+
+    /// Keep the users, their permissions and their personal access tokens
+    /// in this file (JSON; passwords as Argon2id hashes, tokens as BLAKE3
+    /// hashes, neither in clear), so they survive restarts. A change is
+    /// acknowledged once the file was replaced and its directory fsynced,
+    /// as for the [`catalog_path`](Self::catalog_path). Without it the users
+    /// live in memory: the root user of [`credentials`](Self::credentials)
+    /// at every start, and whatever clients create until the server stops.
+    pub fn users_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.users_path = Some(path.into());
+        self
+    }
+
+    /// At most this many personal access tokens per user (default 100,
+    /// Apache Iggy's default); creating one more fails with Iggy error 52.
+    pub fn max_tokens_per_user(mut self, n: u32) -> Self {
+        self.max_tokens_per_user = n;
         self
     }
 
@@ -295,9 +327,10 @@ impl ServerBuilder {
             || self.max_login_failures == 0
             || self.max_poll_messages == 0
             || self.max_batch_messages == 0
+            || self.max_tokens_per_user == 0
         {
             return Err(ServerError::Config(
-                "max_connections, max_login_failures, max_poll_messages and max_batch_messages must be at least 1, max_frame_bytes at least 256".into(),
+                "max_connections, max_login_failures, max_poll_messages, max_batch_messages and max_tokens_per_user must be at least 1, max_frame_bytes at least 256".into(),
             ));
         }
         Ok(())
@@ -334,16 +367,11 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_compared_exactly_and_never_shown() {
+    fn passwords_are_never_shown() {
         let c = Credentials::new("root", Secret::new("s3cret"));
-        assert!(c.verify("root", "s3cret"));
-        assert!(!c.verify("root", "s3cre"));
-        assert!(!c.verify("root", "s3cret!"));
-        assert!(!c.verify("admin", "s3cret"));
-        assert!(!c.verify("roo", "s3cret"));
-        assert!(!c.verify("rooot", "s3cret"));
-        assert!(!c.verify("", ""));
-        assert!(!c.verify("root", ""));
         assert!(!format!("{c:?}").contains("s3cret"));
+        let builder = crate::Server::builder(Arc::new(rustok_iggy_testkit::MemoryBackend::new()))
+            .credentials("root", Secret::new("s3cret"));
+        assert!(!format!("{builder:?}").contains("s3cret"));
     }
 }

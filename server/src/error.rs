@@ -24,7 +24,8 @@ pub enum ServerError {
         /// Why it failed.
         source: io::Error,
     },
-    /// Reading or writing the catalog file, or another local I/O failure.
+    /// Reading or writing the catalog or users file, or another local I/O
+    /// failure.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
     /// The backend failed (at start or at shutdown).
@@ -61,7 +62,16 @@ impl Status {
     pub(crate) const FEATURE_UNAVAILABLE: Status = Status::of(5);
     pub(crate) const RESOURCE_NOT_FOUND: Status = Status::of(20);
     pub(crate) const UNAUTHENTICATED: Status = Status::of(40);
+    pub(crate) const UNAUTHORIZED: Status = Status::of(41);
     pub(crate) const INVALID_CREDENTIALS: Status = Status::of(42);
+    pub(crate) const INVALID_USERNAME: Status = Status::of(43);
+    pub(crate) const USER_ALREADY_EXISTS: Status = Status::of(46);
+    pub(crate) const CANNOT_DELETE_USER: Status = Status::of(48);
+    pub(crate) const CANNOT_CHANGE_PERMISSIONS: Status = Status::of(49);
+    pub(crate) const PERSONAL_ACCESS_TOKEN_ALREADY_EXISTS: Status = Status::of(51);
+    pub(crate) const PERSONAL_ACCESS_TOKENS_LIMIT_REACHED: Status = Status::of(52);
+    pub(crate) const INVALID_PERSONAL_ACCESS_TOKEN: Status = Status::of(53);
+    pub(crate) const INVALID_PERSONAL_ACCESS_TOKEN_EXPIRY: Status = Status::of(56);
     pub(crate) const TRANSIENT_NOT_ACCEPTED: Status = Status::of(58);
     pub(crate) const STREAM_ID_NOT_FOUND: Status = Status::of(1009);
     pub(crate) const STREAM_NAME_ALREADY_EXISTS: Status = Status::of(1012);

@@ -10,14 +10,15 @@
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
-    sync::Arc,
+    sync::{Arc, LazyLock},
 };
 
-use rustok_iggy::Backend;
+use rustok_iggy::{config::Secret, Backend};
 
 use crate::{
+    auth::{Users, ROOT},
     catalog::Catalog,
-    commands::system::ROOT_USER_ID,
+    config::{Credentials, DEFAULT_ROOT_PASSWORD, DEFAULT_ROOT_USERNAME},
     connection,
     error::Result,
     frame::{FrameError, RequestMeta},
@@ -82,6 +83,14 @@ impl std::fmt::Debug for Harness {
     }
 }
 
+/// The users of a fresh server (the default root user only), made once:
+/// hashing the root password (Argon2, tens of milliseconds) for every
+/// harness would dominate a fuzzer's time.
+static ROOT_ONLY: LazyLock<std::result::Result<Users, String>> = LazyLock::new(|| {
+    let root = Credentials::new(DEFAULT_ROOT_USERNAME, Secret::new(DEFAULT_ROOT_PASSWORD));
+    Users::open(None, &root, ServerBuilder::DEFAULT_MAX_TOKENS_PER_USER).map_err(|e| e.to_string())
+});
+
 impl Harness {
     /// A logged-in session of a server with the default limits over
     /// `backend` (which must have an offset store of its own).
@@ -89,9 +98,14 @@ impl Harness {
         let local_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         // Without a file and without streams, opening the catalog touches no disk.
         let catalog = Catalog::open(None, &[])?;
-        let shared = listener::shared(&ServerBuilder::new(backend), local_addr, None, catalog)?;
+        let builder = ServerBuilder::new(backend);
+        let users = ROOT_ONLY
+            .as_ref()
+            .map_err(|e| crate::ServerError::Config(e.clone()))?
+            .fork();
+        let shared = listener::shared(&builder, local_addr, None, catalog, users)?;
         let mut session = Session::new(shared.next_connection_id(), local_addr, Transport::Tcp);
-        session.user = Some(ROOT_USER_ID);
+        session.log_in(ROOT);
         Ok(Self { shared, session })
     }
 

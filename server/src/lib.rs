@@ -67,10 +67,12 @@
 //! | Command (code) | Served as |
 //! |---|---|
 //! | ping (1) | always, even before login |
-//! | login-register (40) | the one configured user; protocol version checked |
+//! | login-register (40) | with a username and password, or with a personal access token (the same command, told apart by the body, as Apache Iggy tells them); protocol version checked |
 //! | logout (39) | leaves the connection's groups |
-//! | get me (20) | this connection, its groups |
+//! | get me (20) | this connection, its user, its groups |
 //! | get client / get clients (21/22) | every open connection; see [Clients](crate#clients) |
+//! | get/list/create/delete/update user, update permissions, change password (31–37) | the users; see [Users](crate#users-permissions-and-tokens) |
+//! | list/create/delete personal access token (41–43) | the caller's own tokens |
 //! | cluster metadata (12) | one healthy leader node: this server |
 //! | stats (10) | real figures of the log, the connections, the process and the host; see [Stats](crate#stats) |
 //! | snapshot (11) | a zip of the server's diagnostics; see [Snapshots](crate#snapshots) |
@@ -95,7 +97,42 @@
 //! | anything else | error 5, "feature unavailable" |
 //!
 //! Before login only ping and login are served; everything else gets error
-//! 40, "unauthenticated".
+//! 40, "unauthenticated". After it, every command is checked against the
+//! user's permissions first (error 41, "unauthorized"). The legacy login
+//! commands (38, 44), which SDK 0.11 no longer sends, get error 4 ("invalid
+//! format"), as Apache Iggy 0.9 refuses them.
+//!
+//! ## Users, permissions and tokens
+//!
+//! Apache Iggy's users: the root user (id 0) and those clients create, each
+//! with optional permissions — global, per stream, per topic of a stream —
+//! and personal access tokens to log in with. The rules are Apache Iggy's
+//! permissioner's, command by command, inheritance included (`manage_streams`
+//! covers reading them, a stream's `read_stream` polling its topics, and so
+//! on); as there, a request naming a stream or topic that does not exist
+//! gets its not-found answer before any permission is checked, and the root
+//! user may do anything. Permission changes apply at once, to sessions
+//! already logged in. The error codes are Apache Iggy's (user exists 46, no
+//! such user 20, root not deletable 48, root permissions fixed 49, wrong
+//! password 42, token name taken 51, token limit 52, bad or expired token
+//! 53, inactive user's token 40).
+//!
+//! - **Stored** with [`ServerBuilder::users_path`] (`rustok-iggy serve`:
+//!   `iggy-users.json` in the data directory), crash-safe like the catalog;
+//!   passwords as Argon2id hashes, tokens as BLAKE3 hashes, neither ever in
+//!   clear, in logs or in `Debug` output. Without a path, in memory.
+//! - **Root.** [`ServerBuilder::credentials`] create the root user when there
+//!   are no users yet; afterwards the stored root user wins, as Apache
+//!   Iggy's `IGGY_ROOT_*` seed its first start only, so a password changed
+//!   through the API survives restarts. A stored root user still on the
+//!   loopback-only default password is refused off loopback.
+//! - **Tokens**: at most [`ServerBuilder::max_tokens_per_user`] per user
+//!   (100), `expiry` honoured (0 and `u64::MAX` mean never), an expired
+//!   token refused at login and no longer listed.
+//! - **Ids** are reused, lowest free first, as Apache Iggy reuses them; a
+//!   session of a deleted user may do nothing afterwards, even once its id
+//!   names a new user (Apache Iggy would let it act as the new user).
+//! - User options (the options block of create/update user) are not kept.
 //!
 //! ## Mapping
 //!
@@ -151,8 +188,9 @@
 //!
 //! `GetStats` answers in the SDK 0.11 layout (Apache Iggy 0.9's), so
 //! `iggy stats` and `iggy-bench`'s report read it. Only a logged-in client
-//! gets it (error 40 before login), as on Apache Iggy; the request body is
-//! not read, as there.
+//! whose user may read the server (`read_servers` or `manage_servers`) gets
+//! it (error 40 before login, 41 without the permission), as on Apache
+//! Iggy; the request body is not read, as there.
 //!
 //! - **Log.** Streams are those `get streams` lists (the catalog); topics,
 //!   partitions, messages, bytes and segments add up what `get topic`
@@ -240,18 +278,20 @@
 //!
 //! ## Not supported
 //!
-//! Users other than the configured one, personal access tokens, permissions,
-//! client certificates, the HTTP and WebSocket transports, and clustering.
+//! User options, client certificates, the HTTP and WebSocket transports, and
+//! clustering.
 
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod auth;
 mod catalog;
 mod clients;
 mod commands;
 mod config;
 mod connection;
+mod durable;
 mod error;
 mod frame;
 #[cfg(feature = "fuzzing")]

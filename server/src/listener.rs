@@ -16,6 +16,7 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
+    auth::Users,
     catalog::Catalog,
     config::{Credentials, ServerBuilder, DEFAULT_ROOT_PASSWORD, DEFAULT_ROOT_USERNAME},
     connection::{self, stop_signal},
@@ -125,7 +126,8 @@ async fn launch(builder: ServerBuilder) -> Result<RunningServer> {
     };
     let quic_addr = quic.as_ref().map(|(_, addr)| *addr);
     let catalog = open_catalog(&builder).await?;
-    let shared = Arc::new(shared(&builder, local_addr, quic_addr, catalog)?);
+    let users = open_users(&builder).await?;
+    let shared = Arc::new(shared(&builder, local_addr, quic_addr, catalog, users)?);
     shared.host.prime().await;
     let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(builder.max_connections));
@@ -184,6 +186,66 @@ async fn open_catalog(builder: &ServerBuilder) -> Result<Catalog> {
         })?
 }
 
+/// The builder's users, read (and, at the first start, written with the
+/// root user) on the blocking pool: file I/O and password hashing do not
+/// run on an async worker.
+async fn open_users(builder: &ServerBuilder) -> Result<Users> {
+    let path = builder.users_path.clone();
+    let configured = builder.credentials.clone();
+    let public = std::iter::once(builder.bind)
+        .chain(builder.quic)
+        .any(|addr| !addr.ip().is_loopback());
+    let max_tokens = builder.max_tokens_per_user;
+    tokio::task::spawn_blocking(move || {
+        let users = Users::open(
+            path.clone(),
+            &root_credentials(configured.as_ref()),
+            max_tokens,
+        )?;
+        if path.is_some() {
+            check_stored_root(&users, configured.as_ref(), public)?;
+        }
+        Ok(users)
+    })
+    .await
+    .map_err(|e| {
+        ServerError::Io(std::io::Error::other(format!(
+            "opening the users did not finish: {e}"
+        )))
+    })?
+}
+
+/// The configured root credentials, or the loopback-only default.
+fn root_credentials(configured: Option<&Credentials>) -> Credentials {
+    configured.cloned().unwrap_or_else(|| {
+        Credentials::new(
+            DEFAULT_ROOT_USERNAME,
+            rustok_iggy::config::Secret::new(DEFAULT_ROOT_PASSWORD),
+        )
+    })
+}
+
+/// A stored root user outlives the credentials that created it. Off
+/// loopback, refuse one that still has the loopback-only default password
+/// (a server first started on loopback without credentials); elsewhere,
+/// say when the configured credentials are not the stored ones.
+fn check_stored_root(users: &Users, configured: Option<&Credentials>, public: bool) -> Result<()> {
+    if public && users.root_is(&root_credentials(None)) {
+        return Err(ServerError::Config(format!(
+            "the stored root user is still `{DEFAULT_ROOT_USERNAME}` with the default password, which is for loopback only: change its password (on a loopback address) before serving on a public one"
+        )));
+    }
+    if let Some(configured) = configured {
+        if !users.root_is(configured) {
+            tracing::warn!(
+                username = configured.username(),
+                "the configured root credentials are not the stored root user's: the stored root user stays (credentials seed the first start only; see `users_path`)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// What every connection of the server `builder` describes shares, serving
 /// on `local_addr` (and QUIC on `quic_addr`). Also builds the socket-less
 /// [`crate::fuzzing::Harness`].
@@ -192,6 +254,7 @@ pub(crate) fn shared(
     local_addr: SocketAddr,
     quic_addr: Option<SocketAddr>,
     catalog: Catalog,
+    users: Users,
 ) -> Result<Shared> {
     let offsets = match &builder.offsets {
         Some(store) => store.clone(),
@@ -202,17 +265,11 @@ pub(crate) fn shared(
             ))
         })?,
     };
-    let credentials = builder.credentials.clone().unwrap_or_else(|| {
-        Credentials::new(
-            DEFAULT_ROOT_USERNAME,
-            rustok_iggy::config::Secret::new(DEFAULT_ROOT_PASSWORD),
-        )
-    });
     let parts = Parts {
         backend: builder.backend.clone(),
         offsets,
         catalog,
-        credentials,
+        users,
         host: HostProbe::new(builder.data_dir.clone()),
         snapshots: Snapshots::new(
             builder.data_dir.clone(),

@@ -34,9 +34,15 @@ pub(crate) struct SendBatch {
     pub(crate) messages: Vec<Message>,
 }
 
-/// Decodes a `SendMessages` body: routing metadata, then one canonical batch
-/// whose checksums are verified.
-pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, Status> {
+/// The routing metadata of a `SendMessages` body (stream, topic,
+/// partitioning, count), without the batch; also what the permission check
+/// reads.
+pub(crate) fn send_header(body: &[u8]) -> Result<SendMessagesHeader, Status> {
+    Ok(split_send(body)?.0)
+}
+
+/// A `SendMessages` body's routing metadata and the bytes after it.
+fn split_send(body: &[u8]) -> Result<(SendMessagesHeader, &[u8]), Status> {
     let metadata_len = read_u32_le(body, 0)? as usize;
     let metadata_end = 4usize
         .checked_add(metadata_len)
@@ -46,10 +52,17 @@ pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, S
     if consumed != metadata_len {
         return Err(Status::INVALID_FORMAT);
     }
+    let rest = body.get(metadata_end..).ok_or(Status::INVALID_FORMAT)?;
+    Ok((header, rest))
+}
+
+/// Decodes a `SendMessages` body: routing metadata, then one canonical batch
+/// whose checksums are verified.
+pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, Status> {
+    let (header, batch_bytes) = split_send(body)?;
     if header.messages_count == 0 || header.messages_count > max_messages {
         return Err(Status::INVALID_MESSAGES_COUNT);
     }
-    let batch_bytes = body.get(metadata_end..).ok_or(Status::INVALID_FORMAT)?;
     let batch = decode_batch_slice(batch_bytes).map_err(|error| match error {
         iggy_binary_protocol::WireError::InvalidBatchChecksum { .. }
         | iggy_binary_protocol::WireError::InvalidMessageChecksum { .. } => {

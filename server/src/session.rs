@@ -9,6 +9,7 @@ use std::{
 use rustok_iggy::{MemberId, TopicRef};
 
 use crate::{
+    auth::Identity,
     clients::{ClientRecord, GroupIds},
     shared::Shared,
 };
@@ -68,6 +69,8 @@ pub(crate) struct Session {
     pub(crate) transport: Transport,
     /// The logged-in user id, if any.
     pub(crate) user: Option<u32>,
+    /// When that user was created (see [`Identity`]).
+    pub(crate) user_created_at: u64,
     /// Failed logins so far on this connection.
     pub(crate) failed_logins: u32,
     /// Close the connection once the current reply is written.
@@ -86,6 +89,7 @@ impl Session {
             peer,
             transport,
             user: None,
+            user_created_at: 0,
             failed_logins: 0,
             close: false,
             groups: HashMap::new(),
@@ -133,6 +137,21 @@ impl Session {
         let record = self.record();
         self.listed = (record.user, record.groups.clone());
         Some(record)
+    }
+
+    /// Who logged in on this connection, if anyone did.
+    pub(crate) fn identity(&self) -> Option<Identity> {
+        self.user.map(|id| Identity {
+            id,
+            created_at: self.user_created_at,
+        })
+    }
+
+    /// Records a login as `who`.
+    pub(crate) fn log_in(&mut self, who: Identity) {
+        self.user = Some(who.id);
+        self.user_created_at = who.created_at;
+        self.failed_logins = 0;
     }
 
     /// The VSR session number handed out at login (never 0).

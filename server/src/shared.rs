@@ -1,5 +1,5 @@
 //! State every connection shares: the backend, its offset store, the
-//! catalog, credentials, limits, the consumer-group members served here, and
+//! catalog, the users, limits, the consumer-group members served here, and
 //! what `GetStats` reports about the server itself.
 
 use std::{
@@ -15,9 +15,9 @@ use std::{
 use rustok_iggy::{Backend, OffsetStore, TopicRef};
 
 use crate::{
+    auth::Users,
     catalog::{now_micros, Catalog},
     clients::Clients,
-    config::Credentials,
     host::HostProbe,
     snapshot::Snapshots,
 };
@@ -40,7 +40,8 @@ pub(crate) struct Shared {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) offsets: Arc<dyn OffsetStore>,
     pub(crate) catalog: Catalog,
-    pub(crate) credentials: Credentials,
+    /// Who may log in, and what each user may do.
+    pub(crate) users: Users,
     pub(crate) limits: Limits,
     pub(crate) local_addr: SocketAddr,
     /// The bound UDP address of the QUIC listener, if there is one (named
@@ -65,7 +66,7 @@ pub(crate) struct Parts {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) offsets: Arc<dyn OffsetStore>,
     pub(crate) catalog: Catalog,
-    pub(crate) credentials: Credentials,
+    pub(crate) users: Users,
     pub(crate) host: HostProbe,
     pub(crate) snapshots: Snapshots,
 }
@@ -81,7 +82,7 @@ impl Shared {
             backend: parts.backend,
             offsets: parts.offsets,
             catalog: parts.catalog,
-            credentials: parts.credentials,
+            users: parts.users,
             limits,
             local_addr,
             quic_addr,

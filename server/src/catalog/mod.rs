@@ -6,7 +6,8 @@
 //! Topics the backend already holds are learned in name order, so the same
 //! backend yields the same ids. With a catalog file the ids (and streams
 //! without topics, which a backend cannot hold) survive restarts exactly; the
-//! file is rewritten after every change (see [`file`]).
+//! file is rewritten after every change, and a change is acknowledged only
+//! once it is on disk (see [`Durable`]).
 //!
 //! A rename (`UpdateStream`, `UpdateTopic`) changes only the name clients
 //! see: the entry keeps the name the backend stores the stream or topic
@@ -15,28 +16,17 @@
 //! the backend and no offsets or groups to re-key. A stream or topic created
 //! under a name whose storage name is taken by a renamed one gets a storage
 //! name of its own (`name~1`, `name~2`, ...). See docs/architecture.md.
-//!
-//! Requests read an in-memory snapshot and never wait for the disk. A change
-//! is made on a copy, written to the file on tokio's blocking pool, and only
-//! then published as the new snapshot and acknowledged: what a client was
-//! told exists is on disk, and no async worker thread blocks on a write or
-//! an fsync. Changes are serialized by an async lock, held until the write
-//! is done and published even if the request that made the change is
-//! dropped meanwhile.
-
-mod file;
 
 use std::{
-    io,
     path::PathBuf,
-    sync::{Arc, RwLock},
+    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use iggy_binary_protocol::WireIdentifier;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, ServerError};
+use crate::{durable::Durable, error::Result};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Data {
@@ -121,13 +111,7 @@ pub(crate) struct GroupIds {
 /// The id ↔ name map, optionally persisted.
 #[derive(Debug)]
 pub(crate) struct Catalog {
-    /// What readers see; replaced, never changed in place, and only after
-    /// the change is in the file. The lock is held just to clone the `Arc`.
-    snapshot: Arc<RwLock<Arc<Data>>>,
-    /// Serializes changes, from the copy to the publication (async: a
-    /// waiting change parks its task, not a worker thread).
-    writer: Arc<tokio::sync::Mutex<()>>,
-    path: Option<PathBuf>,
+    state: Durable<Data>,
 }
 
 fn matches(id: &WireIdentifier, entry_id: u32, entry_name: &str) -> bool {
@@ -236,68 +220,31 @@ impl Catalog {
     /// file: call it where blocking is allowed (the server opens it on the
     /// blocking pool).
     pub(crate) fn open(path: Option<PathBuf>, streams: &[String]) -> Result<Self> {
-        let mut data = match &path {
-            Some(path) => file::load(path)?,
-            None => Data::default(),
-        };
-        let mut changed = false;
-        for name in streams {
-            if !data.streams.iter().any(|s| s.storage() == name) {
-                changed |= data.add_stream(name, name).1;
+        let state = Durable::open(path, "catalog", |data: &mut Data| {
+            let mut changed = false;
+            for name in streams {
+                if !data.streams.iter().any(|s| s.storage() == name) {
+                    changed |= data.add_stream(name, name).1;
+                }
             }
-        }
-        if let (Some(path), true) = (&path, changed) {
-            file::write_atomically(path, &data)?;
-        }
-        Ok(Self {
-            snapshot: Arc::new(RwLock::new(Arc::new(data))),
-            writer: Arc::new(tokio::sync::Mutex::new(())),
-            path,
-        })
+            Ok(changed)
+        })?;
+        Ok(Self { state })
     }
 
     /// The current snapshot.
     fn read(&self) -> Arc<Data> {
-        // Only whole `Arc`s are ever stored: a poisoned lock holds a valid one.
-        self.snapshot
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.state.read()
     }
 
     /// Applies `change` to a copy of the data; if it changed anything,
-    /// writes the copy (on the blocking pool) and publishes it. Returns the
-    /// change's answer once it is durable.
+    /// writes the copy and publishes it. Returns the change's answer once
+    /// it is durable.
     async fn change<T: Send + 'static>(
         &self,
         change: impl FnOnce(&mut Data) -> (T, bool),
     ) -> Result<T> {
-        let writing = self.writer.clone().lock_owned().await;
-        let mut data = Data::clone(&self.read());
-        let (answer, changed) = change(&mut data);
-        if !changed {
-            return Ok(answer);
-        }
-        let snapshot = self.snapshot.clone();
-        let path = self.path.clone();
-        let write_and_publish = move || {
-            let _writing = writing;
-            if let Some(path) = path {
-                file::write_atomically(&path, &data)?;
-            }
-            *snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(data);
-            Ok(answer)
-        };
-        if self.path.is_none() {
-            return write_and_publish();
-        }
-        tokio::task::spawn_blocking(write_and_publish)
-            .await
-            .map_err(|e| {
-                ServerError::Io(io::Error::other(format!(
-                    "the catalog write did not finish: {e}"
-                )))
-            })?
+        self.state.change(change).await
     }
 
     /// Every stream, by id.
@@ -723,10 +670,10 @@ mod tests {
         catalog.remove_group(0, 0, 0).await.unwrap();
 
         let worker = std::thread::current().id();
-        let steps = file::trace::steps_under(dir.path());
+        let steps = crate::durable::trace::steps_under(dir.path());
         let renames = steps
             .iter()
-            .filter(|(s, _)| matches!(s, file::trace::Step::Renamed(_)))
+            .filter(|(s, _)| matches!(s, crate::durable::trace::Step::Renamed(_)))
             .count();
         assert_eq!(renames, 4, "one write per change: {steps:?}");
         assert!(
@@ -735,10 +682,10 @@ mod tests {
         );
         let parent = path.parent().unwrap().to_owned();
         for (i, (step, _)) in steps.iter().enumerate() {
-            if let file::trace::Step::Renamed(_) = step {
+            if let crate::durable::trace::Step::Renamed(_) = step {
                 assert_eq!(
                     steps.get(i + 1).map(|(s, _)| s),
-                    Some(&file::trace::Step::SyncedDir(parent.clone())),
+                    Some(&crate::durable::trace::Step::SyncedDir(parent.clone())),
                     "the directory is fsynced after rename {i}: {steps:?}"
                 );
             }

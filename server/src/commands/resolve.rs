@@ -249,3 +249,41 @@ pub(crate) async fn consumer(
         _ => Err(Status::INVALID_FORMAT),
     }
 }
+
+/// The catalog id of the stream `id` names, for a permission check: learned
+/// from the backend on a miss as [`stream`] learns it; `None` when there is
+/// no such stream (the command then answers "not found" itself, before any
+/// permission is checked, as Apache Iggy answers).
+pub(crate) async fn stream_scope(
+    shared: &Shared,
+    id: &WireIdentifier,
+) -> Result<Option<u32>, Status> {
+    match stream(shared, id).await {
+        Ok(stream) => Ok(Some(stream.id)),
+        Err(Status::STREAM_ID_NOT_FOUND) => Ok(None),
+        Err(status) => Err(status),
+    }
+}
+
+/// The catalog ids of a stream and a topic in it, for a permission check:
+/// as [`stream_scope`], learning the stream's topics on a miss as [`topic`]
+/// learns them, without asking the backend about the topic itself.
+pub(crate) async fn topic_scope(
+    shared: &Shared,
+    stream_id: &WireIdentifier,
+    topic_id: &WireIdentifier,
+) -> Result<Option<(u32, u32)>, Status> {
+    let stream = match stream(shared, stream_id).await {
+        Ok(stream) => stream,
+        Err(Status::STREAM_ID_NOT_FOUND) => return Ok(None),
+        Err(status) => return Err(status),
+    };
+    if shared.catalog.topic(stream.id, topic_id).is_none() {
+        let infos = backend_topics(shared, &stream.name).await?;
+        learn(shared, &stream, &infos).await?;
+    }
+    Ok(shared
+        .catalog
+        .topic(stream.id, topic_id)
+        .map(|topic| (stream.id, topic.id)))
+}

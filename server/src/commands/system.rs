@@ -3,63 +3,83 @@
 use bytes::Bytes;
 use iggy_binary_protocol::{
     is_protocol_compatible,
-    requests::{system::GetClientRequest, users::LoginRegisterRequest},
+    requests::{
+        system::GetClientRequest,
+        users::{LoginRegisterRequest, LoginRegisterWithPatRequest},
+    },
     responses::{
         clients::GetClientsResponse,
         system::{ClusterMetadataResponse, ClusterNodeResponse},
         users::LoginRegisterResponse,
     },
-    WireDecode, WireEncode, WireName, IGGY_PROTOCOL_VERSION,
+    ClientVersionInfo, WireDecode, WireEncode, WireName, IGGY_PROTOCOL_VERSION,
 };
-use secrecy::ExposeSecret;
 
 use super::Reply;
-use crate::{error::Status, session::Session, shared::Shared};
+use crate::{auth::Identity, error::Status, session::Session, shared::Shared};
 
 /// How the server names itself, at login and in server stats: not as an
 /// Apache Iggy release, which it is not.
 pub(crate) const SERVER_VERSION: &str = concat!("rustok-iggy-server ", env!("CARGO_PKG_VERSION"));
 
-/// The root user's id.
-pub(crate) const ROOT_USER_ID: u32 = 0;
 /// Iggy's codes for a leader and a healthy node.
 const ROLE_LEADER: u8 = 0;
 const STATUS_HEALTHY: u8 = 0;
 
-/// `LoginRegister` with username and password. After too many failures on
-/// one connection the connection is closed.
-pub(crate) fn login(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
-    let request = match LoginRegisterRequest::decode_from(body) {
-        Ok(request) => request,
-        Err(_) => {
-            session.failed_logins += 1;
-            session.close = session.failed_logins >= shared.limits.max_login_failures;
-            return Err(Status::INVALID_FORMAT);
-        }
+/// `LoginRegister`, with a username and password or with a personal access
+/// token: the SDK sends both as the same command, told apart by the body's
+/// shape. As in Apache Iggy, the body is read as a username and password
+/// first; if it is not one, or those credentials are wrong, as a token.
+/// After too many failures on one connection the connection is closed.
+pub(crate) async fn login(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
+    let Ok((version, prefix)) = ClientVersionInfo::decode(body) else {
+        return Err(failed(shared, session, Status::INVALID_FORMAT));
     };
-    if !is_protocol_compatible(request.version_info.protocol_version) {
+    if !is_protocol_compatible(version.protocol_version) {
         session.close = true;
         return Err(Status::INCOMPATIBLE_PROTOCOL_VERSION);
     }
-    if !shared
-        .credentials
-        .verify(request.username.as_str(), request.password.expose_secret())
-    {
-        session.failed_logins += 1;
-        tracing::warn!(
-            peer = %session.peer,
-            failures = session.failed_logins,
-            "failed login"
-        );
-        if session.failed_logins >= shared.limits.max_login_failures {
-            session.close = true;
-        }
-        return Err(Status::INVALID_CREDENTIALS);
+    let tail = body.get(prefix..).unwrap_or_default();
+    let mut outcome = Err(Status::INVALID_FORMAT);
+    if let Ok((request, _)) = LoginRegisterRequest::decode_after_prefix(version.clone(), tail) {
+        outcome = shared
+            .users
+            .login(request.username.as_str(), &request.password)
+            .await;
     }
-    session.user = Some(ROOT_USER_ID);
-    session.failed_logins = 0;
+    if matches!(
+        outcome,
+        Err(Status::INVALID_FORMAT | Status::INVALID_CREDENTIALS)
+    ) {
+        if let Ok((request, _)) = LoginRegisterWithPatRequest::decode_after_prefix(version, tail) {
+            // A wrong password stays the answer unless the body is a token.
+            outcome = shared.users.login_with_token(&request.token);
+        }
+    }
+    let who = outcome.map_err(|status| failed(shared, session, status))?;
+    logged_in(session, who)
+}
+
+/// Counts a failed login (closing the connection after too many) and logs
+/// it; returns `status`.
+fn failed(shared: &Shared, session: &mut Session, status: Status) -> Status {
+    session.failed_logins += 1;
+    tracing::warn!(
+        peer = %session.peer,
+        failures = session.failed_logins,
+        status = status.code(),
+        "failed login"
+    );
+    if session.failed_logins >= shared.limits.max_login_failures {
+        session.close = true;
+    }
+    status
+}
+
+fn logged_in(session: &mut Session, who: Identity) -> Reply {
+    session.log_in(who);
     Ok(LoginRegisterResponse {
-        user_id: ROOT_USER_ID,
+        user_id: who.id,
         session: session.session_number(),
         server_protocol_version: IGGY_PROTOCOL_VERSION,
         server_version: WireName::new(SERVER_VERSION)?,

@@ -1,7 +1,8 @@
-//! The catalog file: read at start, replaced atomically after every change.
+//! A state file (the catalog, the users): read at start, replaced atomically
+//! after every change.
 //!
-//! Everything here blocks (file I/O and fsync); the catalog calls it on
-//! tokio's blocking pool, never on an async worker.
+//! Everything here blocks (file I/O and fsync); [`Durable`](super::Durable)
+//! calls it on tokio's blocking pool, never on an async worker.
 //!
 //! A rename is durable only once the directory holding it is fsynced: without
 //! that, a crash after the server acknowledged a change can bring back the
@@ -15,26 +16,28 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::Data;
+use serde::{de::DeserializeOwned, Serialize};
+
 use crate::error::{Result, ServerError};
 
-/// Reads the catalog at `path`; a missing file is an empty catalog.
-pub(super) fn load(path: &Path) -> Result<Data> {
+/// Reads the JSON state at `path`; a missing file is `T::default()`. `what`
+/// names the state in errors ("catalog", "users").
+pub(super) fn load<T: DeserializeOwned + Default>(path: &Path, what: &str) -> Result<T> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Data::default()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(T::default()),
         Err(e) => return Err(e.into()),
     };
     serde_json::from_str(&text).map_err(|e| {
-        ServerError::Config(format!("catalog file {} is not valid: {e}", path.display()))
+        ServerError::Config(format!("{what} file {} is not valid: {e}", path.display()))
     })
 }
 
-/// Replaces the file at `path` with `data`: temp file, fsync, rename, fsync
-/// of the directory (created first if missing).
-pub(super) fn write_atomically(path: &Path, data: &Data) -> Result<()> {
+/// Replaces the file at `path` with `data` as JSON: temp file, fsync,
+/// rename, fsync of the directory (created first if missing).
+pub(super) fn write_atomically<T: Serialize>(path: &Path, data: &T) -> Result<()> {
     let text = serde_json::to_vec_pretty(data)
-        .map_err(|e| ServerError::Config(format!("cannot serialize the catalog: {e}")))?;
+        .map_err(|e| ServerError::Config(format!("cannot serialize {}: {e}", path.display())))?;
     let dir = parent(path);
     create_dir_durably(&dir)?;
     let tmp = path.with_extension("tmp");
@@ -85,7 +88,7 @@ pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
 /// only, so that unit tests can check the order of the steps and that they
 /// ran off the async worker.
 #[cfg(test)]
-pub(super) mod trace {
+pub(crate) mod trace {
     use std::{
         path::PathBuf,
         sync::Mutex,
@@ -144,8 +147,8 @@ mod tests {
     fn a_write_renames_then_syncs_every_directory_it_touched() {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path().to_owned();
-        let path = root.join("a/b/catalog.json");
-        write_atomically(&path, &Data::default()).unwrap();
+        let path = root.join("a/b/state.json");
+        write_atomically(&path, &vec![7u32]).unwrap();
         let steps: Vec<_> = trace::steps_under(&root)
             .into_iter()
             .map(|(s, _)| s)
@@ -161,7 +164,10 @@ mod tests {
                 SyncedDir(root.join("a/b")),
             ]
         );
-        assert_eq!(load(&path).unwrap().next_stream_id, 0);
+        assert_eq!(load::<Vec<u32>>(&path, "test").unwrap(), [7]);
+        assert!(load::<Vec<u32>>(&root.join("missing.json"), "test")
+            .unwrap()
+            .is_empty());
         assert!(!path.with_extension("tmp").exists());
     }
 }
