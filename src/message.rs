@@ -3,13 +3,16 @@
 use std::{borrow::Cow, fmt};
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::{wire::header, Error, ErrorKind, Result};
 
 /// A header name. The names the transport writes on every message
-/// ([`wire::header`](crate::wire::header)) are interned: making one from a
-/// `&str` or a `String` allocates nothing for them, which matters because
-/// every published and every polled message carries about ten of them.
+/// ([`wire::header`](crate::wire::header)), and the one the Iggy-protocol
+/// server writes on every message an Iggy client sends
+/// ([`IGGY_META`](crate::wire::header::IGGY_META)), are interned: making one
+/// from a `&str` or a `String` allocates nothing for them, which matters
+/// because every published and every polled message carries them.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HeaderName(Cow<'static, str>);
 
@@ -32,9 +35,13 @@ impl HeaderName {
         &self.0
     }
 
-    /// The static name equal to `name`, if it is one the transport writes.
+    /// The static name equal to `name`, if it is one of the interned.
     fn interned(name: &str) -> Option<&'static str> {
-        header::ALL.iter().copied().find(|known| *known == name)
+        header::ALL
+            .iter()
+            .chain(&[header::IGGY_META])
+            .copied()
+            .find(|known| *known == name)
     }
 }
 
@@ -77,7 +84,12 @@ impl fmt::Debug for HeaderName {
 /// assert_eq!(headers.get_str("missing").unwrap(), None);
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(HeaderName, Bytes)>);
+pub struct Headers(Entries);
+
+/// Sorted by name. One entry inline: a message with a single header (the
+/// Iggy-protocol server's metadata on a message sent without user headers)
+/// allocates nothing for it, written or read.
+type Entries = SmallVec<[(HeaderName, Bytes); 1]>;
 
 impl Headers {
     /// No headers.
@@ -87,7 +99,7 @@ impl Headers {
 
     /// No headers, with room for `n` without reallocating.
     pub fn with_capacity(n: usize) -> Self {
-        Self(Vec::with_capacity(n))
+        Self(Entries::with_capacity(n))
     }
 
     fn position(&self, key: &str) -> std::result::Result<usize, usize> {
@@ -173,12 +185,11 @@ impl fmt::Debug for Headers {
 /// last value, as with [`Headers::insert`].
 impl<K: Into<HeaderName>> FromIterator<(K, Bytes)> for Headers {
     fn from_iter<T: IntoIterator<Item = (K, Bytes)>>(iter: T) -> Self {
-        let mut entries: Vec<(HeaderName, Bytes)> =
-            iter.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        let mut entries: Entries = iter.into_iter().map(|(k, v)| (k.into(), v)).collect();
         if !entries.is_sorted_by(|a, b| a.0 < b.0) {
             // Stable: of equal keys, the last one collected stays last.
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut unique: Vec<(HeaderName, Bytes)> = Vec::with_capacity(entries.len());
+            let mut unique = Entries::with_capacity(entries.len());
             for entry in entries {
                 match unique.last_mut() {
                     Some(last) if last.0 == entry.0 => *last = entry,

@@ -30,8 +30,9 @@ use crate::error::Status;
 
 /// The reserved core header. A client sending a header of this name is
 /// refused (`InvalidFormat`): it would be read back as metadata.
-pub(crate) const META_HEADER: &str = "iggy.meta";
-/// [`META_HEADER`] as a core header name, allocated once.
+pub(crate) const META_HEADER: &str = rustok_iggy::wire::header::IGGY_META;
+/// [`META_HEADER`] as a core header name (interned: reading it back from the
+/// log allocates nothing either).
 const META: HeaderName = HeaderName::from_static(META_HEADER);
 
 const VERSION: u8 = 1;
@@ -164,11 +165,18 @@ fn hex(bytes: &[u8]) -> String {
 
 /// An Iggy message's headers and origin timestamp → core headers, the meta
 /// header included. Of a key sent twice the last value is kept.
+///
+/// The meta header's value is written at the end of `buffer` and split off
+/// it: a caller decoding a batch reserves room for all its messages once,
+/// and their values share that one allocation.
 pub(crate) fn to_core_headers(
     headers: impl IntoIterator<Item = WireHeader>,
     origin_timestamp: u64,
+    buffer: &mut BytesMut,
 ) -> Result<Headers, Status> {
-    let mut meta = BytesMut::with_capacity(9);
+    // Whatever the caller left in `buffer` is not this message's.
+    drop(buffer.split());
+    let meta = buffer;
     meta.put_u8(VERSION);
     meta.put_u64_le(origin_timestamp);
     // Empty (no allocation) for the common message without headers.
@@ -213,7 +221,7 @@ pub(crate) fn to_core_headers(
     Ok(fields
         .into_iter()
         .map(|(key, value, _)| (HeaderName::from(key), value))
-        .chain(std::iter::once((META, meta.freeze())))
+        .chain(std::iter::once((META, meta.split().freeze())))
         .collect())
 }
 
@@ -280,14 +288,22 @@ fn parse_meta(value: &[u8]) -> Option<Meta<'_>> {
     })
 }
 
-/// Core headers → the Iggy message's headers and its origin timestamp
-/// (`None`: not sent through `serve`; the caller uses the append time).
-/// Headers Iggy cannot carry (an empty or over-long key or value, which
-/// only a core writer can store) are left out.
-pub(crate) fn to_wire_headers(headers: &Headers) -> (Option<u64>, Vec<WireHeader>) {
+/// The origin timestamp a record was sent with, if an Iggy client sent it
+/// through `serve` (else the caller uses the append time).
+pub(crate) fn origin_timestamp(headers: &Headers) -> Option<u64> {
+    headers
+        .get(META_HEADER)
+        .and_then(|m| parse_meta(m))
+        .map(|m| m.origin_timestamp)
+}
+
+/// Appends core headers to `out` as Iggy typed user headers, in the wire
+/// layout (`key_kind: u8`, `key_len: u32`, key, `value_kind: u8`,
+/// `value_len: u32`, value). Headers Iggy cannot carry (an empty or
+/// over-long key or value, which only a core writer can store) are left
+/// out. Allocates only for a typed field it has to convert back from text.
+pub(crate) fn put_wire_headers(headers: &Headers, out: &mut BytesMut) {
     let meta = headers.get(META_HEADER).and_then(|m| parse_meta(m));
-    // Empty (no allocation) when the meta header is the only one.
-    let mut out = Vec::new();
     for (key, value) in headers.iter().filter(|(k, _)| *k != META_HEADER) {
         let recorded = meta
             .as_ref()
@@ -301,24 +317,37 @@ pub(crate) fn to_wire_headers(headers: &Headers) -> (Option<u64>, Vec<WireHeader
                 Some(original) => Bytes::copy_from_slice(original),
                 None => from_core(r.value_kind, value)?,
             };
-            Some(WireHeader {
-                key_kind: r.key_kind,
-                key: wire_key,
-                value_kind: r.value_kind,
-                value: wire_value,
-            })
+            Some((r.key_kind, wire_key, r.value_kind, wire_value))
         });
-        let header = typed.unwrap_or_else(|| WireHeader {
-            key_kind: KIND_STRING,
-            key: Bytes::copy_from_slice(key.as_bytes()),
-            value_kind: default_value_kind(value),
-            value: value.clone(),
-        });
-        if (1..=255).contains(&header.key.len()) && (1..=255).contains(&header.value.len()) {
-            out.push(header);
+        match &typed {
+            Some((key_kind, key, value_kind, value)) => {
+                put_header(out, *key_kind, key, *value_kind, value);
+            }
+            None => put_header(
+                out,
+                KIND_STRING,
+                key.as_bytes(),
+                default_value_kind(value),
+                value,
+            ),
         }
     }
-    (meta.map(|m| m.origin_timestamp), out)
+}
+
+/// One header in the wire layout, unless Iggy cannot carry it.
+fn put_header(out: &mut BytesMut, key_kind: u8, key: &[u8], value_kind: u8, value: &[u8]) {
+    let (Ok(key_len), Ok(value_len)) = (u8::try_from(key.len()), u8::try_from(value.len())) else {
+        return;
+    };
+    if key_len == 0 || value_len == 0 {
+        return;
+    }
+    out.put_u8(key_kind);
+    out.put_u32_le(u32::from(key_len));
+    out.put_slice(key);
+    out.put_u8(value_kind);
+    out.put_u32_le(u32::from(value_len));
+    out.put_slice(value);
 }
 
 #[cfg(test)]
@@ -334,8 +363,19 @@ mod tests {
         }
     }
 
+    /// What [`put_wire_headers`] writes, decoded by the protocol crate.
+    fn to_wire_headers(core: &Headers) -> (Option<u64>, Vec<WireHeader>) {
+        let mut out = BytesMut::new();
+        put_wire_headers(core, &mut out);
+        iggy_binary_protocol::validate_user_headers(&out).unwrap();
+        let headers = iggy_binary_protocol::WireUserHeaderIterator::new(&out)
+            .map(|e| wire(e.key_kind.0, e.key, e.value_kind.0, e.value))
+            .collect();
+        (origin_timestamp(core), headers)
+    }
+
     fn round_trip(sent: Vec<WireHeader>) -> (Headers, Vec<WireHeader>) {
-        let core = to_core_headers(sent, 1_700_000_000_123_456).unwrap();
+        let core = to_core_headers(sent, 1_700_000_000_123_456, &mut BytesMut::new()).unwrap();
         let (origin, back) = to_wire_headers(&core);
         assert_eq!(origin, Some(1_700_000_000_123_456));
         (core, back)
@@ -401,7 +441,8 @@ mod tests {
         assert_eq!(
             to_core_headers(
                 [wire(KIND_STRING, META_HEADER.as_bytes(), KIND_RAW, b"x")],
-                0
+                0,
+                &mut BytesMut::new()
             )
             .unwrap_err(),
             Status::INVALID_FORMAT
@@ -427,8 +468,12 @@ mod tests {
 
     #[test]
     fn a_typed_value_a_core_writer_changed_falls_back_to_its_text() {
-        let mut core =
-            to_core_headers([wire(KIND_STRING, b"n", 12, &7u64.to_le_bytes())], 5).unwrap();
+        let mut core = to_core_headers(
+            [wire(KIND_STRING, b"n", 12, &7u64.to_le_bytes())],
+            5,
+            &mut BytesMut::new(),
+        )
+        .unwrap();
         core.insert_str("n", "not a number");
         let (origin, back) = to_wire_headers(&core);
         assert_eq!(origin, Some(5));

@@ -15,7 +15,6 @@ use iggy_binary_protocol::{
         BATCH_MESSAGE_HEADER_SIZE,
     },
     codec::{read_u32_le, WireDecode, WireEncode},
-    encode_user_headers,
     requests::messages::SendMessagesHeader,
     responses::messages::PollMessagesResponseHeader,
     validate_user_headers, WireUserHeaderIterator,
@@ -24,7 +23,7 @@ use rustok_iggy::{Headers, Message, Record};
 
 use crate::{
     error::Status,
-    iggy_meta::{to_core_headers, to_wire_headers, WireHeader},
+    iggy_meta::{origin_timestamp, put_wire_headers, to_core_headers, WireHeader},
 };
 
 /// A decoded `SendMessages` body.
@@ -77,11 +76,14 @@ pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, S
     }
     let mut messages = Vec::with_capacity(header.messages_count as usize);
     let origin = batch.header.origin_timestamp;
+    // The messages' metadata values share one allocation (9 bytes each
+    // without typed headers).
+    let mut meta = BytesMut::with_capacity(9 * messages.capacity());
     for view in batch.iter() {
         let origin_timestamp = origin.saturating_add(u64::from(view.header.timestamp_delta));
         messages.push(Message {
             id: view.header.id,
-            headers: headers_from_wire(view.user_headers, origin_timestamp)?,
+            headers: headers_from_wire(view.user_headers, origin_timestamp, &mut meta)?,
             payload: Bytes::copy_from_slice(view.payload),
         });
     }
@@ -91,8 +93,13 @@ pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, S
     Ok(SendBatch { header, messages })
 }
 
-/// Iggy typed user headers and an origin timestamp → core headers.
-pub(crate) fn headers_from_wire(raw: &[u8], origin_timestamp: u64) -> Result<Headers, Status> {
+/// Iggy typed user headers and an origin timestamp → core headers (the
+/// metadata value split off `meta`, see [`to_core_headers`]).
+pub(crate) fn headers_from_wire(
+    raw: &[u8],
+    origin_timestamp: u64,
+    meta: &mut BytesMut,
+) -> Result<Headers, Status> {
     validate_user_headers(raw)?;
     to_core_headers(
         WireUserHeaderIterator::new(raw).map(|entry| WireHeader {
@@ -102,20 +109,8 @@ pub(crate) fn headers_from_wire(raw: &[u8], origin_timestamp: u64) -> Result<Hea
             value: Bytes::copy_from_slice(entry.value),
         }),
         origin_timestamp,
+        meta,
     )
-}
-
-/// Core headers → Iggy typed user headers and the origin timestamp, if the
-/// record has one.
-fn headers_to_wire(headers: &Headers) -> (Option<u64>, Bytes) {
-    let (origin, headers) = to_wire_headers(headers);
-    let entries: Vec<(u8, &[u8], u8, &[u8])> = headers
-        .iter()
-        .map(|h| (h.key_kind, h.key.as_ref(), h.value_kind, h.value.as_ref()))
-        .collect();
-    let mut buf = BytesMut::new();
-    encode_user_headers(&entries, &mut buf);
-    (origin, buf.freeze())
 }
 
 /// Encodes a `PollMessages` reply: the 16-byte header, then one batch
@@ -133,15 +128,13 @@ pub(crate) fn encode_poll(partition_id: u32, current_offset: u64, records: &[Rec
     .encode(&mut out);
     let framed: Vec<Framed<'_>> = records
         .iter()
-        .map(|record| {
-            let (origin, headers) = headers_to_wire(&record.message.headers);
-            Framed {
-                record,
-                origin: origin.unwrap_or(record.timestamp_micros),
-                headers,
-            }
+        .map(|record| Framed {
+            record,
+            origin: origin_timestamp(&record.message.headers).unwrap_or(record.timestamp_micros),
         })
         .collect();
+    // One buffer for every message's headers, cleared between them.
+    let mut headers = BytesMut::new();
     let mut start = 0;
     while start < framed.len() {
         let first = &framed[start];
@@ -149,17 +142,16 @@ pub(crate) fn encode_poll(partition_id: u32, current_offset: u64, records: &[Rec
         while end < framed.len() && continues(first, &framed[end], end - start) {
             end += 1;
         }
-        encode_batch(&mut out, partition_id, &framed[start..end]);
+        encode_batch(&mut out, partition_id, &framed[start..end], &mut headers);
         start = end;
     }
     out.freeze()
 }
 
-/// A record about to be encoded: its origin timestamp and wire headers.
+/// A record about to be encoded, with its origin timestamp.
 struct Framed<'a> {
     record: &'a Record,
     origin: u64,
-    headers: Bytes,
 }
 
 /// Whether `next`, `delta` records after `first`, belongs in `first`'s batch.
@@ -174,7 +166,7 @@ fn continues(first: &Framed<'_>, next: &Framed<'_>, delta: usize) -> bool {
             .is_some_and(|d| u32::try_from(d).is_ok())
 }
 
-fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>]) {
+fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>], headers: &mut BytesMut) {
     let Some(first) = run.first() else {
         return;
     };
@@ -182,6 +174,8 @@ fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>]) {
     for (delta, framed) in run.iter().enumerate() {
         let message = &framed.record.message;
         let payload = &message.payload;
+        headers.clear();
+        put_wire_headers(&message.headers, headers);
         let start = blob.len();
         blob.put_u64_le(0);
         blob.put_u128_le(message.id);
@@ -189,11 +183,11 @@ fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>]) {
         blob.put_u32_le(
             u32::try_from(framed.origin.saturating_sub(first.origin)).unwrap_or(u32::MAX),
         );
-        blob.put_u32_le(u32::try_from(framed.headers.len()).unwrap_or(u32::MAX));
+        blob.put_u32_le(u32::try_from(headers.len()).unwrap_or(u32::MAX));
         blob.put_u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
         blob.put_u64_le(0);
         blob.put_slice(payload);
-        blob.put_slice(&framed.headers);
+        blob.put_slice(headers);
         let checksum = message_checksum(&blob[start + 8..]);
         blob[start..start + 8].copy_from_slice(&checksum.to_le_bytes());
     }
@@ -225,6 +219,7 @@ fn message_checksum(covered: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use iggy_binary_protocol::{
+        encode_user_headers,
         requests::messages::{RawMessage, SendMessagesEncoder},
         responses::messages::PollMessagesResponse,
         WireIdentifier, WirePartitioning,
@@ -302,7 +297,7 @@ mod tests {
         assert_eq!(views[2].timestamp, 200);
         assert_eq!(views[1].id, 2);
         assert_eq!(views[0].payload, b"payload-5");
-        let headers = headers_from_wire(views[0].user_headers, 0).unwrap();
+        let headers = headers_from_wire(views[0].user_headers, 0, &mut BytesMut::new()).unwrap();
         assert_eq!(headers.get_str("codec").unwrap(), Some("json"));
         assert_eq!(headers.get("bin").unwrap().as_ref(), &[0xff, 0x00]);
         // Iggy cannot carry an empty value.
@@ -322,7 +317,7 @@ mod tests {
             .zip(0u64..)
             .map(|(&origin, i)| {
                 let mut r = record(20 + i, 7_000, u128::from(i));
-                r.message.headers = headers_from_wire(&[], origin).unwrap();
+                r.message.headers = headers_from_wire(&[], origin, &mut BytesMut::new()).unwrap();
                 r
             })
             .collect();

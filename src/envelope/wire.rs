@@ -39,7 +39,13 @@ pub mod header {
     /// W3C trace context of the publisher's span.
     pub const TRACEPARENT: &str = "traceparent";
 
-    /// Every name above.
+    /// Written by the Iggy-protocol server (`rustok-iggy serve`) on a
+    /// message an Iggy client sent: the Iggy kinds of its headers and its
+    /// origin timestamp, which core headers cannot say. Not an envelope
+    /// field: readers of events ignore it.
+    pub const IGGY_META: &str = "iggy.meta";
+
+    /// Every envelope name above (not [`IGGY_META`]).
     pub const ALL: [&str; 12] = [
         EVENT_TYPE,
         SCHEMA_VERSION,
