@@ -1,8 +1,8 @@
 """Apache Iggy's Python SDK (`apache-iggy` 0.9.0) against `rustok-iggy serve`.
 
 Topology, messages with typed headers polled every way, a two-member
-consumer group, purge / update / delete partitions, the option catalog and
-the stats. Run by `cli/tests/python_sdk.rs`, which starts the server on a free loopback
+consumer group, purge / update / delete partitions, the option catalog,
+users and their permissions, and the stats. Run by `cli/tests/python_sdk.rs`, which starts the server on a free loopback
 port: `python sdk_session.py HOST:PORT USERNAME PASSWORD`. Every step checks
 what the server answered; the first failed check ends the script with a
 non-zero status and the reason.
@@ -15,13 +15,16 @@ import time
 
 from apache_iggy import (
     Consumer,
+    GlobalPermissions,
     HeaderKey,
     HeaderValue,
     IggyClient,
     IggyExpiry,
     Partitioning,
+    Permissions,
     PollingStrategy,
     SendMessage,
+    UserStatus,
 )
 
 
@@ -212,12 +215,46 @@ async def administration(client):
     check(await client.describe_options("stream") == [], "streams have no options")
 
 
+async def users(address, admin):
+    await admin.create_user("py-reader", "py-reader-pass",
+                            permissions=Permissions(GlobalPermissions(read_streams=True)))
+    names = [u.username for u in await admin.get_users()]
+    check("py-reader" in names, f"users: {names}")
+    reader = await admin.get_user("py-reader")
+    check(reader.permissions.global_permissions.read_streams, "read_streams granted")
+    check(not reader.permissions.global_permissions.send_messages, "send not granted")
+
+    client = await connect(address, "py-reader", "py-reader-pass")
+    check(any(s.name == "py" for s in await client.get_streams()), "the reader lists streams")
+    try:
+        await client.send_messages("py", "orders", Partitioning.partition_id(0), [SendMessage("no")])
+        raise AssertionError("a user without send_messages sent")
+    except RuntimeError as refused:
+        check("nauthorized" in str(refused), f"refused as unauthorized: {refused}")
+    await client.change_password("py-reader", "py-reader-pass", "py-reader-pass-2")
+    await client.logout_user()
+
+    await admin.update_permissions("py-reader", Permissions(GlobalPermissions(read_streams=True, send_messages=True)))
+    client = await connect(address, "py-reader", "py-reader-pass-2")
+    await client.send_messages("py", "orders", Partitioning.partition_id(0), [SendMessage("yes")])
+    await admin.update_user("py-reader", username="py-sender", status=UserStatus.Inactive)
+    check((await admin.get_user("py-sender")).status == UserStatus.Inactive, "deactivated")
+    try:
+        await connect(address, "py-sender", "py-reader-pass-2")
+        raise AssertionError("an inactive user logged in")
+    except RuntimeError:
+        pass
+    await admin.delete_user("py-sender")
+    check(await admin.get_user("py-sender") is None, "user deleted")
+
+
 async def main(address, username, password):
     client = await connect(address, username, password)
     await topology(client)
     await send_and_poll(client)
     await consumer_group(address, username, password)
     await administration(client)
+    await users(address, client)
     await stats(client)
     await client.delete_stream("py")
     check(await client.get_stream("py") is None, "stream deleted")
