@@ -1,14 +1,15 @@
 //! Personal access tokens: minted from the OS's random source, handed to
 //! their owner once, and stored only as a hash.
 //!
-//! A token is 50 random bytes (Apache Iggy's size) as URL-safe base64
-//! without padding (Apache Iggy uses standard base64, whose `+`, `/` and
-//! `=` need escaping in a connection string; either is opaque to clients).
+//! A token is 50 random bytes as standard, padded base64, as Apache Iggy
+//! mints them. (URL-safe base64 would spare the escaping of `+`, `/` and
+//! `=` in a connection string, but a token starting with `-` is then read
+//! as a flag by command lines such as the official CLI's `--token`.)
 //! The stored hash is BLAKE3's hex digest, Apache Iggy's token hash: a
 //! token carries 400 bits of entropy, so a fast hash is as good as a slow
 //! one against guessing, and a login can find its token by hash directly.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use base64::{engine::general_purpose::STANDARD, Engine};
 
 /// Random bytes per token.
 const TOKEN_BYTES: usize = 50;
@@ -23,7 +24,7 @@ pub(crate) const SERVER_DEFAULT: u64 = 0;
 pub(crate) fn mint() -> Result<(String, String), getrandom::Error> {
     let mut bytes = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut bytes)?;
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = STANDARD.encode(bytes);
     let hash = hash(&token);
     Ok((token, hash))
 }
@@ -57,14 +58,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_random_url_safe_and_hashed() {
+    fn tokens_are_random_standard_base64_and_hashed() {
         let (a, hash_a) = mint().unwrap();
         let (b, _) = mint().unwrap();
         assert_ne!(a, b);
-        assert_eq!(a.len(), 67);
-        assert!(a
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(STANDARD.decode(&a).unwrap().len(), TOKEN_BYTES);
+        // Never read as a flag by a command line.
+        for _ in 0..200 {
+            assert!(!mint().unwrap().0.starts_with('-'));
+        }
         assert_eq!(hash_a, hash(&a));
         assert_eq!(hash_a.len(), 64);
         assert!(!hash_a.contains(&a));
