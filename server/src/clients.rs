@@ -20,7 +20,7 @@ use iggy_binary_protocol::responses::clients::{
 use crate::session::{Session, Transport};
 
 /// A consumer group by its catalog ids: stream, topic, group.
-pub(crate) type GroupIds = (u32, u32, u32);
+pub(crate) type JoinedGroup = (u32, u32, u32);
 
 /// What a listing shows of one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub(crate) struct ClientRecord {
     /// The logged-in user; `None` before login.
     pub(crate) user: Option<u32>,
     /// Groups joined, ascending.
-    pub(crate) groups: Vec<GroupIds>,
+    pub(crate) groups: Vec<JoinedGroup>,
 }
 
 impl ClientRecord {

@@ -10,7 +10,7 @@ use rustok_iggy::{MemberId, TopicRef};
 
 use crate::{
     auth::Identity,
-    clients::{ClientRecord, GroupIds},
+    clients::{ClientRecord, JoinedGroup},
     shared::Shared,
 };
 
@@ -78,7 +78,7 @@ pub(crate) struct Session {
     /// Joined groups, by (topic, group name).
     pub(crate) groups: HashMap<(TopicRef, String), Membership>,
     /// User and groups as the server's client listing shows them now.
-    listed: (Option<u32>, Vec<GroupIds>),
+    listed: (Option<u32>, Vec<JoinedGroup>),
 }
 
 impl Session {
@@ -98,8 +98,8 @@ impl Session {
     }
 
     /// Groups joined, by catalog ids, ascending.
-    fn group_ids(&self) -> Vec<GroupIds> {
-        let mut ids: Vec<GroupIds> = self
+    fn group_ids(&self) -> Vec<JoinedGroup> {
+        let mut ids: Vec<JoinedGroup> = self
             .groups
             .values()
             .map(|m| (m.stream_id, m.topic_id, m.group_id))

@@ -59,7 +59,7 @@ const DEFLATED: u8 = 2;
 const OTHER_COMPRESSIONS: std::ops::RangeInclusive<u8> = 3..=6;
 
 /// What a snapshot is collected from, and the one-at-a-time latch.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Snapshots {
     running: AtomicBool,
     data_dir: Option<PathBuf>,
