@@ -70,6 +70,18 @@ fn failed(args: &[&str], out: &Output) -> String {
     stderr
 }
 
+/// A `serve` of this CLI's user on a fresh data directory, with `env`
+/// added to its environment, and an empty home for the CLI: the directory
+/// holding both (dropped last), the home, the server and its address.
+fn serve(env: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, Serve, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let server = Serve::start(&dir.path().join("data"), (USER, PASSWORD), env);
+    let at = server.address.clone();
+    (dir, home, server, at)
+}
+
 /// `iggy stats -o list`: one `name|value` line per figure.
 fn stats(address: &str, home: &Path) -> HashMap<String, String> {
     iggy(address, home, &["stats", "-o", "list"])
@@ -114,17 +126,9 @@ fn iggy_refused(address: &str, home: &Path, args: &[&str]) -> String {
 fn the_official_cli_creates_sends_and_reads_stats() {
     let cli = iggy_cli();
     assert!(cli.is_file(), "IGGY_CLI={} is not a file", cli.display());
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
     // One partition for the transport's own topic `rustok/events`, which
     // `serve` creates at start.
-    let server = Serve::start(
-        &dir.path().join("data"),
-        (USER, PASSWORD),
-        &[("RUSTOK_IGGY__ROUTING__PARTITIONS", "1")],
-    );
-    let at = server.address.clone();
+    let (_dir, home, server, at) = serve(&[("RUSTOK_IGGY__ROUTING__PARTITIONS", "1")]);
 
     iggy(&at, &home, &["stream", "create", "app"]);
     iggy(
@@ -195,11 +199,7 @@ fn the_official_cli_creates_sends_and_reads_stats() {
 #[test]
 #[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
 fn the_official_cli_manages_users_permissions_and_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    let server = Serve::start(&dir.path().join("data"), (USER, PASSWORD), &[]);
-    let at = server.address.clone();
+    let (_dir, home, server, at) = serve(&[]);
     let root = ["--username", USER, "--password", PASSWORD];
     let run = |login: &[&str], args: &[&str]| cli(&at, &home, login, args);
     let ok = |login: &[&str], args: &[&str]| succeeded(args, &run(login, args));
@@ -316,11 +316,7 @@ fn the_official_cli_manages_users_permissions_and_tokens() {
 #[test]
 #[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
 fn the_official_cli_lists_and_gets_clients() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    let server = Serve::start(&dir.path().join("data"), (USER, PASSWORD), &[]);
-    let at = server.address.clone();
+    let (_dir, home, server, at) = serve(&[]);
     // A connection that never logs in is listed too, without a user.
     let idle = std::net::TcpStream::connect(&at).unwrap();
     let idle_address = idle.local_addr().unwrap().to_string();
@@ -377,19 +373,11 @@ fn property(table: &str, name: &str) -> String {
 #[test]
 #[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
 fn the_official_cli_purges_updates_and_deletes_partitions_and_segments() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
     // Small segments, so a few sends make several.
-    let server = Serve::start(
-        &dir.path().join("data"),
-        (USER, PASSWORD),
-        &[
-            ("RUSTOK_IGGY__ROUTING__PARTITIONS", "1"),
-            ("RUSTOK_IGGY__PLUGINS__EMBEDDED__SEGMENT_BYTES", "4096"),
-        ],
-    );
-    let at = server.address.clone();
+    let (_dir, home, server, at) = serve(&[
+        ("RUSTOK_IGGY__ROUTING__PARTITIONS", "1"),
+        ("RUSTOK_IGGY__PLUGINS__EMBEDDED__SEGMENT_BYTES", "4096"),
+    ]);
     iggy(&at, &home, &["stream", "create", "app"]);
     iggy(
         &at,
@@ -472,13 +460,9 @@ fn the_official_cli_purges_updates_and_deletes_partitions_and_segments() {
 #[test]
 #[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
 fn the_official_cli_takes_a_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
+    let (dir, home, server, at) = serve(&[]);
     let out = dir.path().join("snapshots");
-    std::fs::create_dir(&home).unwrap();
     std::fs::create_dir(&out).unwrap();
-    let server = Serve::start(&dir.path().join("data"), (USER, PASSWORD), &[]);
-    let at = server.address.clone();
 
     iggy(
         &at,
@@ -520,11 +504,7 @@ fn the_official_cli_takes_a_snapshot() {
 #[test]
 #[ignore = "needs Apache Iggy's CLI: IGGY_CLI=/path/to/iggy (.ci/run installs iggy-cli 0.14.0)"]
 fn the_official_cli_describes_the_topic_options() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    let server = Serve::start(&dir.path().join("data"), (USER, PASSWORD), &[]);
-    let at = server.address.clone();
+    let (_dir, home, server, at) = serve(&[]);
 
     let catalog = iggy_loud(&at, &home, &["options", "topic"]);
     for key in [
