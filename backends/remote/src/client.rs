@@ -275,15 +275,44 @@ impl Connection {
     }
 
     /// Runs one SDK request under the request timeout and maps its error.
+    ///
+    /// A request the SDK refuses for want of a session is followed by a
+    /// `connect()` within the same deadline, because the SDK does not heal
+    /// that state by itself: when a request future is dropped (a timeout, a
+    /// cancelled caller) while the SDK reconnects under it, the sign-in it
+    /// started never completes and the client stays `Authenticating` (or
+    /// `Connected`). From then on the SDK answers every request with
+    /// `Disconnected` (or `Unauthenticated`) before sending it, so its own
+    /// reconnect never runs; only the next `connect()` notices the abandoned
+    /// attempt and dials again. It waits for a reconnect already under way
+    /// and does nothing on a signed-in client. The request still fails
+    /// (retryably); the caller's next attempt finds a session.
     pub(crate) async fn call<T>(
         &self,
         operation: &'static str,
         request: impl Future<Output = std::result::Result<T, IggyError>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.request_timeout, request).await {
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        match tokio::time::timeout_at(deadline, request).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(error::map(e, operation)),
+            Ok(Err(e)) => {
+                if matches!(e, IggyError::Disconnected | IggyError::Unauthenticated) {
+                    self.reconnect_before(deadline).await;
+                }
+                Err(error::map(e, operation))
+            }
             Err(_) => Err(error::timeout(operation)),
+        }
+    }
+
+    /// Lets the SDK reconnect (see [`Connection::call`]) until `deadline`.
+    async fn reconnect_before(&self, deadline: tokio::time::Instant) {
+        match tokio::time::timeout_at(deadline, self.client.connect()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(address = %self.address, error = %e, "Iggy reconnect failed")
+            }
+            Err(_) => tracing::debug!(address = %self.address, "Iggy reconnect still under way"),
         }
     }
 

@@ -64,9 +64,10 @@ pub struct RemoteConfig {
     /// Longest wait for the first connection to one address, in ms
     /// (default 10000); then the next address is tried.
     pub connect_timeout_ms: u64,
-    /// Longest wait for one request (including any reconnect the SDK does
-    /// inside it), in ms (default 30000); then the request fails with a
-    /// retryable `Timeout`.
+    /// Longest wait for one request, in ms (default 30000); then the
+    /// request fails with a retryable `Timeout`. It includes any reconnect
+    /// the SDK does inside it: a request made while the connection is down
+    /// waits (this long at most) for the reconnect.
     pub request_timeout_ms: u64,
     /// How many times an `append` is sent again after a retryable failure
     /// (disconnect, timeout); default 5. See the crate docs for the

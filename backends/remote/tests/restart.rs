@@ -4,10 +4,19 @@
 
 mod common;
 
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::Path,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
-use rustok_iggy::{Transport, TransportConfig};
+use rustok_iggy::{Backend, TopicRef, Transport, TransportConfig};
 use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig, FsyncPolicy};
+use rustok_iggy_remote::RemoteBackend;
 use rustok_iggy_server::{RunningServer, Server};
 use rustok_iggy_testkit::{
     eventually,
@@ -36,6 +45,64 @@ async fn start(dir: &Path, addr: SocketAddr) -> RunningServer {
             }
         }
     }
+}
+
+/// The SDK's sign-in after a reconnect is cut short when the request that
+/// started it times out (here the address accepts the connection and never
+/// answers the login). The SDK is left without a session and refuses every
+/// later request itself; the backend must still get back to the server once
+/// it answers again. The heartbeat is off: its ping would be another way
+/// back, one a busy connection cannot count on (its pings succeed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_cut_short_by_a_timeout_does_not_wedge_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let addr = server.local_addr();
+    let mut config = common::config(addr);
+    config.reconnect_interval_ms = 50;
+    config.request_timeout_ms = 500;
+    config.heartbeat_interval_ms = 3_600_000;
+    let backend = RemoteBackend::connect(config).await.unwrap();
+    let topic = TopicRef::new("app", "events");
+    backend.ensure_topic(&topic, 1).await.unwrap();
+
+    // The server goes; in its place, one that takes connections and never
+    // answers. The next request reconnects, signs in, and times out.
+    server.shutdown().await.unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let silent = {
+        let listener = loop {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => break listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let accepted = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                held.push(socket);
+            }
+        })
+    };
+    let refused = backend.partition_info(&topic, 0).await.unwrap_err();
+    assert!(refused.is_retryable(), "{refused}");
+    assert!(
+        accepted.load(Ordering::SeqCst) >= 1,
+        "the SDK never dialled"
+    );
+
+    // The server is back on the same data and port.
+    silent.abort();
+    let _ = silent.await;
+    let server = start(dir.path(), addr).await;
+    eventually("a request succeeds after the server is back", || async {
+        backend.partition_info(&topic, 0).await.is_ok()
+    })
+    .await;
+    backend.shutdown().await.unwrap();
+    server.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +138,7 @@ async fn run(downtime: Duration) -> u32 {
         url = "iggy+tcp://iggy:iggy@{addr}"
         reconnect_interval_ms = 100
         reconnect_retries = 1000
-        request_timeout_ms = 2000
+        request_timeout_ms = 500
         send_backoff_ms = 50
         send_backoff_max_ms = 200
         send_retries = 3
