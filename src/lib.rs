@@ -36,6 +36,7 @@ mod plugin;
 // Shared by both sides.
 mod error;
 mod health;
+pub mod iggy_extension;
 mod message;
 pub mod metrics;
 

@@ -80,6 +80,7 @@ pub struct ServerBuilder {
     pub(crate) read_timeout: Duration,
     pub(crate) max_login_failures: u32,
     pub(crate) max_poll_messages: u32,
+    pub(crate) max_poll_wait: Duration,
     pub(crate) max_batch_messages: u32,
     pub(crate) catalog_path: Option<PathBuf>,
     pub(crate) users_path: Option<PathBuf>,
@@ -127,6 +128,7 @@ impl ServerBuilder {
             read_timeout: Duration::from_secs(30),
             max_login_failures: 3,
             max_poll_messages: 10_000,
+            max_poll_wait: rustok_iggy::iggy_extension::MAX_POLL_WAIT,
             max_batch_messages: 100_000,
             catalog_path: None,
             users_path: None,
@@ -214,6 +216,16 @@ impl ServerBuilder {
     /// At most this many messages per poll reply (default 10 000).
     pub fn max_poll_messages(mut self, n: u32) -> Self {
         self.max_poll_messages = n;
+        self
+    }
+
+    /// The longest a waiting poll ([`rustok_iggy::iggy_extension`], sent by
+    /// the remote backend) is held for its records (default and most:
+    /// [`MAX_POLL_WAIT`](rustok_iggy::iggy_extension::MAX_POLL_WAIT)).
+    /// `Duration::ZERO` refuses waiting polls as Apache Iggy does (invalid
+    /// command), and clients poll the standard way.
+    pub fn max_poll_wait(mut self, wait: Duration) -> Self {
+        self.max_poll_wait = wait;
         self
     }
 

@@ -90,6 +90,7 @@
 //! | delete segments (500) | `delete_segments`: the N oldest, never the active one; an unknown partition is 3007 |
 //! | send messages (101) | `append` to one partition, checksums verified |
 //! | poll messages (100) | `poll`: offset, timestamp, first, last, next; auto-commit |
+//! | waiting poll (`0x72750064`, an extension of this server) | poll messages, held until a record arrives or the wait the request names passes (at most `max_poll_wait`, 1 s); see [`rustok_iggy::iggy_extension`]. The remote backend sends it; Apache Iggy answers it 3 ("invalid command"), as this server does with `max_poll_wait` zero |
 //! | flush unsaved buffer (102) | `Backend::flush`: with `fsync`, syncs the partition to disk whatever the fsync policy |
 //! | get/store/delete consumer offset (120/121/122) | the offset store |
 //! | get/list/create/delete consumer group (600–603) | catalog names + backend membership |

@@ -169,6 +169,7 @@ fn limits(builder: &ServerBuilder) -> Limits {
         read_timeout: builder.read_timeout,
         max_login_failures: builder.max_login_failures,
         max_poll_messages: builder.max_poll_messages,
+        max_poll_wait: builder.max_poll_wait,
         max_batch_messages: builder.max_batch_messages,
     }
 }

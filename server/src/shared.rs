@@ -30,6 +30,8 @@ pub(crate) struct Limits {
     pub(crate) read_timeout: Duration,
     pub(crate) max_login_failures: u32,
     pub(crate) max_poll_messages: u32,
+    /// Longest hold of a waiting poll; zero refuses them.
+    pub(crate) max_poll_wait: Duration,
     pub(crate) max_batch_messages: u32,
 }
 

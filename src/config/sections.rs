@@ -14,8 +14,9 @@ pub struct ConsumerConfig {
     /// two batches per partition (the one being handled and the one whose
     /// commit was still on its way).
     pub poll_batch: u32,
-    /// How long a poll waits for data before returning empty, in ms. Backends
-    /// without long polling sleep this long between empty polls.
+    /// How long a poll waits for data before returning empty, in ms. Over
+    /// a server that answers empty polls at once (Apache Iggy), the longest
+    /// pause between them (pauses start at 1 ms and double up to it).
     pub poll_wait_ms: u64,
     /// How often a subscription tells the group which partitions it holds and
     /// learns its assignment, in ms.

@@ -120,6 +120,10 @@ impl<'a, E, H> PartitionCtx<'a, E, H> {
 
 /// Sleeps for `duration`; `false` if cancelled first.
 pub(crate) async fn pause(cancel: &CancellationToken, duration: Duration) -> bool {
+    // A zero sleep still waits for the timer's next tick (up to 1 ms).
+    if duration.is_zero() {
+        return !cancel.is_cancelled();
+    }
     tokio::select! {
         biased;
         _ = cancel.cancelled() => false,

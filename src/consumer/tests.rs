@@ -549,3 +549,31 @@ async fn a_fenced_commit_stops_the_partition_without_committing_more() {
         "one commit, with the worker's fence; none after the refusal"
     );
 }
+
+/// An empty poll the server held (a waiting poll on `rustok-iggy serve`)
+/// was the pause itself; one answered at once starts the doubling pauses.
+#[test]
+fn an_empty_poll_the_server_held_needs_no_pause() {
+    use super::worker::IdlePause;
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+
+    let mut idle = IdlePause::new(false, ms(100));
+    assert_eq!(idle.after_empty(Duration::ZERO), ms(1));
+    assert_eq!(idle.after_empty(Duration::ZERO), ms(2));
+    assert_eq!(idle.after_empty(ms(60)), Duration::ZERO, "held");
+    assert_eq!(
+        idle.after_empty(Duration::ZERO),
+        ms(1),
+        "pauses start again"
+    );
+
+    // A server holds a poll at most `MAX_POLL_WAIT`: half of that is a hold.
+    let mut idle = IdlePause::new(false, Duration::from_secs(5));
+    let max = crate::iggy_extension::MAX_POLL_WAIT;
+    assert_eq!(idle.after_empty(max / 2), Duration::ZERO);
+
+    // A backend that long-polls never needs a pause.
+    let mut idle = IdlePause::new(true, ms(100));
+    assert_eq!(idle.after_empty(Duration::ZERO), Duration::ZERO);
+}

@@ -75,26 +75,32 @@ where
     ctx.state.next.store(next, Ordering::Relaxed);
     let shared = ctx.shared;
     let backend = &shared.transport.backend;
-    let long_poll = backend.capabilities().long_poll;
     let poll_wait = Duration::from_millis(shared.config.poll_wait_ms);
     let mut failures = 0u32;
-    let mut idle = Duration::ZERO;
+    let mut idle = IdlePause::new(backend.capabilities().long_poll, poll_wait);
     let (mut commit_failures, mut retry_commit_at) = (0u32, Instant::now());
     // The poll of the batch after a full one, already on its way while that
     // one is handled (see `Prefetch`).
     let mut prefetched: Option<Prefetch> = None;
     while !ctx.cancel.is_cancelled() {
-        let polled = match prefetched.take().filter(|p| p.from == next) {
-            Some(prefetch) => tokio::select! {
-                biased;
-                _ = ctx.cancel.cancelled() => break,
-                polled = prefetch.result() => polled,
-            },
-            None => match ctx.poll(poll_request(ctx, next, poll_wait)).await {
-                Some(polled) => polled,
-                None => break,
-            },
+        let (polled, sent) = match prefetched.take().filter(|p| p.from == next) {
+            Some(prefetch) => {
+                let sent = prefetch.sent;
+                tokio::select! {
+                    biased;
+                    _ = ctx.cancel.cancelled() => break,
+                    polled = prefetch.result() => (polled, sent),
+                }
+            }
+            None => {
+                let sent = Instant::now();
+                match ctx.poll(poll_request(ctx, next, poll_wait)).await {
+                    Some(polled) => (polled, sent),
+                    None => break,
+                }
+            }
         };
+        let took = sent.elapsed();
         let Some(records) = ctx.records(polled, &mut failures).await else {
             continue;
         };
@@ -112,15 +118,12 @@ where
                         + backoff::random_delay(&shared.config.retry, commit_failures);
                 }
             }
-            if !long_poll {
-                idle = next_idle_pause(idle, poll_wait);
-                if !pause(&ctx.cancel, idle).await {
-                    break;
-                }
+            if !pause(&ctx.cancel, idle.after_empty(took)).await {
+                break;
             }
             continue;
         }
-        idle = Duration::ZERO;
+        idle.reset();
         if records.len() >= shared.config.poll_batch as usize {
             // A full batch suggests a backlog: ask for the next one now, so
             // the backend (a server, for remote) works while this one is
@@ -163,12 +166,48 @@ where
     commits.commit(ctx, next).await;
 }
 
-/// The pause after an empty poll on a backend that cannot wait for data
-/// (remote Iggy), given the previous one (zero after data): it starts short
-/// and doubles up to `poll_wait`, so a partition that just went quiet is
-/// read again within a millisecond or two, an idle one every `poll_wait`.
-pub(crate) fn next_idle_pause(previous: Duration, poll_wait: Duration) -> Duration {
-    (previous * 2).clamp(FIRST_IDLE_PAUSE, poll_wait.max(FIRST_IDLE_PAUSE))
+/// The pauses between empty polls of one partition.
+///
+/// A backend that long-polls, and a server that held the poll (a waiting
+/// poll on `rustok-iggy serve`, see the remote backend), already waited for
+/// data: the next poll goes at once. Apache Iggy answers an empty partition
+/// at once; then the pause starts short and doubles up to `poll_wait`, so a
+/// partition that just went quiet is read again within a millisecond or
+/// two, an idle one every `poll_wait`.
+pub(crate) struct IdlePause {
+    long_poll: bool,
+    poll_wait: Duration,
+    current: Duration,
+}
+
+impl IdlePause {
+    pub(crate) fn new(long_poll: bool, poll_wait: Duration) -> Self {
+        Self {
+            long_poll,
+            poll_wait,
+            current: Duration::ZERO,
+        }
+    }
+
+    /// The pause after an empty poll that took `took` from request to
+    /// answer. A poll that took half of the wait it asked for or more was
+    /// held: the hold was the pause. (A server holds a waiting poll at most
+    /// [`MAX_POLL_WAIT`](crate::iggy_extension::MAX_POLL_WAIT).)
+    pub(crate) fn after_empty(&mut self, took: Duration) -> Duration {
+        let asked = self.poll_wait.min(crate::iggy_extension::MAX_POLL_WAIT);
+        if self.long_poll || (!asked.is_zero() && took >= asked / 2) {
+            self.current = Duration::ZERO;
+            return Duration::ZERO;
+        }
+        self.current =
+            (self.current * 2).clamp(FIRST_IDLE_PAUSE, self.poll_wait.max(FIRST_IDLE_PAUSE));
+        self.current
+    }
+
+    /// Data came: the next empty poll starts the pauses again.
+    pub(crate) fn reset(&mut self) {
+        self.current = Duration::ZERO;
+    }
 }
 
 pub(crate) fn poll_request<E, H>(
@@ -192,6 +231,8 @@ pub(crate) fn poll_request<E, H>(
 /// dropping one aborts it.
 struct Prefetch {
     from: u64,
+    /// When the poll was sent.
+    sent: Instant,
     task: tokio::task::JoinHandle<crate::Result<Vec<Record>>>,
 }
 
@@ -200,13 +241,13 @@ impl Prefetch {
         let backend = ctx.shared.transport.backend.clone();
         let request = poll_request(ctx, from, wait);
         let duration = ctx.metrics.poll_duration.clone();
+        let sent = Instant::now();
         let task = tokio::spawn(async move {
-            let started = Instant::now();
             let polled = backend.poll(request).await;
-            duration.record(started.elapsed().as_secs_f64());
+            duration.record(sent.elapsed().as_secs_f64());
             polled
         });
-        Self { from, task }
+        Self { from, sent, task }
     }
 
     async fn result(mut self) -> crate::Result<Vec<Record>> {

@@ -78,11 +78,11 @@ impl std::fmt::Debug for RemoteBackend {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn wire(name: &str) -> Result<WireIdentifier> {
+pub(crate) fn wire(name: &str) -> Result<WireIdentifier> {
     WireIdentifier::named(name).map_err(|_| {
         Error::new(
             ErrorKind::InvalidInput,
@@ -578,6 +578,7 @@ impl Backend for RemoteBackend {
         for m in members {
             m.connection.shutdown().await;
         }
+        self.log.waiting.close().await;
         if let Some(conn) = self.log.link.opened() {
             conn.shutdown().await;
         }

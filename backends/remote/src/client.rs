@@ -292,7 +292,19 @@ impl Connection {
         operation: &'static str,
         request: impl Future<Output = std::result::Result<T, IggyError>>,
     ) -> Result<T> {
-        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        self.call_within(operation, Duration::ZERO, request).await
+    }
+
+    /// [`Connection::call`] for a request the server may hold for up to
+    /// `held` before it answers (a waiting poll): the request timeout
+    /// starts after it.
+    pub(crate) async fn call_within<T>(
+        &self,
+        operation: &'static str,
+        held: Duration,
+        request: impl Future<Output = std::result::Result<T, IggyError>>,
+    ) -> Result<T> {
+        let deadline = tokio::time::Instant::now() + held + self.request_timeout;
         match tokio::time::timeout_at(deadline, request).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {

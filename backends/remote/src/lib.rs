@@ -93,8 +93,15 @@
 //!   consumers see the duplicate (delivery is at-least-once anyway, and the
 //!   core's `dedup_window` skips repeated ids).
 //! - **Poll**: by offset or by timestamp (µs), one partition, as a
-//!   standalone consumer that never commits; no long polling
-//!   (`long_poll: false`: the core sleeps `poll_wait_ms` between empty polls).
+//!   standalone consumer that never commits. Apache Iggy answers an empty
+//!   partition at once (`long_poll: false`: the core pauses between empty
+//!   polls, up to `poll_wait_ms`). `rustok-iggy serve` holds a **waiting
+//!   poll** until a record arrives or the wait passes
+//!   ([`rustok_iggy::iggy_extension`]): a poll that may wait is sent as one,
+//!   on a connection of the partition's own (a held request would hold up
+//!   everything else on a shared connection), and a consumer sees an event
+//!   as soon as it is stored. The server's first answer decides: one that
+//!   refuses the command is polled the standard way from then on.
 //! - **Partition info**: Iggy exposes the last offset (`current_offset`) and
 //!   the number of stored messages; `next_offset = current_offset + 1`
 //!   (0 when empty) and `first_offset = next_offset - messages_count`. Iggy
@@ -218,6 +225,7 @@ mod offsets;
 mod plugin;
 mod spawn;
 mod url;
+mod waiting;
 
 pub use backend::RemoteBackend;
 pub use config::{RemoteConfig, TopicDurability, MAX_DEDUP_LOOKBACK};

@@ -13,7 +13,7 @@ use std::{
 
 use iggy::prelude::{
     Consumer, Durability, Identifier, IggyMessage, IggyTimestamp, MessageClient, PartitionClient,
-    Partitioning, PollingStrategy, SendMessagesResponse, StreamClient, TopicClient,
+    Partitioning, PolledMessages, PollingStrategy, SendMessagesResponse, StreamClient, TopicClient,
     TopicCreateOptions, TopicDetails,
 };
 use rustok_iggy::{
@@ -23,7 +23,9 @@ use rustok_iggy::{
 
 use crate::{
     client::{Connection, Link},
-    mapping, TopicDurability,
+    mapping,
+    waiting::WaitingPolls,
+    TopicDurability,
 };
 
 /// The standalone Iggy consumer name `poll` reads as. Polls never commit
@@ -100,6 +102,8 @@ pub(crate) struct Log {
     /// Per partition this process appended to.
     partitions: Mutex<HashMap<TopicRef, HashMap<u32, Arc<PartitionState>>>>,
     reader: Consumer,
+    /// Polls that may wait, on a server that holds them.
+    pub(crate) waiting: WaitingPolls,
 }
 
 impl Log {
@@ -109,6 +113,7 @@ impl Log {
             confirms: AtomicBool::new(false),
             partitions: Mutex::new(HashMap::new()),
             reader: Consumer::new(ident(READER)?),
+            waiting: WaitingPolls::default(),
         })
     }
 
@@ -623,33 +628,18 @@ impl Log {
         Ok(true)
     }
 
+    /// The records `request` asks for: a waiting poll where it may wait and
+    /// the server holds polls (see [`WaitingPolls`]), a standard one else.
     pub(crate) async fn poll(&self, request: PollRequest) -> Result<Vec<Record>> {
-        let conn = self.conn("poll").await?;
-        let topic = &request.topic;
-        let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
-        let strategy = match request.from {
-            PollFrom::Offset(offset) => PollingStrategy::offset(offset),
-            PollFrom::Timestamp(micros) => PollingStrategy::timestamp(IggyTimestamp::from(micros)),
+        let polled = match self.waiting.poll(&self.link, &request).await {
+            Ok(Some(polled)) => polled,
+            Ok(None) => self.poll_now(&request).await?,
+            Err(e) => {
+                return Err(e
+                    .with_context("topic", &request.topic)
+                    .with_context("partition", request.partition))
+            }
         };
-        let max = request.max_records.max(1);
-        let polled = conn
-            .call(
-                "poll",
-                conn.client().poll_messages(
-                    &s,
-                    &t,
-                    Some(request.partition),
-                    &self.reader,
-                    &strategy,
-                    max,
-                    false,
-                ),
-            )
-            .await
-            .map_err(|e| {
-                e.with_context("topic", topic)
-                    .with_context("partition", request.partition)
-            })?;
         let mut records = polled
             .messages
             .into_iter()
@@ -660,6 +650,35 @@ impl Log {
         }
         records.truncate(request.max_records as usize);
         Ok(records)
+    }
+
+    /// A standard `PollMessages`, answered at once.
+    async fn poll_now(&self, request: &PollRequest) -> Result<PolledMessages> {
+        let conn = self.conn("poll").await?;
+        let topic = &request.topic;
+        let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
+        let strategy = match request.from {
+            PollFrom::Offset(offset) => PollingStrategy::offset(offset),
+            PollFrom::Timestamp(micros) => PollingStrategy::timestamp(IggyTimestamp::from(micros)),
+        };
+        let max = request.max_records.max(1);
+        conn.call(
+            "poll",
+            conn.client().poll_messages(
+                &s,
+                &t,
+                Some(request.partition),
+                &self.reader,
+                &strategy,
+                max,
+                false,
+            ),
+        )
+        .await
+        .map_err(|e| {
+            e.with_context("topic", topic)
+                .with_context("partition", request.partition)
+        })
     }
 }
 

@@ -31,6 +31,8 @@ use iggy_binary_protocol::{
     WireDecode, WireIdentifier,
 };
 
+use rustok_iggy::iggy_extension::{decode_waiting_poll, POLL_MESSAGES_WAITING_CODE};
+
 use super::resolve;
 use crate::{
     auth::{permissions::Rule, Identity, ROOT},
@@ -156,6 +158,14 @@ fn need(code: u32, body: &[u8]) -> Need {
         POLL_MESSAGES_CODE => {
             topic::<PollMessagesRequest>(body, |r| (r.stream_id, r.topic_id), Rule::PollMessages)
         }
+        POLL_MESSAGES_WAITING_CODE => match decode_waiting_poll(body) {
+            Some((_, poll)) => topic::<PollMessagesRequest>(
+                poll,
+                |r| (r.stream_id, r.topic_id),
+                Rule::PollMessages,
+            ),
+            None => Need::Login,
+        },
         GET_CONSUMER_OFFSET_CODE => topic::<GetConsumerOffsetRequest>(
             body,
             |r| (r.stream_id, r.topic_id),

@@ -9,7 +9,9 @@ use iggy_binary_protocol::{
     responses::messages::{SendMessagesConfirmationResponse, SendMessagesResponse},
     WireDecode, WireEncode, WirePartitioning,
 };
-use rustok_iggy::{partition_for, ErrorKind, PollFrom, PollRequest};
+use rustok_iggy::{
+    iggy_extension::decode_waiting_poll, partition_for, ErrorKind, PollFrom, PollRequest,
+};
 
 use super::{
     groups, offsets,
@@ -92,6 +94,25 @@ pub(crate) async fn send(shared: &Shared, body: &[u8]) -> Reply {
 /// at the committed offset (the core stores the next offset to consume);
 /// auto-commit stores the offset after the last polled message.
 pub(crate) async fn poll(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
+    poll_for(shared, session, body, Duration::ZERO).await
+}
+
+/// A waiting poll ([`rustok_iggy::iggy_extension`]): [`poll`], except that
+/// a partition with nothing to read from the requested position is watched
+/// for up to the request's wait, and what arrives meanwhile is returned at
+/// once. Only this server's clients send it; Apache Iggy refuses the code.
+/// With `max_poll_wait` zero the code is refused as Apache Iggy refuses a
+/// code it does not know.
+pub(crate) async fn poll_waiting(shared: &Shared, session: &mut Session, body: &[u8]) -> Reply {
+    let max_wait = shared.limits.max_poll_wait;
+    if max_wait.is_zero() {
+        return Err(Status::INVALID_COMMAND);
+    }
+    let (wait, body) = decode_waiting_poll(body).ok_or(Status::INVALID_COMMAND)?;
+    poll_for(shared, session, body, wait.min(max_wait)).await
+}
+
+async fn poll_for(shared: &Shared, session: &mut Session, body: &[u8], wait: Duration) -> Reply {
     let request = PollMessagesRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
     let consumer = resolve::consumer(shared, &topic, &request.consumer).await?;
@@ -148,7 +169,7 @@ pub(crate) async fn poll(shared: &Shared, session: &mut Session, body: &[u8]) ->
                 partition,
                 from,
                 max_records: count,
-                max_wait: Duration::ZERO,
+                max_wait: wait,
             })
             .await?
     };

@@ -17,6 +17,7 @@ mod users;
 
 use bytes::Bytes;
 use iggy_binary_protocol::codes::*;
+use rustok_iggy::iggy_extension::POLL_MESSAGES_WAITING_CODE;
 
 use crate::{error::Status, session::Session, shared::Shared};
 
@@ -150,6 +151,7 @@ async fn run(shared: &Shared, session: &mut Session, code: u32, body: &[u8]) -> 
         DELETE_SEGMENTS_CODE => topic_admin::delete_segments(shared, body).await,
         SEND_MESSAGES_CODE => messages::send(shared, body).await,
         POLL_MESSAGES_CODE => messages::poll(shared, session, body).await,
+        POLL_MESSAGES_WAITING_CODE => messages::poll_waiting(shared, session, body).await,
         FLUSH_UNSAVED_BUFFER_CODE => messages::flush(shared, body).await,
         GET_CONSUMER_OFFSET_CODE => offsets::get(shared, body).await,
         STORE_CONSUMER_OFFSET_CODE => offsets::store(shared, session, body).await,

@@ -3,7 +3,7 @@
 
 use std::{
     sync::{atomic::Ordering, Arc},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio_util::sync::CancellationToken;
@@ -13,7 +13,7 @@ use crate::{
     consumer::{
         commits::Commits,
         context::{pause, PartitionCtx},
-        worker::{next_idle_pause, poll_request, start_position},
+        worker::{poll_request, start_position, IdlePause},
     },
     Fence, TopicRef,
 };
@@ -52,7 +52,6 @@ async fn fill(ctx: &PartitionCtx<'_, (), Arc<super::Inbox>>, lane: &Lane, mut co
     let feed = ctx.shared;
     let config = &feed.config;
     let backend = &feed.transport.backend;
-    let long_poll = backend.capabilities().long_poll;
     let poll_wait = Duration::from_millis(config.poll_wait_ms);
     let max_unacked = config.max_unacked as usize;
     // Read again once this much room is free, so a lane that is full reads
@@ -60,7 +59,8 @@ async fn fill(ctx: &PartitionCtx<'_, (), Arc<super::Inbox>>, lane: &Lane, mut co
     let low_water = (config.poll_batch as usize).min(max_unacked).div_ceil(2);
     // As the push worker does: pin a `latest` start before the first batch.
     commits.commit(ctx, lane.with(|l| l.commit_point())).await;
-    let (mut failures, mut idle) = (0u32, Duration::ZERO);
+    let mut failures = 0u32;
+    let mut idle = IdlePause::new(backend.capabilities().long_poll, poll_wait);
     while !ctx.cancel.is_cancelled() {
         let (room, from) = lane.with(|l| (max_unacked.saturating_sub(l.held()), l.read_to()));
         if room < low_water {
@@ -75,23 +75,22 @@ async fn fill(ctx: &PartitionCtx<'_, (), Arc<super::Inbox>>, lane: &Lane, mut co
         }
         let mut request = poll_request(ctx, from, poll_wait);
         request.max_records = request.max_records.min(room as u32);
+        let sent = Instant::now();
         let Some(polled) = ctx.poll(request).await else {
             break;
         };
+        let took = sent.elapsed();
         let Some(records) = ctx.records(polled, &mut failures).await else {
             continue;
         };
         if records.is_empty() {
             commit(ctx, lane, &mut commits).await;
-            if !long_poll {
-                idle = next_idle_pause(idle, poll_wait);
-                if !pause(&ctx.cancel, idle).await {
-                    break;
-                }
+            if !pause(&ctx.cancel, idle.after_empty(took)).await {
+                break;
             }
             continue;
         }
-        idle = Duration::ZERO;
+        idle.reset();
         lane.with(|l| l.push(records));
         feed.handler.wake();
         commit(ctx, lane, &mut commits).await;
