@@ -99,6 +99,12 @@ pub struct RemoteConfig {
     /// runs only when the server dropped a message, and stops once every
     /// copy is found.
     pub dedup_lookback: u64,
+    /// Send a poll that may wait as a waiting poll, which `rustok-iggy
+    /// serve` holds until a record arrives (default `true`; see the crate
+    /// docs, "Poll"). Each long-polled partition then has a connection of
+    /// its own; `false` keeps every poll on the shared connection, and the
+    /// consumer pauses between empty polls as over Apache Iggy.
+    pub waiting_polls: bool,
     /// Managed mode, `[plugins.remote.spawn]`: the backend starts and
     /// supervises the server itself (default: absent, connect only).
     pub spawn: Option<SpawnConfig>,
@@ -127,6 +133,7 @@ impl Default for RemoteConfig {
             health_slow_ping_ms: 500,
             durability: TopicDurability::Persisted,
             dedup_lookback: 10_000,
+            waiting_polls: true,
             spawn: None,
         }
     }
@@ -155,6 +162,7 @@ impl fmt::Debug for RemoteConfig {
             .field("health_slow_ping_ms", &self.health_slow_ping_ms)
             .field("durability", &self.durability)
             .field("dedup_lookback", &self.dedup_lookback)
+            .field("waiting_polls", &self.waiting_polls)
             .field("spawn", &self.spawn)
             .finish()
     }

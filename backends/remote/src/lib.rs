@@ -28,6 +28,7 @@
 //! | `health_slow_ping_ms` | 500 | health is `Degraded` above this ping time |
 //! | `durability` | `persisted` | topics this backend creates: `persisted` (acknowledged once in the segment and fsynced) or `replicated` (acknowledged from memory; a server crash loses acknowledged messages) |
 //! | `dedup_lookback` | 10000 | records searched before an append's place for the stored copy of a message the server dropped as a duplicate (below, "Deduplication"); at most [`MAX_DEDUP_LOOKBACK`] |
+//! | `waiting_polls` | true | send polls that may wait as waiting polls, which `rustok-iggy serve` holds until a record arrives (below, "Poll"); one connection per long-polled partition |
 //! | `[plugins.remote.spawn]` | absent | managed mode: start and supervise the server (below) |
 //!
 //! Credentials never appear in `Debug`, logs or errors.

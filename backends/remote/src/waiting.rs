@@ -52,14 +52,17 @@ pub(crate) struct WaitingPolls {
 
 impl WaitingPolls {
     /// The server's reply to `request` sent as a waiting poll, or `None`
-    /// when the request does not wait or the server does not hold polls
-    /// (the caller polls the standard way).
+    /// when the request does not wait, the server does not hold polls or
+    /// `waiting_polls` is off (the caller polls the standard way).
     pub(crate) async fn poll(
         &self,
         link: &Link,
         request: &PollRequest,
     ) -> Result<Option<PolledMessages>> {
-        if request.max_wait.is_zero() || self.support.load(Ordering::Relaxed) == REFUSED {
+        if !link.settings().config.waiting_polls
+            || request.max_wait.is_zero()
+            || self.support.load(Ordering::Relaxed) == REFUSED
+        {
             return Ok(None);
         }
         let body = encode_waiting_poll(request.max_wait, &poll_body(request)?);

@@ -126,7 +126,7 @@ async fn measure_all(
         transport,
         &target.latency_topic,
         (args.latency_events, args.latency_rate),
-        args.consumers,
+        (partitions, args.consumers),
         &body,
         &bar,
     )

@@ -12,8 +12,8 @@ use std::{
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 use rustok_iggy::{
-    handler_fn, wire, CodecExt, Error, ErrorKind, EventEnvelope, HandlerError, Result,
-    SubscriptionOptions, Transport,
+    handler_fn, partition_for, wire, CodecExt, Error, ErrorKind, EventEnvelope, HandlerError,
+    Result, SubscriptionOptions, Transport,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -234,7 +234,7 @@ pub async fn latency(
     transport: &Transport,
     topic: &str,
     (events, rate): (u64, u64),
-    consumers: u64,
+    (partitions, consumers): (u32, u64),
     body: &str,
     progress: &ProgressBar,
 ) -> Result<Latency> {
@@ -268,12 +268,16 @@ pub async fn latency(
                 .await?,
         );
     }
-    // Warm-up: one event through the group before measuring, so joining and
-    // the first assignment are not counted as latency.
-    transport
-        .publish(&envelope(setup::LATENCY_EVENT, 0, 0, body)?)
-        .await?;
-    wait_for(&handled, 1, &ProgressBar::hidden()).await?;
+    // Warm-up: one event through every partition before measuring, so
+    // joining, the first assignment and each partition's first poll (over
+    // a server that holds polls, the opening of the partition's connection)
+    // are not counted as latency.
+    let warm_up = warm_up(partitions, body)?;
+    for event in &warm_up {
+        transport.publish(event).await?;
+    }
+    let warm_up = warm_up.len() as u64;
+    wait_for(&handled, warm_up, &ProgressBar::hidden()).await?;
     measuring.store(true, Ordering::Release);
     let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
     let started = tokio::time::Instant::now();
@@ -286,7 +290,7 @@ pub async fn latency(
             .await?;
         progress.inc(1);
     }
-    wait_for(&handled, events + 1, &ProgressBar::hidden()).await?;
+    wait_for(&handled, warm_up + events, &ProgressBar::hidden()).await?;
     for member in members {
         member.shutdown().await?;
     }
@@ -294,6 +298,22 @@ pub async fn latency(
         .lock()
         .map_err(|_| Error::new(ErrorKind::Backend, "latency histogram lock poisoned"))?;
     Ok(Latency::from_histogram(&histogram))
+}
+
+/// Latency events (not measured) whose keys reach each of `partitions`
+/// that the bench's keys reach.
+fn warm_up(partitions: u32, body: &str) -> Result<Vec<EventEnvelope<BenchEvent<'_>>>> {
+    let mut reached = vec![false; partitions as usize];
+    let mut events = Vec::new();
+    for seq in 0..KEYS as u64 {
+        let event = envelope(setup::LATENCY_EVENT, seq, 0, body)?;
+        let partition = partition_for(&event.partition_key_bytes(), partitions) as usize;
+        if let Some(seen @ false) = reached.get_mut(partition) {
+            *seen = true;
+            events.push(event);
+        }
+    }
+    Ok(events)
 }
 
 /// Waits until `count` reaches `target`, showing it on `progress`; an error
