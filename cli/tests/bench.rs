@@ -81,6 +81,7 @@ fn embedded_bench_reports_every_workload_against_its_baseline() {
     // receiver against the push consumer of the same run.
     for (name, baseline) in [
         ("publish", "plain file write_all"),
+        ("publish over raw append", "raw Backend::append"),
         ("publish, dedup", "publish"),
         ("consume", "plain file read"),
         ("consume, pull", "consume"),
@@ -157,8 +158,12 @@ fn memory_bench_prints_a_table_without_backend_baselines() {
             .split_whitespace()
             .collect::<Vec<_>>()
     };
-    // publish and consume have no baseline on the memory backend.
-    for name in ["publish", "consume"] {
+    // publish and consume have no baseline on the memory backend but the
+    // backend itself (the transport's own cost).
+    let cells = row("publish over raw append");
+    assert_eq!(cells[4], "200", "{out}");
+    assert!(cells.iter().any(|c| c.ends_with('x')), "a ratio: {out}");
+    for name in ["publish ", "consume"] {
         let cells = row(name);
         assert_eq!(cells[1], "200", "{out}");
         assert_eq!(&cells[4..7], ["-", "-", "-"], "{out}");

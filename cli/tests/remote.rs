@@ -341,6 +341,10 @@ fn every_command_works_against_a_served_remote_backend() {
         names,
         [
             ("publish".to_owned(), "raw SDK send_messages".to_owned()),
+            (
+                "publish over raw append".to_owned(),
+                "raw Backend::append".to_owned()
+            ),
             ("consume".to_owned(), "raw SDK poll_messages".to_owned()),
             ("consume, pull".to_owned(), "consume".to_owned()),
             ("codec".to_owned(), "bare serde_json".to_owned()),

@@ -11,6 +11,7 @@
 //!
 //! See docs/benchmarks.md for what each figure means.
 
+mod append;
 mod args;
 mod codec;
 mod file;
@@ -146,9 +147,18 @@ async fn measure_all(
     let codec_figure = codec::with_codec(codec.as_ref(), args.events, &body)?;
     let codec_rss = peak_rss_mib();
 
-    // The raw SDK runs after the transport's workloads: its messages are
-    // built in memory before its clock starts, and that memory would
-    // otherwise count in their peak RSS.
+    // The baselines below run after the transport's workloads: their
+    // messages are built in memory before their clocks start, and that
+    // memory would otherwise count in the workloads' peak RSS.
+    let plan = workload::Plan {
+        events: args.events,
+        batch: args.batch,
+        producers: args.producers,
+        message_bytes,
+        poll_batch,
+        partitions,
+    };
+    let appended = append::run(transport, &target.append_topic(), &body, plan).await?;
     let (publish_base, consume_base) = match target.backend {
         BackendKind::Embedded => {
             let after = plain_file(target, args, message_bytes).await?;
@@ -165,21 +175,7 @@ async fn measure_all(
             let remote = target.remote.as_ref().ok_or_else(|| {
                 rustok_iggy::Error::config("plugins.remote", "no remote settings")
             })?;
-            let (send, poll) = sdk::run(
-                transport,
-                remote,
-                &target.raw_topic,
-                &body,
-                sdk::Plan {
-                    events: args.events,
-                    batch: args.batch,
-                    producers: args.producers,
-                    message_bytes,
-                    poll_batch,
-                    partitions,
-                },
-            )
-            .await?;
+            let (send, poll) = sdk::run(transport, remote, &target.raw_topic, &body, plan).await?;
             (
                 Some(("raw SDK send_messages".to_owned(), send)),
                 Some(("raw SDK poll_messages".to_owned(), poll)),
@@ -202,6 +198,12 @@ async fn measure_all(
         partitions,
         workloads: [
             Some(Row::new("publish", published, publish_base, publish_rss)),
+            Some(Row::new(
+                "publish over raw append",
+                published,
+                Some(("raw Backend::append".to_owned(), appended)),
+                publish_rss,
+            )),
             dedup.map(|(name, figure)| {
                 Row::new(
                     name,
@@ -304,7 +306,12 @@ fn faster(a: Figure, b: Figure) -> Figure {
 /// Deletes the run's topics from a shared server (best effort: a failure is
 /// logged, the figures are still printed).
 async fn drop_topics(transport: &Transport, target: &setup::Target) {
-    for topic in [&target.topic, &target.latency_topic, &target.raw_topic] {
+    for topic in [
+        &target.topic,
+        &target.latency_topic,
+        &target.raw_topic,
+        &target.append_topic(),
+    ] {
         let topic = TopicRef::new(transport.stream(), topic.as_str());
         if let Err(e) = transport.backend().delete_topic(&topic).await {
             tracing::warn!(%topic, error = %e, "cannot delete a benchmark topic");

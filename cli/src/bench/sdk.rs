@@ -2,33 +2,18 @@
 //! the transport writes them) sent and polled with the raw `iggy` SDK
 //! through [`rustok_iggy_remote::baseline`], against the same server.
 
-use std::{collections::BTreeMap, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 
-use rustok_iggy::{partition_for, wire, CodecExt, Error, Message, Result, TopicRef, Transport};
+use rustok_iggy::{Error, Result, TopicRef, Transport};
 use rustok_iggy_remote::{
     baseline::{RawSdk, SdkBatch},
     RemoteConfig,
 };
 
-use super::{measure::Figure, setup, workload};
-
-/// What to send.
-#[derive(Debug, Clone, Copy)]
-pub struct Plan {
-    /// Messages to send.
-    pub events: u64,
-    /// Messages per `send_messages`.
-    pub batch: u64,
-    /// Concurrent senders, sharing one connection (as the transport's
-    /// producers share its backend).
-    pub producers: u64,
-    /// Bytes per message (payload and headers), for MB/s.
-    pub message_bytes: u64,
-    /// Messages per `poll_messages` when reading back.
-    pub poll_batch: u32,
-    /// Partitions of the topic (the transport's `routing.partitions`).
-    pub partitions: u32,
-}
+use super::{
+    measure::Figure,
+    workload::{self, Plan},
+};
 
 /// How long the read-back waits for sent messages to become visible.
 const VISIBILITY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -54,39 +39,24 @@ pub async fn run(
         .await?
         .partitions
         .max(1);
-    // Per producer, its batches, each as (partition, messages) groups; per
-    // partition, how many messages it will hold.
-    let mut plans: Vec<Vec<Vec<(u32, SdkBatch)>>> =
-        (0..plan.producers).map(|_| Vec::new()).collect();
-    let mut per_partition = vec![0_u64; partitions as usize];
-    let (mut seq, mut k) = (0_u64, 0_u64);
-    while seq < plan.events {
-        let n = (plan.events - seq).min(plan.batch);
-        let mut groups: BTreeMap<u32, Vec<Message>> = BTreeMap::new();
-        for i in seq..seq + n {
-            let envelope = workload::envelope(setup::EVENT, i, 0, body)?;
-            let payload = transport.codec().encode_value(&envelope.event)?;
-            let partition = partition_for(&envelope.partition_key_bytes(), partitions);
-            groups
-                .entry(partition)
-                .or_default()
-                .push(wire::envelope_message(
-                    &envelope,
-                    transport.codec().name(),
-                    payload.into(),
-                ));
-        }
-        let batch = groups
-            .into_iter()
-            .map(|(partition, messages)| {
-                per_partition[partition as usize] += messages.len() as u64;
-                Ok((partition, SdkBatch::new(&messages)?))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        plans[(k % plan.producers) as usize].push(batch);
-        seq += n;
-        k += 1;
-    }
+    let planned = workload::batches(transport, body, &plan, partitions)?;
+    // Converted to the SDK's form before the clock starts.
+    let plans = planned
+        .per_producer
+        .into_iter()
+        .map(|batches| {
+            batches
+                .into_iter()
+                .map(|groups| {
+                    groups
+                        .into_iter()
+                        .map(|(partition, messages)| Ok((partition, SdkBatch::new(&messages)?)))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let per_partition = planned.per_partition;
 
     let sdk = Arc::new(RawSdk::connect(remote).await?);
     let started = Instant::now();

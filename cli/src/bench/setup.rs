@@ -41,6 +41,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// Topic the raw `Backend::append` baseline writes to.
+    pub fn append_topic(&self) -> String {
+        format!("{}-append", self.topic)
+    }
+
     /// Prepares the backend `args` ask for, starting the in-process server
     /// for `--backend remote --serve`.
     pub async fn open(config: &TransportConfig, args: &BenchArgs) -> Result<Self> {

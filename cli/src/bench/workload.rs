@@ -2,6 +2,7 @@
 //! with handlers and with pull receivers) and publish-to-handler latency.
 
 use std::{
+    collections::BTreeMap,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
@@ -13,7 +14,7 @@ use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 use rustok_iggy::{
     handler_fn, partition_for, wire, CodecExt, Error, ErrorKind, EventEnvelope, HandlerError,
-    Result, SubscriptionOptions, Transport,
+    Message, Result, SubscriptionOptions, Transport,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -70,6 +71,72 @@ pub fn message_bytes(transport: &Transport, body: &str) -> Result<u64> {
     let payload = transport.codec().encode_value(&envelope.event)?;
     let message = wire::envelope_message(&envelope, transport.codec().name(), payload.into());
     Ok((message.payload.len() + message.headers.encoded_len()) as u64)
+}
+
+/// What a baseline sends: the throughput workload's shape.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Messages to send.
+    pub events: u64,
+    /// Messages per batch (split by partition, as `publish_batch` splits).
+    pub batch: u64,
+    /// Concurrent senders, sharing one backend or connection (as the
+    /// transport's producers share its backend).
+    pub producers: u64,
+    /// Bytes per message (payload and headers), for MB/s.
+    pub message_bytes: u64,
+    /// Messages per poll when reading back.
+    pub poll_batch: u32,
+    /// Partitions of the topic (the transport's `routing.partitions`).
+    pub partitions: u32,
+}
+
+/// The throughput workload's events as the transport writes them, built
+/// before a baseline's clock starts.
+pub struct Batches {
+    /// Per producer, its batches; each batch as (partition, messages)
+    /// groups, split as `publish_batch` splits (`partition_for` of the key).
+    pub per_producer: Vec<Vec<Vec<(u32, Vec<Message>)>>>,
+    /// Messages per partition, in all.
+    pub per_partition: Vec<u64>,
+}
+
+/// [`Batches`] of `plan` over a topic of `partitions` partitions: batch
+/// *k* goes to producer *k* mod `producers`. A baseline sending them does
+/// what `publish` does minus the transport, so the ratio measures the
+/// transport's overhead, not a different batching.
+pub fn batches(transport: &Transport, body: &str, plan: &Plan, partitions: u32) -> Result<Batches> {
+    let producers = plan.producers.max(1);
+    let mut per_producer: Vec<Vec<_>> = (0..producers).map(|_| Vec::new()).collect();
+    let mut per_partition = vec![0_u64; partitions as usize];
+    let (mut seq, mut k) = (0_u64, 0_u64);
+    while seq < plan.events {
+        let n = (plan.events - seq).min(plan.batch.max(1));
+        let mut groups: BTreeMap<u32, Vec<Message>> = BTreeMap::new();
+        for i in seq..seq + n {
+            let envelope = envelope(setup::EVENT, i, 0, body)?;
+            let payload = transport.codec().encode_value(&envelope.event)?;
+            let partition = partition_for(&envelope.partition_key_bytes(), partitions);
+            groups
+                .entry(partition)
+                .or_default()
+                .push(wire::envelope_message(
+                    &envelope,
+                    transport.codec().name(),
+                    payload.into(),
+                ));
+        }
+        for (partition, messages) in &groups {
+            per_partition[*partition as usize] += messages.len() as u64;
+        }
+        per_producer[(k % producers) as usize].push(groups.into_iter().collect());
+        seq += n;
+        k += 1;
+    }
+    Ok(Batches {
+        per_producer,
+        per_partition,
+    })
 }
 
 /// Publishes `events` events with `publish_batch`, `batch` at a time, from
