@@ -91,12 +91,15 @@ pub struct Plan {
     pub partitions: u32,
 }
 
+/// One batch as (partition, messages) groups, split as `publish_batch`
+/// splits (`partition_for` of the key).
+pub type Batch = Vec<(u32, Vec<Message>)>;
+
 /// The throughput workload's events as the transport writes them, built
 /// before a baseline's clock starts.
 pub struct Batches {
-    /// Per producer, its batches; each batch as (partition, messages)
-    /// groups, split as `publish_batch` splits (`partition_for` of the key).
-    pub per_producer: Vec<Vec<Vec<(u32, Vec<Message>)>>>,
+    /// Per producer, its batches.
+    pub per_producer: Vec<Vec<Batch>>,
     /// Messages per partition, in all.
     pub per_partition: Vec<u64>,
 }
