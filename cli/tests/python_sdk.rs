@@ -36,7 +36,7 @@ fn the_python_sdk_session_passes_against_serve() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(out.status.success(), "{:?}\n{stdout}\n{stderr}", out.status);
     assert!(
         stdout.contains("python sdk session: ok"),
         "{stdout}\n{stderr}"
