@@ -177,7 +177,11 @@ pub(crate) fn to_core_headers(
 ) -> Result<Headers, Status> {
     meta.put_u8(VERSION);
     meta.put_u64_le(origin_timestamp);
-    // Empty (no allocation) for the common message without headers.
+    let mut headers = headers.into_iter().peekable();
+    if headers.peek().is_none() {
+        // The common message without headers, at no further cost.
+        return Ok(Headers::new());
+    }
     let mut fields: Vec<(String, Bytes, Option<Bytes>)> = Vec::new();
     for header in headers {
         let key = to_core(header.key_kind, &header.key);
