@@ -212,15 +212,20 @@ fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>]) {
         let message = &framed.record.message;
         let payload = &message.payload;
         let start = out.len();
-        out.put_u64_le(0);
-        out.put_u128_le(message.id);
-        out.put_u32_le(u32::try_from(delta).unwrap_or(u32::MAX));
-        out.put_u32_le(
-            u32::try_from(framed.origin.saturating_sub(first.origin)).unwrap_or(u32::MAX),
+        // The frame's header in one write: checksum and user-headers length
+        // are filled in below, the reserved field stays zero.
+        let mut head = [0u8; BATCH_MESSAGE_HEADER_SIZE];
+        head[8..24].copy_from_slice(&message.id.to_le_bytes());
+        head[24..28].copy_from_slice(&u32::try_from(delta).unwrap_or(u32::MAX).to_le_bytes());
+        let origin_delta = framed.origin.saturating_sub(first.origin);
+        head[28..32].copy_from_slice(
+            &u32::try_from(origin_delta)
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
         );
-        out.put_u32_le(0);
-        out.put_u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
-        out.put_u64_le(0);
+        let payload_len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        head[36..40].copy_from_slice(&payload_len.to_le_bytes());
+        out.put_slice(&head);
         out.put_slice(payload);
         let headers_at = out.len();
         put_wire_headers(&message.headers, framed.meta.as_ref(), out);
