@@ -8,8 +8,12 @@
 # a fresh server on a fresh data directory and a free loopback port, then
 # `pinned-producer` (1 stream, 1 partition, 1,000 batches of 1,000
 # messages) and `pinned-consumer` of what it wrote, then the server is
-# stopped (by its pid). Prints each run's MB/s, then per size and server
-# the medians and their ratio to the real server's.
+# stopped (by its pid). Prints each run's MB/s and the CPU time the server
+# process used during each phase (user + system, all threads: what a phase
+# costs the server, which the load of a shared machine moves far less than
+# MB/s), then per size and server the medians, their ratio to the real
+# server's, and the median of the per-run ratios (each run's servers ran
+# back to back, under about the same load).
 #
 # Needs IGGY_SERVER_BIN, IGGY_SERVER_CONFIG, IGGY_BENCH_BIN, and the serve
 # builds as arguments: NAME=PATH-TO-rustok-iggy ... (e.g.
@@ -65,18 +69,28 @@ start() {
   return 1
 }
 
-# bench KIND SIZE PORT LOG: one iggy-bench run; prints its total MB/s.
+# cpu_ms PID: CPU time (user + system) the process used so far, in ms.
+cpu_ms() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' "/proc/$1/stat"
+}
+
+# bench KIND SIZE PORT LOG: one iggy-bench run; prints its total MB/s and
+# the server's CPU ms during it.
 bench() {
   local kind=$1 size=$2 port=$3 log=$4 actors
   case $kind in
     pinned-producer) actors=(--producers 1) ;;
     *) actors=(--consumers 1) ;;
   esac
+  local before after mbs
+  before=$(cpu_ms "$pid")
   "$IGGY_BENCH_BIN" --username $user --password "$password" --message-size "$size" \
     --messages-per-batch 1000 --message-batches 1000 \
     "$kind" --streams 1 "${actors[@]}" tcp --server-address "127.0.0.1:$port" >"$log" 2>&1 \
-    || { echo "FAILED"; return; }
-  sed -n 's/.*Results: Total throughput: \([0-9.]*\) MB\/s.*/\1/p' "$log" | tail -1
+    || { printf 'FAILED\tFAILED'; return; }
+  after=$(cpu_ms "$pid")
+  mbs=$(sed -n 's/.*Results: Total throughput: \([0-9.]*\) MB\/s.*/\1/p' "$log" | tail -1)
+  printf '%s\t%s' "${mbs:-FAILED}" "$((after - before))"
 }
 
 results="$work/results.tsv"
@@ -105,14 +119,25 @@ echo
 echo "medians of $RUNS runs, MB/s (ratio to real):"
 python3 - "$results" <<'EOF'
 import statistics, sys
+# run, size, name, producer MB/s, producer server CPU ms, consumer MB/s, consumer server CPU ms
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-def med(size, name, col):
-    vals = [float(r[col]) for r in rows if r[1] == size and r[2] == name and r[col] != "FAILED"]
+def value(r, col):
+    return float(r[col]) if r[col] != "FAILED" else None
+def med(vals):
+    vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else float("nan")
+def of(size, name, col):
+    return med(value(r, col) for r in rows if r[1] == size and r[2] == name)
+def paired(size, name, col):
+    real = {r[0]: value(r, col) for r in rows if r[1] == size and r[2] == "real"}
+    return med(value(r, col) / real[r[0]] for r in rows
+               if r[1] == size and r[2] == name and value(r, col) and real.get(r[0]))
 names = list(dict.fromkeys(r[2] for r in rows))
+print("size   server        phase     MB/s  ratio  per-run ratio  server CPU ms")
 for size in dict.fromkeys(r[1] for r in rows):
     for name in names:
-        p, c = med(size, name, 3), med(size, name, 4)
-        rp, rc = p / med(size, "real", 3), c / med(size, "real", 4)
-        print(f"{size:>5} B  {name:<12} producer {p:8.2f} ({rp:.2f}x)  consumer {c:8.2f} ({rc:.2f}x)")
+        for phase, col in (("producer", 3), ("consumer", 5)):
+            mbs = of(size, name, col)
+            print(f"{size:>5} B {name:<12} {phase}  {mbs:8.2f}  {mbs / of(size, 'real', col):.2f}x"
+                  f"  {paired(size, name, col):.2f}x  {of(size, name, col + 1):8.0f}")
 EOF

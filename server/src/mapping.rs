@@ -59,7 +59,10 @@ fn split_send(body: &[u8]) -> Result<(SendMessagesHeader, &[u8]), Status> {
 /// whose checksums are verified.
 ///
 /// The messages' payloads are slices of `body`, not copies, and their meta
-/// header values share one buffer (9 bytes each without typed headers).
+/// header values share one buffer (9 bytes each without typed headers). A
+/// backend that keeps messages in memory (the memory backend) so keeps a
+/// request's body as long as any of its messages; the embedded log frames
+/// them and drops them before the append returns.
 pub(crate) fn decode_send(body: &Bytes, max_messages: u32) -> Result<SendBatch, Status> {
     let (header, batch_bytes) = split_send(body)?;
     if header.messages_count == 0 || header.messages_count > max_messages {
