@@ -165,10 +165,6 @@ pub(crate) fn encode_poll(partition_id: u32, current_offset: u64, records: &[Rec
 /// Size of the `PollMessages` reply header before the first batch.
 const POLL_HEADER_SIZE: usize = 16;
 
-/// Where a message frame's user-headers length lies (after checksum, id,
-/// offset delta and timestamp delta).
-const USER_HEADERS_LEN_AT: usize = 8 + 16 + 4 + 4;
-
 /// A record about to be encoded, with its meta header read once.
 struct Framed<'a> {
     record: &'a Record,
@@ -215,8 +211,10 @@ fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>]) {
         let message = &framed.record.message;
         let payload = &message.payload;
         let start = out.len();
-        // The frame's header in one write: checksum and user-headers length
-        // are filled in below, the reserved field stays zero.
+        // The frame's header in one write. Layout: checksum 0..8, id 8..24,
+        // offset delta 24..28, origin timestamp delta 28..32, user-headers
+        // length 32..36, payload length 36..40, reserved 40..48 (zero).
+        // Checksum and user-headers length are filled in below.
         let mut head = [0u8; BATCH_MESSAGE_HEADER_SIZE];
         head[8..24].copy_from_slice(&message.id.to_le_bytes());
         head[24..28].copy_from_slice(&u32::try_from(delta).unwrap_or(u32::MAX).to_le_bytes());
@@ -234,8 +232,7 @@ fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>]) {
         put_wire_headers(&message.headers, framed.meta.as_ref(), out);
         let headers_len = u32::try_from(out.len() - headers_at).unwrap_or(u32::MAX);
         let frame = &mut out[start..];
-        frame[USER_HEADERS_LEN_AT..USER_HEADERS_LEN_AT + 4]
-            .copy_from_slice(&headers_len.to_le_bytes());
+        frame[32..36].copy_from_slice(&headers_len.to_le_bytes());
         let checksum = message_checksum(&frame[8..]);
         frame[..8].copy_from_slice(&checksum.to_le_bytes());
     }
