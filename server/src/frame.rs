@@ -1,7 +1,7 @@
 //! VSR framing of the SDK 0.11 TCP transport: a 256-byte `RequestHeader`
 //! (then the body) in, a 256-byte `ReplyHeader` (then the body) out.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use iggy_binary_protocol::{
     codes::{LOGIN_REGISTER_CODE, LOGOUT_USER_CODE},
     Command, Operation, ReplyHeader, RequestHeader, HEADER_SIZE,
@@ -64,21 +64,47 @@ impl RequestMeta {
     }
 }
 
+/// A reply ready to write: the header (and result section) in `head`, the
+/// command's payload in `body`, apart so a large payload (a poll's
+/// messages) is written from where the command built it, not copied behind
+/// the header.
+#[derive(Debug)]
+pub(crate) struct EncodedReply {
+    head: BytesMut,
+    body: Bytes,
+}
+
+impl EncodedReply {
+    /// The reply as one buffer chain, for one vectored write.
+    pub(crate) fn into_buf(self) -> impl Buf {
+        self.head.chain(self.body)
+    }
+
+    /// The reply's bytes in one vector (tests and the fuzzing harness).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        [&self.head[..], &self.body[..]].concat()
+    }
+}
+
 /// Encodes the reply to `request`: `payload` on success, or an error status
 /// with an empty body.
 ///
 /// Metadata operations, consumer-offset writes and a successful login carry a
 /// result section (`count = 0`) ahead of the payload, as the SDK expects.
-pub(crate) fn encode_reply(request: &RequestHeader, result: &Result<Bytes, Status>) -> BytesMut {
+pub(crate) fn encode_reply(
+    request: &RequestHeader,
+    result: &Result<Bytes, Status>,
+) -> EncodedReply {
     let operation = request.operation;
-    let (status, body): (u32, &[u8]) = match result {
-        Ok(payload) => (0, payload),
-        Err(status) => (status.code(), &[]),
+    let (status, body) = match result {
+        Ok(payload) => (0, payload.clone()),
+        Err(status) => (status.code(), Bytes::new()),
     };
     let result_framed =
         status == 0 && (operation.is_result_framed() || operation == Operation::Register);
-    let body_len = body.len() + if result_framed { 4 } else { 0 };
-    let size = u32::try_from(HEADER_SIZE + body_len).unwrap_or(u32::MAX);
+    let section = if result_framed { 4 } else { 0 };
+    let size = u32::try_from(HEADER_SIZE + section + body.len()).unwrap_or(u32::MAX);
     let header = ReplyHeader {
         command: Command::Reply,
         size,
@@ -89,13 +115,12 @@ pub(crate) fn encode_reply(request: &RequestHeader, result: &Result<Bytes, Statu
         status,
         ..ReplyHeader::default()
     };
-    let mut out = BytesMut::with_capacity(HEADER_SIZE + body_len);
-    out.put_slice(bytemuck::bytes_of(&header));
+    let mut head = BytesMut::with_capacity(HEADER_SIZE + section);
+    head.put_slice(bytemuck::bytes_of(&header));
     if result_framed {
-        out.put_u32_le(0);
+        head.put_u32_le(0);
     }
-    out.put_slice(body);
-    out
+    EncodedReply { head, body }
 }
 
 #[cfg(test)]
@@ -164,10 +189,10 @@ mod tests {
             request: 7,
             ..RequestHeader::default()
         };
-        let out = encode_reply(&header, &Ok(Bytes::from_static(b"xy")));
+        let out = encode_reply(&header, &Ok(Bytes::from_static(b"xy"))).to_vec();
         assert_eq!(out.len(), HEADER_SIZE + 4 + 2);
         assert_eq!(&out[HEADER_SIZE..], &[0, 0, 0, 0, b'x', b'y']);
-        let err = encode_reply(&header, &Err(Status::FEATURE_UNAVAILABLE));
+        let err = encode_reply(&header, &Err(Status::FEATURE_UNAVAILABLE)).to_vec();
         assert_eq!(err.len(), HEADER_SIZE);
     }
 }

@@ -63,7 +63,7 @@ pub fn parse_header(raw: &[u8], max_frame_bytes: u32) -> std::result::Result<Fra
 /// Decodes a `SendMessages` body as the send handler does: the number of
 /// messages, or the Iggy status code it is refused with.
 pub fn decode_send(body: &[u8], max_messages: u32) -> std::result::Result<usize, u32> {
-    mapping::decode_send(body, max_messages)
+    mapping::decode_send(&bytes::Bytes::copy_from_slice(body), max_messages)
         .map(|batch| batch.messages.len())
         .map_err(|status| status.code())
 }
@@ -117,7 +117,8 @@ impl Harness {
         let raw: &[u8; HEADER_SIZE] = frame.get(..HEADER_SIZE)?.try_into().ok()?;
         let meta = RequestMeta::parse(raw, self.shared.limits.max_frame_bytes).ok()?;
         let body = frame.get(HEADER_SIZE..HEADER_SIZE.checked_add(meta.body_len)?)?;
-        let reply = connection::answer(&self.shared, &mut self.session, &meta, body).await;
+        let body = bytes::Bytes::copy_from_slice(body);
+        let reply = connection::answer(&self.shared, &mut self.session, &meta, &body).await;
         Some(reply.to_vec())
     }
 

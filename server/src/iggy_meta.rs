@@ -163,23 +163,25 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// An Iggy message's headers and origin timestamp → core headers, the meta
-/// header included. Of a key sent twice the last value is kept.
+/// An Iggy message's headers and origin timestamp → core headers, all but
+/// the meta header, whose value is appended to `meta`; [`attach_meta`] adds
+/// it. Of a key sent twice the last value is kept.
 ///
-/// The meta header's value is written at the end of `buffer` and split off
-/// it: a caller decoding a batch reserves room for all its messages once,
-/// and their values share that one allocation.
+/// Apart so that a caller decoding a batch writes the meta values of all
+/// its messages into one buffer and hands each message a slice of it: one
+/// allocation per batch, not one per message.
 pub(crate) fn to_core_headers(
     headers: impl IntoIterator<Item = WireHeader>,
     origin_timestamp: u64,
-    buffer: &mut BytesMut,
+    meta: &mut Vec<u8>,
 ) -> Result<Headers, Status> {
-    // Whatever the caller left in `buffer` is not this message's.
-    drop(buffer.split());
-    let meta = buffer;
     meta.put_u8(VERSION);
     meta.put_u64_le(origin_timestamp);
-    // Empty (no allocation) for the common message without headers.
+    let mut headers = headers.into_iter().peekable();
+    if headers.peek().is_none() {
+        // The common message without headers, at no further cost.
+        return Ok(Headers::new());
+    }
     let mut fields: Vec<(String, Bytes, Option<Bytes>)> = Vec::new();
     for header in headers {
         let key = to_core(header.key_kind, &header.key);
@@ -221,8 +223,13 @@ pub(crate) fn to_core_headers(
     Ok(fields
         .into_iter()
         .map(|(key, value, _)| (HeaderName::from(key), value))
-        .chain(std::iter::once((META, meta.split().freeze())))
         .collect())
+}
+
+/// Adds the meta header with `value`, what [`to_core_headers`] wrote for
+/// these headers.
+pub(crate) fn attach_meta(headers: &mut Headers, value: Bytes) {
+    headers.insert(META, value);
 }
 
 /// Appends `bytes` with a one-byte length (Iggy fields are 1..=255 bytes).
@@ -242,10 +249,11 @@ struct Recorded<'a> {
     value: Option<&'a [u8]>,
 }
 
-/// The meta header of a record, parsed; `None` when absent or not one this
-/// server wrote (then the defaults apply).
-struct Meta<'a> {
-    origin_timestamp: u64,
+/// The meta header of a record, parsed: read once per polled record, for
+/// its origin timestamp and then for its headers' kinds.
+pub(crate) struct Meta<'a> {
+    /// The origin timestamp the message was sent with.
+    pub(crate) origin_timestamp: u64,
     recorded: Vec<Recorded<'a>>,
 }
 
@@ -288,13 +296,11 @@ fn parse_meta(value: &[u8]) -> Option<Meta<'_>> {
     })
 }
 
-/// The origin timestamp a record was sent with, if an Iggy client sent it
-/// through `serve` (else the caller uses the append time).
-pub(crate) fn origin_timestamp(headers: &Headers) -> Option<u64> {
-    headers
-        .get(META_HEADER)
-        .and_then(|m| parse_meta(m))
-        .map(|m| m.origin_timestamp)
+/// A record's meta header, parsed; `None` when absent or not one this
+/// server wrote (a core producer's record: its origin is its append time
+/// and its headers get the default kinds).
+pub(crate) fn read_meta(headers: &Headers) -> Option<Meta<'_>> {
+    headers.get(META_HEADER).and_then(|m| parse_meta(m))
 }
 
 /// Appends core headers to `out` as Iggy typed user headers, in the wire
@@ -302,12 +308,10 @@ pub(crate) fn origin_timestamp(headers: &Headers) -> Option<u64> {
 /// `value_len: u32`, value). Headers Iggy cannot carry (an empty or
 /// over-long key or value, which only a core writer can store) are left
 /// out. Allocates only for a typed field it has to convert back from text.
-pub(crate) fn put_wire_headers(headers: &Headers, out: &mut BytesMut) {
-    let meta = headers.get(META_HEADER).and_then(|m| parse_meta(m));
+/// `meta` is [`read_meta`] of `headers`.
+pub(crate) fn put_wire_headers(headers: &Headers, meta: Option<&Meta<'_>>, out: &mut BytesMut) {
     for (key, value) in headers.iter().filter(|(k, _)| *k != META_HEADER) {
-        let recorded = meta
-            .as_ref()
-            .and_then(|m| m.recorded.iter().find(|r| r.core_key == key.as_bytes()));
+        let recorded = meta.and_then(|m| m.recorded.iter().find(|r| r.core_key == key.as_bytes()));
         let typed = recorded.and_then(|r| {
             let wire_key = match r.key {
                 Some(original) => Bytes::copy_from_slice(original),
@@ -366,16 +370,28 @@ mod tests {
     /// What [`put_wire_headers`] writes, decoded by the protocol crate.
     fn to_wire_headers(core: &Headers) -> (Option<u64>, Vec<WireHeader>) {
         let mut out = BytesMut::new();
-        put_wire_headers(core, &mut out);
+        let meta = read_meta(core);
+        put_wire_headers(core, meta.as_ref(), &mut out);
         iggy_binary_protocol::validate_user_headers(&out).unwrap();
         let headers = iggy_binary_protocol::WireUserHeaderIterator::new(&out)
             .map(|e| wire(e.key_kind.0, e.key, e.value_kind.0, e.value))
             .collect();
-        (origin_timestamp(core), headers)
+        (meta.map(|m| m.origin_timestamp), headers)
+    }
+
+    /// [`to_core_headers`] with the meta header attached.
+    fn core_headers(
+        sent: impl IntoIterator<Item = WireHeader>,
+        origin_timestamp: u64,
+    ) -> Result<Headers, Status> {
+        let mut meta = Vec::new();
+        let mut headers = to_core_headers(sent, origin_timestamp, &mut meta)?;
+        attach_meta(&mut headers, Bytes::from(meta));
+        Ok(headers)
     }
 
     fn round_trip(sent: Vec<WireHeader>) -> (Headers, Vec<WireHeader>) {
-        let core = to_core_headers(sent, 1_700_000_000_123_456, &mut BytesMut::new()).unwrap();
+        let core = core_headers(sent, 1_700_000_000_123_456).unwrap();
         let (origin, back) = to_wire_headers(&core);
         assert_eq!(origin, Some(1_700_000_000_123_456));
         (core, back)
@@ -439,10 +455,9 @@ mod tests {
         assert_eq!(core.get_str("k").unwrap(), Some("second"));
         assert_eq!(back, vec![wire(KIND_STRING, b"k", KIND_STRING, b"second")]);
         assert_eq!(
-            to_core_headers(
+            core_headers(
                 [wire(KIND_STRING, META_HEADER.as_bytes(), KIND_RAW, b"x")],
-                0,
-                &mut BytesMut::new()
+                0
             )
             .unwrap_err(),
             Status::INVALID_FORMAT
@@ -468,12 +483,7 @@ mod tests {
 
     #[test]
     fn a_typed_value_a_core_writer_changed_falls_back_to_its_text() {
-        let mut core = to_core_headers(
-            [wire(KIND_STRING, b"n", 12, &7u64.to_le_bytes())],
-            5,
-            &mut BytesMut::new(),
-        )
-        .unwrap();
+        let mut core = core_headers([wire(KIND_STRING, b"n", 12, &7u64.to_le_bytes())], 5).unwrap();
         core.insert_str("n", "not a number");
         let (origin, back) = to_wire_headers(&core);
         assert_eq!(origin, Some(5));

@@ -23,7 +23,7 @@ use rustok_iggy::{Headers, Message, Record};
 
 use crate::{
     error::Status,
-    iggy_meta::{origin_timestamp, put_wire_headers, to_core_headers, WireHeader},
+    iggy_meta::{attach_meta, put_wire_headers, read_meta, to_core_headers, Meta, WireHeader},
 };
 
 /// A decoded `SendMessages` body.
@@ -57,7 +57,13 @@ fn split_send(body: &[u8]) -> Result<(SendMessagesHeader, &[u8]), Status> {
 
 /// Decodes a `SendMessages` body: routing metadata, then one canonical batch
 /// whose checksums are verified.
-pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, Status> {
+///
+/// The messages' payloads are slices of `body`, not copies, and their meta
+/// header values share one buffer (9 bytes each without typed headers). A
+/// backend that keeps messages in memory (the memory backend) so keeps a
+/// request's body as long as any of its messages; the embedded log frames
+/// them and drops them before the append returns.
+pub(crate) fn decode_send(body: &Bytes, max_messages: u32) -> Result<SendBatch, Status> {
     let (header, batch_bytes) = split_send(body)?;
     if header.messages_count == 0 || header.messages_count > max_messages {
         return Err(Status::INVALID_MESSAGES_COUNT);
@@ -74,31 +80,40 @@ pub(crate) fn decode_send(body: &[u8], max_messages: u32) -> Result<SendBatch, S
     {
         return Err(Status::INVALID_MESSAGES_COUNT);
     }
-    let mut messages = Vec::with_capacity(header.messages_count as usize);
+    let count = header.messages_count as usize;
+    let mut messages = Vec::with_capacity(count);
+    let mut meta = Vec::with_capacity(9 * count);
+    let mut meta_ends = Vec::with_capacity(count);
     let origin = batch.header.origin_timestamp;
-    // The messages' metadata values share one allocation (9 bytes each
-    // without typed headers).
-    let mut meta = BytesMut::with_capacity(9 * messages.capacity());
     for view in batch.iter() {
         let origin_timestamp = origin.saturating_add(u64::from(view.header.timestamp_delta));
         messages.push(Message {
             id: view.header.id,
             headers: headers_from_wire(view.user_headers, origin_timestamp, &mut meta)?,
-            payload: Bytes::copy_from_slice(view.payload),
+            // A view's payload lies within `body` (the batch was decoded
+            // from a slice of it), as `slice_ref` requires.
+            payload: body.slice_ref(view.payload),
         });
+        meta_ends.push(meta.len());
     }
-    if messages.len() != header.messages_count as usize {
+    if messages.len() != count {
         return Err(Status::INVALID_MESSAGES_COUNT);
+    }
+    let meta = Bytes::from(meta);
+    let mut start = 0;
+    for (message, end) in messages.iter_mut().zip(meta_ends) {
+        attach_meta(&mut message.headers, meta.slice(start..end));
+        start = end;
     }
     Ok(SendBatch { header, messages })
 }
 
-/// Iggy typed user headers and an origin timestamp → core headers (the
-/// metadata value split off `meta`, see [`to_core_headers`]).
+/// Iggy typed user headers and an origin timestamp → core headers but the
+/// meta header, whose value is appended to `meta` (see [`to_core_headers`]).
 pub(crate) fn headers_from_wire(
     raw: &[u8],
     origin_timestamp: u64,
-    meta: &mut BytesMut,
+    meta: &mut Vec<u8>,
 ) -> Result<Headers, Status> {
     validate_user_headers(raw)?;
     to_core_headers(
@@ -118,23 +133,22 @@ pub(crate) fn headers_from_wire(
 /// timestamp) and whose origin timestamps lie within a `u32` of
 /// microseconds at or after the run's first (each message's origin is a
 /// delta from the batch's).
+///
+/// Every message is framed in place in one buffer sized for the reply up
+/// front: its payload is copied once, from the record (a slice of the
+/// log's read buffer) to the reply.
 pub(crate) fn encode_poll(partition_id: u32, current_offset: u64, records: &[Record]) -> Bytes {
-    let mut out = BytesMut::new();
+    let framed: Vec<Framed<'_>> = records.iter().map(Framed::new).collect();
+    let payloads: usize = records.iter().map(|r| r.message.payload.len()).sum();
+    let mut out = BytesMut::with_capacity(
+        POLL_HEADER_SIZE + BATCH_HEADER_SIZE + records.len() * BATCH_MESSAGE_HEADER_SIZE + payloads,
+    );
     PollMessagesResponseHeader {
         partition_id,
         current_offset,
         messages_count: u32::try_from(records.len()).unwrap_or(u32::MAX),
     }
     .encode(&mut out);
-    let framed: Vec<Framed<'_>> = records
-        .iter()
-        .map(|record| Framed {
-            record,
-            origin: origin_timestamp(&record.message.headers).unwrap_or(record.timestamp_micros),
-        })
-        .collect();
-    // One buffer for every message's headers, cleared between them.
-    let mut headers = BytesMut::new();
     let mut start = 0;
     while start < framed.len() {
         let first = &framed[start];
@@ -142,16 +156,34 @@ pub(crate) fn encode_poll(partition_id: u32, current_offset: u64, records: &[Rec
         while end < framed.len() && continues(first, &framed[end], end - start) {
             end += 1;
         }
-        encode_batch(&mut out, partition_id, &framed[start..end], &mut headers);
+        encode_batch(&mut out, partition_id, &framed[start..end]);
         start = end;
     }
     out.freeze()
 }
 
-/// A record about to be encoded, with its origin timestamp.
+/// Size of the `PollMessages` reply header before the first batch.
+const POLL_HEADER_SIZE: usize = 16;
+
+/// A record about to be encoded, with its meta header read once.
 struct Framed<'a> {
     record: &'a Record,
+    meta: Option<Meta<'a>>,
     origin: u64,
+}
+
+impl<'a> Framed<'a> {
+    fn new(record: &'a Record) -> Self {
+        let meta = read_meta(&record.message.headers);
+        let origin = meta
+            .as_ref()
+            .map_or(record.timestamp_micros, |m| m.origin_timestamp);
+        Self {
+            record,
+            meta,
+            origin,
+        }
+    }
 }
 
 /// Whether `next`, `delta` records after `first`, belongs in `first`'s batch.
@@ -166,31 +198,45 @@ fn continues(first: &Framed<'_>, next: &Framed<'_>, delta: usize) -> bool {
             .is_some_and(|d| u32::try_from(d).is_ok())
 }
 
-fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>], headers: &mut BytesMut) {
+/// Appends one batch of `run` to `out`: its header's room first, then each
+/// message framed in place (checksummed once its headers are written), then
+/// the header, whose checksum covers the messages'.
+fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>]) {
     let Some(first) = run.first() else {
         return;
     };
-    let mut blob = BytesMut::new();
+    let at = out.len();
+    out.put_bytes(0, BATCH_HEADER_SIZE);
     for (delta, framed) in run.iter().enumerate() {
         let message = &framed.record.message;
         let payload = &message.payload;
-        headers.clear();
-        put_wire_headers(&message.headers, headers);
-        let start = blob.len();
-        blob.put_u64_le(0);
-        blob.put_u128_le(message.id);
-        blob.put_u32_le(u32::try_from(delta).unwrap_or(u32::MAX));
-        blob.put_u32_le(
-            u32::try_from(framed.origin.saturating_sub(first.origin)).unwrap_or(u32::MAX),
+        let start = out.len();
+        // The frame's header in one write. Layout: checksum 0..8, id 8..24,
+        // offset delta 24..28, origin timestamp delta 28..32, user-headers
+        // length 32..36, payload length 36..40, reserved 40..48 (zero).
+        // Checksum and user-headers length are filled in below.
+        let mut head = [0u8; BATCH_MESSAGE_HEADER_SIZE];
+        head[8..24].copy_from_slice(&message.id.to_le_bytes());
+        head[24..28].copy_from_slice(&u32::try_from(delta).unwrap_or(u32::MAX).to_le_bytes());
+        let origin_delta = framed.origin.saturating_sub(first.origin);
+        head[28..32].copy_from_slice(
+            &u32::try_from(origin_delta)
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
         );
-        blob.put_u32_le(u32::try_from(headers.len()).unwrap_or(u32::MAX));
-        blob.put_u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
-        blob.put_u64_le(0);
-        blob.put_slice(payload);
-        blob.put_slice(headers);
-        let checksum = message_checksum(&blob[start + 8..]);
-        blob[start..start + 8].copy_from_slice(&checksum.to_le_bytes());
+        let payload_len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        head[36..40].copy_from_slice(&payload_len.to_le_bytes());
+        out.put_slice(&head);
+        out.put_slice(payload);
+        let headers_at = out.len();
+        put_wire_headers(&message.headers, framed.meta.as_ref(), out);
+        let headers_len = u32::try_from(out.len() - headers_at).unwrap_or(u32::MAX);
+        let frame = &mut out[start..];
+        frame[32..36].copy_from_slice(&headers_len.to_le_bytes());
+        let checksum = message_checksum(&frame[8..]);
+        frame[..8].copy_from_slice(&checksum.to_le_bytes());
     }
+    let (head, blob) = out[at..].split_at_mut(BATCH_HEADER_SIZE);
     debug_assert!(blob.len() >= run.len() * BATCH_MESSAGE_HEADER_SIZE);
     let mut header = BatchHeader::new(
         u64::from(partition_id),
@@ -200,13 +246,8 @@ fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>], heade
     );
     header.base_offset = first.record.offset;
     header.base_timestamp = first.record.timestamp_micros;
-    header.batch_checksum = calculate_batch_checksum(&header, &blob);
-    let at = out.len();
-    out.resize(at + BATCH_HEADER_SIZE, 0);
-    if let Some(slot) = out.get_mut(at..) {
-        header.encode_into(slot);
-    }
-    out.put_slice(&blob);
+    header.batch_checksum = calculate_batch_checksum(&header, blob);
+    header.encode_into(head);
 }
 
 /// A message frame's checksum, as Iggy's protocol defines it: XXH3-64
@@ -225,9 +266,6 @@ mod tests {
         WireIdentifier, WirePartitioning,
     };
 
-    /// Size of the `PollMessages` reply header before the first batch.
-    const POLL_HEADER: usize = 16;
-
     fn record(offset: u64, ts: u64, id: u128) -> Record {
         let mut headers = Headers::new();
         headers.insert_str("codec", "json");
@@ -242,6 +280,14 @@ mod tests {
                 payload: Bytes::from(format!("payload-{offset}")),
             },
         }
+    }
+
+    /// [`headers_from_wire`] with the meta header attached.
+    fn wire_headers(raw: &[u8], origin_timestamp: u64) -> Headers {
+        let mut meta = Vec::new();
+        let mut headers = headers_from_wire(raw, origin_timestamp, &mut meta).unwrap();
+        attach_meta(&mut headers, Bytes::from(meta));
+        headers
     }
 
     /// Bytes of `len` for the checksum vectors.
@@ -276,7 +322,7 @@ mod tests {
             let mut second = first.clone();
             second.offset = 10;
             let out = encode_poll(2, 10, &[first, second]);
-            let batch = decode_batch_slice(&out[POLL_HEADER..])
+            let batch = decode_batch_slice(&out[POLL_HEADER_SIZE..])
                 .unwrap_or_else(|e| panic!("payload of {len} bytes: {e}"));
             assert_eq!(batch.message_count(), 2);
         }
@@ -297,7 +343,7 @@ mod tests {
         assert_eq!(views[2].timestamp, 200);
         assert_eq!(views[1].id, 2);
         assert_eq!(views[0].payload, b"payload-5");
-        let headers = headers_from_wire(views[0].user_headers, 0, &mut BytesMut::new()).unwrap();
+        let headers = wire_headers(views[0].user_headers, 0);
         assert_eq!(headers.get_str("codec").unwrap(), Some("json"));
         assert_eq!(headers.get("bin").unwrap().as_ref(), &[0xff, 0x00]);
         // Iggy cannot carry an empty value.
@@ -317,7 +363,7 @@ mod tests {
             .zip(0u64..)
             .map(|(&origin, i)| {
                 let mut r = record(20 + i, 7_000, u128::from(i));
-                r.message.headers = headers_from_wire(&[], origin, &mut BytesMut::new()).unwrap();
+                r.message.headers = wire_headers(&[], origin);
                 r
             })
             .collect();
@@ -359,7 +405,7 @@ mod tests {
         );
         let mut body = BytesMut::new();
         SendMessagesEncoder::encode(&mut body, &s, &t, &p, &messages).unwrap();
-        let batch = decode_send(&body, 100).unwrap();
+        let batch = decode_send(&body.clone().freeze(), 100).unwrap();
         assert_eq!(batch.messages[0].id, 77);
         assert_eq!(batch.messages[0].payload.as_ref(), b"hello");
         assert_eq!(batch.messages[0].headers.get_str("n").unwrap(), Some("42"));
@@ -368,18 +414,18 @@ mod tests {
             Some("true")
         );
         assert_eq!(
-            decode_send(&body, 0).unwrap_err(),
+            decode_send(&body.clone().freeze(), 0).unwrap_err(),
             Status::INVALID_MESSAGES_COUNT
         );
 
         let last = body.len() - 1;
         body[last] ^= 0xff;
         assert_eq!(
-            decode_send(&body, 100).unwrap_err(),
+            decode_send(&body.clone().freeze(), 100).unwrap_err(),
             Status::INVALID_MESSAGE_CHECKSUM
         );
         for cut in [0, 3, 10, body.len() - 1] {
-            assert!(decode_send(&body[..cut], 100).is_err());
+            assert!(decode_send(&Bytes::copy_from_slice(&body[..cut]), 100).is_err());
         }
     }
 }

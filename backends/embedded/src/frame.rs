@@ -33,8 +33,8 @@ fn headers_len(headers: &Headers) -> usize {
     headers.iter().map(|(k, v)| 2 + k.len() + 4 + v.len()).sum()
 }
 
-/// Why a message cannot be framed.
-pub(crate) fn check(message: &Message) -> Result<(), String> {
+/// The message's frame length, or why it cannot be framed.
+pub(crate) fn check(message: &Message) -> Result<usize, String> {
     for (key, value) in message.headers.iter() {
         if key.len() > usize::from(u16::MAX) {
             return Err(format!(
@@ -47,19 +47,21 @@ pub(crate) fn check(message: &Message) -> Result<(), String> {
             return Err(format!("header `{key}` is longer than 4 GiB"));
         }
     }
-    let body = frame_len(message) - FRAME_HEADER_LEN;
+    let len = frame_len(message);
+    let body = len - FRAME_HEADER_LEN;
     if body > MAX_BODY_LEN {
         return Err(format!(
             "a record of {body} bytes is larger than the limit of {MAX_BODY_LEN}"
         ));
     }
-    Ok(())
+    Ok(len)
 }
 
 /// Appends one frame to `buf`. The message must have passed [`check`].
 pub(crate) fn encode(buf: &mut Vec<u8>, offset: u64, timestamp: u64, message: &Message) {
     let start = buf.len();
-    let body_len = frame_len(message) - FRAME_HEADER_LEN;
+    let headers_len = headers_len(&message.headers);
+    let body_len = BODY_FIXED_LEN + headers_len + message.payload.len();
     buf.reserve(FRAME_HEADER_LEN + body_len);
     // `check` bounds the body to MAX_BODY_LEN, far below u32::MAX.
     buf.extend_from_slice(&(body_len as u32).to_le_bytes());
@@ -67,7 +69,7 @@ pub(crate) fn encode(buf: &mut Vec<u8>, offset: u64, timestamp: u64, message: &M
     buf.extend_from_slice(&offset.to_le_bytes());
     buf.extend_from_slice(&timestamp.to_le_bytes());
     buf.extend_from_slice(&message.id.to_le_bytes());
-    buf.extend_from_slice(&(headers_len(&message.headers) as u32).to_le_bytes());
+    buf.extend_from_slice(&(headers_len as u32).to_le_bytes());
     for (key, value) in message.headers.iter() {
         buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
         buf.extend_from_slice(key.as_bytes());

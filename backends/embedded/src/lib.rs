@@ -178,6 +178,7 @@ mod index;
 mod offsets;
 mod partition;
 mod plugin;
+mod read_buffer;
 mod recovery;
 mod segment;
 mod slots;

@@ -350,12 +350,11 @@ impl Partition {
     pub(crate) async fn append(self: &Arc<Self>, messages: Vec<Message>) -> Result<Appended> {
         let mut bytes = 0;
         for message in &messages {
-            frame::check(message).map_err(|why| {
+            bytes += frame::check(message).map_err(|why| {
                 Error::new(ErrorKind::InvalidInput, why)
                     .with_context("backend", NAME)
                     .with_context("partition", &self.label)
             })?;
-            bytes += frame::frame_len(message);
         }
         let mut writer = self.writer.clone().lock_owned().await;
         let (messages, duplicates) = match writer.dedup.as_mut() {

@@ -18,6 +18,7 @@ use crate::{
     error::{corrupt, io_error},
     frame::{self, Decoded, FRAME_HEADER_LEN},
     index::{IndexEntry, SegmentSummary, SparseIndex},
+    read_buffer,
 };
 
 /// Bytes read per step while scanning a segment at open.
@@ -150,12 +151,15 @@ pub(crate) fn scan(
     Ok(result)
 }
 
-/// `len` bytes of `file` from `position`.
+/// `len` bytes of `file` from `position`, in a reused buffer where one is
+/// free (see [`read_buffer`](crate::read_buffer)).
 pub(crate) fn read_at(file: &File, path: &Path, position: u64, len: usize) -> Result<Bytes> {
-    let mut buf = vec![0u8; len];
+    let mut buf = read_buffer::take(len);
     file.read_exact_at(&mut buf, position)
         .map_err(|e| io_error("read", path, e))?;
-    Ok(Bytes::from(buf))
+    let buf = buf.freeze();
+    read_buffer::keep(&buf);
+    Ok(buf)
 }
 
 /// Where a read of one segment starts and stops.

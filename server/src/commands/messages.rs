@@ -51,7 +51,7 @@ const STRATEGY_NEXT: u8 = 5;
 /// offsets to report, and a client finds its messages by id (the remote
 /// backend does). Apache Iggy with `message_deduplication` (before 0.9)
 /// drops duplicates the same silent way and confirms no offsets at all.
-pub(crate) async fn send(shared: &Shared, body: &[u8]) -> Reply {
+pub(crate) async fn send(shared: &Shared, body: &Bytes) -> Reply {
     let batch = decode_send(body, shared.limits.max_batch_messages)?;
     let topic = resolve::topic(shared, &batch.header.stream_id, &batch.header.topic_id).await?;
     let partition = match &batch.header.partitioning {

@@ -86,7 +86,7 @@ pub(crate) async fn dispatch(
     shared: &Shared,
     session: &mut Session,
     code: u32,
-    body: &[u8],
+    body: &Bytes,
 ) -> Reply {
     let reply = run(shared, session, code, body).await;
     shared.clients.refresh(session);
@@ -94,7 +94,7 @@ pub(crate) async fn dispatch(
 }
 
 /// Logs in, or checks the session's user may run `code`, then runs it.
-async fn run(shared: &Shared, session: &mut Session, code: u32, body: &[u8]) -> Reply {
+async fn run(shared: &Shared, session: &mut Session, code: u32, body: &Bytes) -> Reply {
     match code {
         PING_CODE => return Ok(Bytes::new()),
         LOGIN_REGISTER_CODE => {
