@@ -38,14 +38,14 @@ use crate::{
     log::READER,
 };
 
-const UNKNOWN: u8 = 0;
 const SUPPORTED: u8 = 1;
 const REFUSED: u8 = 2;
 
 /// The waiting polls of one backend.
 #[derive(Debug, Default)]
 pub(crate) struct WaitingPolls {
-    /// What the server said to the command: `UNKNOWN` until it answers.
+    /// What the server said to the command: 0 until it answers, then
+    /// `SUPPORTED` or `REFUSED`.
     support: AtomicU8,
     connections: Mutex<HashMap<(TopicRef, u32), Arc<Connection>>>,
 }
@@ -83,12 +83,13 @@ impl WaitingPolls {
                 Ok(Some(polled))
             }
             Err(e) if self.refused(&e) => {
-                tracing::info!(
-                    error = %e,
-                    "the Iggy server does not hold polls; polling the standard way"
-                );
-                self.support.store(REFUSED, Ordering::Relaxed);
-                self.close().await;
+                if self.support.swap(REFUSED, Ordering::Relaxed) != REFUSED {
+                    tracing::info!(
+                        error = %e,
+                        "the Iggy server does not hold polls; polling the standard way"
+                    );
+                    self.close().await;
+                }
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -96,11 +97,12 @@ impl WaitingPolls {
     }
 
     /// Whether `e`, the answer to a waiting poll, says the server does not
-    /// know the command: only before any waiting poll succeeded, and only an
-    /// error that is neither about the request (a missing topic, a refused
-    /// login) nor passing (a lost connection).
+    /// know the command: only unless a waiting poll succeeded (polls sent
+    /// together all get the refusal, not only the first), and only an error
+    /// that is neither about the request (a missing topic, a refused login)
+    /// nor passing (a lost connection).
     fn refused(&self, e: &Error) -> bool {
-        self.support.load(Ordering::Relaxed) == UNKNOWN
+        self.support.load(Ordering::Relaxed) != SUPPORTED
             && !e.is_retryable()
             && matches!(e.kind(), ErrorKind::Unsupported | ErrorKind::Backend)
     }

@@ -60,13 +60,34 @@ async fn a_server_that_refuses_waiting_polls_is_polled_the_standard_way() {
     let backend = RemoteBackend::connect(common::config(server.local_addr()))
         .await
         .unwrap();
+    let backend = Arc::new(backend);
     let topic = TopicRef::new("app", "events");
-    backend.ensure_topic(&topic, 1).await.unwrap();
-    backend.append(&topic, 0, vec![message(1)]).await.unwrap();
-    for _ in 0..2 {
-        let records = backend.poll(waiting(&topic, 0)).await.unwrap();
-        assert_eq!(ids(&records), vec![(0, 1)]);
+    backend.ensure_topic(&topic, 4).await.unwrap();
+    for partition in 0..4 {
+        let id = u128::from(partition) + 1;
+        backend
+            .append(&topic, partition, vec![message(id)])
+            .await
+            .unwrap();
     }
+    // The first polls go out together (as a consumer's partitions do): every
+    // one of them is refused, and every one falls back.
+    let polls: Vec<_> = (0..4)
+        .map(|partition| {
+            let (backend, topic) = (backend.clone(), topic.clone());
+            tokio::spawn(async move {
+                let mut request = waiting(&topic, 0);
+                request.partition = partition;
+                backend.poll(request).await
+            })
+        })
+        .collect();
+    for (partition, poll) in polls.into_iter().enumerate() {
+        let records = poll.await.unwrap().unwrap();
+        assert_eq!(ids(&records), vec![(0, partition as u128 + 1)]);
+    }
+    let records = backend.poll(waiting(&topic, 0)).await.unwrap();
+    assert_eq!(ids(&records), vec![(0, 1)]);
     assert!(backend.poll(waiting(&topic, 1)).await.unwrap().is_empty());
     backend.shutdown().await.unwrap();
 }
