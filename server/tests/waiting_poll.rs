@@ -32,6 +32,17 @@ fn waiting_poll(stream: &str, offset: u64, wait: Duration) -> Bytes {
     encode_waiting_poll(wait, &poll.to_bytes())
 }
 
+/// Through `client`: a 20 ms waiting poll of partition 0 of `app/orders`
+/// from offset 0.
+async fn quiet_poll(client: &IggyClient) -> Result<Bytes, IggyError> {
+    client
+        .send_binary_request(
+            POLL_MESSAGES_WAITING_CODE,
+            waiting_poll("app", 0, Duration::from_millis(20)),
+        )
+        .await
+}
+
 async fn send(client: &IggyClient, stream: &Identifier, topic: &Identifier, id: u128) {
     let mut messages = vec![IggyMessage::builder()
         .id(id)
@@ -85,13 +96,7 @@ async fn a_waiting_poll_of_a_quiet_partition_answers_empty() {
     let server = common::start(Arc::new(MemoryBackend::new())).await;
     let client = common::client(server.local_addr()).await;
     common::create_orders(&client, "app").await;
-    let reply = client
-        .send_binary_request(
-            POLL_MESSAGES_WAITING_CODE,
-            waiting_poll("app", 0, Duration::from_millis(20)),
-        )
-        .await
-        .unwrap();
+    let reply = quiet_poll(&client).await.unwrap();
     let polled = PolledMessages::from_bytes(reply).unwrap();
     assert!(polled.messages.is_empty());
     assert_eq!(polled.partition_id, 0);
@@ -107,13 +112,7 @@ async fn max_poll_wait_zero_refuses_waiting_polls_as_apache_iggy_refuses_unknown
         .unwrap();
     let client = common::client(server.local_addr()).await;
     common::create_orders(&client, "app").await;
-    let refused = client
-        .send_binary_request(
-            POLL_MESSAGES_WAITING_CODE,
-            waiting_poll("app", 0, Duration::from_millis(20)),
-        )
-        .await
-        .unwrap_err();
+    let refused = quiet_poll(&client).await.unwrap_err();
     assert_eq!(refused.as_code(), IggyError::InvalidCommand.as_code());
 }
 
@@ -153,12 +152,6 @@ async fn a_waiting_poll_needs_the_poll_permission() {
     ))
     .unwrap();
     reader.connect().await.unwrap();
-    let refused = reader
-        .send_binary_request(
-            POLL_MESSAGES_WAITING_CODE,
-            waiting_poll("app", 0, Duration::from_millis(20)),
-        )
-        .await
-        .unwrap_err();
+    let refused = quiet_poll(&reader).await.unwrap_err();
     assert_eq!(refused.as_code(), IggyError::Unauthorized.as_code());
 }
