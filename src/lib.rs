@@ -57,7 +57,7 @@ pub use consumer::{
 pub use envelope::{wire, EventEnvelope, EventEnvelopeBuilder, MAX_TRACE_ID_LEN};
 pub use error::{Error, ErrorKind, Result};
 pub use health::{HealthReport, HealthStatus, PartitionHealth, SubscriptionHealth};
-pub use message::{HeaderName, Headers, Message, Record};
+pub use message::{Headers, HeadersBuilder, Message, Record};
 /// Nesting limits for codecs' deserializers ([`depth::DepthGuard`]).
 pub use plugin::depth;
 pub use plugin::{

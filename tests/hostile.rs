@@ -174,8 +174,8 @@ async fn the_default_limit_is_one_mib_and_config_sets_it() {
 /// A valid message for `envelope` with one header replaced by `value`.
 fn with_header(envelope: &EventEnvelope<Numbered>, key: &str, value: &'static [u8]) -> Message {
     let payload = serde_json::to_vec(&envelope.event).unwrap();
-    let mut message = wire::envelope_message(envelope, "json", Bytes::from(payload));
-    message.headers.insert(key, Bytes::from_static(value));
+    let mut message = wire::envelope_message(envelope, "json", Bytes::from(payload)).unwrap();
+    message.headers.insert(key, value).unwrap();
     message
 }
 
@@ -259,7 +259,7 @@ async fn bad_headers_go_to_the_dlq_with_a_reason_and_the_consumer_goes_on() {
     // The invalid bytes are kept as they were, for inspection and redrive.
     assert_eq!(
         entries[0].letter.message.headers.get(header::EVENT_TYPE),
-        Some(&Bytes::from_static(NOT_UTF8))
+        Some(NOT_UTF8)
     );
     // Both good events committed past every bad one.
     let committed = transport.offset_store().load("g", &topic, 0).await.unwrap();

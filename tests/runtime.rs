@@ -233,13 +233,14 @@ async fn poison_bytes_go_to_the_dlq_with_a_decode_reason() {
         headers: Default::default(),
         payload: bytes::Bytes::from_static(b"\x00\xffnot an event"),
     };
-    poison.headers.insert_str(header::CODEC, "json");
+    poison.headers.insert(header::CODEC, "json").unwrap();
     backend.append(&topic, 0, vec![poison]).await.unwrap();
     let mut unknown_codec = rustok_iggy::wire::envelope_message(
         &numbered_events(1, 1)[0],
         "yaml",
         bytes::Bytes::from_static(b"key_seq: 1"),
-    );
+    )
+    .unwrap();
     unknown_codec.id = 43;
     backend
         .append(&topic, 0, vec![unknown_codec])

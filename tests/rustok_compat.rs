@@ -307,14 +307,18 @@ async fn only_messages_with_none_of_the_headers_are_read_as_rustok_envelopes() {
         &native,
         "json",
         Bytes::from(serde_json::to_vec(&native.event).unwrap()),
-    );
+    )
+    .unwrap();
     damaged.headers.remove(header::EVENT_TYPE);
     let rustok = rustok_event(2, true);
     let mut traced = headerless(0xB2, serde_json::to_vec(&rustok).unwrap());
-    traced.headers.insert_str(
-        header::TRACEPARENT,
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    );
+    traced
+        .headers
+        .insert(
+            header::TRACEPARENT,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .unwrap();
     let transport = rustok_transport(vec![damaged, traced]).await;
     let received = Arc::new(Received::default());
     let options =

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rustok_iggy::{wire::header, Headers, Message, Record, Result, TopicRef};
+use rustok_iggy::{wire::header, HeadersBuilder, Message, Record, Result, TopicRef};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -74,13 +74,13 @@ impl RecordLine {
 
     /// The message to append again: same id, headers and payload.
     pub fn message(&self) -> Result<Message> {
-        let mut headers = Headers::with_capacity(self.headers.len());
+        let mut headers = HeadersBuilder::default();
         for (key, value) in &self.headers {
-            headers.insert(key.clone(), value.decode()?);
+            headers.push(key, &value.decode()?);
         }
         Ok(Message {
             id: self.event_id.as_u128(),
-            headers,
+            headers: headers.build()?,
             payload: self.payload.decode()?,
         })
     }

@@ -229,9 +229,9 @@ fn append_with_every_header(data: &Path) {
             ("partition-key", "order-7"),
             ("causation-id", "01a2487e-6d4a-71ce-bc56-795a92d94866"),
         ] {
-            headers.insert_str(key, value);
+            headers.insert(key, value).unwrap();
         }
-        headers.insert("x-raw", vec![0xff_u8, 0x00]);
+        headers.insert("x-raw", [0xff_u8, 0x00]).unwrap();
         let message = Message {
             id: 7,
             headers,

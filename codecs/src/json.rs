@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::{BufMut, BytesMut};
 use rustok_iggy::{
     config::PluginConfig, Codec, CodecCapabilities, DecodeSink, Error, ErrorKind, Plugin, Result,
 };
@@ -67,6 +68,10 @@ impl Codec for JsonCodec {
 
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>> {
         serde_json::to_vec(value).map_err(|e| error("cannot encode value", e))
+    }
+
+    fn encode_into(&self, value: &dyn erased_serde::Serialize, out: &mut BytesMut) -> Result<()> {
+        serde_json::to_writer(out.writer(), value).map_err(|e| error("cannot encode value", e))
     }
 
     fn decode(&self, bytes: &[u8], sink: &mut dyn DecodeSink) -> Result<()> {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::{BufMut, BytesMut};
 use rustok_iggy::{
     config::PluginConfig, Codec, CodecCapabilities, DecodeSink, Error, ErrorKind, Plugin, Result,
 };
@@ -77,6 +78,12 @@ impl Codec for PostcardCodec {
 
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>> {
         postcard::to_stdvec(value).map_err(|e| error("cannot encode value").with_source(e))
+    }
+
+    fn encode_into(&self, value: &dyn erased_serde::Serialize, out: &mut BytesMut) -> Result<()> {
+        postcard::to_io(value, out.writer())
+            .map(drop)
+            .map_err(|e| error("cannot encode value").with_source(e))
     }
 
     fn decode(&self, bytes: &[u8], sink: &mut dyn DecodeSink) -> Result<()> {

@@ -63,6 +63,7 @@ fn envelopes(count: usize, payload: usize) -> Vec<EventEnvelope<Event>> {
 fn sdk_message(envelope: &EventEnvelope<Event>, codec: &dyn Codec) -> IggyMessage {
     let payload = codec.encode_value(&envelope.event).expect("encodes");
     let headers = wire::envelope_headers(envelope, codec.name())
+        .expect("headers")
         .iter()
         .map(|(k, v)| {
             (

@@ -24,16 +24,13 @@
 //! and the original bytes (key first).
 
 use bytes::{BufMut, Bytes, BytesMut};
-use rustok_iggy::{HeaderName, Headers};
+use rustok_iggy::{Headers, HeadersBuilder};
 
 use crate::error::Status;
 
 /// The reserved core header. A client sending a header of this name is
 /// refused (`InvalidFormat`): it would be read back as metadata.
 pub(crate) const META_HEADER: &str = rustok_iggy::wire::header::IGGY_META;
-/// [`META_HEADER`] as a core header name (interned: reading it back from the
-/// log allocates nothing either).
-const META: HeaderName = HeaderName::from_static(META_HEADER);
 
 const VERSION: u8 = 1;
 const KIND_RAW: u8 = 1;
@@ -163,24 +160,27 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// An Iggy message's headers and origin timestamp → core headers, all but
-/// the meta header, whose value is appended to `meta`; [`attach_meta`] adds
-/// it. Of a key sent twice the last value is kept.
+/// An Iggy message's headers and origin timestamp → core headers, the meta
+/// header included. Of a key sent twice the last value is kept.
 ///
-/// Apart so that a caller decoding a batch writes the meta values of all
-/// its messages into one buffer and hands each message a slice of it: one
-/// allocation per batch, not one per message.
+/// The headers are split off `out`, so that a caller decoding a batch packs
+/// the headers of all its messages into one buffer: one allocation per
+/// batch, not one per message.
 pub(crate) fn to_core_headers(
     headers: impl IntoIterator<Item = WireHeader>,
     origin_timestamp: u64,
-    meta: &mut Vec<u8>,
+    out: &mut HeadersBuilder,
 ) -> Result<Headers, Status> {
+    let mut meta = Vec::with_capacity(9);
     meta.put_u8(VERSION);
     meta.put_u64_le(origin_timestamp);
     let mut headers = headers.into_iter().peekable();
     if headers.peek().is_none() {
-        // The common message without headers, at no further cost.
-        return Ok(Headers::new());
+        // The common message without headers: the meta header alone.
+        return out
+            .push(META_HEADER, &meta)
+            .split()
+            .map_err(|_| Status::INVALID_FORMAT);
     }
     let mut fields: Vec<(String, Bytes, Option<Bytes>)> = Vec::new();
     for header in headers {
@@ -220,16 +220,22 @@ pub(crate) fn to_core_headers(
             meta.extend_from_slice(entry);
         }
     }
-    Ok(fields
-        .into_iter()
-        .map(|(key, value, _)| (HeaderName::from(key), value))
-        .collect())
-}
-
-/// Adds the meta header with `value`, what [`to_core_headers`] wrote for
-/// these headers.
-pub(crate) fn attach_meta(headers: &mut Headers, value: Bytes) {
-    headers.insert(META, value);
+    // In key order, the meta header in its place: packed as pushed.
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut meta = Some(meta);
+    for (key, value, _) in &fields {
+        if key.as_str() > META_HEADER {
+            if let Some(meta) = meta.take() {
+                out.push(META_HEADER, &meta);
+            }
+        }
+        out.push(key, value);
+    }
+    if let Some(meta) = meta {
+        out.push(META_HEADER, &meta);
+    }
+    // Iggy's keys are at most 255 bytes: nothing is too long to pack.
+    out.split().map_err(|_| Status::INVALID_FORMAT)
 }
 
 /// Appends `bytes` with a one-byte length (Iggy fields are 1..=255 bytes).
@@ -300,7 +306,7 @@ fn parse_meta(value: &[u8]) -> Option<Meta<'_>> {
 /// server wrote (a core producer's record: its origin is its append time
 /// and its headers get the default kinds).
 pub(crate) fn read_meta(headers: &Headers) -> Option<Meta<'_>> {
-    headers.get(META_HEADER).and_then(|m| parse_meta(m))
+    headers.get(META_HEADER).and_then(parse_meta)
 }
 
 /// Appends core headers to `out` as Iggy typed user headers, in the wire
@@ -379,15 +385,11 @@ mod tests {
         (meta.map(|m| m.origin_timestamp), headers)
     }
 
-    /// [`to_core_headers`] with the meta header attached.
     fn core_headers(
         sent: impl IntoIterator<Item = WireHeader>,
         origin_timestamp: u64,
     ) -> Result<Headers, Status> {
-        let mut meta = Vec::new();
-        let mut headers = to_core_headers(sent, origin_timestamp, &mut meta)?;
-        attach_meta(&mut headers, Bytes::from(meta));
-        Ok(headers)
+        to_core_headers(sent, origin_timestamp, &mut HeadersBuilder::default())
     }
 
     fn round_trip(sent: Vec<WireHeader>) -> (Headers, Vec<WireHeader>) {
@@ -467,9 +469,9 @@ mod tests {
     #[test]
     fn core_headers_without_meta_get_the_default_kinds() {
         let mut core = Headers::new();
-        core.insert_str("codec", "json");
-        core.insert("bin", Bytes::from_static(&[0xff]));
-        core.insert_str("empty", "");
+        core.insert("codec", "json").unwrap();
+        core.insert("bin", [0xff]).unwrap();
+        core.insert("empty", "").unwrap();
         let (origin, back) = to_wire_headers(&core);
         assert_eq!(origin, None);
         assert_eq!(
@@ -484,7 +486,7 @@ mod tests {
     #[test]
     fn a_typed_value_a_core_writer_changed_falls_back_to_its_text() {
         let mut core = core_headers([wire(KIND_STRING, b"n", 12, &7u64.to_le_bytes())], 5).unwrap();
-        core.insert_str("n", "not a number");
+        core.insert("n", "not a number").unwrap();
         let (origin, back) = to_wire_headers(&core);
         assert_eq!(origin, Some(5));
         assert_eq!(
@@ -492,7 +494,7 @@ mod tests {
             vec![wire(KIND_STRING, b"n", KIND_STRING, b"not a number")]
         );
         // Damaged metadata is ignored, never trusted.
-        core.insert("iggy.meta", Bytes::from_static(&[1, 2]));
+        core.insert("iggy.meta", [1, 2]).unwrap();
         assert_eq!(to_wire_headers(&core).0, None);
     }
 }

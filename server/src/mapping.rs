@@ -19,11 +19,11 @@ use iggy_binary_protocol::{
     responses::messages::PollMessagesResponseHeader,
     validate_user_headers, WireUserHeaderIterator,
 };
-use rustok_iggy::{Headers, Message, Record};
+use rustok_iggy::{Headers, HeadersBuilder, Message, Record};
 
 use crate::{
     error::Status,
-    iggy_meta::{attach_meta, put_wire_headers, read_meta, to_core_headers, Meta, WireHeader},
+    iggy_meta::{put_wire_headers, read_meta, to_core_headers, Meta, WireHeader},
 };
 
 /// A decoded `SendMessages` body.
@@ -58,8 +58,9 @@ fn split_send(body: &[u8]) -> Result<(SendMessagesHeader, &[u8]), Status> {
 /// Decodes a `SendMessages` body: routing metadata, then one canonical batch
 /// whose checksums are verified.
 ///
-/// The messages' payloads are slices of `body`, not copies, and their meta
-/// header values share one buffer (9 bytes each without typed headers). A
+/// The messages' payloads are slices of `body`, not copies, and their
+/// headers (the meta header alone, 24 bytes, without user headers) share
+/// one buffer. A
 /// backend that keeps messages in memory (the memory backend) so keeps a
 /// request's body as long as any of its messages; the embedded log frames
 /// them and drops them before the append returns.
@@ -82,38 +83,35 @@ pub(crate) fn decode_send(body: &Bytes, max_messages: u32) -> Result<SendBatch, 
     }
     let count = header.messages_count as usize;
     let mut messages = Vec::with_capacity(count);
-    let mut meta = Vec::with_capacity(9 * count);
-    let mut meta_ends = Vec::with_capacity(count);
+    let user_headers: usize = batch.iter().map(|view| view.user_headers.len()).sum();
+    let mut headers = HeadersBuilder::with_capacity(PACKED_META * count + 2 * user_headers);
     let origin = batch.header.origin_timestamp;
     for view in batch.iter() {
         let origin_timestamp = origin.saturating_add(u64::from(view.header.timestamp_delta));
         messages.push(Message {
             id: view.header.id,
-            headers: headers_from_wire(view.user_headers, origin_timestamp, &mut meta)?,
+            headers: headers_from_wire(view.user_headers, origin_timestamp, &mut headers)?,
             // A view's payload lies within `body` (the batch was decoded
             // from a slice of it), as `slice_ref` requires.
             payload: body.slice_ref(view.payload),
         });
-        meta_ends.push(meta.len());
     }
     if messages.len() != count {
         return Err(Status::INVALID_MESSAGES_COUNT);
     }
-    let meta = Bytes::from(meta);
-    let mut start = 0;
-    for (message, end) in messages.iter_mut().zip(meta_ends) {
-        attach_meta(&mut message.headers, meta.slice(start..end));
-        start = end;
-    }
     Ok(SendBatch { header, messages })
 }
 
-/// Iggy typed user headers and an origin timestamp → core headers but the
-/// meta header, whose value is appended to `meta` (see [`to_core_headers`]).
+/// Packed bytes of the meta header of a message without user headers: the
+/// entry's lengths, the name, the version and the origin timestamp.
+const PACKED_META: usize = 6 + crate::iggy_meta::META_HEADER.len() + 9;
+
+/// Iggy typed user headers and an origin timestamp → core headers with the
+/// meta header, split off `out` (see [`to_core_headers`]).
 pub(crate) fn headers_from_wire(
     raw: &[u8],
     origin_timestamp: u64,
-    meta: &mut Vec<u8>,
+    out: &mut HeadersBuilder,
 ) -> Result<Headers, Status> {
     validate_user_headers(raw)?;
     to_core_headers(
@@ -124,7 +122,7 @@ pub(crate) fn headers_from_wire(
             value: Bytes::copy_from_slice(entry.value),
         }),
         origin_timestamp,
-        meta,
+        out,
     )
 }
 
@@ -268,9 +266,9 @@ mod tests {
 
     fn record(offset: u64, ts: u64, id: u128) -> Record {
         let mut headers = Headers::new();
-        headers.insert_str("codec", "json");
-        headers.insert("bin", Bytes::from_static(&[0xff, 0x00]));
-        headers.insert_str("empty", "");
+        headers.insert("codec", "json").unwrap();
+        headers.insert("bin", [0xff, 0x00]).unwrap();
+        headers.insert("empty", "").unwrap();
         Record {
             offset,
             timestamp_micros: ts,
@@ -282,12 +280,8 @@ mod tests {
         }
     }
 
-    /// [`headers_from_wire`] with the meta header attached.
     fn wire_headers(raw: &[u8], origin_timestamp: u64) -> Headers {
-        let mut meta = Vec::new();
-        let mut headers = headers_from_wire(raw, origin_timestamp, &mut meta).unwrap();
-        attach_meta(&mut headers, Bytes::from(meta));
-        headers
+        headers_from_wire(raw, origin_timestamp, &mut HeadersBuilder::default()).unwrap()
     }
 
     /// Bytes of `len` for the checksum vectors.
@@ -345,7 +339,7 @@ mod tests {
         assert_eq!(views[0].payload, b"payload-5");
         let headers = wire_headers(views[0].user_headers, 0);
         assert_eq!(headers.get_str("codec").unwrap(), Some("json"));
-        assert_eq!(headers.get("bin").unwrap().as_ref(), &[0xff, 0x00]);
+        assert_eq!(headers.get("bin"), Some(&[0xff, 0x00][..]));
         // Iggy cannot carry an empty value.
         assert!(headers.get("empty").is_none());
         // A core producer's record: its origin is its append time.

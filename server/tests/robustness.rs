@@ -307,6 +307,7 @@ fn sdk_message(
         .unwrap();
     let mut headers: std::collections::BTreeMap<HeaderKey, HeaderValue> =
         rustok_iggy::wire::envelope_headers(&envelope, "json")
+            .unwrap()
             .iter()
             .map(|(k, v)| {
                 (

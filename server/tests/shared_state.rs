@@ -50,6 +50,7 @@ fn envelope(order: u64) -> EventEnvelope<OrderPlaced> {
 fn iggy_message(envelope: &EventEnvelope<OrderPlaced>, codec: &dyn Codec) -> IggyMessage {
     let payload = codec.encode_value(&envelope.event).unwrap();
     let headers = wire::envelope_headers(envelope, codec.name())
+        .unwrap()
         .iter()
         .map(|(k, v)| {
             (
@@ -102,13 +103,13 @@ async fn messages_sent_over_tcp_reach_an_in_process_subscriber() {
             .send_messages(
                 &Identifier::named("app").unwrap(),
                 &Identifier::named("events").unwrap(),
-                &Partitioning::messages_key(&key).unwrap(),
+                &Partitioning::messages_key(key).unwrap(),
                 &mut [iggy_message(e, codec)],
             )
             .await
             .unwrap();
         // The SDK's key partitioning and the core's agree.
-        let partition = partition_for(&key, PARTITIONS);
+        let partition = partition_for(key, PARTITIONS);
         let records = backend
             .records(&TopicRef::new("app", "events"), partition)
             .unwrap();
@@ -215,7 +216,7 @@ async fn messages_published_in_process_reach_an_sdk_consumer_and_groups_share_of
             &Consumer::group(Identifier::named("shared").unwrap()),
             &Identifier::named("app").unwrap(),
             &Identifier::named("events").unwrap(),
-            Some(partition_for(&second[0].partition_key_bytes(), PARTITIONS)),
+            Some(partition_for(second[0].partition_key_bytes(), PARTITIONS)),
         )
         .await
         .unwrap()

@@ -44,7 +44,7 @@ fn record(offset: u64, value: u32) -> Record {
     Record {
         offset,
         timestamp_micros: 0,
-        message: wire::envelope_message(&envelope, "json", Bytes::from(value.to_string())),
+        message: wire::envelope_message(&envelope, "json", Bytes::from(value.to_string())).unwrap(),
     }
 }
 

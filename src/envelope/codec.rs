@@ -3,11 +3,13 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::{rustok, trace, wire};
-use crate::{Codec, CodecExt, Error, ErrorKind, EventEnvelope, LegacyFormat, Message, Result};
+use crate::{
+    Codec, CodecExt, Error, ErrorKind, EventEnvelope, HeadersBuilder, LegacyFormat, Message, Result,
+};
 
 /// Writes envelopes with one codec and reads them with any codec it knows,
 /// chosen by the `codec` header each message carries.
@@ -37,20 +39,31 @@ impl EnvelopeCodec {
 
     /// The message of a valid `envelope`: metadata in headers (plus a
     /// `traceparent` when its trace id is a W3C one), the event encoded by
-    /// the writer as the payload, the event id as the message id.
-    pub(crate) fn encode<E: Serialize>(&self, envelope: &EventEnvelope<E>) -> Result<Message> {
+    /// the writer as the payload, the event id as the message id. Payload and
+    /// headers are cut from `buffers`.
+    pub(crate) fn encode<E: Serialize>(
+        &self,
+        envelope: &EventEnvelope<E>,
+        buffers: &mut EncodeBuffers,
+    ) -> Result<Message> {
         envelope.validate()?;
-        let payload = self
-            .writer
-            .encode_value(&envelope.event)
+        self.writer
+            .encode_value_into(&envelope.event, &mut buffers.payloads)
             .map_err(|e| e.with_context("event_id", envelope.id))?;
+        let payload = buffers.cut_payload();
         let traceparent = trace::traceparent(envelope);
-        Ok(wire::traced_envelope_message(
-            envelope,
-            self.writer.name(),
-            Bytes::from(payload),
-            traceparent.as_ref().map(|t| t.as_str()),
-        ))
+        let traceparent = traceparent.as_ref().map(|t| t.as_str());
+        let codec = self.writer.name();
+        if buffers.single {
+            buffers.headers =
+                HeadersBuilder::with_capacity(wire::packed_len(envelope, codec, traceparent));
+        }
+        wire::push_headers(&mut buffers.headers, envelope, codec, traceparent);
+        Ok(Message {
+            id: envelope.id.as_u128(),
+            headers: buffers.cut_headers()?,
+            payload,
+        })
     }
 
     /// The envelope in `message`, its event decoded with the codec its
@@ -90,5 +103,51 @@ impl EnvelopeCodec {
         })?;
         let event: E = codec.decode_value(&message.payload)?;
         Ok(metadata.map(|()| event))
+    }
+}
+
+/// The buffers a batch of envelopes is encoded into: each message's payload
+/// and headers are slices of them, so a batch costs an allocation per 64 KiB
+/// chunk rather than several per event.
+pub(crate) struct EncodeBuffers {
+    payloads: BytesMut,
+    headers: HeadersBuilder,
+    /// One message only: its buffers are handed over whole, not split.
+    single: bool,
+}
+
+impl EncodeBuffers {
+    /// The bytes each chunk of a batch's buffers starts with.
+    const CHUNK: usize = 64 * 1024;
+
+    /// Buffers for `events` envelopes.
+    pub(crate) fn new(events: usize) -> Self {
+        let single = events <= 1;
+        let (payloads, headers) = if single {
+            (128, 0)
+        } else {
+            (Self::CHUNK, Self::CHUNK)
+        };
+        Self {
+            payloads: BytesMut::with_capacity(payloads),
+            headers: HeadersBuilder::with_capacity(headers),
+            single,
+        }
+    }
+
+    fn cut_payload(&mut self) -> Bytes {
+        if self.single {
+            std::mem::take(&mut self.payloads).freeze()
+        } else {
+            self.payloads.split().freeze()
+        }
+    }
+
+    fn cut_headers(&mut self) -> Result<crate::Headers> {
+        if self.single {
+            std::mem::take(&mut self.headers).build()
+        } else {
+            self.headers.split()
+        }
     }
 }

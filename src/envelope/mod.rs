@@ -16,7 +16,7 @@ mod time;
 pub(crate) mod trace;
 pub mod wire;
 
-pub(crate) use codec::EnvelopeCodec;
+pub(crate) use codec::{EncodeBuffers, EnvelopeCodec};
 
 /// Longest `trace_id` accepted, in characters: trace ids travel in headers and
 /// logs, so an unbounded one is a way to blow both up.
@@ -123,10 +123,10 @@ impl<E> EventEnvelope<E> {
 
     /// The bytes that choose this event's partition: `partition_key` if set,
     /// else the tenant id's 16 bytes.
-    pub fn partition_key_bytes(&self) -> Vec<u8> {
+    pub fn partition_key_bytes(&self) -> &[u8] {
         match &self.partition_key {
-            Some(key) => key.as_bytes().to_vec(),
-            None => self.tenant_id.as_bytes().to_vec(),
+            Some(key) => key.as_bytes(),
+            None => self.tenant_id.as_bytes(),
         }
     }
 

@@ -2,14 +2,12 @@
 //! payload, the event id as message id. Any Iggy tool can read the metadata
 //! without knowing the codec.
 
-use std::fmt::{self, Write as _};
-
-use bytes::{Bytes, BytesMut};
-use chrono::{DateTime, SecondsFormat, Utc};
+use bytes::Bytes;
+use chrono::SecondsFormat;
 use uuid::Uuid;
 
 use super::time;
-use crate::{Error, ErrorKind, EventEnvelope, HeaderName, Headers, Message, Result};
+use crate::{Error, ErrorKind, EventEnvelope, Headers, HeadersBuilder, Message, Result};
 
 /// Header names written on every message. Stable: changing one breaks every
 /// consumer of existing data.
@@ -63,134 +61,107 @@ pub mod header {
 }
 
 /// The headers of `envelope` written with `codec`.
-pub fn envelope_headers<E>(envelope: &EventEnvelope<E>, codec: &str) -> Headers {
-    headers_with_traceparent(envelope, codec, None)
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] if a value is too long for a header
+/// ([`Headers::MAX_VALUE_LEN`]).
+pub fn envelope_headers<E>(envelope: &EventEnvelope<E>, codec: &str) -> Result<Headers> {
+    let mut h = HeadersBuilder::with_capacity(packed_len(envelope, codec, None));
+    push_headers(&mut h, envelope, codec, None);
+    h.build()
 }
 
-/// [`envelope_headers`] plus the `traceparent` the transport writes, in the
-/// same buffer.
-fn headers_with_traceparent<E>(
+/// About the packed size of `envelope`'s headers: enough that pushing them
+/// rarely grows the buffer.
+pub(crate) fn packed_len<E>(
     envelope: &EventEnvelope<E>,
     codec: &str,
     traceparent: Option<&str>,
-) -> Headers {
-    let mut values = Values::with_capacity(
-        200 + traceparent.map_or(0, str::len)
-            + envelope.event_type.len()
-            + envelope.trace_id.as_ref().map_or(0, String::len)
-            + envelope.partition_key.as_ref().map_or(0, String::len)
-            + codec.len(),
-    );
-    // In header-name order, so each insert appends (see `Headers::insert`).
+) -> usize {
+    PACKED_FIXED
+        + traceparent.map_or(0, |t| 6 + header::TRACEPARENT.len() + t.len())
+        + envelope.event_type.len()
+        + envelope.trace_id.as_ref().map_or(0, String::len)
+        + envelope.partition_key.as_ref().map_or(0, String::len)
+        + codec.len()
+}
+
+/// Pushes the headers of `envelope` written with `codec`, and the
+/// `traceparent` the transport adds, in header-name order, so the builder
+/// never sorts.
+pub(crate) fn push_headers<E>(
+    h: &mut HeadersBuilder,
+    envelope: &EventEnvelope<E>,
+    codec: &str,
+    traceparent: Option<&str>,
+) {
+    let mut uuid = [0u8; uuid::fmt::Hyphenated::LENGTH];
     if let Some(id) = envelope.actor_id {
-        values.put_uuid(header::ACTOR_ID, id);
+        h.push_in_order(header::ACTOR_ID, hyphenated(id, &mut uuid));
     }
     if let Some(id) = envelope.causation_id {
-        values.put_uuid(header::CAUSATION_ID, id);
+        h.push_in_order(header::CAUSATION_ID, hyphenated(id, &mut uuid));
     }
-    values.put(header::CODEC, codec.as_bytes());
-    values.put_uuid(header::CORRELATION_ID, envelope.correlation_id);
-    values.put(header::EVENT_TYPE, envelope.event_type.as_bytes());
+    h.push_in_order(header::CODEC, codec.as_bytes());
+    h.push_in_order(
+        header::CORRELATION_ID,
+        hyphenated(envelope.correlation_id, &mut uuid),
+    );
+    h.push_in_order(header::EVENT_TYPE, envelope.event_type.as_bytes());
     if let Some(key) = &envelope.partition_key {
-        values.put(header::PARTITION_KEY, key.as_bytes());
+        h.push_in_order(header::PARTITION_KEY, key.as_bytes());
     }
-    values.put_number(header::RETRY_COUNT, envelope.retry_count);
-    values.put_number(header::SCHEMA_VERSION, envelope.schema_version);
-    values.put_uuid(header::TENANT_ID, envelope.tenant_id);
-    values.put_timestamp(header::TIMESTAMP, &envelope.timestamp);
+    let mut number = itoa::Buffer::new();
+    h.push_in_order(
+        header::RETRY_COUNT,
+        number.format(envelope.retry_count).as_bytes(),
+    );
+    h.push_in_order(
+        header::SCHEMA_VERSION,
+        number.format(envelope.schema_version).as_bytes(),
+    );
+    h.push_in_order(header::TENANT_ID, hyphenated(envelope.tenant_id, &mut uuid));
+    match time::format_micros(&envelope.timestamp) {
+        Some(text) => h.push_in_order(header::TIMESTAMP, &text),
+        None => h.push_in_order(
+            header::TIMESTAMP,
+            envelope
+                .timestamp
+                .to_rfc3339_opts(SecondsFormat::Micros, true)
+                .as_bytes(),
+        ),
+    };
     if let Some(trace) = &envelope.trace_id {
-        values.put(header::TRACE_ID, trace.as_bytes());
+        h.push_in_order(header::TRACE_ID, trace.as_bytes());
     }
     if let Some(traceparent) = traceparent {
-        values.put(header::TRACEPARENT, traceparent.as_bytes());
+        h.push_in_order(header::TRACEPARENT, traceparent.as_bytes());
     }
-    values.into_headers()
 }
 
-/// Header values written into one buffer and handed out as slices of it: two
-/// allocations per message instead of two per header, on the publish hot path.
-struct Values {
-    buf: BytesMut,
-    ends: [(&'static str, usize); header::ALL.len()],
-    len: usize,
-}
+/// Packed bytes of the headers every envelope has or may have, besides the
+/// variable-length values: names, lengths, UUIDs, numbers and the timestamp.
+const PACKED_FIXED: usize = 256;
 
-impl Values {
-    fn with_capacity(bytes: usize) -> Self {
-        Self {
-            buf: BytesMut::with_capacity(bytes),
-            ends: [("", 0); header::ALL.len()],
-            len: 0,
-        }
-    }
-
-    /// Appends `value` as the value of `name`. Each name is put at most once,
-    /// so `ends` (one slot per known name) cannot overflow.
-    fn put(&mut self, name: &'static str, value: &[u8]) {
-        self.buf.extend_from_slice(value);
-        self.end(name);
-    }
-
-    /// A UUID, hyphenated lower case, without going through `fmt`.
-    fn put_uuid(&mut self, name: &'static str, id: Uuid) {
-        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        self.put(name, id.hyphenated().encode_lower(&mut text).as_bytes());
-    }
-
-    /// RFC 3339 in UTC with microseconds (`2026-11-27T04:30:44.123456Z`).
-    fn put_timestamp(&mut self, name: &'static str, at: &DateTime<Utc>) {
-        match time::format_micros(at) {
-            Some(text) => self.put(name, &text),
-            None => self.put(
-                name,
-                at.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes(),
-            ),
-        }
-    }
-
-    fn put_number(&mut self, name: &'static str, value: impl fmt::Display) {
-        // Writing into a BytesMut grows it; it cannot fail.
-        let _ = write!(self.buf, "{value}");
-        self.end(name);
-    }
-
-    fn end(&mut self, name: &'static str) {
-        if let Some(slot) = self.ends.get_mut(self.len) {
-            *slot = (name, self.buf.len());
-            self.len += 1;
-        }
-    }
-
-    fn into_headers(self) -> Headers {
-        let bytes = self.buf.freeze();
-        let mut headers = Headers::with_capacity(self.len);
-        let mut start = 0;
-        for &(name, end) in &self.ends[..self.len] {
-            // The names are the transport's own constants: no interning lookup.
-            headers.insert(HeaderName::from_static(name), bytes.slice(start..end));
-            start = end;
-        }
-        headers
-    }
+/// A UUID, hyphenated lower case, without going through `fmt`.
+fn hyphenated(id: Uuid, buf: &mut [u8; uuid::fmt::Hyphenated::LENGTH]) -> &[u8] {
+    id.hyphenated().encode_lower(buf).as_bytes()
 }
 
 /// The message for `envelope`, whose event the codec already encoded to `payload`.
-pub fn envelope_message<E>(envelope: &EventEnvelope<E>, codec: &str, payload: Bytes) -> Message {
-    traced_envelope_message(envelope, codec, payload, None)
-}
-
-/// [`envelope_message`] with the `traceparent` header the transport adds.
-pub(crate) fn traced_envelope_message<E>(
+///
+/// # Errors
+/// As [`envelope_headers`].
+pub fn envelope_message<E>(
     envelope: &EventEnvelope<E>,
     codec: &str,
     payload: Bytes,
-    traceparent: Option<&str>,
-) -> Message {
-    Message {
+) -> Result<Message> {
+    Ok(Message {
         id: envelope.id.as_u128(),
-        headers: headers_with_traceparent(envelope, codec, traceparent),
+        headers: envelope_headers(envelope, codec)?,
         payload,
-    }
+    })
 }
 
 /// Whether `headers` hold any header of this transport's envelope, that is
@@ -254,14 +225,17 @@ fn missing(key: &str) -> Error {
 /// message's headers rather than one search per field: reading an envelope
 /// back is on every consumed message's path.
 struct Known<'h> {
-    values: [Option<&'h Bytes>; header::ALL.len()],
+    values: [Option<&'h [u8]>; header::ALL.len()],
 }
 
 impl<'h> Known<'h> {
     fn collect(headers: &'h Headers) -> Self {
         let mut values = [None; header::ALL.len()];
-        for (name, value) in headers.iter() {
-            if let Some(i) = header::ALL.iter().position(|known| *known == name) {
+        for (name, value) in headers.entries() {
+            if let Some(i) = header::ALL
+                .iter()
+                .position(|known| known.as_bytes() == name)
+            {
                 values[i] = Some(value);
             }
         }
@@ -326,6 +300,8 @@ fn bad_header(
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+
     use super::*;
 
     fn envelope() -> EventEnvelope<()> {
@@ -342,7 +318,7 @@ mod tests {
     #[test]
     fn metadata_round_trips_through_headers() {
         let e = envelope();
-        let msg = envelope_message(&e, "json", Bytes::new());
+        let msg = envelope_message(&e, "json", Bytes::new()).unwrap();
         assert_eq!(msg.id, e.id.as_u128());
         assert_eq!(codec_name(&msg.headers).unwrap(), "json");
         let mut back = envelope_metadata(&msg).unwrap();
@@ -366,7 +342,7 @@ mod tests {
         ] {
             let mut e = envelope();
             e.timestamp = DateTime::from_timestamp_micros(micros).unwrap();
-            let headers = envelope_headers(&e, "json");
+            let headers = envelope_headers(&e, "json").unwrap();
             assert_eq!(
                 headers.get_str(header::TIMESTAMP).unwrap(),
                 Some(
@@ -381,7 +357,7 @@ mod tests {
     fn timestamp_text(at: DateTime<Utc>) -> String {
         let mut e = envelope();
         e.timestamp = at;
-        let headers = envelope_headers(&e, "json");
+        let headers = envelope_headers(&e, "json").unwrap();
         headers
             .get_str(header::TIMESTAMP)
             .unwrap()
@@ -463,7 +439,7 @@ mod tests {
     #[test]
     fn every_value_lands_under_its_own_name() {
         let e = envelope();
-        let h = envelope_headers(&e, "postcard");
+        let h = envelope_headers(&e, "postcard").unwrap();
         let expect = [
             (header::EVENT_TYPE, "order.created".to_owned()),
             (header::SCHEMA_VERSION, "3".to_owned()),
@@ -477,6 +453,16 @@ mod tests {
             (header::CODEC, "postcard".to_owned()),
         ];
         assert_eq!(h.len(), expect.len() + 1, "plus the timestamp");
+        // Pushed in order without comparisons: the packed form must hold.
+        assert_eq!(Headers::from_packed(h.packed().clone()).unwrap(), h);
+        let mut traced = HeadersBuilder::default();
+        push_headers(&mut traced, &e, "postcard", Some("00-abc-def-01"));
+        let traced = traced.build().unwrap();
+        assert_eq!(
+            Headers::from_packed(traced.packed().clone()).unwrap(),
+            traced
+        );
+        assert_eq!(traced.len(), h.len() + 1);
         for (name, value) in expect {
             assert_eq!(h.get_str(name).unwrap(), Some(value.as_str()), "{name}");
         }
@@ -486,12 +472,14 @@ mod tests {
     fn any_envelope_header_but_traceparent_marks_a_message_as_this_transports() {
         let mut headers = Headers::new();
         assert!(!carries_envelope_headers(&headers));
-        headers.insert_str("x-other-producer", "1");
-        headers.insert_str(header::TRACEPARENT, "00-abc-def-01");
+        headers.insert("x-other-producer", "1").unwrap();
+        headers
+            .insert(header::TRACEPARENT, "00-abc-def-01")
+            .unwrap();
         assert!(!carries_envelope_headers(&headers));
         for name in header::ALL.iter().filter(|n| **n != header::TRACEPARENT) {
             let mut one = headers.clone();
-            one.insert_str(*name, "x");
+            one.insert(*name, "x").unwrap();
             assert!(carries_envelope_headers(&one), "{name}");
         }
     }
@@ -499,8 +487,8 @@ mod tests {
     #[test]
     fn missing_and_garbled_headers_are_codec_errors() {
         let e = envelope();
-        let mut msg = envelope_message(&e, "json", Bytes::new());
-        msg.headers.insert_str(header::SCHEMA_VERSION, "many");
+        let mut msg = envelope_message(&e, "json", Bytes::new()).unwrap();
+        msg.headers.insert(header::SCHEMA_VERSION, "many").unwrap();
         let err = envelope_metadata(&msg).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Codec);
         assert!(err.message().contains("schema-version"), "{err}");
@@ -511,9 +499,10 @@ mod tests {
             .message()
             .contains("no `schema-version`"));
 
-        let mut msg = envelope_message(&e, "json", Bytes::new());
+        let mut msg = envelope_message(&e, "json", Bytes::new()).unwrap();
         msg.headers
-            .insert(header::EVENT_TYPE, Bytes::from_static(&[0xff, 0xfe]));
+            .insert(header::EVENT_TYPE, [0xff, 0xfe])
+            .unwrap();
         assert!(envelope_metadata(&msg)
             .unwrap_err()
             .message()

@@ -5,6 +5,7 @@
 //! header, so a consumer decodes every message with the codec that wrote it and
 //! a topic can move from one codec to another without downtime.
 
+use bytes::BytesMut;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{Error, ErrorKind, Result};
@@ -76,6 +77,18 @@ pub trait Codec: Send + Sync {
     /// Serializes `value`.
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>>;
 
+    /// Serializes `value` at the end of `out`. The transport encodes a batch
+    /// of events into one buffer and hands each message a slice of it, so a
+    /// codec that writes into `out` directly saves an allocation and a copy
+    /// per event; this default calls [`encode`](Self::encode) and copies.
+    ///
+    /// On error `out` may hold part of an encoding after what it held
+    /// before; the caller cuts it off.
+    fn encode_into(&self, value: &dyn erased_serde::Serialize, out: &mut BytesMut) -> Result<()> {
+        out.extend_from_slice(&self.encode(value)?);
+        Ok(())
+    }
+
     /// Deserializes `bytes` into `sink`. Must reject trailing bytes, and must
     /// return an error (never panic) on any input.
     fn decode(&self, bytes: &[u8], sink: &mut dyn DecodeSink) -> Result<()>;
@@ -87,6 +100,21 @@ pub trait CodecExt: Codec {
     fn encode_value<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
         self.encode(&value as &dyn erased_serde::Serialize)
             .map_err(|e| with_codec(e, self.name()))
+    }
+
+    /// Encodes `value` at the end of `out` with this codec; on error `out` is
+    /// as it was.
+    fn encode_value_into<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut BytesMut,
+    ) -> Result<()> {
+        let before = out.len();
+        self.encode_into(&value as &dyn erased_serde::Serialize, out)
+            .map_err(|e| {
+                out.truncate(before);
+                with_codec(e, self.name())
+            })
     }
 
     /// Decodes a `T` from `bytes` with this codec.

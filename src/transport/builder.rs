@@ -130,7 +130,7 @@ impl TransportBuilder {
                 .ensure_topic(&topic, routed.partitions)
                 .await
                 .map_err(|e| e.with_context("operation", "ensure_topic"))?;
-            topics.push(topic);
+            topics.push(Arc::new(topic));
         }
         Ok(Transport {
             inner: Arc::new(Inner {
@@ -139,7 +139,7 @@ impl TransportBuilder {
                 offsets,
                 dlq,
                 router,
-                publish_metrics: topics.iter().map(PublishMetrics::new).collect(),
+                publish_metrics: topics.iter().map(|t| PublishMetrics::new(t)).collect(),
                 topics,
                 stream: self.stream,
                 consumer: self.consumer,

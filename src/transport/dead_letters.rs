@@ -1,6 +1,6 @@
 //! Operations on the dead-letter queue: list, inspect, redrive, purge.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 
@@ -88,10 +88,10 @@ impl DeadLetters<'_> {
             .flatten()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        message.headers.insert_str(
+        message.headers.insert(
             header::RETRY_COUNT,
             previous.saturating_add(letter.attempts).to_string(),
-        );
+        )?;
         let ack = self
             .transport
             .backend()
@@ -108,7 +108,7 @@ impl DeadLetters<'_> {
         crate::metrics::redriven(&letter.topic);
         tracing::info!(dlq_id = id, topic = %letter.topic, partition = letter.partition, offset = ack.first_offset, "dead letter redriven");
         Ok(PublishReceipt {
-            topic: letter.topic,
+            topic: Arc::new(letter.topic),
             partition: letter.partition,
             offset: ack.first_offset,
         })

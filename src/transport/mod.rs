@@ -34,8 +34,9 @@ use crate::{
 /// Where a published event was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishReceipt {
-    /// Topic it went to.
-    pub topic: TopicRef,
+    /// Topic it went to; shared with the transport, so a receipt costs no
+    /// allocation.
+    pub topic: Arc<TopicRef>,
     /// Partition its key maps to.
     pub partition: u32,
     /// Offset the backend gave it.
@@ -56,7 +57,7 @@ pub(crate) struct Inner {
     pub(crate) offsets: Arc<dyn OffsetStore>,
     pub(crate) dlq: Arc<dyn DlqStore>,
     pub(crate) router: Router,
-    pub(crate) topics: Vec<TopicRef>,
+    pub(crate) topics: Vec<Arc<TopicRef>>,
     pub(crate) publish_metrics: Vec<PublishMetrics>,
     pub(crate) stream: String,
     pub(crate) consumer: ConsumerConfig,
@@ -181,7 +182,7 @@ impl Transport {
     }
 
     /// The topics the router sends to.
-    pub fn topics(&self) -> &[TopicRef] {
+    pub fn topics(&self) -> &[Arc<TopicRef>] {
         &self.inner.topics
     }
 

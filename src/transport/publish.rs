@@ -8,8 +8,8 @@ use tracing::Instrument;
 
 use super::{PublishReceipt, Transport};
 use crate::{
-    config::LimitsConfig, partition_for, AppendAck, Error, ErrorKind, EventEnvelope, Message,
-    Result,
+    config::LimitsConfig, envelope::EncodeBuffers, partition_for, AppendAck, Error, ErrorKind,
+    EventEnvelope, Message, Result,
 };
 
 impl Transport {
@@ -23,7 +23,7 @@ impl Transport {
         &self,
         envelope: &EventEnvelope<E>,
     ) -> Result<PublishReceipt> {
-        let (topic, partition, message) = self.prepare(envelope)?;
+        let (topic, partition, message) = self.prepare(envelope, &mut EncodeBuffers::new(1))?;
         let span = tracing::debug_span!(
             "rustok_iggy.publish",
             event_id = %envelope.id,
@@ -68,8 +68,9 @@ impl Transport {
         envelopes: &[EventEnvelope<E>],
     ) -> Result<Vec<PublishReceipt>> {
         let mut groups: BTreeMap<(usize, u32), (Vec<usize>, Vec<Message>)> = BTreeMap::new();
+        let mut buffers = EncodeBuffers::new(envelopes.len());
         for (index, envelope) in envelopes.iter().enumerate() {
-            let (topic, partition, message) = self.prepare(envelope)?;
+            let (topic, partition, message) = self.prepare(envelope, &mut buffers)?;
             let group = groups.entry((topic, partition)).or_default();
             group.0.push(index);
             group.1.push(message);
@@ -140,12 +141,17 @@ impl Transport {
         Ok(ack)
     }
 
-    /// Validates, routes and encodes one envelope: (topic index, partition, message).
-    fn prepare<E: Serialize>(&self, envelope: &EventEnvelope<E>) -> Result<(usize, u32, Message)> {
-        let message = self.inner.envelopes.encode(envelope)?;
+    /// Validates, routes and encodes one envelope into `buffers`: (topic
+    /// index, partition, message).
+    fn prepare<E: Serialize>(
+        &self,
+        envelope: &EventEnvelope<E>,
+        buffers: &mut EncodeBuffers,
+    ) -> Result<(usize, u32, Message)> {
+        let message = self.inner.envelopes.encode(envelope, buffers)?;
         let topic = self.inner.router.route_index(&envelope.event_type);
         let partitions = self.inner.router.topics()[topic].partitions;
-        let partition = partition_for(&envelope.partition_key_bytes(), partitions);
+        let partition = partition_for(envelope.partition_key_bytes(), partitions);
         self.check_size(&message)
             .map_err(|e| e.with_context("event_id", envelope.id))?;
         Ok((topic, partition, message))

@@ -32,9 +32,11 @@ fn backend() -> MockBackend {
 fn codec(payload: &'static [u8]) -> MockCodec {
     let mut codec = MockCodec::new();
     codec.expect_name().return_const("mockcodec".to_owned());
-    codec
-        .expect_encode()
-        .returning(move |_| Ok(payload.to_vec()));
+    // The transport encodes into its batch buffer.
+    codec.expect_encode_into().returning(move |_, out| {
+        out.extend_from_slice(payload);
+        Ok(())
+    });
     codec
 }
 
@@ -96,8 +98,8 @@ async fn invalid_envelopes_and_codec_failures_append_nothing() {
     let mut codec = MockCodec::new();
     codec.expect_name().return_const("mockcodec".to_owned());
     codec
-        .expect_encode()
-        .returning(|_| Err(Error::new(ErrorKind::Codec, "cannot encode")));
+        .expect_encode_into()
+        .returning(|_, _| Err(Error::new(ErrorKind::Codec, "cannot encode")));
     // No append expectation: any append fails the test.
     let transport = Transport::builder(Arc::new(backend()), Arc::new(codec))
         .build()
@@ -198,7 +200,7 @@ async fn routing_rules_pick_topics_and_every_topic_is_ensured() {
         .await
         .unwrap();
     let receipt = transport.publish(&envelope(Uuid::now_v7())).await.unwrap();
-    assert_eq!(receipt.topic, TopicRef::new("app", "orders"));
+    assert_eq!(*receipt.topic, TopicRef::new("app", "orders"));
 }
 
 #[tokio::test]

@@ -228,9 +228,11 @@ pub fn test_message(id: u128) -> Message {
 /// [`test_message`] with another `event-type` header.
 pub fn test_message_of_type(id: u128, event_type: &str) -> Message {
     let mut headers = Headers::new();
-    headers.insert_str(wire::header::EVENT_TYPE, event_type);
-    headers.insert_str(wire::header::CODEC, "raw");
-    headers.insert("binary", Bytes::from_static(&[0, 0xff, 0x80, 0x7f]));
+    headers
+        .insert(wire::header::EVENT_TYPE, event_type)
+        .unwrap();
+    headers.insert(wire::header::CODEC, "raw").unwrap();
+    headers.insert("binary", [0, 0xff, 0x80, 0x7f]).unwrap();
     Message {
         id,
         headers,

@@ -183,7 +183,7 @@ pub async fn publishing_again_returns_the_first_receipts(
 /// A message with id `id`, its payload derived from it.
 pub fn message(id: u128) -> Message {
     let mut headers = Headers::new();
-    headers.insert_str("n", id.to_string());
+    headers.insert("n", id.to_string()).unwrap();
     Message {
         id,
         headers,

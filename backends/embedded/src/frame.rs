@@ -10,6 +10,9 @@
 //! All integers are little-endian. The offset is stored in every record (not
 //! only implied by its position) so recovery can check that offsets are dense
 //! and a stale frame left past the end of the log is never mistaken for data.
+//!
+//! The headers are [`Headers`]' packed layout, sorted by key: a record's
+//! headers are written with one copy and read back as one slice.
 
 use bytes::Bytes;
 use rustok_iggy::{Headers, Message, Record};
@@ -26,27 +29,11 @@ pub(crate) const MAX_BODY_LEN: usize = 64 << 20;
 
 /// The encoded size of `message` as one frame.
 pub(crate) fn frame_len(message: &Message) -> usize {
-    FRAME_HEADER_LEN + BODY_FIXED_LEN + headers_len(&message.headers) + message.payload.len()
-}
-
-fn headers_len(headers: &Headers) -> usize {
-    headers.iter().map(|(k, v)| 2 + k.len() + 4 + v.len()).sum()
+    FRAME_HEADER_LEN + BODY_FIXED_LEN + message.headers.packed().len() + message.payload.len()
 }
 
 /// The message's frame length, or why it cannot be framed.
 pub(crate) fn check(message: &Message) -> Result<usize, String> {
-    for (key, value) in message.headers.iter() {
-        if key.len() > usize::from(u16::MAX) {
-            return Err(format!(
-                "header key of {} bytes is longer than {}",
-                key.len(),
-                u16::MAX
-            ));
-        }
-        if u32::try_from(value.len()).is_err() {
-            return Err(format!("header `{key}` is longer than 4 GiB"));
-        }
-    }
     let len = frame_len(message);
     let body = len - FRAME_HEADER_LEN;
     if body > MAX_BODY_LEN {
@@ -60,8 +47,8 @@ pub(crate) fn check(message: &Message) -> Result<usize, String> {
 /// Appends one frame to `buf`. The message must have passed [`check`].
 pub(crate) fn encode(buf: &mut Vec<u8>, offset: u64, timestamp: u64, message: &Message) {
     let start = buf.len();
-    let headers_len = headers_len(&message.headers);
-    let body_len = BODY_FIXED_LEN + headers_len + message.payload.len();
+    let headers = message.headers.packed();
+    let body_len = BODY_FIXED_LEN + headers.len() + message.payload.len();
     buf.reserve(FRAME_HEADER_LEN + body_len);
     // `check` bounds the body to MAX_BODY_LEN, far below u32::MAX.
     buf.extend_from_slice(&(body_len as u32).to_le_bytes());
@@ -69,13 +56,8 @@ pub(crate) fn encode(buf: &mut Vec<u8>, offset: u64, timestamp: u64, message: &M
     buf.extend_from_slice(&offset.to_le_bytes());
     buf.extend_from_slice(&timestamp.to_le_bytes());
     buf.extend_from_slice(&message.id.to_le_bytes());
-    buf.extend_from_slice(&(headers_len as u32).to_le_bytes());
-    for (key, value) in message.headers.iter() {
-        buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        buf.extend_from_slice(key.as_bytes());
-        buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        buf.extend_from_slice(value);
-    }
+    buf.extend_from_slice(&(headers.len() as u32).to_le_bytes());
+    buf.extend_from_slice(headers);
     buf.extend_from_slice(&message.payload);
     let crc = crc32c::crc32c(&buf[start + FRAME_HEADER_LEN..]);
     buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
@@ -142,20 +124,9 @@ fn decode_body(buf: &Bytes, body_start: usize, body: &[u8]) -> Option<Record> {
     if headers_end > body.len() {
         return None;
     }
-    // Keys are borrowed from the buffer (the transport's own names are
-    // interned, so they allocate nothing); values are slices of it.
-    let mut headers = Headers::new();
-    while c.position() < headers_end {
-        let key_len = usize::from(c.u16()?);
-        let key = std::str::from_utf8(c.take(key_len)?).ok()?;
-        let value_len = usize::try_from(c.u32()?).ok()?;
-        let value_start = body_start + c.position();
-        c.take(value_len)?;
-        headers.insert(key, buf.slice(value_start..value_start + value_len));
-    }
-    if c.position() != headers_end {
-        return None;
-    }
+    let headers_start = body_start + c.position();
+    let headers =
+        Headers::from_packed(buf.slice(headers_start..headers_start + headers_len)).ok()?;
     let payload = buf.slice(body_start + headers_end..body_start + body.len());
     Some(Record {
         offset,
@@ -174,8 +145,8 @@ mod tests {
 
     fn message(id: u128, payload: &'static [u8]) -> Message {
         let mut headers = Headers::new();
-        headers.insert_str("codec", "json");
-        headers.insert("raw", Bytes::from_static(&[0xff, 0]));
+        headers.insert("codec", "json").unwrap();
+        headers.insert("raw", [0xff, 0]).unwrap();
         Message {
             id,
             headers,

@@ -159,7 +159,7 @@ async fn main() {
                 .iter()
                 .map(|e| {
                     let payload = serde_json::to_vec(&e.event).unwrap();
-                    wire::envelope_message(e, "json", payload.into())
+                    wire::envelope_message(e, "json", payload.into()).unwrap()
                 })
                 .collect();
             let mut sdk = SdkBatch::new(&messages).unwrap();

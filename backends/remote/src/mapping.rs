@@ -11,10 +11,10 @@
 //!   never silently altered.
 //! - timestamp: the server's append time in microseconds.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use iggy::prelude::{HeaderKind, HeaderValue, IggyMessage};
 use iggy_binary_protocol::WireUserHeaders;
-use rustok_iggy::{Error, ErrorKind, HeaderName, Headers, Message, Record, Result};
+use rustok_iggy::{Error, ErrorKind, HeadersBuilder, Message, Record, Result};
 
 /// Longest header key or value Iggy accepts.
 pub(crate) const MAX_HEADER_FIELD: usize = 255;
@@ -81,38 +81,34 @@ pub(crate) fn to_iggy(message: &Message) -> Result<IggyMessage> {
     Ok(out)
 }
 
-/// The core record for a polled SDK message: header values of the kinds
-/// this backend writes are zero-copy slices of the polled buffer.
+/// The core record for a polled SDK message: its headers packed into one
+/// buffer, the payload a slice of the polled one.
 pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
-    let mut pairs = Vec::new();
+    let mut headers = HeadersBuilder::with_capacity(message.header.user_headers_length as usize);
     if let Some(raw) = &message.user_headers {
         let wire = WireUserHeaders::from_bytes(raw.clone()).map_err(|e| {
             Error::new(ErrorKind::Backend, format!("malformed user headers: {e:?}"))
                 .with_context("backend", crate::NAME)
         })?;
-        // Counted first: walking the entries is cheaper than growing the
-        // vector on every polled message.
-        pairs.reserve_exact(wire.iter().count());
         for entry in wire.iter() {
-            // Borrowed when UTF-8 (the transport's own names are interned
-            // and allocate nothing).
+            // Borrowed when UTF-8, as every key this backend writes is.
             let key = String::from_utf8_lossy(entry.key);
-            let value = match entry.value_kind.0 {
-                KIND_RAW | KIND_STRING => raw.slice_ref(entry.value),
+            match entry.value_kind.0 {
+                KIND_RAW | KIND_STRING => headers.push(&key, entry.value),
                 code => {
                     let kind =
                         HeaderKind::from_code(code).map_err(|e| crate::error::map(e, "poll"))?;
                     let value = HeaderValue::from_raw(kind, entry.value)
                         .map_err(|e| crate::error::map(e, "poll"))?;
-                    Bytes::from(value.to_string_value())
+                    headers.push(&key, value.to_string_value().as_bytes())
                 }
             };
-            pairs.push((HeaderName::from(&*key), value));
         }
     }
-    // Collected, not inserted one by one: other tools write headers in any
-    // order (see `Headers::from_iter`).
-    let headers: Headers = pairs.into_iter().collect();
+    // Other tools write headers in any order: the builder sorts them.
+    let headers = headers
+        .build()
+        .map_err(|e| e.with_context("backend", crate::NAME))?;
     Ok(Record {
         offset: message.header.offset,
         timestamp_micros: message.header.timestamp,
@@ -126,13 +122,16 @@ pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use rustok_iggy::Headers;
+
     use super::*;
 
     #[test]
     fn headers_round_trip_as_string_or_raw() {
         let mut headers = Headers::new();
-        headers.insert_str("event-type", "a.b");
-        headers.insert("bin", Bytes::from_static(&[0xff, 0]));
+        headers.insert("event-type", "a.b").unwrap();
+        headers.insert("bin", [0xff, 0]).unwrap();
         let message = Message {
             id: 7,
             headers: headers.clone(),
@@ -170,10 +169,10 @@ mod tests {
         };
         assert_eq!(to_iggy(&m).unwrap_err().kind(), ErrorKind::InvalidInput);
         m.payload = Bytes::from_static(b"x");
-        m.headers.insert_str("k", "");
+        m.headers.insert("k", "").unwrap();
         assert_eq!(to_iggy(&m).unwrap_err().kind(), ErrorKind::InvalidInput);
         m.headers = Headers::new();
-        m.headers.insert_str("k", "v".repeat(256));
+        m.headers.insert("k", "v".repeat(256)).unwrap();
         assert_eq!(to_iggy(&m).unwrap_err().kind(), ErrorKind::InvalidInput);
     }
 }

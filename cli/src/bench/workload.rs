@@ -69,7 +69,7 @@ pub fn envelope<'a>(
 pub fn message_bytes(transport: &Transport, body: &str) -> Result<u64> {
     let envelope = envelope(setup::EVENT, 0, 0, body)?;
     let payload = transport.codec().encode_value(&envelope.event)?;
-    let message = wire::envelope_message(&envelope, transport.codec().name(), payload.into());
+    let message = wire::envelope_message(&envelope, transport.codec().name(), payload.into())?;
     Ok((message.payload.len() + message.headers.encoded_len()) as u64)
 }
 
@@ -119,7 +119,7 @@ pub fn batches(transport: &Transport, body: &str, plan: &Plan, partitions: u32) 
         for i in seq..seq + n {
             let envelope = envelope(setup::EVENT, i, 0, body)?;
             let payload = transport.codec().encode_value(&envelope.event)?;
-            let partition = partition_for(&envelope.partition_key_bytes(), partitions);
+            let partition = partition_for(envelope.partition_key_bytes(), partitions);
             groups
                 .entry(partition)
                 .or_default()
@@ -127,7 +127,7 @@ pub fn batches(transport: &Transport, body: &str, plan: &Plan, partitions: u32) 
                     &envelope,
                     transport.codec().name(),
                     payload.into(),
-                ));
+                )?);
         }
         for (partition, messages) in &groups {
             per_partition[*partition as usize] += messages.len() as u64;
@@ -377,7 +377,7 @@ fn warm_up(partitions: u32, body: &str) -> Result<Vec<EventEnvelope<BenchEvent<'
     let mut events = Vec::new();
     for seq in 0..KEYS as u64 {
         let event = envelope(setup::LATENCY_EVENT, seq, 0, body)?;
-        let partition = partition_for(&event.partition_key_bytes(), partitions) as usize;
+        let partition = partition_for(event.partition_key_bytes(), partitions) as usize;
         if let Some(seen @ false) = reached.get_mut(partition) {
             *seen = true;
             events.push(event);

@@ -11,7 +11,6 @@ use std::{
     time::Instant,
 };
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +43,7 @@ impl Pending {
 
     /// The partition key, which orders the deliveries it names; a message
     /// without one is ordered with nothing.
-    fn key(&self) -> Option<&Bytes> {
+    fn key(&self) -> Option<&[u8]> {
         self.record.message.headers.get(header::PARTITION_KEY)
     }
 }
@@ -108,7 +107,7 @@ impl LaneState {
     /// The earliest nacked message that is due and has no earlier nacked
     /// message of its key.
     fn take_due(&mut self, now: Instant) -> Option<Pending> {
-        let mut waiting_keys: HashSet<&Bytes> = HashSet::new();
+        let mut waiting_keys: HashSet<&[u8]> = HashSet::new();
         let mut found = None;
         for (offset, delayed) in &self.delayed {
             let key = delayed.pending.key();
@@ -127,7 +126,7 @@ impl LaneState {
     /// The first message never delivered whose key has no nacked message
     /// waiting.
     fn take_unblocked(&mut self) -> Option<Pending> {
-        let blocked: HashSet<&Bytes> = self
+        let blocked: HashSet<&[u8]> = self
             .delayed
             .values()
             .filter_map(|d| d.pending.key())
@@ -248,12 +247,14 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use bytes::Bytes;
+
     use crate::{Headers, Message};
 
     fn record(offset: u64, key: Option<&str>) -> Record {
         let mut headers = Headers::new();
         if let Some(key) = key {
-            headers.insert_str(header::PARTITION_KEY, key);
+            headers.insert(header::PARTITION_KEY, key).unwrap();
         }
         Record {
             offset,

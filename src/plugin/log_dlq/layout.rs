@@ -5,7 +5,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::{DeadLetter, Error, ErrorKind, Headers, Message, Record, Result, TopicRef};
+use crate::{
+    DeadLetter, Error, ErrorKind, Headers, HeadersBuilder, Message, Record, Result, TopicRef,
+};
 
 const PREFIX: &str = "rustok-dlq.";
 const ESCAPED: &str = "rustok-dlq.h.";
@@ -78,9 +80,9 @@ impl Reader<'_> {
 
 /// Iggy refuses empty header values: an empty field is left out, and read
 /// back as empty.
-fn insert_nonempty(h: &mut Headers, k: &str, v: &str) {
+fn push_nonempty(h: &mut HeadersBuilder, k: &str, v: &str) {
     if !v.is_empty() {
-        h.insert_str(k, v);
+        h.push(k, v.as_bytes());
     }
 }
 
@@ -91,29 +93,33 @@ fn fresh_id() -> u128 {
 }
 
 /// The `entries` message of `letter`.
-pub(super) fn encode_letter(letter: &DeadLetter) -> Message {
-    let mut headers = Headers::with_capacity(letter.message.headers.len() + 10);
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if a header
+/// of the message, escaped, is too long to keep.
+pub(super) fn encode_letter(letter: &DeadLetter) -> Result<Message> {
+    let mut headers = HeadersBuilder::with_capacity(letter.message.headers.packed().len() + 512);
     for (k, v) in letter.message.headers.iter() {
         if k.starts_with(PREFIX) {
-            headers.insert(format!("{ESCAPED}{k}"), v.clone());
+            headers.push(&format!("{ESCAPED}{k}"), v);
         } else {
-            headers.insert(k, v.clone());
+            headers.push(k, v);
         }
     }
-    headers.insert_str(key::ID, letter.message.id.to_string());
-    insert_nonempty(&mut headers, key::STREAM, &letter.topic.stream);
-    insert_nonempty(&mut headers, key::TOPIC, &letter.topic.topic);
-    headers.insert_str(key::PARTITION, letter.partition.to_string());
-    headers.insert_str(key::OFFSET, letter.offset.to_string());
-    insert_nonempty(&mut headers, key::GROUP, &letter.group);
-    headers.insert_str(key::ATTEMPTS, letter.attempts.to_string());
-    headers.insert_str(key::FIRST, time(letter.first_failure));
-    headers.insert_str(key::LAST, time(letter.last_failure));
+    headers.push(key::ID, letter.message.id.to_string().as_bytes());
+    push_nonempty(&mut headers, key::STREAM, &letter.topic.stream);
+    push_nonempty(&mut headers, key::TOPIC, &letter.topic.topic);
+    headers.push(key::PARTITION, letter.partition.to_string().as_bytes());
+    headers.push(key::OFFSET, letter.offset.to_string().as_bytes());
+    push_nonempty(&mut headers, key::GROUP, &letter.group);
+    headers.push(key::ATTEMPTS, letter.attempts.to_string().as_bytes());
+    headers.push(key::FIRST, time(letter.first_failure).as_bytes());
+    headers.push(key::LAST, time(letter.last_failure).as_bytes());
     let mut cut = letter.error.len().min(MAX_HEADER_VALUE);
     while !letter.error.is_char_boundary(cut) {
         cut -= 1;
     }
-    insert_nonempty(&mut headers, key::ERROR, &letter.error[..cut]);
+    push_nonempty(&mut headers, key::ERROR, &letter.error[..cut]);
     // The full text goes in the payload: the header is for Iggy tools.
     let error = letter.error.as_bytes();
     let error = &error[..error.len().min(u32::MAX as usize)];
@@ -121,11 +127,11 @@ pub(super) fn encode_letter(letter: &DeadLetter) -> Message {
     payload.put_u32_le(error.len() as u32);
     payload.put_slice(error);
     payload.put_slice(&letter.message.payload);
-    Message {
+    Ok(Message {
         id: fresh_id(),
-        headers,
+        headers: headers.build()?,
         payload: payload.freeze(),
-    }
+    })
 }
 
 /// The dead letter an `entries` record holds.
@@ -146,14 +152,16 @@ pub(super) fn decode_letter(record: &Record) -> Result<DeadLetter> {
         .get(4..error_end)
         .ok_or_else(|| corrupt(r.topic, offset, "error text cut short"))?;
     let error = String::from_utf8(error.to_vec()).map_err(|e| corrupt(r.topic, offset, e))?;
-    let mut headers = Headers::with_capacity(r.headers.len());
+    let mut headers = HeadersBuilder::with_capacity(r.headers.packed().len());
     for (k, v) in r.headers.iter() {
         if let Some(original) = k.strip_prefix(ESCAPED) {
-            headers.insert(original, v.clone());
+            headers.push(original, v);
         } else if !k.starts_with(PREFIX) {
-            headers.insert(k, v.clone());
+            headers.push(k, v);
         }
     }
+    // Shorter keys than the stored ones: they fit.
+    let headers = headers.build()?;
     Ok(DeadLetter {
         message: Message {
             id: r.parse(key::ID)?,
@@ -172,20 +180,21 @@ pub(super) fn decode_letter(record: &Record) -> Result<DeadLetter> {
 }
 
 /// The `marks` message recording `mark` of the entry at `entry_offset`.
-pub(super) fn encode_mark(entry_offset: u64, mark: Mark) -> Message {
-    let mut headers = Headers::with_capacity(3);
+pub(super) fn encode_mark(entry_offset: u64, mark: Mark) -> Result<Message> {
     let (kind, at) = match mark {
         Mark::Redriven(at) => ("redriven", at),
         Mark::Deleted => ("deleted", Utc::now()),
     };
-    headers.insert_str(key::AT, time(at));
-    headers.insert_str(key::ENTRY, entry_offset.to_string());
-    headers.insert_str(key::MARK, kind);
-    Message {
+    let mut headers = HeadersBuilder::with_capacity(128);
+    headers
+        .push(key::AT, time(at).as_bytes())
+        .push(key::ENTRY, entry_offset.to_string().as_bytes())
+        .push(key::MARK, kind.as_bytes());
+    Ok(Message {
         id: fresh_id(),
-        headers,
+        headers: headers.build()?,
         payload: Bytes::from_static(b"mark"),
-    }
+    })
 }
 
 /// The entry offset and mark a `marks` record holds; `None` for a mark kind
@@ -225,9 +234,11 @@ mod tests {
 
     #[test]
     fn letters_round_trip_and_keep_colliding_headers() {
-        let mut headers = Headers::new();
-        headers.insert_str("event-type", "order.placed");
-        headers.insert_str("rustok-dlq.id", "collides");
+        let headers = Headers::from_pairs([
+            ("event-type", "order.placed"),
+            ("rustok-dlq.id", "collides"),
+        ])
+        .unwrap();
         let letter = DeadLetter {
             message: Message {
                 id: 99,
@@ -243,7 +254,7 @@ mod tests {
             first_failure: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap(),
             last_failure: DateTime::from_timestamp(1_700_000_100, 1).unwrap(),
         };
-        let message = encode_letter(&letter);
+        let message = encode_letter(&letter).unwrap();
         assert!(message.headers.get(key::ERROR).unwrap().len() <= MAX_HEADER_VALUE);
         assert_eq!(decode_letter(&record(4, message)).unwrap(), letter);
     }
@@ -264,7 +275,8 @@ mod tests {
             attempts: 1,
             first_failure: Utc::now(),
             last_failure: Utc::now(),
-        });
+        })
+        .unwrap();
         for cut in 0..8 {
             let mut torn = letter.clone();
             torn.payload = letter.payload.slice(..cut);
@@ -274,7 +286,7 @@ mod tests {
         let mut bare = letter.clone();
         bare.headers = Headers::new();
         assert!(decode_letter(&record(1, bare)).is_err());
-        let mut mark = encode_mark(3, Mark::Deleted);
+        let mut mark = encode_mark(3, Mark::Deleted).unwrap();
         mark.headers.remove(key::ENTRY);
         assert!(decode_mark(&record(0, mark)).is_err());
     }
@@ -282,18 +294,18 @@ mod tests {
     #[test]
     fn marks_round_trip_and_unknown_kinds_are_skipped() {
         let at = DateTime::from_timestamp(1_700_000_000, 5).unwrap();
-        let redriven = encode_mark(7, Mark::Redriven(at));
+        let redriven = encode_mark(7, Mark::Redriven(at)).unwrap();
         assert_eq!(
             decode_mark(&record(0, redriven)).unwrap(),
             Some((7, Mark::Redriven(at)))
         );
-        let deleted = encode_mark(8, Mark::Deleted);
+        let deleted = encode_mark(8, Mark::Deleted).unwrap();
         assert_eq!(
             decode_mark(&record(1, deleted)).unwrap(),
             Some((8, Mark::Deleted))
         );
-        let mut future = encode_mark(9, Mark::Deleted);
-        future.headers.insert_str(key::MARK, "archived");
+        let mut future = encode_mark(9, Mark::Deleted).unwrap();
+        future.headers.insert(key::MARK, "archived").unwrap();
         assert_eq!(decode_mark(&record(2, future)).unwrap(), None);
     }
 }

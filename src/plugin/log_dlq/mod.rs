@@ -289,7 +289,7 @@ impl LogDlqStore {
 
     async fn mark(&self, index: &mut Index, offset: u64, mark: Mark) -> Result<()> {
         self.log
-            .append(&self.marks, vec![layout::encode_mark(offset, mark)])
+            .append(&self.marks, vec![layout::encode_mark(offset, mark)?])
             .await?;
         self.log.sync(&self.marks).await?;
         self.refresh(index).await
@@ -327,7 +327,7 @@ impl DlqStore for LogDlqStore {
         }
         let offset = self
             .log
-            .append(&self.entries, vec![layout::encode_letter(&letter)])
+            .append(&self.entries, vec![layout::encode_letter(&letter)?])
             .await?;
         self.log.sync(&self.entries).await?;
         self.refresh(&mut index).await?;

@@ -109,6 +109,21 @@ pub fn encoding_is_deterministic(codec: Arc<dyn Codec>) {
     }
 }
 
+/// [`Codec::encode_into`] appends exactly what [`Codec::encode`] returns,
+/// after whatever the buffer held: the transport encodes a whole batch into
+/// one buffer.
+pub fn encoding_into_a_buffer_appends_the_same_bytes(codec: Arc<dyn Codec>) {
+    let mut buffer = bytes::BytesMut::from(&b"before"[..]);
+    let mut expected = b"before".to_vec();
+    for event in sample_events() {
+        codec
+            .encode_value_into(&event, &mut buffer)
+            .unwrap_or_else(|e| panic!("codec `{}` cannot encode {event:?}: {e}", codec.name()));
+        expected.extend_from_slice(&encode(&*codec, &event));
+        assert_eq!(&buffer[..], &expected[..], "{event:?}");
+    }
+}
+
 /// Inputs that are not an encoding of the expected type are errors.
 pub fn rejects_garbage(codec: Arc<dyn Codec>) {
     let garbage: [(&str, &[u8]); 6] = [

@@ -198,6 +198,7 @@ macro_rules! codec_conformance {
                 round_trips_sample_events,
                 round_trips_an_envelope,
                 encoding_is_deterministic,
+                encoding_into_a_buffer_appends_the_same_bytes,
                 rejects_garbage,
                 never_panics_on_random_input,
                 rejects_truncated_input,

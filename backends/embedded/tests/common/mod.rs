@@ -43,7 +43,7 @@ pub fn small(data_dir: &Path, fsync: FsyncPolicy) -> EmbeddedConfig {
 /// A message whose payload is derived from its id, so content can be checked.
 pub fn message(id: u128) -> Message {
     let mut headers = Headers::new();
-    headers.insert_str("n", id.to_string());
+    headers.insert("n", id.to_string()).unwrap();
     Message {
         id,
         headers,
