@@ -22,6 +22,10 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator: measured in docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Event streaming over Apache Iggy for RusToK: demo and operations.
 #[derive(Debug, Parser)]
 #[command(name = "rustok-iggy", version, about, long_about = None)]
