@@ -171,17 +171,18 @@ pub(crate) fn to_core_headers(
     origin_timestamp: u64,
     out: &mut HeadersBuilder,
 ) -> Result<Headers, Status> {
-    let mut meta = Vec::with_capacity(9);
-    meta.put_u8(VERSION);
-    meta.put_u64_le(origin_timestamp);
+    let mut prefix = [VERSION; 9];
+    prefix[1..].copy_from_slice(&origin_timestamp.to_le_bytes());
     let mut headers = headers.into_iter().peekable();
     if headers.peek().is_none() {
-        // The common message without headers: the meta header alone.
+        // The common message without headers: the meta header alone, with
+        // nothing allocated for it.
         return out
-            .push(META_HEADER, &meta)
+            .push(META_HEADER, &prefix)
             .split()
             .map_err(|_| Status::INVALID_FORMAT);
     }
+    let mut meta = prefix.to_vec();
     let mut fields: Vec<(String, Bytes, Option<Bytes>)> = Vec::new();
     for header in headers {
         let key = to_core(header.key_kind, &header.key);
