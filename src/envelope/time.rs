@@ -3,7 +3,20 @@
 //! costliest header. Anything outside the one form this crate writes goes
 //! through `chrono`.
 
+use std::cell::Cell;
+
 use chrono::{DateTime, Utc};
+
+/// Text length up to the seconds (`2026-11-27T04:30:44`).
+const TO_SECONDS: usize = 19;
+
+thread_local! {
+    /// The last second this thread formatted, and its text up to the
+    /// seconds: events published together share it, so most timestamps only
+    /// need their microseconds written.
+    static LAST_SECOND: Cell<(i64, [u8; TO_SECONDS])> =
+        const { Cell::new((i64::MIN, [0; TO_SECONDS])) };
+}
 
 /// `at` in UTC with microseconds (`2026-11-27T04:30:44.123456Z`), the text
 /// `to_rfc3339_opts(SecondsFormat::Micros, true)` gives; `None` for a year
@@ -11,6 +24,38 @@ use chrono::{DateTime, Utc};
 /// `chrono`.
 pub(crate) fn format_micros(at: &DateTime<Utc>) -> Option<[u8; 27]> {
     let seconds = at.timestamp();
+    let nanos = at.timestamp_subsec_nanos();
+    // A leap second (nanoseconds ≥ 1e9) is never taken from or kept in the
+    // cache: its text differs from that of the second it belongs to.
+    if nanos < 1_000_000_000 {
+        let (cached, prefix) = LAST_SECOND.get();
+        if cached == seconds {
+            let mut text = *b"0000-00-00T00:00:00.000000Z";
+            text[..TO_SECONDS].copy_from_slice(&prefix);
+            put_digits(&mut text, 20, 6, nanos / 1_000);
+            return Some(text);
+        }
+    }
+    let text = format_uncached(seconds, nanos)?;
+    if nanos < 1_000_000_000 {
+        let mut prefix = [0; TO_SECONDS];
+        prefix.copy_from_slice(&text[..TO_SECONDS]);
+        LAST_SECOND.set((seconds, prefix));
+    }
+    Some(text)
+}
+
+/// Writes `value` as `width` decimal digits at `at` of `text`.
+fn put_digits(text: &mut [u8; 27], at: usize, width: usize, mut value: u32) {
+    for slot in text[at..at + width].iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// [`format_micros`] of `seconds` since the epoch and `nanos` (≥ 1e9 in a
+/// leap second), every digit written.
+fn format_uncached(seconds: i64, nanos: u32) -> Option<[u8; 27]> {
     let days = seconds.div_euclid(86_400);
     let (year, month, day) = civil_date(days);
     if !(0..=9999).contains(&year) {
@@ -20,19 +65,13 @@ pub(crate) fn format_micros(at: &DateTime<Utc>) -> Option<[u8; 27]> {
     let of_day = seconds.rem_euclid(86_400) as u32;
     // A leap second shows as second 59 with nanoseconds ≥ 1e9 in chrono;
     // RFC 3339 writes it as second 60.
-    let nanos = at.timestamp_subsec_nanos();
     let (leap, nanos) = if nanos >= 1_000_000_000 {
         (1, nanos - 1_000_000_000)
     } else {
         (0, nanos)
     };
     let mut text = *b"0000-00-00T00:00:00.000000Z";
-    let mut digits = |at: usize, width: usize, mut value: u32| {
-        for slot in text[at..at + width].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
+    let mut digits = |at: usize, width: usize, value: u32| put_digits(&mut text, at, width, value);
     // `year` is in 0..=9999 (checked above).
     digits(0, 4, year as u32);
     digits(5, 2, month);

@@ -413,6 +413,26 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_of_one_second_share_its_text_but_not_a_leap_seconds() {
+        let second = |nanos| {
+            chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .and_then(|d| d.and_hms_nano_opt(23, 59, 59, nanos))
+                .unwrap()
+                .and_utc()
+        };
+        // In this order: the second is cached, then its leap second (same
+        // Unix second) must not be read from the cache, nor replace it.
+        for nanos in [500_000_000, 1_500_000_000, 700_001_000, 1_999_999_000, 0] {
+            let at = second(nanos);
+            assert_eq!(
+                timestamp_text(at),
+                at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                "{nanos}"
+            );
+        }
+    }
+
+    #[test]
     fn leap_seconds_and_year_bounds_match_chrono() {
         let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
             .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
