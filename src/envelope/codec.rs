@@ -107,8 +107,12 @@ impl EnvelopeCodec {
 }
 
 /// The buffers a batch of envelopes is encoded into: each message's payload
-/// and headers are slices of them, so a batch costs an allocation per 64 KiB
-/// chunk rather than several per event.
+/// and headers are slices of them, so a batch costs an allocation per chunk
+/// rather than several per event.
+///
+/// A chunk is sized for the batch (up to 64 KiB), because a message keeps
+/// its whole chunk alive: a backend that holds messages (the memory backend)
+/// must not hold 64 KiB for a batch of two.
 pub(crate) struct EncodeBuffers {
     payloads: BytesMut,
     headers: HeadersBuilder,
@@ -117,16 +121,26 @@ pub(crate) struct EncodeBuffers {
 }
 
 impl EncodeBuffers {
-    /// The bytes each chunk of a batch's buffers starts with.
-    const CHUNK: usize = 64 * 1024;
+    /// The largest chunk.
+    const MAX_CHUNK: usize = 64 * 1024;
+    /// A chunk's first guess per event: a small event's payload, and the
+    /// packed headers of an envelope with every optional field set.
+    const PAYLOAD_PER_EVENT: usize = 256;
+    const HEADERS_PER_EVENT: usize = 512;
 
-    /// Buffers for `events` envelopes.
+    /// Buffers for `events` envelopes. A chunk that fills up is followed by
+    /// another of about the same size (`BytesMut` keeps its first capacity,
+    /// rounded down to a power of two, as the least it allocates).
     pub(crate) fn new(events: usize) -> Self {
         let single = events <= 1;
+        let chunk = |per_event: usize| (events * per_event).min(Self::MAX_CHUNK);
         let (payloads, headers) = if single {
             (128, 0)
         } else {
-            (Self::CHUNK, Self::CHUNK)
+            (
+                chunk(Self::PAYLOAD_PER_EVENT),
+                chunk(Self::HEADERS_PER_EVENT),
+            )
         };
         Self {
             payloads: BytesMut::with_capacity(payloads),
