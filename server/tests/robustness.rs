@@ -10,7 +10,7 @@ use iggy::prelude::{
     Client, HeaderKey, HeaderValue, IggyClient, IggyError, IggyMessage, SystemClient,
 };
 use iggy_binary_protocol::{
-    codes::{GET_STREAMS_CODE, PING_CODE},
+    codes::{GET_POLL_ROUTING_CODE, GET_STREAMS_CODE, PING_CODE},
     Command, Operation, ReplyHeader, RequestHeader, HEADER_SIZE,
 };
 use rustok_iggy::config::Secret;
@@ -131,9 +131,18 @@ async fn malformed_frames_leave_the_server_serving() {
     .await
     .unwrap();
     assert_eq!(status, 0);
+    // A code the protocol does not have, as Apache Iggy answers it.
     let (status, _) = exchange(&mut socket, &frame(Operation::NonReplicated, 9_999, &[]))
         .await
         .unwrap();
+    assert_eq!(status, IggyError::InvalidCommand.as_code());
+    // A command of the protocol this server does not serve.
+    let (status, _) = exchange(
+        &mut socket,
+        &frame(Operation::NonReplicated, GET_POLL_ROUTING_CODE, &[]),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, IggyError::FeatureUnavailable.as_code());
     let (status, _) = exchange(
         &mut socket,

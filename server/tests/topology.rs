@@ -6,12 +6,22 @@ mod common;
 use std::{str::FromStr, sync::Arc};
 
 use iggy::prelude::*;
+use iggy_binary_protocol::MAX_PARTITIONS_PER_REQUEST;
 use rustok_iggy::{Backend, ErrorKind, TopicRef};
 use rustok_iggy_server::Server;
 use rustok_iggy_testkit::MemoryBackend;
 
 fn name(s: &str) -> Identifier {
     Identifier::named(s).unwrap()
+}
+
+/// The code `CreatePartitions` of `count` to `app`/`topic` is refused with.
+async fn add(client: &IggyClient, topic: &str, count: u32) -> u32 {
+    client
+        .create_partitions(&name("app"), &name(topic), count)
+        .await
+        .expect_err("the server refused it")
+        .as_code()
 }
 
 async fn topic(client: &IggyClient, stream: &str, topic: &str, partitions: u32) -> TopicDetails {
@@ -95,11 +105,39 @@ async fn sdk_creates_partitions_and_uses_the_new_ones() {
     assert_eq!(old.messages.len(), 1);
     assert_eq!(old.messages[0].payload.as_ref(), b"before");
 
-    // Beyond the limit: refused, nothing changes.
-    assert!(client
-        .create_partitions(&name("app"), &name("orders"), rustok_iggy::MAX_PARTITIONS)
-        .await
-        .is_err());
+    // Beyond the limits: refused with Apache Iggy's codes, nothing changes.
+    // None, or more than one request may add, before the topic is looked up.
+    let too_many = IggyError::TooManyPartitions.as_code();
+    assert_eq!(add(&client, "orders", 0).await, too_many);
+    assert_eq!(add(&client, "missing", 0).await, too_many);
+    assert_eq!(
+        add(&client, "orders", MAX_PARTITIONS_PER_REQUEST + 1).await,
+        too_many
+    );
+    // Within one request, but more than a topic may have in all.
+    assert_eq!(
+        add(&client, "orders", rustok_iggy::MAX_PARTITIONS).await,
+        IggyError::InvalidPartitionsCount.as_code()
+    );
+    assert_eq!(backend.topic_info(&orders).await.unwrap().partitions, 4);
+    let create = |partitions| {
+        let options = TopicCreateOptions {
+            partitions_count: Some(partitions),
+            ..Default::default()
+        };
+        let client = &client;
+        async move { client.create_topic(&name("app"), "wide", &options).await }
+    };
+    let refused = |result: Result<TopicDetails, IggyError>| result.unwrap_err().as_code();
+    assert_eq!(
+        refused(create(MAX_PARTITIONS_PER_REQUEST + 1).await),
+        too_many
+    );
+    // Apache Iggy creates a topic without partitions; a core topic has one.
+    assert_eq!(
+        refused(create(0).await),
+        IggyError::InvalidPartitionsCount.as_code()
+    );
     // Unknown topic.
     assert!(client
         .create_partitions(&name("app"), &name("missing"), 1)

@@ -163,6 +163,11 @@ async fn run(shared: &Shared, session: &mut Session, code: u32, body: &Bytes) ->
         JOIN_CONSUMER_GROUP_CODE => groups::join(shared, session, body).await,
         LEAVE_CONSUMER_GROUP_CODE => groups::leave(shared, session, body).await,
         SYNC_CONSUMER_GROUP_CODE => groups::sync(shared, session, body).await,
-        _ => Err(Status::FEATURE_UNAVAILABLE),
+        // A command of the protocol this server does not serve, and a code
+        // the protocol does not have, answered as Apache Iggy answers them.
+        _ => Err(match iggy_binary_protocol::dispatch::lookup_command(code) {
+            Some(_) => Status::FEATURE_UNAVAILABLE,
+            None => Status::INVALID_COMMAND,
+        }),
     }
 }

@@ -10,7 +10,7 @@ use iggy_binary_protocol::{
         segments::DeleteSegmentsRequest,
         topics::{PurgeTopicRequest, UpdateTopicRequest},
     },
-    WireDecode,
+    WireDecode, MAX_PARTITIONS_PER_REQUEST,
 };
 use rustok_iggy::{ErrorKind, TopicRef, TopicRetention};
 
@@ -19,10 +19,6 @@ use super::{
     resolve, Reply,
 };
 use crate::{catalog::Renamed, error::Status, shared::Shared};
-
-/// Most partitions one request may add or delete (Apache Iggy's
-/// `MAX_PARTITIONS_PER_REQUEST`); more, or none, is `TooManyPartitions`.
-const MAX_PARTITIONS_PER_REQUEST: u32 = 100_000;
 
 /// Patches the topic's retention with the options' expiry and size (a limit
 /// the options leave out stays). A size the backend cannot enforce (below

@@ -10,7 +10,7 @@ use iggy_binary_protocol::{
         streams::TopicHeader,
         topics::{GetTopicResponse, GetTopicsResponse, PartitionResponse},
     },
-    WireDecode, WireEncode, WireIdentifier, WireName, WireOptions,
+    WireDecode, WireEncode, WireIdentifier, WireName, WireOptions, MAX_PARTITIONS_PER_REQUEST,
 };
 use rustok_iggy::{ErrorKind, TopicInfo, TopicRef, TopicRetention, MAX_PARTITIONS};
 
@@ -121,6 +121,12 @@ pub(crate) async fn list(shared: &Shared, body: &[u8]) -> Reply {
 /// storage name), with the compression, expiry and size of its options.
 pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     let request = CreateTopicRequest::decode_from(body)?;
+    // More than one request may create is refused before anything else, as
+    // Apache Iggy refuses it; none is refused too (Apache Iggy creates a
+    // topic without partitions, a core topic has at least one).
+    if request.partitions_count > MAX_PARTITIONS_PER_REQUEST {
+        return Err(Status::TOO_MANY_PARTITIONS);
+    }
     let settings = options::topic(&request.options, options::CREATE_TOPIC_KEYS)?;
     let stream = resolve::stream(shared, &request.stream_id).await?;
     if request.partitions_count == 0 || request.partitions_count > MAX_PARTITIONS {
@@ -199,16 +205,20 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
 }
 
 /// `CreatePartitions`: `add_partitions` on the backend; the new partitions
-/// are numbered after the existing ones.
+/// are numbered after the existing ones. None, or more than one request may
+/// name, is `TooManyPartitions` (checked before the topic, as Apache Iggy
+/// does); more than a topic may have in all is `InvalidPartitionsCount`.
 pub(crate) async fn create_partitions(shared: &Shared, body: &[u8]) -> Reply {
     let request = CreatePartitionsRequest::decode_from(body)?;
-    let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
     let count = request.partitions_count;
-    if count == 0
-        || topic
-            .partitions
-            .checked_add(count)
-            .is_none_or(|total| total > MAX_PARTITIONS)
+    if count == 0 || count > MAX_PARTITIONS_PER_REQUEST {
+        return Err(Status::TOO_MANY_PARTITIONS);
+    }
+    let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
+    if topic
+        .partitions
+        .checked_add(count)
+        .is_none_or(|total| total > MAX_PARTITIONS)
     {
         return Err(Status::INVALID_PARTITIONS_COUNT);
     }
