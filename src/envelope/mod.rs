@@ -4,9 +4,14 @@
 //! header), `trace` (W3C trace context), `rustok` (RusToK's header-less
 //! messages, read when `consumer.legacy_format` says so).
 
+use std::{
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use uuid::{timestamp::context::ContextV7, Timestamp, Uuid};
 
 use crate::{Error, ErrorKind, Result};
 
@@ -72,14 +77,37 @@ pub struct EventEnvelope<E> {
     pub event: E,
 }
 
+/// A v7 id and the time it was taken, from one reading of the clock (a
+/// reading costs as much as the rest of the id, and an envelope is built
+/// per event).
+///
+/// Ids are ordered across the process as [`Uuid::now_v7`]'s are: one
+/// context, behind a lock, with the same counter and clock-regression
+/// handling (it is `now_v7`'s own context type; `uuid` keeps its shared
+/// instance private). Ids taken with `now_v7` elsewhere interleave with
+/// these only at millisecond granularity.
+fn fresh_id() -> (Uuid, DateTime<Utc>) {
+    static CONTEXT: Mutex<ContextV7> = Mutex::new(ContextV7::new());
+    let now = SystemTime::now();
+    // A clock before 1970 gives the epoch, as `now_v7` does.
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let id = Uuid::new_v7(Timestamp::from_unix(
+        &CONTEXT,
+        since.as_secs(),
+        since.subsec_nanos(),
+    ));
+    (id, DateTime::from(now))
+}
+
 impl<E> EventEnvelope<E> {
-    /// Starts an envelope with a fresh v7 id and the current time.
+    /// Starts an envelope with a fresh v7 id and the current time, the
+    /// instant the id carries.
     pub fn builder(
         event_type: impl Into<String>,
         tenant_id: Uuid,
         event: E,
     ) -> EventEnvelopeBuilder<E> {
-        let id = Uuid::now_v7();
+        let (id, timestamp) = fresh_id();
         EventEnvelopeBuilder {
             envelope: EventEnvelope {
                 id,
@@ -90,7 +118,7 @@ impl<E> EventEnvelope<E> {
                 causation_id: None,
                 actor_id: None,
                 trace_id: None,
-                timestamp: Utc::now(),
+                timestamp,
                 retry_count: 0,
                 partition_key: None,
                 event,
@@ -233,6 +261,34 @@ mod tests {
         assert_eq!(e.schema_version, 1);
         assert_eq!(e.retry_count, 0);
         assert_eq!(e.partition_key_bytes(), tenant().as_bytes().to_vec());
+    }
+
+    #[test]
+    fn ids_are_ordered_across_threads_and_carry_the_envelope_timestamp() {
+        let per_thread = |_| {
+            std::thread::spawn(|| {
+                (0..2_000)
+                    .map(|_| EventEnvelope::builder("a.b", tenant(), ()).build().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let threads: Vec<_> = (0..4).map(per_thread).collect();
+        let mut all = Vec::new();
+        for thread in threads {
+            let envelopes = thread.join().unwrap();
+            // Taken one after another: each id above the one before.
+            assert!(envelopes.windows(2).all(|w| w[0].id < w[1].id));
+            all.extend(envelopes);
+        }
+        let mut ids: Vec<_> = all.iter().map(|e| e.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), all.len(), "ids are unique across threads");
+        for e in &all {
+            let (secs, nanos) = e.id.get_timestamp().unwrap().to_unix();
+            let millis = secs * 1_000 + u64::from(nanos / 1_000_000);
+            assert_eq!(millis, e.timestamp.timestamp_millis() as u64);
+        }
     }
 
     #[test]
