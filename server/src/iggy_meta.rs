@@ -160,6 +160,26 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// The meta header's value up to its recorded headers: version and origin
+/// timestamp.
+fn meta_prefix(origin_timestamp: u64) -> [u8; 9] {
+    let mut prefix = [VERSION; 9];
+    prefix[1..].copy_from_slice(&origin_timestamp.to_le_bytes());
+    prefix
+}
+
+/// The core headers of an Iggy message without user headers (the common
+/// case, which skips the header mapping): the meta header alone, split off
+/// `out` with nothing allocated for it.
+pub(crate) fn meta_only(
+    origin_timestamp: u64,
+    out: &mut HeadersBuilder,
+) -> Result<Headers, Status> {
+    out.push(META_HEADER, &meta_prefix(origin_timestamp))
+        .split()
+        .map_err(|_| Status::INVALID_FORMAT)
+}
+
 /// An Iggy message's headers and origin timestamp → core headers, the meta
 /// header included. Of a key sent twice the last value is kept.
 ///
@@ -171,18 +191,11 @@ pub(crate) fn to_core_headers(
     origin_timestamp: u64,
     out: &mut HeadersBuilder,
 ) -> Result<Headers, Status> {
-    let mut prefix = [VERSION; 9];
-    prefix[1..].copy_from_slice(&origin_timestamp.to_le_bytes());
     let mut headers = headers.into_iter().peekable();
     if headers.peek().is_none() {
-        // The common message without headers: the meta header alone, with
-        // nothing allocated for it.
-        return out
-            .push(META_HEADER, &prefix)
-            .split()
-            .map_err(|_| Status::INVALID_FORMAT);
+        return meta_only(origin_timestamp, out);
     }
-    let mut meta = prefix.to_vec();
+    let mut meta = meta_prefix(origin_timestamp).to_vec();
     let mut fields: Vec<(String, Bytes, Option<Bytes>)> = Vec::new();
     for header in headers {
         let key = to_core(header.key_kind, &header.key);

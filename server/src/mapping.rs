@@ -23,7 +23,7 @@ use rustok_iggy::{Headers, HeadersBuilder, Message, Record};
 
 use crate::{
     error::Status,
-    iggy_meta::{put_wire_headers, read_meta, to_core_headers, Meta, WireHeader},
+    iggy_meta::{meta_only, put_wire_headers, read_meta, to_core_headers, Meta, WireHeader},
 };
 
 /// A decoded `SendMessages` body.
@@ -113,6 +113,9 @@ pub(crate) fn headers_from_wire(
     origin_timestamp: u64,
     out: &mut HeadersBuilder,
 ) -> Result<Headers, Status> {
+    if raw.is_empty() {
+        return meta_only(origin_timestamp, out);
+    }
     validate_user_headers(raw)?;
     to_core_headers(
         WireUserHeaderIterator::new(raw).map(|entry| WireHeader {
