@@ -59,6 +59,8 @@ enum Command {
     /// Example: rustok-iggy bench --backend embedded --fsync always --payload-bytes 1024 --events 100000
     ///
     /// Example: rustok-iggy bench --backend remote --serve --json
+    ///
+    /// Example: rustok-iggy bench --fsync never --events 200000 --runs 5
     Bench(bench::BenchArgs),
     /// Streams, topics, partitions, message counts, first and next offsets.
     ///

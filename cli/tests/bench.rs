@@ -179,6 +179,47 @@ fn memory_bench_prints_a_table_without_backend_baselines() {
 }
 
 #[test]
+fn bench_runs_several_times_and_reports_medians_with_their_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config(dir.path());
+    let args = [
+        "bench",
+        "--backend",
+        "memory",
+        "--events",
+        "200",
+        "--latency-events",
+        "10",
+        "--latency-rate",
+        "500",
+        "--runs",
+        "3",
+    ];
+    let (code, out, err) = cli(&config, &args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("; medians of 3 runs"), "{out}");
+    let publish = out
+        .lines()
+        .find(|l| l.starts_with("publish over raw append"))
+        .unwrap_or_else(|| panic!("no publish row: {out}"));
+    // The median, then the slowest and fastest run in brackets.
+    assert!(publish.contains(" (") && publish.contains(") "), "{out}");
+
+    let (code, out, err) = cli(&config, &[&["--json"][..], &args[..]].concat());
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report = json(&out);
+    assert_eq!(report["runs"], 3, "{out}");
+    for row in report["workloads"].as_array().unwrap() {
+        let figure = |key: &str| row[key].as_f64().unwrap();
+        assert!(
+            figure("min_events_per_sec") <= figure("events_per_sec")
+                && figure("events_per_sec") <= figure("max_events_per_sec"),
+            "{row}"
+        );
+    }
+}
+
+#[test]
 fn bench_refuses_bad_options() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _) = config(dir.path());
@@ -186,6 +227,8 @@ fn bench_refuses_bad_options() {
     assert_eq!(code, 64, "a usage error: {err}");
     assert!(err.contains("only applies to --backend remote"), "{err}");
     let (code, _, err) = cli(&config, &["bench", "--events", "0"]);
+    assert_eq!(code, 64, "a usage error: {err}");
+    let (code, _, err) = cli(&config, &["bench", "--runs", "0"]);
     assert_eq!(code, 64, "a usage error: {err}");
     let (code, _, err) = cli(
         &config,

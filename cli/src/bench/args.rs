@@ -110,6 +110,12 @@ pub struct BenchArgs {
     /// Events per second the latency workload publishes at.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub latency_rate: u64,
+    /// Times to run the whole measurement, each on a fresh log (and server,
+    /// and topics); the report gives the median of each figure, each ratio
+    /// the median of the runs' own ratios, and the range of events/s. On a
+    /// shared or virtual machine a single run can be off by a third.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
     /// Print one JSON document instead of a table (the global `--json`).
     #[arg(skip)]
     pub json: bool,

@@ -30,27 +30,37 @@ pub use args::BenchArgs;
 use measure::{peak_rss_mib, reset_peak_rss, Figure};
 use report::{Report, Row};
 
-/// Runs `bench` and prints its report.
+/// Runs `bench` (`--runs` times) and prints its report.
 pub async fn run(config: &TransportConfig, mut args: BenchArgs, json: bool) -> Result<ExitCode> {
     args.resolve(config, json)?;
-    let target = setup::Target::open(config, &args).await?;
-    if let (Some(addr), false) = (target.served_at(), args.json) {
-        println!("in-process Iggy-protocol server on {addr}");
+    let first = run_once(config, &args).await?;
+    let mut reports = Vec::with_capacity(args.runs as usize - 1);
+    for _ in 1..args.runs {
+        reports.push(run_once(config, &args).await?);
     }
-    let transport = Transport::from_config(&target.config).await?;
-    let result = measure_all(&transport, &target, &args).await;
-    if target.backend == BackendKind::Remote && target.served_at().is_none() {
-        drop_topics(&transport, &target).await;
-    }
-    transport.shutdown().await?;
-    target.close().await?;
-    let report = result?;
+    let report = Report::median_of(first, reports);
     if args.json {
         crate::output::print_json(&report)?;
     } else {
         report.print();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One measurement on a place of its own, cleaned up afterwards.
+async fn run_once(config: &TransportConfig, args: &BenchArgs) -> Result<Report> {
+    let target = setup::Target::open(config, args).await?;
+    if let (Some(addr), false) = (target.served_at(), args.json) {
+        println!("in-process Iggy-protocol server on {addr}");
+    }
+    let transport = Transport::from_config(&target.config).await?;
+    let result = measure_all(&transport, &target, args).await;
+    if target.backend == BackendKind::Remote && target.served_at().is_none() {
+        drop_topics(&transport, &target).await;
+    }
+    transport.shutdown().await?;
+    target.close().await?;
+    result
 }
 
 async fn measure_all(
@@ -196,6 +206,7 @@ async fn measure_all(
         producers: args.producers,
         consumers: args.consumers,
         partitions,
+        runs: 1,
         workloads: [
             Some(Row::new("publish", published, publish_base, publish_rss)),
             Some(Row::new(
