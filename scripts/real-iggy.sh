@@ -11,12 +11,15 @@
 #   4. managed mode spawning the real server (start, SIGKILL, restart, stop);
 #   5. `rustok-iggy bench --backend remote`, and Apache Iggy's own
 #      iggy-bench against the real server and against `rustok-iggy serve`
-#      when IGGY_BENCH_BIN is set.
+#      when IGGY_BENCH_BIN is set;
+#   6. scripts/cli-probe.sh (the official CLI's refusals on both servers)
+#      when IGGY_CLI is set.
 #
 # It does not build Apache Iggy. It needs:
 #   IGGY_SERVER_BIN     an iggy-server executable built from apache/iggy
 #   IGGY_SERVER_CONFIG  that build's server config (core/server/config.toml)
-# and optionally IGGY_BENCH_BIN (iggy-bench). Prints PASS/FAIL per step and
+# and optionally IGGY_BENCH_BIN (iggy-bench) and IGGY_CLI (the official
+# `iggy` CLI). Prints PASS/FAIL per step and
 # exits non-zero if any step failed. Logs stay in $RESULTS (printed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -196,6 +199,11 @@ if [ -n "${IGGY_BENCH_BIN:-}" ]; then
   sleep 2
   step iggy-bench-serve-100B iggy_bench "127.0.0.1:$serve_port" 100
   kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null
+fi
+
+if [ -n "${IGGY_CLI:-}" ]; then
+  # The official CLI against both servers: refusals must match.
+  step cli-probe env SERVE_BIN="$cli" scripts/cli-probe.sh
 fi
 
 echo
