@@ -126,26 +126,26 @@ fn embedded_bench_reports_every_workload_against_its_baseline() {
     );
 }
 
+/// Workload sizes small enough for a test: the figures are not looked at.
+const SMALL: &[&str] = &[
+    "--events",
+    "200",
+    "--latency-events",
+    "10",
+    "--latency-rate",
+    "500",
+];
+
 #[test]
 fn memory_bench_prints_a_table_without_backend_baselines() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _) = config(dir.path());
-    let (code, out, err) = cli(
-        &config,
-        &[
-            "bench",
-            "--backend",
-            "memory",
-            "--codec",
-            "postcard",
-            "--events",
-            "200",
-            "--latency-events",
-            "10",
-            "--latency-rate",
-            "500",
-        ],
-    );
+    let args = [
+        &["bench", "--backend", "memory", "--codec", "postcard"],
+        SMALL,
+    ]
+    .concat();
+    let (code, out, err) = cli(&config, &args);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
         out.contains("backend memory, codec postcard, fsync -"),
@@ -182,19 +182,7 @@ fn memory_bench_prints_a_table_without_backend_baselines() {
 fn bench_runs_several_times_and_reports_medians_with_their_range() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _) = config(dir.path());
-    let args = [
-        "bench",
-        "--backend",
-        "memory",
-        "--events",
-        "200",
-        "--latency-events",
-        "10",
-        "--latency-rate",
-        "500",
-        "--runs",
-        "3",
-    ];
+    let args = [&["bench", "--backend", "memory", "--runs", "3"], SMALL].concat();
     let (code, out, err) = cli(&config, &args);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("; medians of 3 runs"), "{out}");
