@@ -10,7 +10,8 @@
 //!   shortest round-trip form), their bytes for `string` and `raw`. Where
 //!   that text or those bytes would not give the same key and value back
 //!   (any kind but `string`/`raw` as they would be guessed, a key that is not
-//!   UTF-8, a typed field of the wrong size, a float whose text does not
+//!   UTF-8 or is [`META_HEADER`] itself (both kept under their hex form), a
+//!   typed field of the wrong size, a float whose text does not
 //!   round-trip such as a NaN payload), the meta header records the kinds,
 //!   and the original bytes when text cannot carry them.
 //! - Core → Iggy: a header the meta header names gets its kinds (and
@@ -28,8 +29,9 @@ use rustok_iggy::{Headers, HeadersBuilder};
 
 use crate::error::Status;
 
-/// The reserved core header. A client sending a header of this name is
-/// refused (`InvalidFormat`): it would be read back as metadata.
+/// The reserved core header. A client's own header of this name is kept
+/// under its hex form, as a key that is not text (it would otherwise be
+/// read back as metadata), and polled back under its name.
 pub(crate) const META_HEADER: &str = rustok_iggy::wire::header::IGGY_META;
 
 const VERSION: u8 = 1;
@@ -151,7 +153,8 @@ fn default_value_kind(value: &[u8]) -> u8 {
     }
 }
 
-/// Lower-case hex, the core key of an Iggy key whose bytes are not text.
+/// Lower-case hex, the core key of an Iggy key whose bytes are not text (or
+/// are the reserved name).
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::from("0x"), |mut s, b| {
@@ -200,12 +203,11 @@ pub(crate) fn to_core_headers(
     for header in headers {
         let key = to_core(header.key_kind, &header.key);
         let (core_key, key_verbatim) = match String::from_utf8(key.bytes.to_vec()) {
-            Ok(text) => (text, !key.exact),
-            Err(_) => (hex(&header.key), true),
+            // The reserved name is kept as a key that is not text is: under
+            // its hex form, its bytes recorded, so it is polled back as sent.
+            Ok(text) if text != META_HEADER => (text, !key.exact),
+            _ => (hex(&header.key), true),
         };
-        if core_key == META_HEADER {
-            return Err(Status::INVALID_FORMAT);
-        }
         let value = to_core(header.value_kind, &header.value);
         let guessed = header.key_kind == KIND_STRING
             && !key_verbatim
@@ -463,20 +465,36 @@ mod tests {
     }
 
     #[test]
-    fn the_last_of_a_repeated_key_wins_and_the_reserved_name_is_refused() {
+    fn the_last_of_a_repeated_key_wins() {
         let (core, back) = round_trip(vec![
             wire(KIND_STRING, b"k", 12, &1u64.to_le_bytes()),
             wire(KIND_STRING, b"k", KIND_STRING, b"second"),
         ]);
         assert_eq!(core.get_str("k").unwrap(), Some("second"));
         assert_eq!(back, vec![wire(KIND_STRING, b"k", KIND_STRING, b"second")]);
+    }
+
+    #[test]
+    fn a_header_named_as_the_reserved_one_comes_back_as_sent() {
+        // Apache Iggy takes any key; the meta header's own name is stored
+        // under its hex form, as a key that is not text.
+        let sent = vec![
+            wire(KIND_STRING, META_HEADER.as_bytes(), KIND_STRING, b"user's"),
+            wire(KIND_RAW, META_HEADER.as_bytes(), KIND_RAW, b"raw key"),
+        ];
+        let (core, back) = round_trip(sent.clone());
         assert_eq!(
-            core_headers(
-                [wire(KIND_STRING, META_HEADER.as_bytes(), KIND_RAW, b"x")],
-                0
-            )
-            .unwrap_err(),
-            Status::INVALID_FORMAT
+            sorted(back),
+            sorted(sent[1..].to_vec()),
+            "one key, the last wins"
+        );
+        assert_eq!(
+            core.get_str("0x696767792e6d657461").unwrap(),
+            Some("raw key")
+        );
+        assert_eq!(
+            read_meta(&core).unwrap().origin_timestamp,
+            1_700_000_000_123_456
         );
     }
 

@@ -161,10 +161,11 @@
 //!   origin timestamp it was sent with; `timestamp` is the append time. A
 //!   record a core producer appended has no `iggy.meta`: its headers go out
 //!   as `string` (UTF-8) or `raw`, its origin timestamp is its append time.
-//!   Deliberate differences from Apache Iggy: a client may not send a header
-//!   named `iggy.meta` (`InvalidFormat`); of a key sent twice, or of two keys
-//!   of different kinds with the same text (`42` the `u32` and `"42"`), the
-//!   last is kept.
+//!   A client's own header named `iggy.meta` is kept under its hex form
+//!   (`0x696767792e6d657461`, as a key that is not text) and polled back
+//!   under its name. Deliberate difference from Apache Iggy: of a key sent
+//!   twice, or of two keys of different kinds with the same text (`42` the
+//!   `u32` and `"42"`), the last is kept.
 //! - **Offsets**: Iggy stores the last consumed offset, the core the next one
 //!   to consume; stored `n` is committed as `n + 1`. A consumer group's
 //!   offsets are kept under the group name (shared with in-process

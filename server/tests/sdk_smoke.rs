@@ -173,6 +173,12 @@ async fn header_kinds_and_origin_timestamps_survive_the_log() {
             HeaderValue::try_from("plain").unwrap(),
         ),
         (HeaderKey::from(42u32), HeaderValue::from(1u8)),
+        // The name serve keeps its own metadata under: a client may use it
+        // too, as on Apache Iggy.
+        (
+            HeaderKey::try_from("iggy.meta").unwrap(),
+            HeaderValue::try_from("the client's").unwrap(),
+        ),
     ]
     .into();
     let origins = [1_600_000_000_000_001u64, 1_600_000_000_000_900];
@@ -213,6 +219,14 @@ async fn header_kinds_and_origin_timestamps_survive_the_log() {
         .unwrap();
     assert_eq!(stored[0].message.headers.get_str("u64").unwrap(), Some("7"));
     assert_eq!(stored[0].message.headers.get_str("42").unwrap(), Some("1"));
+    assert_eq!(
+        stored[0]
+            .message
+            .headers
+            .get_str("0x696767792e6d657461")
+            .unwrap(),
+        Some("the client's")
+    );
     drop((client, backend));
     server.shutdown().await.unwrap();
 
