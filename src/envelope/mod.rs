@@ -92,7 +92,8 @@ pub struct EventEnvelope<E> {
 fn fresh_id() -> (Uuid, DateTime<Utc>) {
     static CONTEXT: Mutex<ContextV7> = Mutex::new(ContextV7::new());
     let now = SystemTime::now();
-    // A clock before 1970 gives the epoch, as `now_v7` does.
+    // A clock set before 1970 (on which `now_v7` panics) gives the epoch:
+    // a valid, if early, id.
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let id = Uuid::new_v7(Timestamp::from_unix(
         &CONTEXT,

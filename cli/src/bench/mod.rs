@@ -34,7 +34,7 @@ use report::{Report, Row};
 pub async fn run(config: &TransportConfig, mut args: BenchArgs, json: bool) -> Result<ExitCode> {
     args.resolve(config, json)?;
     let first = run_once(config, &args).await?;
-    let mut reports = Vec::with_capacity(args.runs as usize - 1);
+    let mut reports = Vec::with_capacity(args.runs.saturating_sub(1) as usize);
     for _ in 1..args.runs {
         reports.push(run_once(config, &args).await?);
     }
