@@ -116,7 +116,12 @@ impl Report {
     /// The report of `first` and further runs of the same measurement: each
     /// figure the median of the runs', each ratio the median of the runs'
     /// own ratios (each against the baseline of its run, never a baseline
-    /// of another), events/s with its range, peak RSS the highest.
+    /// of another), events/s with its range.
+    ///
+    /// Peak RSS stays the first run's: only that run starts in a fresh
+    /// process. A later run starts with what the allocator kept of the runs
+    /// before it (their baselines' prebuilt messages among it), which a
+    /// reset of the peak cannot tell from the workload's own memory.
     pub fn median_of(mut first: Report, rest: Vec<Report>) -> Report {
         if rest.is_empty() {
             return first;
@@ -132,7 +137,6 @@ impl Report {
             let seconds = median(all().map(|r| r.seconds));
             let mb_per_sec = median(all().map(|r| r.mb_per_sec));
             let ratio = row.ratio.map(|_| median(all().filter_map(|r| r.ratio)));
-            let peak = all().filter_map(|r| r.peak_rss_mib).reduce(f64::max);
             let base = row.baseline.as_ref().map(|_| {
                 let bases = || all().filter_map(|r| r.baseline.as_ref());
                 (
@@ -146,7 +150,6 @@ impl Report {
             row.seconds = seconds;
             row.mb_per_sec = mb_per_sec;
             row.ratio = ratio;
-            row.peak_rss_mib = peak;
             if let (Some(b), Some((rate, mb))) = (row.baseline.as_mut(), base) {
                 b.events_per_sec = rate;
                 b.mb_per_sec = mb;
@@ -163,10 +166,6 @@ impl Report {
             p99_us: pick(|l| l.p99_us),
             max_us: latencies.iter().map(|l| l.max_us).max().unwrap_or(0),
         };
-        first.latency_peak_rss_mib = std::iter::once(first.latency_peak_rss_mib)
-            .chain(rest.iter().map(|r| r.latency_peak_rss_mib))
-            .flatten()
-            .reduce(f64::max);
         first.runs += rest.iter().map(|r| r.runs).sum::<u32>();
         first
     }
@@ -328,12 +327,12 @@ mod tests {
         assert_eq!(publish.ratio, Some(0.5));
         let base = publish.baseline.as_ref().unwrap();
         assert_eq!(base.events_per_sec, 100_000.0);
-        assert_eq!(publish.peak_rss_mib, Some(40.0), "the highest");
+        assert_eq!(publish.peak_rss_mib, Some(10.0), "the first run's");
         let consume = &report.workloads[1];
         assert_eq!((consume.events_per_sec, consume.ratio), (25_000.0, None));
         assert_eq!(report.latency.p99_us, 200);
         assert_eq!(report.latency.max_us, 600, "the slowest event of all runs");
-        assert_eq!(report.latency_peak_rss_mib, Some(300.0));
+        assert_eq!(report.latency_peak_rss_mib, Some(300.0), "the first run's");
 
         // Two runs: medians are means of the middle two. Ratios 1.0 and 0.1
         // give 0.55; the ratio of the median rates would be 75k / 255k.
