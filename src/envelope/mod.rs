@@ -92,15 +92,19 @@ pub struct EventEnvelope<E> {
 fn fresh_id() -> (Uuid, DateTime<Utc>) {
     static CONTEXT: Mutex<ContextV7> = Mutex::new(ContextV7::new());
     let now = SystemTime::now();
-    // A clock set before 1970 (on which `now_v7` panics) gives the epoch:
-    // a valid, if early, id.
+    // A clock set before 1970 (on which `now_v7` panics) gives the epoch,
+    // to the id and the timestamp: a valid, if early, envelope.
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let id = Uuid::new_v7(Timestamp::from_unix(
-        &CONTEXT,
-        since.as_secs(),
-        since.subsec_nanos(),
-    ));
-    (id, DateTime::from(now))
+    let (secs, nanos) = (since.as_secs(), since.subsec_nanos());
+    let id = Uuid::new_v7(Timestamp::from_unix(&CONTEXT, secs, nanos));
+    // From the reading already taken apart (`DateTime::from(SystemTime)`
+    // would take it apart again); a time past chrono's range (year
+    // 262,143) gives the epoch too.
+    let timestamp = i64::try_from(secs)
+        .ok()
+        .and_then(|secs| DateTime::from_timestamp(secs, nanos))
+        .unwrap_or_default();
+    (id, timestamp)
 }
 
 impl<E> EventEnvelope<E> {
