@@ -10,6 +10,8 @@
 
 use std::collections::{hash_map::Entry, HashMap, VecDeque};
 
+use foldhash::fast::RandomState;
+
 use rustok_iggy::{Message, Record};
 
 /// How much a partition remembers.
@@ -32,7 +34,11 @@ impl DedupSettings {
 #[derive(Debug)]
 pub(crate) struct Window {
     settings: DedupSettings,
-    offsets: HashMap<u128, u64>,
+    /// Hashed with foldhash, seeded per map: a lookup per appended message
+    /// and one per forgotten id made SipHash (std's default) the costliest
+    /// step of a deduplicated append. The seed keeps ids a client chooses
+    /// from being aimed at one bucket.
+    offsets: HashMap<u128, u64, RandomState>,
     order: VecDeque<(u128, u64, u64)>,
 }
 
@@ -49,7 +55,7 @@ impl Window {
     pub(crate) fn new(settings: DedupSettings) -> Self {
         Self {
             settings,
-            offsets: HashMap::new(),
+            offsets: HashMap::default(),
             order: VecDeque::new(),
         }
     }
@@ -129,9 +135,7 @@ impl Window {
                 break;
             }
             self.order.pop_back();
-            if self.offsets.get(&id) == Some(&offset) {
-                self.offsets.remove(&id);
-            }
+            self.forget(id, offset);
         }
     }
 
@@ -156,10 +160,16 @@ impl Window {
 
     fn forget_oldest(&mut self) {
         if let Some((id, offset, _)) = self.order.pop_front() {
-            // A newer record with the same id (appended with dedup off
-            // earlier) keeps its entry.
-            if self.offsets.get(&id) == Some(&offset) {
-                self.offsets.remove(&id);
+            self.forget(id, offset);
+        }
+    }
+
+    /// Forgets `id` if it is remembered at `offset`: a newer record with the
+    /// same id (appended with dedup off earlier) keeps its entry.
+    fn forget(&mut self, id: u128, offset: u64) {
+        if let Entry::Occupied(stored) = self.offsets.entry(id) {
+            if *stored.get() == offset {
+                stored.remove();
             }
         }
     }
