@@ -464,6 +464,12 @@ impl<'a> Iterator for Entries<'a> {
 pub struct Message {
     /// Message id; the event id as `u128`. Iggy deduplicates on it.
     pub id: u128,
+    /// When its producer created it, in microseconds since the Unix epoch,
+    /// if the producer said: an Iggy message's origin timestamp. Backends
+    /// store it as given and return it with the record; `None` for the
+    /// messages the transport publishes (the envelope's `timestamp` header
+    /// says when its event happened).
+    pub origin_timestamp_micros: Option<u64>,
     /// User headers: the envelope metadata plus `codec` and `traceparent`.
     pub headers: Headers,
     /// The codec's bytes of the event.

@@ -229,6 +229,7 @@ async fn poison_bytes_go_to_the_dlq_with_a_decode_reason() {
     let (transport, backend) = transport(3).await;
     let topic = transport.topic("events");
     let mut poison = Message {
+        origin_timestamp_micros: None,
         id: 42,
         headers: Default::default(),
         payload: bytes::Bytes::from_static(b"\x00\xffnot an event"),

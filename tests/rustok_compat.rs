@@ -54,6 +54,7 @@ fn rustok_event(n: u128, all_fields: bool) -> RusTokEnvelope {
 /// id: RusToK does not set one).
 fn headerless(message_id: u128, payload: Vec<u8>) -> Message {
     Message {
+        origin_timestamp_micros: None,
         id: message_id,
         headers: Headers::new(),
         payload: Bytes::from(payload),

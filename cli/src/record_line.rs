@@ -79,6 +79,7 @@ impl RecordLine {
             headers.push(key, &value.decode()?);
         }
         Ok(Message {
+            origin_timestamp_micros: None,
             id: self.event_id.as_u128(),
             headers: headers.build()?,
             payload: self.payload.decode()?,

@@ -233,6 +233,7 @@ fn append_with_every_header(data: &Path) {
         }
         headers.insert("x-raw", [0xff_u8, 0x00]).unwrap();
         let message = Message {
+            origin_timestamp_micros: None,
             id: 7,
             headers,
             payload: vec![0_u8, 159, 146, 150].into(),

@@ -1,9 +1,13 @@
-//! What an Iggy message carries that core [`Headers`] cannot say: its origin
-//! timestamp and the *kinds* of its user headers (a `u64` value, an `i32`
-//! key, a `raw` value that happens to be text). Kept in one reserved core
-//! header, [`META_HEADER`], so a message sent through `serve` is polled back
-//! exactly as it was sent, while core readers of the same log still see
-//! every header by its name with a readable value.
+//! What an Iggy message's headers carry that core [`Headers`] cannot say:
+//! the *kinds* of its user headers (a `u64` value, an `i32` key, a `raw`
+//! value that happens to be text). Kept in one reserved core header,
+//! [`META_HEADER`], so a message sent through `serve` is polled back exactly
+//! as it was sent, while core readers of the same log still see every
+//! header by its name with a readable value. A message whose headers all
+//! read back as sent by default (text keys with text or raw values, the
+//! common case) and a message without headers get no meta header. The
+//! origin timestamp is the core message's own field
+//! ([`Message::origin_timestamp_micros`](rustok_iggy::Message)).
 //!
 //! - Iggy → core: a header's key and value become text for the typed kinds
 //!   (`true`/`false`; integers and floats in decimal, floats in Rust's
@@ -18,11 +22,13 @@
 //!   original bytes) back; any other keeps the default of a core header: key
 //!   kind `string`, value kind `string` when UTF-8, `raw` otherwise.
 //!
-//! Layout of the meta header's value (all integers little-endian):
-//! `version: u8 = 1`, `origin_timestamp: u64`, then per recorded header
-//! `key_kind: u8`, `value_kind: u8`, `key_len: u8`, the core key, and, when
-//! the kind byte has [`VERBATIM`] set, `len: u8` (key) or `len: u8` (value)
-//! and the original bytes (key first).
+//! Layout of the meta header's value: `version: u8 = 2`, then per recorded
+//! header `key_kind: u8`, `value_kind: u8`, `key_len: u8`, the core key,
+//! and, when the kind byte has [`VERBATIM`] set, `len: u8` (key) or
+//! `len: u8` (value) and the original bytes (key first). Version 1, which
+//! logs written before the origin timestamp had a field of its own hold,
+//! has `origin_timestamp: u64` (little-endian) after the version byte; it is
+//! read, never written.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rustok_iggy::{Headers, HeadersBuilder};
@@ -34,7 +40,9 @@ use crate::error::Status;
 /// read back as metadata), and polled back under its name.
 pub(crate) const META_HEADER: &str = rustok_iggy::wire::header::IGGY_META;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The earlier layout, with the origin timestamp after the version.
+const VERSION_WITH_ORIGIN: u8 = 1;
 const KIND_RAW: u8 = 1;
 const KIND_STRING: u8 = 2;
 const KIND_BOOL: u8 = 3;
@@ -163,42 +171,18 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// The meta header's value up to its recorded headers: version and origin
-/// timestamp.
-fn meta_prefix(origin_timestamp: u64) -> [u8; 9] {
-    let mut prefix = [VERSION; 9];
-    prefix[1..].copy_from_slice(&origin_timestamp.to_le_bytes());
-    prefix
-}
-
-/// The core headers of an Iggy message without user headers (the common
-/// case, which skips the header mapping): the meta header alone, split off
-/// `out` with nothing allocated for it.
-pub(crate) fn meta_only(
-    origin_timestamp: u64,
-    out: &mut HeadersBuilder,
-) -> Result<Headers, Status> {
-    out.push(META_HEADER, &meta_prefix(origin_timestamp))
-        .split()
-        .map_err(|_| Status::INVALID_FORMAT)
-}
-
-/// An Iggy message's headers and origin timestamp → core headers, the meta
-/// header included. Of a key sent twice the last value is kept.
+/// An Iggy message's headers → core headers, with the meta header when a
+/// header's kinds must be recorded. Of a key sent twice the last value is
+/// kept.
 ///
 /// The headers are split off `out`, so that a caller decoding a batch packs
 /// the headers of all its messages into one buffer: one allocation per
 /// batch, not one per message.
 pub(crate) fn to_core_headers(
     headers: impl IntoIterator<Item = WireHeader>,
-    origin_timestamp: u64,
     out: &mut HeadersBuilder,
 ) -> Result<Headers, Status> {
-    let mut headers = headers.into_iter().peekable();
-    if headers.peek().is_none() {
-        return meta_only(origin_timestamp, out);
-    }
-    let mut meta = meta_prefix(origin_timestamp).to_vec();
+    let mut meta = vec![VERSION];
     let mut fields: Vec<(String, Bytes, Option<Bytes>)> = Vec::new();
     for header in headers {
         let key = to_core(header.key_kind, &header.key);
@@ -236,9 +220,10 @@ pub(crate) fn to_core_headers(
             meta.extend_from_slice(entry);
         }
     }
-    // In key order, the meta header in its place: packed as pushed.
+    // In key order, the meta header (if anything is recorded) in its place:
+    // packed as pushed.
     fields.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut meta = Some(meta);
+    let mut meta = (meta.len() > 1).then_some(meta);
     for (key, value, _) in &fields {
         if key.as_str() > META_HEADER {
             if let Some(meta) = meta.take() {
@@ -272,10 +257,10 @@ struct Recorded<'a> {
 }
 
 /// The meta header of a record, parsed: read once per polled record, for
-/// its origin timestamp and then for its headers' kinds.
+/// its headers' kinds (and, in a version-1 header, its origin timestamp).
 pub(crate) struct Meta<'a> {
-    /// The origin timestamp the message was sent with.
-    pub(crate) origin_timestamp: u64,
+    /// The origin timestamp a version-1 meta header holds.
+    pub(crate) origin_timestamp: Option<u64>,
     recorded: Vec<Recorded<'a>>,
 }
 
@@ -287,12 +272,16 @@ fn parse_meta(value: &[u8]) -> Option<Meta<'_>> {
         *rest = tail;
         Some(field)
     }
-    let (&version, rest) = value.split_first()?;
-    if version != VERSION {
-        return None;
-    }
-    let (origin, mut rest) = rest.split_at_checked(8)?;
-    let origin_timestamp = u64::from_le_bytes(origin.try_into().ok()?);
+    let (&version, mut rest) = value.split_first()?;
+    let origin_timestamp = match version {
+        VERSION => None,
+        VERSION_WITH_ORIGIN => {
+            let (origin, tail) = rest.split_at_checked(8)?;
+            rest = tail;
+            Some(u64::from_le_bytes(origin.try_into().ok()?))
+        }
+        _ => return None,
+    };
     let mut recorded = Vec::new();
     while let [key_kind, value_kind, tail @ ..] = rest {
         let (key_kind, value_kind) = (*key_kind, *value_kind);
@@ -319,8 +308,7 @@ fn parse_meta(value: &[u8]) -> Option<Meta<'_>> {
 }
 
 /// A record's meta header, parsed; `None` when absent or not one this
-/// server wrote (a core producer's record: its origin is its append time
-/// and its headers get the default kinds).
+/// server wrote (its headers get the default kinds).
 pub(crate) fn read_meta(headers: &Headers) -> Option<Meta<'_>> {
     headers.get(META_HEADER).and_then(parse_meta)
 }
@@ -390,28 +378,22 @@ mod tests {
     }
 
     /// What [`put_wire_headers`] writes, decoded by the protocol crate.
-    fn to_wire_headers(core: &Headers) -> (Option<u64>, Vec<WireHeader>) {
+    fn to_wire_headers(core: &Headers) -> Vec<WireHeader> {
         let mut out = BytesMut::new();
-        let meta = read_meta(core);
-        put_wire_headers(core, meta.as_ref(), &mut out);
+        put_wire_headers(core, read_meta(core).as_ref(), &mut out);
         iggy_binary_protocol::validate_user_headers(&out).unwrap();
-        let headers = iggy_binary_protocol::WireUserHeaderIterator::new(&out)
+        iggy_binary_protocol::WireUserHeaderIterator::new(&out)
             .map(|e| wire(e.key_kind.0, e.key, e.value_kind.0, e.value))
-            .collect();
-        (meta.map(|m| m.origin_timestamp), headers)
+            .collect()
     }
 
-    fn core_headers(
-        sent: impl IntoIterator<Item = WireHeader>,
-        origin_timestamp: u64,
-    ) -> Result<Headers, Status> {
-        to_core_headers(sent, origin_timestamp, &mut HeadersBuilder::default())
+    fn core_headers(sent: impl IntoIterator<Item = WireHeader>) -> Result<Headers, Status> {
+        to_core_headers(sent, &mut HeadersBuilder::default())
     }
 
     fn round_trip(sent: Vec<WireHeader>) -> (Headers, Vec<WireHeader>) {
-        let core = core_headers(sent, 1_700_000_000_123_456).unwrap();
-        let (origin, back) = to_wire_headers(&core);
-        assert_eq!(origin, Some(1_700_000_000_123_456));
+        let core = core_headers(sent).unwrap();
+        let back = to_wire_headers(&core);
         (core, back)
     }
 
@@ -492,9 +474,36 @@ mod tests {
             core.get_str("0x696767792e6d657461").unwrap(),
             Some("raw key")
         );
+        assert!(read_meta(&core).is_some(), "the key's bytes are recorded");
+    }
+
+    #[test]
+    fn headers_that_read_back_by_default_get_no_meta_header() {
+        let sent = vec![
+            wire(KIND_STRING, b"codec", KIND_STRING, b"json"),
+            wire(KIND_STRING, b"bin", KIND_RAW, &[0xff, 0]),
+        ];
+        let (core, back) = round_trip(sent.clone());
+        assert_eq!(sorted(back), sorted(sent));
+        assert_eq!(core.get(META_HEADER), None);
+        assert_eq!(core.len(), 2);
+    }
+
+    #[test]
+    fn a_version_1_meta_header_of_an_older_log_still_reads() {
+        // Written before the origin timestamp was a field of the message:
+        // version 1, the origin, then a recorded `u64` value.
+        let mut value = vec![VERSION_WITH_ORIGIN];
+        value.extend_from_slice(&1_700_000_000_123_456u64.to_le_bytes());
+        value.extend_from_slice(&[KIND_STRING, 12, 1, b'n']);
+        let mut core = Headers::new();
+        core.insert(META_HEADER, value).unwrap();
+        core.insert("n", "7").unwrap();
+        let meta = read_meta(&core).unwrap();
+        assert_eq!(meta.origin_timestamp, Some(1_700_000_000_123_456));
         assert_eq!(
-            read_meta(&core).unwrap().origin_timestamp,
-            1_700_000_000_123_456
+            to_wire_headers(&core),
+            vec![wire(KIND_STRING, b"n", 12, &7u64.to_le_bytes())]
         );
     }
 
@@ -504,10 +513,9 @@ mod tests {
         core.insert("codec", "json").unwrap();
         core.insert("bin", [0xff]).unwrap();
         core.insert("empty", "").unwrap();
-        let (origin, back) = to_wire_headers(&core);
-        assert_eq!(origin, None);
+        assert!(read_meta(&core).is_none());
         assert_eq!(
-            sorted(back),
+            sorted(to_wire_headers(&core)),
             vec![
                 wire(KIND_STRING, b"bin", KIND_RAW, &[0xff]),
                 wire(KIND_STRING, b"codec", KIND_STRING, b"json"),
@@ -517,16 +525,20 @@ mod tests {
 
     #[test]
     fn a_typed_value_a_core_writer_changed_falls_back_to_its_text() {
-        let mut core = core_headers([wire(KIND_STRING, b"n", 12, &7u64.to_le_bytes())], 5).unwrap();
+        let mut core = core_headers([wire(KIND_STRING, b"n", 12, &7u64.to_le_bytes())]).unwrap();
+        assert_eq!(read_meta(&core).unwrap().origin_timestamp, None);
         core.insert("n", "not a number").unwrap();
-        let (origin, back) = to_wire_headers(&core);
-        assert_eq!(origin, Some(5));
         assert_eq!(
-            back,
+            to_wire_headers(&core),
             vec![wire(KIND_STRING, b"n", KIND_STRING, b"not a number")]
         );
         // Damaged metadata is ignored, never trusted.
         core.insert("iggy.meta", [1, 2]).unwrap();
-        assert_eq!(to_wire_headers(&core).0, None);
+        assert!(read_meta(&core).is_none());
+        core.insert("n", "7").unwrap();
+        assert_eq!(
+            to_wire_headers(&core),
+            vec![wire(KIND_STRING, b"n", KIND_STRING, b"7")]
+        );
     }
 }

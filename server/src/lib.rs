@@ -154,13 +154,18 @@
 //!   same function the SDK applies client-side).
 //! - **Messages**: the id and payload are kept exactly. User headers are
 //!   stored as string-keyed core headers, typed values (and typed keys) as
-//!   their text, so core readers of the log read them by name; their Iggy
-//!   kinds and the producer's origin timestamp go in one reserved core
-//!   header, `iggy.meta`, so a poll returns every header with the kind it
-//!   was sent with (bool, the integer and float kinds, string, raw) and the
-//!   origin timestamp it was sent with; `timestamp` is the append time. A
-//!   record a core producer appended has no `iggy.meta`: its headers go out
-//!   as `string` (UTF-8) or `raw`, its origin timestamp is its append time.
+//!   their text, so core readers of the log read them by name; the Iggy
+//!   kinds that text does not say go in one reserved core header,
+//!   `iggy.meta`, so a poll returns every header with the kind it was sent
+//!   with (bool, the integer and float kinds, string, raw). A message whose
+//!   headers are all text keys with text or raw values, or that has none,
+//!   gets no `iggy.meta`. The producer's origin timestamp is the core
+//!   message's own field (`Message::origin_timestamp_micros`, 8 bytes of
+//!   the embedded log's frame), polled back as sent; `timestamp` is the
+//!   append time. A record a core producer appended has neither: its
+//!   headers go out as `string` (UTF-8) or `raw`, its origin timestamp is
+//!   its append time. Logs written before the field keep the origin in a
+//!   version-1 `iggy.meta`, which is still read.
 //!   A client's own header named `iggy.meta` is kept under its hex form
 //!   (`0x696767792e6d657461`, as a key that is not text) and polled back
 //!   under its name. Deliberate difference from Apache Iggy: of a key sent

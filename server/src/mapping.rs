@@ -2,12 +2,13 @@
 //!
 //! - id: the Iggy message id is the core `Message::id` (`u128`), both ways.
 //! - payload: byte for byte.
-//! - headers and origin timestamp: see [`iggy_meta`](crate::iggy_meta); a
-//!   message sent through this server is polled back with the kinds and the
-//!   origin timestamp it was sent with.
+//! - headers: see [`iggy_meta`](crate::iggy_meta); a message sent through
+//!   this server is polled back with the kinds it was sent with.
 //! - timestamps: a polled message's `timestamp` is the record's append time;
-//!   its `origin_timestamp` is the one it was sent with, or the append time
-//!   for a record a core producer appended.
+//!   its `origin_timestamp` is the one it was sent with (the core message's
+//!   `origin_timestamp_micros`, or, in a log written before that field, the
+//!   meta header's), or the append time for a record a core producer
+//!   appended.
 use bytes::{BufMut, Bytes, BytesMut};
 use iggy_binary_protocol::{
     batch::{
@@ -23,7 +24,7 @@ use rustok_iggy::{Headers, HeadersBuilder, Message, Record};
 
 use crate::{
     error::Status,
-    iggy_meta::{meta_only, put_wire_headers, read_meta, to_core_headers, Meta, WireHeader},
+    iggy_meta::{put_wire_headers, read_meta, to_core_headers, Meta, WireHeader},
 };
 
 /// A decoded `SendMessages` body.
@@ -58,12 +59,11 @@ fn split_send(body: &[u8]) -> Result<(SendMessagesHeader, &[u8]), Status> {
 /// Decodes a `SendMessages` body: routing metadata, then one canonical batch
 /// whose checksums are verified.
 ///
-/// The messages' payloads are slices of `body`, not copies, and their
-/// headers (the meta header alone, 24 bytes, without user headers) share
-/// one buffer. A
-/// backend that keeps messages in memory (the memory backend) so keeps a
-/// request's body as long as any of its messages; the embedded log frames
-/// them and drops them before the append returns.
+/// The messages' payloads are slices of `body`, not copies, and the headers
+/// of those that have any share one buffer. A backend that keeps messages
+/// in memory (the memory backend) so keeps a request's body as long as any
+/// of its messages; the embedded log frames them and drops them before the
+/// append returns.
 pub(crate) fn decode_send(body: &Bytes, max_messages: u32) -> Result<SendBatch, Status> {
     let (header, batch_bytes) = split_send(body)?;
     if header.messages_count == 0 || header.messages_count > max_messages {
@@ -83,15 +83,17 @@ pub(crate) fn decode_send(body: &Bytes, max_messages: u32) -> Result<SendBatch, 
     }
     let count = header.messages_count as usize;
     let mut messages = Vec::with_capacity(count);
-    // Exact for messages without user headers, the common case; a batch
-    // with them grows the buffer as it goes (what was split off stays).
-    let mut headers = HeadersBuilder::with_capacity(PACKED_META * count);
+    // Allocates only once a message has user headers; grows as it goes
+    // (what was split off stays).
+    let mut headers = HeadersBuilder::default();
     let origin = batch.header.origin_timestamp;
     for view in batch.iter() {
-        let origin_timestamp = origin.saturating_add(u64::from(view.header.timestamp_delta));
         messages.push(Message {
             id: view.header.id,
-            headers: headers_from_wire(view.user_headers, origin_timestamp, &mut headers)?,
+            origin_timestamp_micros: Some(
+                origin.saturating_add(u64::from(view.header.timestamp_delta)),
+            ),
+            headers: headers_from_wire(view.user_headers, &mut headers)?,
             // A view's payload lies within `body` (the batch was decoded
             // from a slice of it), as `slice_ref` requires.
             payload: body.slice_ref(view.payload),
@@ -103,19 +105,12 @@ pub(crate) fn decode_send(body: &Bytes, max_messages: u32) -> Result<SendBatch, 
     Ok(SendBatch { header, messages })
 }
 
-/// Packed bytes of the meta header of a message without user headers: the
-/// entry's lengths, the name, the version and the origin timestamp.
-const PACKED_META: usize = 6 + crate::iggy_meta::META_HEADER.len() + 9;
-
-/// Iggy typed user headers and an origin timestamp → core headers with the
-/// meta header, split off `out` (see [`to_core_headers`]).
-pub(crate) fn headers_from_wire(
-    raw: &[u8],
-    origin_timestamp: u64,
-    out: &mut HeadersBuilder,
-) -> Result<Headers, Status> {
+/// Iggy typed user headers → core headers, split off `out` (see
+/// [`to_core_headers`]); none for a message without user headers, the
+/// common case, which skips the mapping.
+pub(crate) fn headers_from_wire(raw: &[u8], out: &mut HeadersBuilder) -> Result<Headers, Status> {
     if raw.is_empty() {
-        return meta_only(origin_timestamp, out);
+        return Ok(Headers::new());
     }
     validate_user_headers(raw)?;
     to_core_headers(
@@ -125,7 +120,6 @@ pub(crate) fn headers_from_wire(
             value_kind: entry.value_kind.0,
             value: Bytes::copy_from_slice(entry.value),
         }),
-        origin_timestamp,
         out,
     )
 }
@@ -177,9 +171,11 @@ struct Framed<'a> {
 impl<'a> Framed<'a> {
     fn new(record: &'a Record) -> Self {
         let meta = read_meta(&record.message.headers);
-        let origin = meta
-            .as_ref()
-            .map_or(record.timestamp_micros, |m| m.origin_timestamp);
+        let origin = record
+            .message
+            .origin_timestamp_micros
+            .or_else(|| meta.as_ref().and_then(|m| m.origin_timestamp))
+            .unwrap_or(record.timestamp_micros);
         Self {
             record,
             meta,
@@ -277,6 +273,7 @@ mod tests {
             offset,
             timestamp_micros: ts,
             message: Message {
+                origin_timestamp_micros: None,
                 id,
                 headers,
                 payload: Bytes::from(format!("payload-{offset}")),
@@ -284,8 +281,8 @@ mod tests {
         }
     }
 
-    fn wire_headers(raw: &[u8], origin_timestamp: u64) -> Headers {
-        headers_from_wire(raw, origin_timestamp, &mut HeadersBuilder::default()).unwrap()
+    fn wire_headers(raw: &[u8]) -> Headers {
+        headers_from_wire(raw, &mut HeadersBuilder::default()).unwrap()
     }
 
     /// Bytes of `len` for the checksum vectors.
@@ -341,7 +338,7 @@ mod tests {
         assert_eq!(views[2].timestamp, 200);
         assert_eq!(views[1].id, 2);
         assert_eq!(views[0].payload, b"payload-5");
-        let headers = wire_headers(views[0].user_headers, 0);
+        let headers = wire_headers(views[0].user_headers);
         assert_eq!(headers.get_str("codec").unwrap(), Some("json"));
         assert_eq!(headers.get("bin"), Some(&[0xff, 0x00][..]));
         // Iggy cannot carry an empty value.
@@ -349,6 +346,27 @@ mod tests {
         // A core producer's record: its origin is its append time.
         assert_eq!(views[0].origin_timestamp, 100);
         assert_eq!(views[2].origin_timestamp, 200);
+    }
+
+    /// A record of a log written before the origin timestamp was a field of
+    /// the message keeps it in a version-1 meta header: it comes back from
+    /// there.
+    #[test]
+    fn an_origin_in_a_version_1_meta_header_comes_back() {
+        let mut r = record(3, 7_000, 1);
+        let mut meta = vec![1u8];
+        meta.extend_from_slice(&1_234u64.to_le_bytes());
+        r.message
+            .headers
+            .insert(crate::iggy_meta::META_HEADER, meta)
+            .unwrap();
+        let bytes = encode_poll(0, 3, &[r]);
+        let response = PollMessagesResponse::decode(&bytes).unwrap();
+        let views: Vec<_> = response.messages.map(Result::unwrap).collect();
+        assert_eq!(views[0].origin_timestamp, 1_234);
+        assert_eq!(views[0].timestamp, 7_000);
+        let headers = wire_headers(views[0].user_headers);
+        assert!(headers.get(crate::iggy_meta::META_HEADER).is_none());
     }
 
     /// Origin timestamps come back as sent; a batch breaks where one would
@@ -361,7 +379,7 @@ mod tests {
             .zip(0u64..)
             .map(|(&origin, i)| {
                 let mut r = record(20 + i, 7_000, u128::from(i));
-                r.message.headers = wire_headers(&[], origin);
+                r.message.origin_timestamp_micros = Some(origin);
                 r
             })
             .collect();
@@ -405,6 +423,7 @@ mod tests {
         SendMessagesEncoder::encode(&mut body, &s, &t, &p, &messages).unwrap();
         let batch = decode_send(&body.clone().freeze(), 100).unwrap();
         assert_eq!(batch.messages[0].id, 77);
+        assert_eq!(batch.messages[0].origin_timestamp_micros, Some(1));
         assert_eq!(batch.messages[0].payload.as_ref(), b"hello");
         assert_eq!(batch.messages[0].headers.get_str("n").unwrap(), Some("42"));
         assert_eq!(

@@ -74,6 +74,7 @@ mod tests {
             offset,
             timestamp_micros: 0,
             message: Message {
+                origin_timestamp_micros: None,
                 id: 1,
                 headers: Default::default(),
                 payload: Default::default(),

@@ -53,6 +53,7 @@ fn poison(offset: u64) -> Record {
         offset,
         timestamp_micros: 0,
         message: Message {
+            origin_timestamp_micros: None,
             id: 99,
             headers: Default::default(),
             payload: Bytes::from_static(b"\xff\x00garbage"),

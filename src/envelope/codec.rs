@@ -60,6 +60,7 @@ impl EnvelopeCodec {
         }
         wire::push_headers(&mut buffers.headers, envelope, codec, traceparent);
         Ok(Message {
+            origin_timestamp_micros: None,
             id: envelope.id.as_u128(),
             headers: buffers.cut_headers()?,
             payload,

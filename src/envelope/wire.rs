@@ -158,6 +158,7 @@ pub fn envelope_message<E>(
     payload: Bytes,
 ) -> Result<Message> {
     Ok(Message {
+        origin_timestamp_micros: None,
         id: envelope.id.as_u128(),
         headers: envelope_headers(envelope, codec)?,
         payload,

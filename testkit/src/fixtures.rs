@@ -234,6 +234,7 @@ pub fn test_message_of_type(id: u128, event_type: &str) -> Message {
     headers.insert(wire::header::CODEC, "raw").unwrap();
     headers.insert("binary", [0, 0xff, 0x80, 0x7f]).unwrap();
     Message {
+        origin_timestamp_micros: None,
         id,
         headers,
         payload: Bytes::from(format!("payload of message {id}").into_bytes()),

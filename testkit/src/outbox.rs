@@ -185,6 +185,7 @@ pub fn message(id: u128) -> Message {
     let mut headers = Headers::new();
     headers.insert("n", id.to_string()).unwrap();
     Message {
+        origin_timestamp_micros: None,
         id,
         headers,
         payload: Bytes::from(format!("message {id}")),

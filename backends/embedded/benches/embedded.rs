@@ -175,6 +175,7 @@ async fn raw_append(dir: &Path, mode: Mode, payload: usize, records: usize) -> (
     let body = Bytes::from(vec![0xabu8; payload]);
     let batch: Vec<Message> = (0..BATCH as u128)
         .map(|id| Message {
+            origin_timestamp_micros: None,
             id: id + 1,
             headers: Headers::new(),
             payload: body.clone(),

@@ -44,7 +44,7 @@ use crate::{
 /// let backend = EmbeddedBackend::open(config.clone()).await?;
 /// let topic = TopicRef::new("app", "orders");
 /// backend.ensure_topic(&topic, 2).await?;
-/// let message = Message { id: 1, headers: Headers::new(), payload: bytes::Bytes::from_static(b"hi") };
+/// let message = Message { id: 1, origin_timestamp_micros: None, headers: Headers::new(), payload: bytes::Bytes::from_static(b"hi") };
 /// let ack = backend.append(&topic, 1, vec![message.clone()]).await?;
 /// assert_eq!(ack.first_offset, 0);
 /// backend.shutdown().await?;

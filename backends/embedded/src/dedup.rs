@@ -182,6 +182,7 @@ mod tests {
 
     fn message(id: u128) -> Message {
         Message {
+            origin_timestamp_micros: None,
             id,
             headers: Headers::new(),
             payload: bytes::Bytes::new(),

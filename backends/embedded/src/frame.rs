@@ -3,13 +3,21 @@
 //! ```text
 //! u32 body_len | u32 crc32c(body) | body
 //! body = u64 offset | u64 timestamp_micros | u128 message_id
-//!      | u32 headers_len | headers | payload (the rest of the body)
+//!      | u32 headers_len [| u64 origin_timestamp_micros]
+//!      | headers | payload (the rest of the body)
 //! header = u16 key_len | key (UTF-8) | u32 value_len | value
 //! ```
 //!
 //! All integers are little-endian. The offset is stored in every record (not
 //! only implied by its position) so recovery can check that offsets are dense
 //! and a stale frame left past the end of the log is never mistaken for data.
+//!
+//! The top bit of `headers_len` ([`HAS_ORIGIN`]) says that the message's
+//! origin timestamp follows it. A message without one (every message the
+//! transport publishes) is framed as before the field existed, so logs
+//! written earlier read unchanged; a log holding a record with the field
+//! cannot be opened by a version before it (it would take the record for
+//! damage).
 //!
 //! The headers are [`Headers`]' packed layout, sorted by key: a record's
 //! headers are written with one copy and read back as one slice.
@@ -26,10 +34,24 @@ const BODY_FIXED_LEN: usize = 8 + 8 + 16 + 4;
 /// Largest body accepted, so a corrupt length is rejected before anything is
 /// read or allocated for it.
 pub(crate) const MAX_BODY_LEN: usize = 64 << 20;
+/// Set in `headers_len`: the origin timestamp follows. Far above any
+/// headers length a body can hold ([`MAX_BODY_LEN`]).
+const HAS_ORIGIN: u32 = 1 << 31;
+/// Bytes of the origin timestamp, when there is one.
+const ORIGIN_LEN: usize = 8;
 
 /// The encoded size of `message` as one frame.
 pub(crate) fn frame_len(message: &Message) -> usize {
-    FRAME_HEADER_LEN + BODY_FIXED_LEN + message.headers.packed().len() + message.payload.len()
+    let origin = if message.origin_timestamp_micros.is_some() {
+        ORIGIN_LEN
+    } else {
+        0
+    };
+    FRAME_HEADER_LEN
+        + BODY_FIXED_LEN
+        + origin
+        + message.headers.packed().len()
+        + message.payload.len()
 }
 
 /// The message's frame length, or why it cannot be framed.
@@ -48,15 +70,22 @@ pub(crate) fn check(message: &Message) -> Result<usize, String> {
 pub(crate) fn encode(buf: &mut Vec<u8>, offset: u64, timestamp: u64, message: &Message) {
     let start = buf.len();
     let headers = message.headers.packed();
-    let body_len = BODY_FIXED_LEN + headers.len() + message.payload.len();
+    let body_len = frame_len(message) - FRAME_HEADER_LEN;
     buf.reserve(FRAME_HEADER_LEN + body_len);
-    // `check` bounds the body to MAX_BODY_LEN, far below u32::MAX.
+    // `check` bounds the body to MAX_BODY_LEN, far below u32::MAX, and so
+    // the headers length below HAS_ORIGIN.
     buf.extend_from_slice(&(body_len as u32).to_le_bytes());
     buf.extend_from_slice(&[0; 4]);
     buf.extend_from_slice(&offset.to_le_bytes());
     buf.extend_from_slice(&timestamp.to_le_bytes());
     buf.extend_from_slice(&message.id.to_le_bytes());
-    buf.extend_from_slice(&(headers.len() as u32).to_le_bytes());
+    match message.origin_timestamp_micros {
+        Some(origin) => {
+            buf.extend_from_slice(&(headers.len() as u32 | HAS_ORIGIN).to_le_bytes());
+            buf.extend_from_slice(&origin.to_le_bytes());
+        }
+        None => buf.extend_from_slice(&(headers.len() as u32).to_le_bytes()),
+    }
     buf.extend_from_slice(headers);
     buf.extend_from_slice(&message.payload);
     let crc = crc32c::crc32c(&buf[start + FRAME_HEADER_LEN..]);
@@ -119,7 +148,13 @@ fn decode_body(buf: &Bytes, body_start: usize, body: &[u8]) -> Option<Record> {
     let offset = c.u64()?;
     let timestamp_micros = c.u64()?;
     let id = c.u128()?;
-    let headers_len = usize::try_from(c.u32()?).ok()?;
+    let headers_field = c.u32()?;
+    let origin_timestamp_micros = if headers_field & HAS_ORIGIN != 0 {
+        Some(c.u64()?)
+    } else {
+        None
+    };
+    let headers_len = usize::try_from(headers_field & !HAS_ORIGIN).ok()?;
     let headers_end = c.position().checked_add(headers_len)?;
     if headers_end > body.len() {
         return None;
@@ -133,6 +168,7 @@ fn decode_body(buf: &Bytes, body_start: usize, body: &[u8]) -> Option<Record> {
         timestamp_micros,
         message: Message {
             id,
+            origin_timestamp_micros,
             headers,
             payload,
         },
@@ -148,6 +184,7 @@ mod tests {
         headers.insert("codec", "json").unwrap();
         headers.insert("raw", [0xff, 0]).unwrap();
         Message {
+            origin_timestamp_micros: None,
             id,
             headers,
             payload: Bytes::from_static(payload),
@@ -159,6 +196,7 @@ mod tests {
         let mut buf = Vec::new();
         let a = message(u128::MAX, b"hello");
         let b = Message {
+            origin_timestamp_micros: None,
             id: 1,
             headers: Headers::new(),
             payload: Bytes::new(),
@@ -183,9 +221,86 @@ mod tests {
     }
 
     #[test]
-    fn damage_is_detected_never_a_panic() {
+    fn an_origin_timestamp_round_trips_and_costs_its_eight_bytes() {
+        let plain = message(3, b"hello");
+        let stamped = Message {
+            origin_timestamp_micros: Some(1_700_000_000_123_456),
+            ..plain.clone()
+        };
+        assert_eq!(frame_len(&stamped), frame_len(&plain) + ORIGIN_LEN);
         let mut buf = Vec::new();
-        encode(&mut buf, 0, 1, &message(5, b"payload"));
+        encode(&mut buf, 0, 1, &stamped);
+        encode(&mut buf, 1, 1, &plain);
+        let buf = Bytes::from(buf);
+        let Decoded::Record { record, len } = decode(&buf, 0) else {
+            panic!("first frame")
+        };
+        assert_eq!(len, frame_len(&stamped));
+        assert_eq!(record.message, stamped);
+        let Decoded::Record { record, .. } = decode(&buf, len) else {
+            panic!("second frame")
+        };
+        assert_eq!(record.message.origin_timestamp_micros, None);
+    }
+
+    #[test]
+    fn a_frame_written_before_the_origin_field_reads_unchanged() {
+        // The bytes of a frame as the log wrote them before the field: no
+        // flag, headers right after their length.
+        let plain = message(9, b"old");
+        let headers = plain.headers.packed();
+        let mut body = Vec::new();
+        body.extend_from_slice(&4u64.to_le_bytes());
+        body.extend_from_slice(&5u64.to_le_bytes());
+        body.extend_from_slice(&9u128.to_le_bytes());
+        body.extend_from_slice(&(headers.len() as u32).to_le_bytes());
+        body.extend_from_slice(headers);
+        body.extend_from_slice(b"old");
+        let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        frame.extend_from_slice(&body);
+        let mut encoded = Vec::new();
+        encode(&mut encoded, 4, 5, &plain);
+        assert_eq!(
+            encoded, frame,
+            "a message without an origin is framed as before"
+        );
+        let Decoded::Record { record, .. } = decode(&Bytes::from(frame), 0) else {
+            panic!("old frame")
+        };
+        assert_eq!(record.message, plain);
+    }
+
+    #[test]
+    fn damage_is_detected_never_a_panic() {
+        let stamped = Message {
+            origin_timestamp_micros: Some(77),
+            ..message(6, b"payload")
+        };
+        for m in [message(5, b"payload"), stamped] {
+            damage_is_detected_in(&m);
+        }
+        // A valid checksum over a body whose flag promises an origin
+        // timestamp it is too short to hold.
+        let mut body = vec![0u8; 8 + 8 + 16];
+        body.extend_from_slice(&HAS_ORIGIN.to_le_bytes());
+        body.extend_from_slice(&[1, 2, 3]);
+        let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        frame.extend_from_slice(&body);
+        assert!(matches!(
+            decode(&Bytes::from(frame), 0),
+            Decoded::Invalid("malformed record body")
+        ));
+        let zeros = Bytes::from(vec![0u8; 64]);
+        assert!(matches!(decode(&zeros, 0), Decoded::Invalid(_)));
+        let huge = Bytes::from(vec![0xffu8; 16]);
+        assert!(matches!(decode(&huge, 0), Decoded::Invalid(_)));
+    }
+
+    fn damage_is_detected_in(message: &Message) {
+        let mut buf = Vec::new();
+        encode(&mut buf, 0, 1, message);
         for cut in 0..buf.len() {
             let torn = Bytes::copy_from_slice(&buf[..cut]);
             assert!(
@@ -204,10 +319,6 @@ mod tests {
                 );
             }
         }
-        let zeros = Bytes::from(vec![0u8; 64]);
-        assert!(matches!(decode(&zeros, 0), Decoded::Invalid(_)));
-        let huge = Bytes::from(vec![0xffu8; 16]);
-        assert!(matches!(decode(&huge, 0), Decoded::Invalid(_)));
     }
 
     #[test]
@@ -244,6 +355,7 @@ mod tests {
     #[test]
     fn oversized_messages_are_rejected_before_encoding() {
         let big = Message {
+            origin_timestamp_micros: None,
             id: 1,
             headers: Headers::new(),
             payload: Bytes::from(vec![0u8; MAX_BODY_LEN]),

@@ -56,7 +56,10 @@
 //! Names are percent-encoded into file names. Segment names are the base
 //! offset zero-padded to 20 digits. A record is framed as
 //! `u32 length | u32 CRC32C | u64 offset | u64 timestamp (µs) | u128 message id |
-//! u32 headers length | headers | payload`; a segment rolls once it holds
+//! u32 headers length | [u64 origin timestamp (µs)] | headers | payload`, the
+//! origin timestamp present when the message has one (the top bit of the
+//! headers length says so; a log holding such a record cannot be opened by
+//! a version before the field, which would cut it as damage); a segment rolls once it holds
 //! `segment_bytes`. Indexes are derived data, rebuilt when missing or stale.
 //! The data directory is locked (`.lock`, an OS file lock): a second open,
 //! from another process or this one, is refused with

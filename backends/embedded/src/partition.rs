@@ -1063,6 +1063,7 @@ mod tests {
 
     fn message() -> Message {
         Message {
+            origin_timestamp_micros: None,
             id: 1,
             headers: Headers::new(),
             payload: Bytes::from_static(b"x"),

@@ -19,7 +19,7 @@
 //!
 //! let sdk = RawSdk::connect(&RemoteConfig::new("iggy+tcp://iggy:iggy@127.0.0.1:8090")).await?;
 //! let topic = TopicRef::new("bench", "raw"); // created beforehand, e.g. with `Backend::ensure_topic`
-//! let message = Message { id: 1, headers: Headers::new(), payload: "hello".into() };
+//! let message = Message { id: 1, origin_timestamp_micros: None, headers: Headers::new(), payload: "hello".into() };
 //! let mut batch = SdkBatch::new(&[message])?;
 //! sdk.send(&topic, 0, &mut batch).await?;
 //! assert_eq!(sdk.poll(&topic, 0, 0, 100).await?, 1);

@@ -425,6 +425,7 @@ impl Log {
             .iter()
             .map(mapping::to_iggy)
             .collect::<Result<Vec<_>>>()?;
+        mapping::check_origin_span(&batch)?;
         let state = self.partition(topic, partition);
         if self.confirms.load(Ordering::Relaxed) {
             if let Some(lower) = state.end() {

@@ -10,10 +10,15 @@
 //!   or longer than 255 bytes: such messages are an `InvalidInput` error,
 //!   never silently altered.
 //! - timestamp: the server's append time in microseconds.
+//! - origin timestamp: a message's `origin_timestamp_micros` is sent as its
+//!   Iggy origin timestamp (without one, the SDK stamps the time the message
+//!   was built), and a polled message's comes back in that field. The SDK
+//!   refuses a batch whose origins span more than a `u32` of microseconds
+//!   (about 71 minutes): the append fails with the SDK's error.
 
 use bytes::{BufMut, BytesMut};
 use iggy::prelude::{HeaderKind, HeaderValue, IggyMessage};
-use iggy_binary_protocol::WireUserHeaders;
+use iggy_binary_protocol::{batch::MAX_TIMESTAMP_DELTA_MICROS, WireUserHeaders};
 use rustok_iggy::{Error, ErrorKind, HeadersBuilder, Message, Record, Result};
 
 /// Longest header key or value Iggy accepts.
@@ -72,6 +77,10 @@ pub(crate) fn to_iggy(message: &Message) -> Result<IggyMessage> {
         .payload(message.payload.clone())
         .build()
         .map_err(|e| crate::error::map(e, "append"))?;
+    // A message without one keeps the SDK's stamp: the time it was built.
+    if let Some(origin) = message.origin_timestamp_micros {
+        out.header.origin_timestamp = origin;
+    }
     if !wire.is_empty() {
         let length =
             u32::try_from(wire.len()).map_err(|_| invalid("headers above 4 GiB".to_owned()))?;
@@ -79,6 +88,24 @@ pub(crate) fn to_iggy(message: &Message) -> Result<IggyMessage> {
         out.user_headers = Some(wire.freeze());
     }
     Ok(out)
+}
+
+/// Refuses a batch whose origin timestamps span more than one Iggy batch
+/// can say (each is a `u32` of microseconds after the earliest, about 71
+/// minutes): the SDK would refuse to encode it. Messages stamped far apart
+/// (say, records of hours ago sent again) go in separate appends.
+pub(crate) fn check_origin_span(batch: &[IggyMessage]) -> Result<()> {
+    let origins = batch.iter().map(|m| m.header.origin_timestamp);
+    let (Some(first), Some(last)) = (origins.clone().min(), origins.max()) else {
+        return Ok(());
+    };
+    if last - first > MAX_TIMESTAMP_DELTA_MICROS {
+        return Err(invalid(format!(
+            "origin timestamps {first} to {last} µs span more than one Iggy batch \
+             allows ({MAX_TIMESTAMP_DELTA_MICROS} µs): append them in separate batches"
+        )));
+    }
+    Ok(())
 }
 
 /// The core record for a polled SDK message: its headers packed into one
@@ -114,6 +141,7 @@ pub(crate) fn from_iggy(message: IggyMessage) -> Result<Record> {
         timestamp_micros: message.header.timestamp,
         message: Message {
             id: message.header.id,
+            origin_timestamp_micros: Some(message.header.origin_timestamp),
             headers,
             payload: message.payload,
         },
@@ -133,6 +161,7 @@ mod tests {
         headers.insert("event-type", "a.b").unwrap();
         headers.insert("bin", [0xff, 0]).unwrap();
         let message = Message {
+            origin_timestamp_micros: Some(1_700_000_000_000_001),
             id: 7,
             headers: headers.clone(),
             payload: Bytes::from_static(b"x"),
@@ -161,8 +190,29 @@ mod tests {
     }
 
     #[test]
+    fn origins_further_apart_than_one_batch_allows_are_invalid_input() {
+        let at = |origin| {
+            to_iggy(&Message {
+                id: 1,
+                origin_timestamp_micros: Some(origin),
+                headers: Headers::new(),
+                payload: Bytes::from_static(b"x"),
+            })
+            .unwrap()
+        };
+        let first = 1_700_000_000_000_000;
+        let fits = [at(first + MAX_TIMESTAMP_DELTA_MICROS), at(first)];
+        check_origin_span(&fits).unwrap();
+        let apart = [at(first), at(first + MAX_TIMESTAMP_DELTA_MICROS + 1)];
+        let err = check_origin_span(&apart).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("separate batches"), "{err}");
+    }
+
+    #[test]
     fn what_iggy_cannot_store_is_invalid_input() {
         let mut m = Message {
+            origin_timestamp_micros: None,
             id: 1,
             headers: Headers::new(),
             payload: Bytes::new(),

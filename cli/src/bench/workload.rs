@@ -136,6 +136,7 @@ pub fn batches(transport: &Transport, body: &str, plan: &Plan, partitions: u32) 
             }
             let partition = partition_for(envelope.partition_key_bytes(), partitions);
             groups.entry(partition).or_default().push(Message {
+                origin_timestamp_micros: None,
                 id: envelope.id.as_u128(),
                 headers: headers.split()?,
                 payload: payloads.split().freeze(),

@@ -260,6 +260,7 @@ mod tests {
             offset,
             timestamp_micros: 0,
             message: Message {
+                origin_timestamp_micros: None,
                 id: u128::from(offset),
                 headers,
                 payload: Bytes::new(),

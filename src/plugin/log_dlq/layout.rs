@@ -129,6 +129,8 @@ pub(super) fn encode_letter(letter: &DeadLetter) -> Result<Message> {
     payload.put_slice(&letter.message.payload);
     Ok(Message {
         id: fresh_id(),
+        // The dead message's own: the entry's field keeps it.
+        origin_timestamp_micros: letter.message.origin_timestamp_micros,
         headers: headers.build()?,
         payload: payload.freeze(),
     })
@@ -165,6 +167,7 @@ pub(super) fn decode_letter(record: &Record) -> Result<DeadLetter> {
     Ok(DeadLetter {
         message: Message {
             id: r.parse(key::ID)?,
+            origin_timestamp_micros: record.message.origin_timestamp_micros,
             headers,
             payload: payload.slice(error_end..),
         },
@@ -191,6 +194,7 @@ pub(super) fn encode_mark(entry_offset: u64, mark: Mark) -> Result<Message> {
         .push(key::ENTRY, entry_offset.to_string().as_bytes())
         .push(key::MARK, kind.as_bytes());
     Ok(Message {
+        origin_timestamp_micros: None,
         id: fresh_id(),
         headers: headers.build()?,
         payload: Bytes::from_static(b"mark"),
@@ -241,6 +245,7 @@ mod tests {
         .unwrap();
         let letter = DeadLetter {
             message: Message {
+                origin_timestamp_micros: Some(1_700_000_000_000_001),
                 id: 99,
                 headers,
                 payload: Bytes::from_static(b"{}"),
@@ -263,6 +268,7 @@ mod tests {
     fn damage_is_an_error_not_a_panic() {
         let letter = encode_letter(&DeadLetter {
             message: Message {
+                origin_timestamp_micros: None,
                 id: 1,
                 headers: Headers::new(),
                 payload: Bytes::from_static(b"x"),

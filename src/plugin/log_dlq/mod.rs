@@ -135,7 +135,7 @@ impl Index {
 /// #     async fn sync(&self, _: &TopicRef) -> Result<()> { Ok(()) }
 /// # }
 /// # let letter = rustok_iggy::DeadLetter {
-/// #     message: Message { id: 7, headers: Default::default(), payload: bytes::Bytes::from_static(b"{}") },
+/// #     message: Message { id: 7, origin_timestamp_micros: None, headers: Default::default(), payload: bytes::Bytes::from_static(b"{}") },
 /// #     topic: TopicRef::new("app", "orders"), partition: 0, offset: 3, group: "billing".into(),
 /// #     error: "boom".into(), attempts: 5, first_failure: chrono::Utc::now(), last_failure: chrono::Utc::now(),
 /// # };

@@ -564,25 +564,44 @@ pub async fn records_keep_id_headers_and_payload(backend: Arc<dyn Backend>) {
     headers.insert("bytes", [0xff, 0x00, 0xfe, 0x80]).unwrap();
     let sent = vec![
         Message {
+            origin_timestamp_micros: None,
             id: u128::MAX,
             headers: headers.clone(),
             payload: Bytes::from(big),
         },
         Message {
+            origin_timestamp_micros: None,
             id: 1,
             headers: Headers::new(),
             payload: Bytes::from_static(b"x"),
         },
         Message {
+            origin_timestamp_micros: None,
             id: 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
             headers,
             payload: Bytes::from_static(&[0, 1, 2, 0xff]),
         },
-        test_message(42),
+        Message {
+            // Within an Iggy batch's span of the others' (a remote server
+            // stamps the ones without).
+            origin_timestamp_micros: Some(now_micros() - 1_000_000),
+            ..test_message(42)
+        },
     ];
     backend.append(&topic, 0, sent.clone()).await.unwrap();
     let records = poll_all(&*backend, &topic, 0, 0).await;
-    let got: Vec<Message> = records.into_iter().map(|r| r.message).collect();
+    let got: Vec<Message> = records
+        .into_iter()
+        .zip(&sent)
+        .map(|(r, sent)| Message {
+            // A message sent without an origin timestamp may come back with
+            // the one its backend gave it (an Iggy server stamps each).
+            origin_timestamp_micros: sent
+                .origin_timestamp_micros
+                .and(r.message.origin_timestamp_micros),
+            ..r.message
+        })
+        .collect();
     assert_eq!(got, sent);
 }
 

@@ -232,6 +232,7 @@ pub async fn undecodable_messages_go_to_the_dlq_not_to_the_application(backend: 
     let transport = transport(backend.clone(), 1).await;
     let topic = transport.topic(TOPIC);
     let garbage = Message {
+        origin_timestamp_micros: None,
         id: 0x5eed,
         headers: Default::default(),
         payload: bytes::Bytes::from_static(b"\xffnot an event"),

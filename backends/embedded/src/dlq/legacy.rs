@@ -170,6 +170,7 @@ fn decode_letter(record: Record) -> Result<DeadLetter> {
     };
     Ok(DeadLetter {
         message: Message {
+            origin_timestamp_micros: None,
             id: record.message.id,
             payload: payload.slice(c.position()..),
             headers: record.message.headers,
@@ -204,6 +205,7 @@ pub(super) fn encode_letter(letter: &DeadLetter) -> Message {
     }
     buf.extend_from_slice(&letter.message.payload);
     Message {
+        origin_timestamp_micros: None,
         id: letter.message.id,
         headers: letter.message.headers.clone(),
         payload: buf.into(),

@@ -45,6 +45,7 @@ pub fn message(id: u128) -> Message {
     let mut headers = Headers::new();
     headers.insert("n", id.to_string()).unwrap();
     Message {
+        origin_timestamp_micros: None,
         id,
         headers,
         payload: Bytes::from(format!("payload of {id} ").repeat(4)),
