@@ -482,6 +482,11 @@ pub trait Backend: Send + Sync {
 
     /// Appends `messages` to one partition in order. Resolves once they are
     /// stored per the backend's durability policy, never before.
+    ///
+    /// A message's id, headers, payload and origin timestamp (when it has
+    /// one) come back from [`poll`](Self::poll) as they were appended; a
+    /// message appended without an origin timestamp may come back with one
+    /// the backend gave it (an Iggy server stamps every message).
     async fn append(
         &self,
         topic: &TopicRef,

@@ -199,8 +199,26 @@ fn print_line(line: &str) {
     out.flush().unwrap();
 }
 
+/// Opens the data directory, waiting out a lock another test's process
+/// holds for a moment: the parent's three tests spawn children from one
+/// process, and a child forked for another test shares the parent's open
+/// files (this test's lock among them, while the parent checks a cycle)
+/// until it execs, which a loaded machine can delay past the parent's
+/// release and this child's start.
+async fn open_when_released(dir: &Path, policy: FsyncPolicy) -> EmbeddedBackend {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match EmbeddedBackend::open(config(dir, policy)).await {
+            Err(e) if e.kind() == ErrorKind::Unavailable && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            opened => return opened.unwrap(),
+        }
+    }
+}
+
 async fn child_transport(dir: &Path, policy: FsyncPolicy) -> (Transport, Arc<EmbeddedBackend>) {
-    let backend = Arc::new(EmbeddedBackend::open(config(dir, policy)).await.unwrap());
+    let backend = Arc::new(open_when_released(dir, policy).await);
     let transport = Transport::builder(backend.clone(), Arc::new(JsonCodec::new()))
         .stream(STREAM)
         .routing(RoutingConfig {
