@@ -16,6 +16,11 @@ use crate::{output::print_json, record_line::RecordLine, store::Store};
 
 /// Records appended in one call, at most.
 const BATCH: usize = 500;
+/// Widest spread of origin timestamps one batch may hold, in microseconds:
+/// an Iggy batch carries each as a `u32` after the earliest, and the remote
+/// backend refuses a batch that does not fit. Records spread wider (say, a
+/// day of them replayed from another server) are appended in more batches.
+const MAX_ORIGIN_SPREAD_MICROS: u64 = u32::MAX as u64;
 
 /// Options of `import`.
 #[derive(Debug, Args)]
@@ -83,7 +88,7 @@ async fn append_all(store: &Store, args: &ImportArgs, imported: &mut Imported) -
         })?)),
         None => Box::new(BufReader::new(std::io::stdin())),
     };
-    let mut pending: Option<(TopicInfo, u32, Vec<Message>)> = None;
+    let mut pending: Option<Pending> = None;
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
         let line = line.map_err(|e| {
@@ -109,18 +114,54 @@ async fn append_all(store: &Store, args: &ImportArgs, imported: &mut Imported) -
         let message = record
             .message()
             .map_err(|e| Error::new(e.kind(), format!("line {number}: {}", e.message())))?;
-        let same = pending.as_ref().is_some_and(|(t, p, batch)| {
-            t.topic == topic.topic && *p == record.partition && batch.len() < BATCH
-        });
-        if !same {
-            flush(store, pending.take(), imported).await?;
-            pending = Some((topic, record.partition, Vec::new()));
-        }
-        if let Some((_, _, batch)) = pending.as_mut() {
-            batch.push(message);
-        }
+        let batch = match pending.take() {
+            Some(batch) if batch.takes(&topic, record.partition, &message) => batch,
+            other => {
+                flush(store, other, imported).await?;
+                Pending {
+                    topic,
+                    partition: record.partition,
+                    messages: Vec::new(),
+                    origins: None,
+                }
+            }
+        };
+        pending.insert(batch).push(message);
     }
     flush(store, pending, imported).await
+}
+
+/// The records waiting to be appended to one partition.
+struct Pending {
+    topic: TopicInfo,
+    partition: u32,
+    messages: Vec<Message>,
+    /// Earliest and latest origin timestamp of `messages`.
+    origins: Option<(u64, u64)>,
+}
+
+impl Pending {
+    /// Whether `message`, for `partition` of `topic`, may join the batch.
+    fn takes(&self, topic: &TopicInfo, partition: u32, message: &Message) -> bool {
+        let spread = match (self.origins, message.origin_timestamp_micros) {
+            (Some((first, last)), Some(origin)) => last.max(origin) - first.min(origin),
+            _ => 0,
+        };
+        self.topic.topic == topic.topic
+            && self.partition == partition
+            && self.messages.len() < BATCH
+            && spread <= MAX_ORIGIN_SPREAD_MICROS
+    }
+
+    fn push(&mut self, message: Message) {
+        if let Some(origin) = message.origin_timestamp_micros {
+            self.origins = Some(match self.origins {
+                Some((first, last)) => (first.min(origin), last.max(origin)),
+                None => (origin, origin),
+            });
+        }
+        self.messages.push(message);
+    }
 }
 
 /// A record line, `None` for a blank or summary line.
@@ -137,12 +178,14 @@ fn parse_line(line: &str, number: usize) -> Result<Option<RecordLine>> {
     })
 }
 
-async fn flush(
-    store: &Store,
-    batch: Option<(TopicInfo, u32, Vec<Message>)>,
-    imported: &mut Imported,
-) -> Result<()> {
-    let Some((topic, partition, messages)) = batch else {
+async fn flush(store: &Store, batch: Option<Pending>, imported: &mut Imported) -> Result<()> {
+    let Some(Pending {
+        topic,
+        partition,
+        messages,
+        ..
+    }) = batch
+    else {
         return Ok(());
     };
     let count = messages.len() as u64;
@@ -154,4 +197,55 @@ async fn flush(
     imported.records += count;
     *imported.topics.entry(topic.topic.to_string()).or_default() += count;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use rustok_iggy::{Headers, TopicRef};
+
+    use super::*;
+
+    fn message(origin: Option<u64>) -> Message {
+        Message {
+            id: 1,
+            origin_timestamp_micros: origin,
+            headers: Headers::new(),
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_origins_one_iggy_batch_can_carry() {
+        let topic = TopicInfo {
+            topic: TopicRef::new("app", "orders"),
+            partitions: 2,
+        };
+        let mut batch = Pending {
+            topic: topic.clone(),
+            partition: 0,
+            messages: Vec::new(),
+            origins: None,
+        };
+        let first = 1_700_000_000_000_000;
+        batch.push(message(Some(first)));
+        batch.push(message(None));
+        assert!(batch.takes(&topic, 0, &message(Some(first + MAX_ORIGIN_SPREAD_MICROS))));
+        assert!(batch.takes(&topic, 0, &message(None)));
+        assert!(!batch.takes(
+            &topic,
+            0,
+            &message(Some(first + MAX_ORIGIN_SPREAD_MICROS + 1))
+        ));
+        batch.push(message(Some(first + 10)));
+        assert!(
+            !batch.takes(
+                &topic,
+                0,
+                &message(Some(first - MAX_ORIGIN_SPREAD_MICROS + 9))
+            ),
+            "the spread counts from the latest too"
+        );
+        assert!(!batch.takes(&topic, 1, &message(None)), "another partition");
+    }
 }

@@ -20,6 +20,10 @@ pub struct RecordLine {
     pub partition: u32,
     pub offset: u64,
     pub appended_at: Option<DateTime<Utc>>,
+    /// The message's origin timestamp (microseconds since the Unix epoch),
+    /// when it has one: what an Iggy producer stamped it with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_timestamp_micros: Option<u64>,
     pub event_id: Uuid,
     #[serde(default, skip_deserializing)]
     pub event_type: Option<String>,
@@ -58,6 +62,7 @@ impl RecordLine {
             appended_at: DateTime::from_timestamp_micros(
                 i64::try_from(record.timestamp_micros).unwrap_or(i64::MAX),
             ),
+            origin_timestamp_micros: record.message.origin_timestamp_micros,
             event_id: Uuid::from_u128(record.message.id),
             event_type: h
                 .get_str(header::EVENT_TYPE)
@@ -72,15 +77,16 @@ impl RecordLine {
         }
     }
 
-    /// The message to append again: same id, headers and payload.
+    /// The message to append again: same id, origin timestamp, headers and
+    /// payload.
     pub fn message(&self) -> Result<Message> {
         let mut headers = HeadersBuilder::default();
         for (key, value) in &self.headers {
             headers.push(key, &value.decode()?);
         }
         Ok(Message {
-            origin_timestamp_micros: None,
             id: self.event_id.as_u128(),
+            origin_timestamp_micros: self.origin_timestamp_micros,
             headers: headers.build()?,
             payload: self.payload.decode()?,
         })
@@ -89,5 +95,41 @@ impl RecordLine {
     /// The topic name without its stream.
     pub fn topic_name(&self) -> &str {
         self.topic.rsplit_once('/').map_or(&self.topic, |(_, t)| t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use rustok_iggy::Headers;
+
+    use super::*;
+
+    fn record(origin: Option<u64>) -> Record {
+        let mut headers = Headers::new();
+        headers.insert("codec", "json").unwrap();
+        headers.insert("bin", [0xff, 0]).unwrap();
+        Record {
+            offset: 4,
+            timestamp_micros: 1_700_000_000_000_000,
+            message: Message {
+                id: 7,
+                origin_timestamp_micros: origin,
+                headers,
+                payload: Bytes::from_static(b"{}"),
+            },
+        }
+    }
+
+    #[test]
+    fn a_line_gives_the_message_back_origin_timestamp_included() {
+        let topic = TopicRef::new("app", "orders");
+        for origin in [Some(1_699_999_999_000_001), None] {
+            let record = record(origin);
+            let text = serde_json::to_string(&RecordLine::of(&topic, 1, &record)).unwrap();
+            assert_eq!(text.contains("origin_timestamp_micros"), origin.is_some());
+            let line: RecordLine = serde_json::from_str(&text).unwrap();
+            assert_eq!(line.message().unwrap(), record.message);
+        }
     }
 }
