@@ -25,6 +25,7 @@ mod key {
     pub const FIRST: &str = "rustok-dlq.first-failure";
     pub const LAST: &str = "rustok-dlq.last-failure";
     pub const ERROR: &str = "rustok-dlq.error";
+    pub const ORIGIN: &str = "rustok-dlq.origin-timestamp";
     pub const MARK: &str = "rustok-dlq.mark";
     pub const ENTRY: &str = "rustok-dlq.entry";
     pub const AT: &str = "rustok-dlq.at";
@@ -110,6 +111,11 @@ pub(super) fn encode_letter(letter: &DeadLetter) -> Result<Message> {
     push_nonempty(&mut headers, key::STREAM, &letter.topic.stream);
     push_nonempty(&mut headers, key::TOPIC, &letter.topic.topic);
     headers.push(key::PARTITION, letter.partition.to_string().as_bytes());
+    // A header, not the entry's own field: an Iggy server stamps every
+    // entry, which would give an origin to a message that had none.
+    if let Some(origin) = letter.message.origin_timestamp_micros {
+        headers.push(key::ORIGIN, origin.to_string().as_bytes());
+    }
     headers.push(key::OFFSET, letter.offset.to_string().as_bytes());
     push_nonempty(&mut headers, key::GROUP, &letter.group);
     headers.push(key::ATTEMPTS, letter.attempts.to_string().as_bytes());
@@ -129,8 +135,7 @@ pub(super) fn encode_letter(letter: &DeadLetter) -> Result<Message> {
     payload.put_slice(&letter.message.payload);
     Ok(Message {
         id: fresh_id(),
-        // The dead message's own: the entry's field keeps it.
-        origin_timestamp_micros: letter.message.origin_timestamp_micros,
+        origin_timestamp_micros: None,
         headers: headers.build()?,
         payload: payload.freeze(),
     })
@@ -167,7 +172,10 @@ pub(super) fn decode_letter(record: &Record) -> Result<DeadLetter> {
     Ok(DeadLetter {
         message: Message {
             id: r.parse(key::ID)?,
-            origin_timestamp_micros: record.message.origin_timestamp_micros,
+            origin_timestamp_micros: match r.str(key::ORIGIN)? {
+                "" => None,
+                _ => Some(r.parse(key::ORIGIN)?),
+            },
             headers,
             payload: payload.slice(error_end..),
         },

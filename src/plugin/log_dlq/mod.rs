@@ -93,8 +93,9 @@ impl Index {
 /// that itself starts with `rustok-dlq.` is stored as `rustok-dlq.h.<key>`)
 /// and adds `rustok-dlq.id` (the original message id), `.stream`, `.topic`,
 /// `.partition`, `.offset`, `.group`, `.attempts`, `.first-failure`,
-/// `.last-failure` (RFC 3339, nanoseconds) and `.error` (the error text cut
-/// to 255 bytes, for Iggy tools); its payload is the full error text's
+/// `.last-failure` (RFC 3339, nanoseconds), `.error` (the error text cut
+/// to 255 bytes, for Iggy tools) and, when the original message has one,
+/// `.origin-timestamp` (its origin timestamp, decimal microseconds); its payload is the full error text's
 /// length (u32 little-endian), the error text, then the original payload. A
 /// mark has `rustok-dlq.mark` (`redriven` or `deleted`), `rustok-dlq.entry`
 /// (the entry's offset, its id minus one) and `rustok-dlq.at`. Any Iggy
