@@ -20,6 +20,7 @@ const BATCH: usize = 500;
 /// an Iggy batch carries each as a `u32` after the earliest, and the remote
 /// backend refuses a batch that does not fit. Records spread wider (say, a
 /// day of them replayed from another server) are appended in more batches.
+/// A record without an origin counts as stamped now, as the SDK stamps it.
 const MAX_ORIGIN_SPREAD_MICROS: u64 = u32::MAX as u64;
 
 /// Options of `import`.
@@ -143,10 +144,10 @@ struct Pending {
 impl Pending {
     /// Whether `message`, for `partition` of `topic`, may join the batch.
     fn takes(&self, topic: &TopicInfo, partition: u32, message: &Message) -> bool {
-        let spread = match (self.origins, message.origin_timestamp_micros) {
-            (Some((first, last)), Some(origin)) => last.max(origin) - first.min(origin),
-            _ => 0,
-        };
+        let spread = self.origins.map_or(0, |(first, last)| {
+            let origin = origin_of(message);
+            last.max(origin) - first.min(origin)
+        });
         self.topic.topic == topic.topic
             && self.partition == partition
             && self.messages.len() < BATCH
@@ -154,14 +155,23 @@ impl Pending {
     }
 
     fn push(&mut self, message: Message) {
-        if let Some(origin) = message.origin_timestamp_micros {
-            self.origins = Some(match self.origins {
-                Some((first, last)) => (first.min(origin), last.max(origin)),
-                None => (origin, origin),
-            });
-        }
+        let origin = origin_of(&message);
+        self.origins = Some(match self.origins {
+            Some((first, last)) => (first.min(origin), last.max(origin)),
+            None => (origin, origin),
+        });
         self.messages.push(message);
     }
+}
+
+/// A message's origin timestamp, or now for one without (see
+/// [`MAX_ORIGIN_SPREAD_MICROS`]).
+fn origin_of(message: &Message) -> u64 {
+    message.origin_timestamp_micros.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    })
 }
 
 /// A record line, `None` for a blank or summary line.
@@ -229,9 +239,11 @@ mod tests {
         };
         let first = 1_700_000_000_000_000;
         batch.push(message(Some(first)));
-        batch.push(message(None));
         assert!(batch.takes(&topic, 0, &message(Some(first + MAX_ORIGIN_SPREAD_MICROS))));
-        assert!(batch.takes(&topic, 0, &message(None)));
+        assert!(
+            !batch.takes(&topic, 0, &message(None)),
+            "a message without an origin is stamped now, years after this batch's"
+        );
         assert!(!batch.takes(
             &topic,
             0,
@@ -246,6 +258,22 @@ mod tests {
             ),
             "the spread counts from the latest too"
         );
-        assert!(!batch.takes(&topic, 1, &message(None)), "another partition");
+        assert!(
+            !batch.takes(&topic, 1, &message(Some(first))),
+            "another partition"
+        );
+
+        let mut recent = Pending {
+            topic: topic.clone(),
+            partition: 0,
+            messages: Vec::new(),
+            origins: None,
+        };
+        recent.push(message(None));
+        recent.push(message(None));
+        assert!(
+            recent.takes(&topic, 0, &message(None)),
+            "messages stamped now fit together"
+        );
     }
 }

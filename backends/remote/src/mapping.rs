@@ -12,9 +12,9 @@
 //! - timestamp: the server's append time in microseconds.
 //! - origin timestamp: a message's `origin_timestamp_micros` is sent as its
 //!   Iggy origin timestamp (without one, the SDK stamps the time the message
-//!   was built), and a polled message's comes back in that field. The SDK
-//!   refuses a batch whose origins span more than a `u32` of microseconds
-//!   (about 71 minutes): the append fails with the SDK's error.
+//!   was built), and a polled message's comes back in that field. A batch
+//!   whose origins span more than a `u32` of microseconds (about 71
+//!   minutes), which the SDK cannot encode, is refused as `InvalidInput`.
 
 use bytes::{BufMut, BytesMut};
 use iggy::prelude::{HeaderKind, HeaderValue, IggyMessage};
