@@ -82,11 +82,11 @@
 //! | update stream (204) | a rename in the catalog (the backend keeps its storage name, see docs/architecture.md); a name another stream has is 1012; any option 4041 (streams have none) |
 //! | purge stream (205) | purge topic for each of its topics |
 //! | get/list/create topic (300/301/302) | `topic_info` / `list_topics` / `ensure_topic`; create's options set compression, message expiry and max topic size (`set_topic_retention`); get reports them; more than 1,000 partitions is 2015, as Apache Iggy answers it, and 0 is 2019 (Apache Iggy creates a topic without partitions; the core does not) |
-//! | delete topic (303) | `delete_topic`; its groups' committed offsets are deleted (as Apache Iggy deletes them: a topic created again starts its groups afresh), and the topic and its groups leave the catalog; standalone consumers' offsets stay (an offset store cannot list them) |
+//! | delete topic (303) | `delete_topic`; the committed offsets of its groups and standalone consumers are deleted (as Apache Iggy deletes them: a topic created again is read from its start), and the topic and its groups leave the catalog |
 //! | update topic (304) | a rename in the catalog (a name another topic has is 2013), compression (catalog), message expiry and max topic size (`set_topic_retention`; below one segment is 1019); options left out stay; other keys 4041, bad values 4042 |
-//! | purge topic (305) | `purge_topic`: every partition empty, offsets from 0; its groups' offsets are deleted |
+//! | purge topic (305) | `purge_topic`: every partition empty, offsets from 0; the offsets of its groups and standalone consumers are deleted |
 //! | create partitions (402) | `add_partitions`: new, empty partitions numbered after the existing ones; 0, or more than 1,000 in one request, is 2015 (as Apache Iggy, before the topic is looked up); more than 1,000 in all is 2019 (Apache Iggy has no such limit; the core's `MAX_PARTITIONS`) |
-//! | delete partitions (403) | `delete_partitions`: the last N with their records and their groups' offsets; 0 is 2015, more than the topic has, or all of them, 2019 (Apache Iggy allows a topic without partitions; the core does not) |
+//! | delete partitions (403) | `delete_partitions`: the last N with their records and the offsets stored on them; 0 is 2015, more than the topic has, or all of them, 2019 (Apache Iggy allows a topic without partitions; the core does not) |
 //! | delete segments (500) | `delete_segments`: the N oldest, never the active one; an unknown partition is 3007 |
 //! | send messages (101) | `append` to one partition, checksums verified |
 //! | poll messages (100) | `poll`: offset, timestamp, first, last, next; auto-commit |

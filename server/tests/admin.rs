@@ -165,6 +165,101 @@ async fn purges_empty_partitions_restart_offsets_and_drop_group_offsets() {
     );
 }
 
+/// The offset standalone consumer 7 stored on `partition`, if any.
+async fn stored(client: &IggyClient, topic: &str, partition: u32) -> Option<u64> {
+    client
+        .get_consumer_offset(
+            &Consumer::new(Identifier::numeric(7).unwrap()),
+            &name("app"),
+            &name(topic),
+            Some(partition),
+        )
+        .await
+        .unwrap()
+        .map(|o| o.stored_offset)
+}
+
+async fn store(client: &IggyClient, topic: &str, partition: u32, offset: u64) {
+    client
+        .store_consumer_offset(
+            &Consumer::new(Identifier::numeric(7).unwrap()),
+            &name("app"),
+            &name(topic),
+            Some(partition),
+            offset,
+        )
+        .await
+        .unwrap();
+}
+
+/// A standalone consumer's offsets go with a purge, deleted partitions and
+/// a deleted topic, as Apache Iggy drops them (tried on it with the
+/// official CLI): a consumer polling `next` afterwards reads the records
+/// that arrive from the first, instead of skipping as many as it had
+/// consumed before. The server remembers which consumers stored offsets
+/// in its catalog, so this holds across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_consumer_offsets_go_with_purged_and_deleted_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), 128 << 20).await;
+    let client = common::client(server.local_addr()).await;
+    client.create_stream("app").await.unwrap();
+    topic(&client, "app", "orders", 2).await;
+    send(&client, "app", "orders", 0, &["a", "b", "c", "d", "e"]).await;
+    send(&client, "app", "orders", 1, &["f"]).await;
+    store(&client, "orders", 0, 3).await;
+    store(&client, "orders", 1, 0).await;
+    drop(client);
+    server.shutdown().await.unwrap();
+
+    let server = start(dir.path(), 128 << 20).await;
+    let client = common::client(server.local_addr()).await;
+    assert_eq!(stored(&client, "orders", 0).await, Some(3));
+    client
+        .purge_topic(&name("app"), &name("orders"))
+        .await
+        .unwrap();
+    assert_eq!(stored(&client, "orders", 0).await, None);
+    assert_eq!(stored(&client, "orders", 1).await, None);
+    send(&client, "app", "orders", 0, &["g", "h", "i", "j", "k"]).await;
+    let next = client
+        .poll_messages(
+            &name("app"),
+            &name("orders"),
+            Some(0),
+            &Consumer::new(Identifier::numeric(7).unwrap()),
+            &PollingStrategy::next(),
+            10,
+            true,
+        )
+        .await
+        .unwrap();
+    let offsets: Vec<u64> = next.messages.iter().map(|m| m.header.offset).collect();
+    assert_eq!(offsets, [0, 1, 2, 3, 4], "polling next skipped records");
+
+    send(&client, "app", "orders", 1, &["l"]).await;
+    store(&client, "orders", 1, 0).await;
+    client
+        .delete_partitions(&name("app"), &name("orders"), 1)
+        .await
+        .unwrap();
+    client
+        .create_partitions(&name("app"), &name("orders"), 1)
+        .await
+        .unwrap();
+    send(&client, "app", "orders", 1, &["m"]).await;
+    assert_eq!(stored(&client, "orders", 1).await, None);
+    assert_eq!(stored(&client, "orders", 0).await, Some(4));
+
+    client
+        .delete_topic(&name("app"), &name("orders"))
+        .await
+        .unwrap();
+    topic(&client, "app", "orders", 2).await;
+    send(&client, "app", "orders", 0, &["n"]).await;
+    assert_eq!(stored(&client, "orders", 0).await, None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_updates_rename_and_set_expiry_size_and_compression_durably() {
     let dir = tempfile::tempdir().unwrap();

@@ -18,6 +18,7 @@
 //! name of its own (`name~1`, `name~2`, ...). See docs/architecture.md.
 
 use std::{
+    collections::BTreeSet,
     path::PathBuf,
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
@@ -60,6 +61,11 @@ struct TopicEntry {
     created_at: u64,
     next_group_id: u32,
     groups: Vec<GroupEntry>,
+    /// The offset keys of the standalone consumers that stored an offset on
+    /// the topic, so that a purge or delete can forget their offsets as
+    /// Apache Iggy does (an offset store cannot list what it holds).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    consumers: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -374,6 +380,7 @@ impl Catalog {
                 created_at: now_micros(),
                 next_group_id: 0,
                 groups: Vec::new(),
+                consumers: BTreeSet::new(),
             };
             let ids = topic_ids(&entry);
             stream.topics.push(entry);
@@ -437,6 +444,7 @@ impl Catalog {
                     created_at: now_micros(),
                     next_group_id: 0,
                     groups: Vec::new(),
+                    consumers: BTreeSet::new(),
                 });
                 changed = true;
             }
@@ -517,6 +525,42 @@ impl Catalog {
             let ids = group_ids(&entry);
             topic.groups.push(entry);
             (Some((ids, true)), true)
+        })
+        .await
+    }
+
+    /// The offset keys of the standalone consumers remembered on a topic.
+    pub(crate) fn consumers(&self, stream_id: u32, topic_id: u32) -> Vec<String> {
+        self.read()
+            .topic(stream_id, topic_id)
+            .map(|t| t.consumers.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Remembers that the standalone consumer `key` stores offsets on a
+    /// topic (see [`consumers`](Self::consumers)), for as long as the topic
+    /// exists: a purge deletes the offsets but keeps the consumers, so that
+    /// an offset stored while the purge runs is still found by the next one.
+    /// Writes the catalog only the first time: a consumer already
+    /// remembered costs one lookup.
+    pub(crate) async fn remember_consumer(
+        &self,
+        stream_id: u32,
+        topic_id: u32,
+        key: &str,
+    ) -> Result<()> {
+        let known = |data: &Data| {
+            data.topic(stream_id, topic_id)
+                .is_none_or(|t| t.consumers.contains(key))
+        };
+        if known(&self.read()) {
+            return Ok(());
+        }
+        self.change(|data| {
+            let Some(topic) = data.topic_mut(stream_id, topic_id) else {
+                return ((), false);
+            };
+            ((), topic.consumers.insert(key.to_owned()))
         })
         .await
     }

@@ -123,7 +123,9 @@ pub(crate) fn fence(
 
 /// Stores `next` as `consumer`'s position: a group's through the backend's
 /// fenced commit (which an in-process member's commits go through too), a
-/// standalone consumer's straight to the offset store.
+/// standalone consumer's straight to the offset store, once the catalog
+/// remembers the consumer on the topic (so that a purge or delete of the
+/// topic finds its offsets).
 pub(crate) async fn write(
     shared: &Shared,
     topic: &resolve::TopicCtx,
@@ -148,6 +150,14 @@ pub(crate) async fn write(
                 .await?
         }
         None => {
+            shared
+                .catalog
+                .remember_consumer(topic.stream.id, topic.topic.id, key)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(%error, "catalog update failed");
+                    Status::ERROR
+                })?;
             shared
                 .offsets
                 .commit(key, &topic.topic_ref, partition, next)

@@ -127,28 +127,30 @@ pub(crate) async fn topic(
     })
 }
 
-/// Forgets the offsets the groups of a topic committed on `partitions` (the
-/// groups the catalog knows), as Apache Iggy drops consumer offsets with a
-/// deleted topic or partition, or a purged one: the groups of a topic
-/// created again under the name (or purged) start from its start, not at
-/// old positions (where they would wait for records that never come). The
-/// records are gone by now, so a failure is logged, not returned: the
-/// request could not be repeated to get this far.
-pub(crate) async fn forget_group_offsets(
+/// Forgets the offsets the groups and standalone consumers of a topic
+/// stored on `partitions` (the groups and consumers the catalog knows), as
+/// Apache Iggy drops consumer offsets with a deleted topic or partition, or
+/// a purged one: a topic created again under the name (or purged) is read
+/// from its start, not from old positions (where a group would wait for
+/// records that never come, and a consumer polling `next` would skip the
+/// first records to arrive). The records are gone by now, so a failure is
+/// logged, not returned: the request could not be repeated to get this far.
+pub(crate) async fn forget_offsets(
     shared: &Shared,
     stream_id: u32,
     topic: &TopicIds,
     topic_ref: &TopicRef,
     partitions: std::ops::Range<u32>,
 ) {
-    for group in shared.catalog.groups(stream_id, topic.id) {
+    let groups = shared.catalog.groups(stream_id, topic.id);
+    let keys = groups
+        .iter()
+        .map(|group| group.name.clone())
+        .chain(shared.catalog.consumers(stream_id, topic.id));
+    for key in keys {
         for partition in partitions.clone() {
-            if let Err(error) = shared
-                .offsets
-                .delete(&group.name, topic_ref, partition)
-                .await
-            {
-                tracing::warn!(%error, %topic_ref, group = group.name, partition, "the offset of a deleted topic's group stays");
+            if let Err(error) = shared.offsets.delete(&key, topic_ref, partition).await {
+                tracing::warn!(%error, %topic_ref, consumer = key, partition, "the offset of a deleted topic's consumer stays");
             }
         }
     }

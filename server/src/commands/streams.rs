@@ -94,7 +94,7 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
 }
 
 /// `DeleteStream`: deletes every topic of the stream on the backend first
-/// (`delete_topic`, and its groups' offsets, as `DeleteTopic` does), then
+/// (`delete_topic`, and the offsets stored on it, as `DeleteTopic` does), then
 /// forgets the stream. A failure part-way leaves the
 /// stream with the topics not deleted yet; deleting it again finishes.
 pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
@@ -108,14 +108,8 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
             Err(e) => return Err(e.into()),
         }
         if let Some(ids) = known.iter().find(|ids| ids.storage == topic.topic.topic) {
-            resolve::forget_group_offsets(
-                shared,
-                stream.id,
-                ids,
-                &topic.topic,
-                0..topic.partitions,
-            )
-            .await;
+            resolve::forget_offsets(shared, stream.id, ids, &topic.topic, 0..topic.partitions)
+                .await;
         }
     }
     shared

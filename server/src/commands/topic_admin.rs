@@ -81,7 +81,8 @@ pub(crate) async fn update(shared: &Shared, body: &[u8]) -> Reply {
 
 /// `PurgeTopic`: every partition is emptied and starts again at offset 0
 /// (`purge_topic` on the backend), and the offsets of the topic's groups
-/// go, as Apache Iggy clears a purged partition's consumer offsets.
+/// and standalone consumers go, as Apache Iggy clears a purged partition's
+/// consumer offsets.
 pub(crate) async fn purge(shared: &Shared, body: &[u8]) -> Reply {
     let request = PurgeTopicRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
@@ -92,7 +93,7 @@ pub(crate) async fn purge(shared: &Shared, body: &[u8]) -> Reply {
 /// Purges one resolved topic (also `PurgeStream`'s step).
 pub(crate) async fn purge_topic(shared: &Shared, topic: &resolve::TopicCtx) -> Result<(), Status> {
     shared.backend.purge_topic(&topic.topic_ref).await?;
-    resolve::forget_group_offsets(
+    resolve::forget_offsets(
         shared,
         topic.stream.id,
         &topic.topic,
@@ -104,7 +105,7 @@ pub(crate) async fn purge_topic(shared: &Shared, topic: &resolve::TopicCtx) -> R
 }
 
 /// `DeletePartitions`: the last `partitions_count` partitions go, with their
-/// records and their groups' offsets. None, or more than one request may
+/// records and the offsets stored on them. None, or more than one request may
 /// name, is `TooManyPartitions`; more than the topic has is
 /// `InvalidPartitionsCount`, and so is all of them (Apache Iggy leaves a
 /// topic without partitions; a topic here keeps one, see the docs).
@@ -127,7 +128,7 @@ pub(crate) async fn delete_partitions(shared: &Shared, body: &[u8]) -> Reply {
             ErrorKind::InvalidInput => Status::INVALID_PARTITIONS_COUNT,
             _ => Status::from(e),
         })?;
-    resolve::forget_group_offsets(
+    resolve::forget_offsets(
         shared,
         topic.stream.id,
         &topic.topic,

@@ -179,10 +179,9 @@ pub(crate) async fn create(shared: &Shared, body: &[u8]) -> Reply {
     details(shared, &topic).await
 }
 
-/// `DeleteTopic`: `delete_topic` on the backend, then its groups' offsets
-/// go, then the topic (and its groups) leaves the catalog. Offsets of
-/// standalone consumers stay in the offset store (see
-/// `Backend::delete_topic`): it cannot list them.
+/// `DeleteTopic`: `delete_topic` on the backend, then the offsets of its
+/// groups and standalone consumers go, then the topic (and its groups)
+/// leaves the catalog.
 pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
     let request = DeleteTopicRequest::decode_from(body)?;
     let topic = resolve::topic(shared, &request.stream_id, &request.topic_id).await?;
@@ -192,7 +191,7 @@ pub(crate) async fn delete(shared: &Shared, body: &[u8]) -> Reply {
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
-    resolve::forget_group_offsets(
+    resolve::forget_offsets(
         shared,
         topic.stream.id,
         &topic.topic,
