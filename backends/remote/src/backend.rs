@@ -579,6 +579,7 @@ impl Backend for RemoteBackend {
             m.connection.shutdown().await;
         }
         self.log.waiting.close().await;
+        self.log.senders.close().await;
         if let Some(conn) = self.log.link.opened() {
             conn.shutdown().await;
         }

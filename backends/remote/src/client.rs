@@ -1,16 +1,19 @@
 //! One SDK connection: dialling the configured addresses in order over the
 //! URL's transport (TCP, with or without TLS, or QUIC), login, request
-//! timeouts, the SDK's diagnostic events, and ping.
+//! timeouts, the SDK's diagnostic events, and ping; and sets of them opened
+//! on first use ([`Connections`]).
 //!
 //! Everything past the dial goes through the SDK's transport-neutral
 //! `IggyClient`, so the backend, its stores and the raw group-sync request
 //! are the same code on every transport.
 
 use std::{
+    collections::HashMap,
     future::Future,
+    hash::Hash,
     sync::{
         atomic::{AtomicBool, AtomicU8, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::{Duration, Instant},
 };
@@ -25,7 +28,7 @@ use rustok_iggy::{Error, ErrorKind, Result};
 use secrecy::SecretString;
 use tokio::{sync::OnceCell, task::JoinHandle};
 
-use crate::{config::Settings, error, url::TransportProtocol};
+use crate::{backend::lock, config::Settings, error, url::TransportProtocol};
 
 /// What the SDK last said about a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -421,6 +424,67 @@ impl Link {
     /// Marks the link closed; `true` the first time.
     pub(crate) fn close(&self) -> bool {
         !self.closed.swap(true, Ordering::AcqRel)
+    }
+}
+
+/// Connections of their own, opened on first use per key and closed
+/// together: the waiting polls' (one per long-polled partition) and the
+/// sends' (one per send slot). An SDK connection carries one request at a
+/// time, so work that must not queue behind the shared connection's gets
+/// one of these.
+#[derive(Debug)]
+pub(crate) struct Connections<K> {
+    open: Mutex<HashMap<K, Arc<Connection>>>,
+}
+
+impl<K> Default for Connections<K> {
+    fn default() -> Self {
+        Self {
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash + Clone> Connections<K> {
+    /// The connection of `key`, opened (and logged in) first if needed;
+    /// `Closed` once the link is.
+    pub(crate) async fn get(
+        &self,
+        link: &Link,
+        key: &K,
+        operation: &'static str,
+    ) -> Result<Arc<Connection>> {
+        if let Some(conn) = lock(&self.open).get(key) {
+            return Ok(conn.clone());
+        }
+        let opened = Arc::new(Connection::open(link.settings()).await?);
+        if link.is_closed() {
+            opened.shutdown().await;
+            return Err(error::closed(operation));
+        }
+        // Another request for the key may have opened one meanwhile.
+        let (conn, spare) = {
+            let mut open = lock(&self.open);
+            match open.get(key) {
+                Some(conn) => (conn.clone(), Some(opened)),
+                None => {
+                    open.insert(key.clone(), opened.clone());
+                    (opened, None)
+                }
+            }
+        };
+        if let Some(spare) = spare {
+            spare.shutdown().await;
+        }
+        Ok(conn)
+    }
+
+    /// Closes every connection.
+    pub(crate) async fn close(&self) {
+        let open: Vec<_> = lock(&self.open).drain().map(|(_, c)| c).collect();
+        for conn in open {
+            conn.shutdown().await;
+        }
     }
 }
 

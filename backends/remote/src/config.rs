@@ -78,6 +78,14 @@ pub struct RemoteConfig {
     pub send_backoff_ms: u64,
     /// Longest pause between resends, in ms.
     pub send_backoff_max_ms: u64,
+    /// Connections appends are sent over, 1 to [`MAX_SEND_CONNECTIONS`]
+    /// (default 4): partition *p* always goes over connection
+    /// *p* mod `send_connections`, the first being the one every other
+    /// request shares, so a `publish_batch` spanning partitions sends to
+    /// several at once instead of a round trip per partition one after
+    /// another. The others open on their first append; 1 sends everything
+    /// over the shared connection.
+    pub send_connections: u32,
     /// Stream holding the DLQ store's topics (default `__rustok_dlq`).
     pub dlq_stream: String,
     /// Health turns `Degraded` when a ping takes longer, in ms (default 500).
@@ -128,6 +136,7 @@ impl Default for RemoteConfig {
             request_timeout_ms: 30_000,
             send_retries: 5,
             send_backoff_ms: 100,
+            send_connections: 4,
             send_backoff_max_ms: 5_000,
             dlq_stream: "__rustok_dlq".to_owned(),
             health_slow_ping_ms: 500,
@@ -157,6 +166,7 @@ impl fmt::Debug for RemoteConfig {
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("send_retries", &self.send_retries)
             .field("send_backoff_ms", &self.send_backoff_ms)
+            .field("send_connections", &self.send_connections)
             .field("send_backoff_max_ms", &self.send_backoff_max_ms)
             .field("dlq_stream", &self.dlq_stream)
             .field("health_slow_ping_ms", &self.health_slow_ping_ms)
@@ -167,6 +177,9 @@ impl fmt::Debug for RemoteConfig {
             .finish()
     }
 }
+
+/// Most connections `send_connections` may ask for.
+pub const MAX_SEND_CONNECTIONS: u32 = 64;
 
 /// Largest accepted `dedup_lookback`: the embedded log's largest
 /// `dedup_window`, so `rustok-iggy serve` with any window can be matched.
@@ -268,6 +281,12 @@ impl RemoteConfig {
                 format!(
                     "must be 0 to {MAX_DEDUP_LOOKBACK} (records searched for a deduplicated message's stored copy)"
                 ),
+            ));
+        }
+        if !(1..=MAX_SEND_CONNECTIONS).contains(&self.send_connections) {
+            return Err(Error::config(
+                "plugins.remote.send_connections",
+                format!("must be 1 to {MAX_SEND_CONNECTIONS} (connections appends are sent over)"),
             ));
         }
         rustok_iggy::check_name("plugins.remote.dlq_stream", &self.dlq_stream)?;
@@ -422,6 +441,13 @@ mod tests {
         assert!(err.to_string().contains("0 to 10000000"), "{err}");
         let c = RemoteConfig::from_plugin_config(&section("dedup_lookback = 0")).unwrap();
         assert_eq!(c.dedup_lookback, 0);
+        for bad in ["send_connections = 0", "send_connections = 65"] {
+            let err = RemoteConfig::from_plugin_config(&section(bad)).unwrap_err();
+            assert_eq!(err.context("key"), Some("plugins.remote.send_connections"));
+            assert!(err.to_string().contains("1 to 64"), "{err}");
+        }
+        let c = RemoteConfig::from_plugin_config(&section("send_connections = 1")).unwrap();
+        assert_eq!(c.send_connections, 1);
         let err = RemoteConfig::from_plugin_config(&section("durability = \"fsync\"")).unwrap_err();
         assert_eq!(err.context("key"), Some("plugins.remote.durability"));
         let text = err.to_string();

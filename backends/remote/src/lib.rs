@@ -24,6 +24,7 @@
 //! | `heartbeat_interval_ms`, `nodelay` | 5000, `true` | SDK heartbeat, TCP_NODELAY |
 //! | `connect_timeout_ms`, `request_timeout_ms` | 10000, 30000 | per address at connect; per request |
 //! | `send_retries`, `send_backoff_ms`, `send_backoff_max_ms` | 5, 100, 5000 | resends of an append after a retryable failure |
+//! | `send_connections` | 4 | connections appends go over, partition *p* on connection *p* mod this (below, "Mapping"); 1 to [`MAX_SEND_CONNECTIONS`] |
 //! | `dlq_stream` | `__rustok_dlq` | stream of the DLQ store's topics |
 //! | `health_slow_ping_ms` | 500 | health is `Degraded` above this ping time |
 //! | `durability` | `persisted` | topics this backend creates: `persisted` (acknowledged once in the segment and fsynced) or `replicated` (acknowledged from memory; a server crash loses acknowledged messages) |
@@ -83,7 +84,13 @@
 //!   `AppendAck::first_offset` is the `base_offset` of the SDK's
 //!   `SendMessagesResponse` confirmation. A send the server acknowledges
 //!   without a confirmation (a server that dropped duplicates, or one
-//!   before Apache Iggy 0.9) is read back by message id, below.
+//!   before Apache Iggy 0.9) is read back by message id, below. An SDK
+//!   connection carries one request at a time, so appends go over
+//!   `send_connections` connections: partition *p* always over connection
+//!   *p* mod `send_connections` (the first is the one every other request
+//!   shares; the rest open on their first append), and a `publish_batch`
+//!   over several partitions sends to them at once rather than a round
+//!   trip per partition one after another.
 //! - **Resends**: the SDK does not replay a send that failed on a
 //!   disconnect. The backend sends the same batch again (up to
 //!   `send_retries`, exponential backoff) when the failure is retryable. If
@@ -229,7 +236,7 @@ mod url;
 mod waiting;
 
 pub use backend::RemoteBackend;
-pub use config::{RemoteConfig, TopicDurability, MAX_DEDUP_LOOKBACK};
+pub use config::{RemoteConfig, TopicDurability, MAX_DEDUP_LOOKBACK, MAX_SEND_CONNECTIONS};
 pub use dlq::dlq_store;
 pub use error::kind_of_code;
 pub use offsets::RemoteOffsetStore;

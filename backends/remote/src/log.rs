@@ -22,7 +22,7 @@ use rustok_iggy::{
 };
 
 use crate::{
-    client::{Connection, Link},
+    client::{Connection, Connections, Link},
     mapping,
     waiting::WaitingPolls,
     TopicDurability,
@@ -104,6 +104,8 @@ pub(crate) struct Log {
     reader: Consumer,
     /// Polls that may wait, on a server that holds them.
     pub(crate) waiting: WaitingPolls,
+    /// The send slots after the first (see [`Log::sender`]).
+    pub(crate) senders: Connections<u32>,
 }
 
 impl Log {
@@ -114,11 +116,28 @@ impl Log {
             partitions: Mutex::new(HashMap::new()),
             reader: Consumer::new(ident(READER)?),
             waiting: WaitingPolls::default(),
+            senders: Connections::default(),
         })
     }
 
     pub(crate) async fn conn(&self, operation: &'static str) -> Result<&Arc<Connection>> {
         self.link.get(operation).await
+    }
+
+    /// The connection appends to `partition` are sent over: send slot
+    /// `partition % send_connections`, slot 0 being the shared connection
+    /// and the others opened on their first append.
+    ///
+    /// An SDK connection carries one request at a time, so over one
+    /// connection a `publish_batch` spanning partitions would wait a round
+    /// trip per partition, one after another. A partition always uses the
+    /// same slot, so one caller's appends to it leave in order.
+    async fn sender(&self, partition: u32) -> Result<Arc<Connection>> {
+        let slots = self.link.settings().config.send_connections.max(1);
+        match partition % slots {
+            0 => self.conn("append").await.cloned(),
+            slot => self.senders.get(&self.link, &slot, "append").await,
+        }
     }
 
     /// The topic's details, `None` if it (or its stream) does not exist.
@@ -410,7 +429,6 @@ impl Log {
         partition: u32,
         messages: Vec<Message>,
     ) -> Result<AppendAck> {
-        let conn = self.conn("append").await?;
         if messages.is_empty() {
             let info = self.partition_info(topic, partition).await?;
             return Ok(AppendAck::new(info.next_offset, 0));
@@ -426,6 +444,7 @@ impl Log {
             .map(mapping::to_iggy)
             .collect::<Result<Vec<_>>>()?;
         mapping::check_origin_span(&batch)?;
+        let conn = &self.sender(partition).await?;
         let state = self.partition(topic, partition);
         if self.confirms.load(Ordering::Relaxed) {
             if let Some(lower) = state.end() {

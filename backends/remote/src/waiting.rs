@@ -12,13 +12,7 @@
 //! answer: Apache Iggy refuses the code, and from then on every poll goes the
 //! standard way (the consumer pauses between empty polls instead).
 
-use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicU8, Ordering},
-        Arc, Mutex,
-    },
-};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use bytes::Bytes;
 use iggy_binary_protocol::{
@@ -33,8 +27,8 @@ use rustok_iggy::{
 };
 
 use crate::{
-    backend::{lock, wire},
-    client::{Connection, Link},
+    backend::wire,
+    client::{Connections, Link},
     log::READER,
 };
 
@@ -47,7 +41,7 @@ pub(crate) struct WaitingPolls {
     /// What the server said to the command: 0 until it answers, then
     /// `SUPPORTED` or `REFUSED`.
     support: AtomicU8,
-    connections: Mutex<HashMap<(TopicRef, u32), Arc<Connection>>>,
+    connections: Connections<(TopicRef, u32)>,
 }
 
 impl WaitingPolls {
@@ -66,9 +60,8 @@ impl WaitingPolls {
             return Ok(None);
         }
         let body = encode_waiting_poll(request.max_wait, &poll_body(request)?);
-        let conn = self
-            .connection(link, &request.topic, request.partition)
-            .await?;
+        let key = (request.topic.clone(), request.partition);
+        let conn = self.connections.get(link, &key, "poll").await?;
         let reply = conn
             .call_within(
                 "poll",
@@ -107,44 +100,9 @@ impl WaitingPolls {
             && matches!(e.kind(), ErrorKind::Unsupported | ErrorKind::Backend)
     }
 
-    async fn connection(
-        &self,
-        link: &Link,
-        topic: &TopicRef,
-        partition: u32,
-    ) -> Result<Arc<Connection>> {
-        let key = (topic.clone(), partition);
-        if let Some(conn) = lock(&self.connections).get(&key) {
-            return Ok(conn.clone());
-        }
-        let opened = Arc::new(Connection::open(link.settings()).await?);
-        if link.is_closed() {
-            opened.shutdown().await;
-            return Err(crate::error::closed("poll"));
-        }
-        // Another poll of the partition may have opened one meanwhile.
-        let (conn, spare) = {
-            let mut connections = lock(&self.connections);
-            match connections.get(&key) {
-                Some(conn) => (conn.clone(), Some(opened)),
-                None => {
-                    connections.insert(key, opened.clone());
-                    (opened, None)
-                }
-            }
-        };
-        if let Some(spare) = spare {
-            spare.shutdown().await;
-        }
-        Ok(conn)
-    }
-
     /// Closes every waiting-poll connection.
     pub(crate) async fn close(&self) {
-        let connections: Vec<_> = lock(&self.connections).drain().map(|(_, c)| c).collect();
-        for conn in connections {
-            conn.shutdown().await;
-        }
+        self.connections.close().await;
     }
 }
 
