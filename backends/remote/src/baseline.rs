@@ -98,27 +98,42 @@ impl SdkBatch {
     }
 }
 
-/// One SDK connection (same addresses, credentials and TLS settings as the
-/// backend's), used the way an application using the SDK directly would.
+/// SDK connections (same addresses, credentials and TLS settings as the
+/// backend's), used the way an application using the SDK directly would:
+/// as many as the backend's `send_connections`, partition *p* sent over
+/// connection *p* mod their number as the backend sends it, so the
+/// baseline sends as much at once as the backend does; polls use the
+/// first.
 #[derive(Debug)]
 pub struct RawSdk {
-    connection: Connection,
+    connections: Vec<Connection>,
     consumer: Consumer,
 }
 
 impl RawSdk {
-    /// Connects and logs in with the settings of `config`.
+    /// Connects and logs in with the settings of `config`, once per send
+    /// connection.
     ///
     /// # Errors
     ///
     /// `Config` for an invalid config or refused credentials; `Unavailable`
     /// or `Timeout` when no address answers.
     pub async fn connect(config: &RemoteConfig) -> Result<Self> {
-        let connection = Connection::open(&config.settings()?).await?;
+        let settings = config.settings()?;
+        let mut connections = Vec::new();
+        for _ in 0..config.send_connections.max(1) {
+            connections.push(Connection::open(&settings).await?);
+        }
         Ok(Self {
-            connection,
+            connections,
             consumer: Consumer::new(ident(CONSUMER)?),
         })
+    }
+
+    /// The connection sends to `partition` go over.
+    fn connection(&self, partition: u32) -> &Connection {
+        let slot = partition as usize % self.connections.len();
+        &self.connections[slot]
     }
 
     /// `send_messages` of the whole batch to one partition (numbered from 0).
@@ -130,10 +145,11 @@ impl RawSdk {
     pub async fn send(&self, topic: &TopicRef, partition: u32, batch: &mut SdkBatch) -> Result<()> {
         let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
         let partitioning = Partitioning::partition_id(partition);
-        self.connection
+        let connection = self.connection(partition);
+        connection
             .call(
                 "send_messages",
-                self.connection
+                connection
                     .client()
                     .send_messages(&s, &t, &partitioning, &mut batch.messages),
             )
@@ -154,11 +170,11 @@ impl RawSdk {
         count: u32,
     ) -> Result<usize> {
         let (s, t) = (ident(&topic.stream)?, ident(&topic.topic)?);
-        let polled = self
-            .connection
+        let connection = self.connection(0);
+        let polled = connection
             .call(
                 "poll_messages",
-                self.connection.client().poll_messages(
+                connection.client().poll_messages(
                     &s,
                     &t,
                     Some(partition),
@@ -172,8 +188,10 @@ impl RawSdk {
         Ok(polled.messages.len())
     }
 
-    /// Closes the connection.
+    /// Closes the connections.
     pub async fn shutdown(&self) {
-        self.connection.shutdown().await;
+        for connection in &self.connections {
+            connection.shutdown().await;
+        }
     }
 }

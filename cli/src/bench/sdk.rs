@@ -22,8 +22,9 @@ const VISIBILITY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(
 /// the transport's partition count): (send figure, poll figure). Each batch
 /// is split by partition as the transport splits it (`partition_for` of the
 /// key), one `send_messages` per partition, sent concurrently as
-/// `publish_batch` does; the ratio then measures the transport's overhead,
-/// not a different batching. Messages are converted to the SDK's form before
+/// `publish_batch` does, over as many connections as the backend's
+/// `send_connections`; the ratio then measures the transport's overhead,
+/// not a different batching or a different number of connections. Messages are converted to the SDK's form before
 /// the clock starts.
 pub async fn run(
     transport: &Transport,
