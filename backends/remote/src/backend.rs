@@ -567,6 +567,12 @@ impl Backend for RemoteBackend {
                 "remote backend: {down} group member connection(s) reconnecting"
             )]));
         }
+        let down = self.log.senders.reconnecting() + self.log.waiting.reconnecting();
+        if down > 0 {
+            status = status.merge(HealthStatus::Degraded(vec![format!(
+                "remote backend: {down} send or waiting-poll connection(s) reconnecting"
+            )]));
+        }
         status
     }
 

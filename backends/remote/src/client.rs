@@ -479,6 +479,15 @@ impl<K: Eq + Hash + Clone> Connections<K> {
         Ok(conn)
     }
 
+    /// How many are reconnecting (the SDK redials a lost connection by
+    /// itself; health reports them meanwhile).
+    pub(crate) fn reconnecting(&self) -> usize {
+        lock(&self.open)
+            .values()
+            .filter(|conn| conn.state() == LinkState::Down)
+            .count()
+    }
+
     /// Closes every connection.
     pub(crate) async fn close(&self) {
         let open: Vec<_> = lock(&self.open).drain().map(|(_, c)| c).collect();

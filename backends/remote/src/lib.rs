@@ -149,8 +149,8 @@
 //!   authentication and credentials → `Config`; everything else → `Backend`.
 //! - **Health**: a ping (its round-trip time, `Degraded` above
 //!   `health_slow_ping_ms`, `Unhealthy` when it fails), the SDK's
-//!   diagnostic events of the member connections (`Degraded` while one is
-//!   reconnecting), `Unhealthy` after shutdown. Lag is the transport's.
+//!   diagnostic events of the member, send and waiting-poll connections
+//!   (`Degraded` while one is reconnecting), `Unhealthy` after shutdown. Lag is the transport's.
 //!
 //! ## Deduplication
 //!

@@ -100,6 +100,11 @@ impl WaitingPolls {
             && matches!(e.kind(), ErrorKind::Unsupported | ErrorKind::Backend)
     }
 
+    /// How many waiting-poll connections are reconnecting.
+    pub(crate) fn reconnecting(&self) -> usize {
+        self.connections.reconnecting()
+    }
+
     /// Closes every waiting-poll connection.
     pub(crate) async fn close(&self) {
         self.connections.close().await;
