@@ -88,7 +88,7 @@ pub(crate) fn encode(buf: &mut Vec<u8>, offset: u64, timestamp: u64, message: &M
     }
     buf.extend_from_slice(headers);
     buf.extend_from_slice(&message.payload);
-    let crc = crc32c::crc32c(&buf[start + FRAME_HEADER_LEN..]);
+    let crc = crate::checksum::crc32c(&buf[start + FRAME_HEADER_LEN..]);
     buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -133,7 +133,7 @@ pub(crate) fn decode(buf: &Bytes, pos: usize) -> Decoded {
     let Some(body) = rest.get(FRAME_HEADER_LEN..total) else {
         return Decoded::Incomplete { needed: total };
     };
-    if crc32c::crc32c(body) != crc {
+    if crate::checksum::crc32c(body) != crc {
         return Decoded::Invalid("checksum mismatch");
     }
     let body_start = pos + FRAME_HEADER_LEN;
@@ -257,7 +257,7 @@ mod tests {
         body.extend_from_slice(headers);
         body.extend_from_slice(b"old");
         let mut frame = (body.len() as u32).to_le_bytes().to_vec();
-        frame.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        frame.extend_from_slice(&crate::checksum::crc32c(&body).to_le_bytes());
         frame.extend_from_slice(&body);
         let mut encoded = Vec::new();
         encode(&mut encoded, 4, 5, &plain);
@@ -286,7 +286,7 @@ mod tests {
         body.extend_from_slice(&HAS_ORIGIN.to_le_bytes());
         body.extend_from_slice(&[1, 2, 3]);
         let mut frame = (body.len() as u32).to_le_bytes().to_vec();
-        frame.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        frame.extend_from_slice(&crate::checksum::crc32c(&body).to_le_bytes());
         frame.extend_from_slice(&body);
         assert!(matches!(
             decode(&Bytes::from(frame), 0),

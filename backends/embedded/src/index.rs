@@ -116,7 +116,7 @@ impl SparseIndex {
                 buf.extend_from_slice(&v.to_le_bytes());
             }
         }
-        let crc = crc32c::crc32c(&buf);
+        let crc = crate::checksum::crc32c(&buf);
         buf.extend_from_slice(&crc.to_le_bytes());
         buf
     }
@@ -131,7 +131,7 @@ impl SparseIndex {
     ) -> Option<(Self, SegmentSummary)> {
         let bytes = fs::read(path).ok()?;
         let (content, crc) = bytes.split_at(bytes.len().checked_sub(4)?);
-        if crc32c::crc32c(content).to_le_bytes() != crc {
+        if crate::checksum::crc32c(content).to_le_bytes() != crc {
             return None;
         }
         let mut c = Cursor::new(content);

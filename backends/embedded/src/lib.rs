@@ -171,6 +171,7 @@
 
 mod backend;
 mod bin;
+mod checksum;
 mod config;
 mod dedup;
 mod dlq;

@@ -142,7 +142,7 @@ fn encode(sequence: u64, body: &[u8]) -> io::Result<Vec<u8>> {
     bytes.extend_from_slice(&sequence.to_le_bytes());
     bytes.extend_from_slice(&len.to_le_bytes());
     bytes.extend_from_slice(body);
-    let crc = crc32c::crc32c(&bytes[8..]);
+    let crc = crate::checksum::crc32c(&bytes[8..]);
     bytes[4..8].copy_from_slice(&crc.to_le_bytes());
     Ok(bytes)
 }
@@ -159,7 +159,7 @@ fn decode(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let len = usize::try_from(c.u32()?).ok()?;
     let body = c.take(len)?;
     let covered = bytes.get(8..HEADER_LEN + len)?;
-    (crc32c::crc32c(covered) == crc && sequence > 0).then_some((sequence, body))
+    (crate::checksum::crc32c(covered) == crc && sequence > 0).then_some((sequence, body))
 }
 
 #[cfg(test)]

@@ -843,7 +843,7 @@ fn encode_topic_meta(meta: TopicMeta) -> String {
         text.push_str(&format!("max_age_micros = {}\n", limit(age)));
         text.push_str(&format!("max_bytes = {}\n", limit(retention.max_bytes)));
     }
-    let crc = crc32c::crc32c(text.as_bytes());
+    let crc = crate::checksum::crc32c(text.as_bytes());
     format!("{text}crc32c = {crc:08x}\n")
 }
 
@@ -857,7 +857,7 @@ fn parse_topic_meta(text: &str) -> Option<TopicMeta> {
     match crc {
         Some(line) => {
             let crc = line.strip_prefix("crc32c = ")?.strip_suffix('\n')?;
-            if u32::from_str_radix(crc, 16).ok()? != crc32c::crc32c(body.as_bytes()) {
+            if u32::from_str_radix(crc, 16).ok()? != crate::checksum::crc32c(body.as_bytes()) {
                 return None;
             }
         }
@@ -978,7 +978,7 @@ mod tests {
         let one_limit = "partitions = 1\nmax_bytes = 5\n";
         let text = format!(
             "{one_limit}crc32c = {:08x}\n",
-            crc32c::crc32c(one_limit.as_bytes())
+            crate::checksum::crc32c(one_limit.as_bytes())
         );
         assert_eq!(parse_topic_meta(&text), None, "both limits or neither");
     }
