@@ -142,10 +142,11 @@ pub(crate) async fn forget_offsets(
     topic_ref: &TopicRef,
     partitions: std::ops::Range<u32>,
 ) {
-    let groups = shared.catalog.groups(stream_id, topic.id);
-    let keys = groups
-        .iter()
-        .map(|group| group.name.clone())
+    let keys = shared
+        .catalog
+        .groups(stream_id, topic.id)
+        .into_iter()
+        .map(|group| group.name)
         .chain(shared.catalog.consumers(stream_id, topic.id));
     for key in keys {
         for partition in partitions.clone() {
