@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use iggy::prelude::{Client, IggyClient, SystemClient};
 use rustok_iggy::{Backend, PollFrom, PollRequest, TopicRef};
 use rustok_iggy_remote::RemoteBackend;
-use rustok_iggy_testkit::outbox::message;
+use rustok_iggy_testkit::{eventually, outbox::message};
 
 const PARTITIONS: u32 = 8;
 const APPENDS: u128 = 40;
@@ -18,18 +18,6 @@ const APPENDS: u128 = 40;
 /// them (that client included).
 async fn clients(probe: &IggyClient) -> usize {
     probe.get_clients().await.unwrap().len()
-}
-
-/// Waits until the server lists `expected` clients (a closed connection
-/// leaves the list once the server has read the close).
-async fn wait_for_clients(probe: &IggyClient, expected: usize) {
-    for _ in 0..200 {
-        if clients(probe).await == expected {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(clients(probe).await, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,5 +82,9 @@ async fn appends_spread_over_send_connections_in_order_per_partition() {
     assert_eq!(clients(&probe).await, 4);
 
     backend.shutdown().await.unwrap();
-    wait_for_clients(&probe, 1).await;
+    // A closed connection leaves the list once the server has read the close.
+    eventually("the backend's connections closed", || async {
+        clients(&probe).await == 1
+    })
+    .await;
 }
