@@ -14,8 +14,8 @@ use rustok_iggy_testkit::{eventually, outbox::message};
 const PARTITIONS: u32 = 8;
 const APPENDS: u128 = 40;
 
-/// The clients connected to the server at `addr`, as another client sees
-/// them (that client included).
+/// How many clients the server lists, as `probe` sees them (itself
+/// included).
 async fn clients(probe: &IggyClient) -> usize {
     probe.get_clients().await.unwrap().len()
 }
