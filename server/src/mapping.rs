@@ -249,9 +249,11 @@ fn encode_batch(out: &mut BytesMut, partition_id: u32, run: &[Framed<'_>]) {
 }
 
 /// A message frame's checksum, as Iggy's protocol defines it: XXH3-64
-/// (seed 0) over the frame after the checksum field.
+/// (seed 0) over the frame after the checksum field. Computed by
+/// `twox-hash`, the protocol crate's own hasher, which picks AVX2 at run
+/// time (`xxhash-rust` builds for the compile-time target, SSE2 here).
 fn message_checksum(covered: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(covered)
+    twox_hash::XxHash3_64::oneshot(covered)
 }
 
 #[cfg(test)]
