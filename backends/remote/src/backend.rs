@@ -22,7 +22,7 @@ use rustok_iggy::{
 };
 
 use crate::{
-    client::{Connection, Link, LinkState},
+    client::{count_reconnecting, Connection, Link},
     log::{ident, Log},
     spawn::{gave_up, ManagedServer, ServerState},
     RemoteConfig, RemoteOffsetStore, NAME,
@@ -558,16 +558,17 @@ impl Backend for RemoteBackend {
                 }
             }
         }
-        let down = lock(&self.members)
+        let members: Vec<_> = lock(&self.members)
             .values()
-            .filter(|m| m.connection.state() == LinkState::Down)
-            .count();
+            .map(|m| m.connection.clone())
+            .collect();
+        let down = count_reconnecting(&members).await;
         if down > 0 {
             status = status.merge(HealthStatus::Degraded(vec![format!(
                 "remote backend: {down} group member connection(s) reconnecting"
             )]));
         }
-        let down = self.log.senders.reconnecting() + self.log.waiting.reconnecting();
+        let down = self.log.senders.reconnecting().await + self.log.waiting.reconnecting().await;
         if down > 0 {
             status = status.merge(HealthStatus::Degraded(vec![format!(
                 "remote backend: {down} send or waiting-poll connection(s) reconnecting"

@@ -1,7 +1,7 @@
 //! One SDK connection: dialling the configured addresses in order over the
 //! URL's transport (TCP, with or without TLS, or QUIC), login, request
-//! timeouts, the SDK's diagnostic events, and ping; and sets of them opened
-//! on first use ([`Connections`]).
+//! timeouts, whether the SDK is reconnecting, and ping; and sets of them
+//! opened on first use ([`Connections`]).
 //!
 //! Everything past the dial goes through the SDK's transport-neutral
 //! `IggyClient`, so the backend, its stores and the raw group-sync request
@@ -12,7 +12,7 @@ use std::{
     future::Future,
     hash::Hash,
     sync::{
-        atomic::{AtomicBool, AtomicU8, Ordering},
+        atomic::{AtomicBool, Ordering},
         Arc, Mutex,
     },
     time::{Duration, Instant},
@@ -23,47 +23,17 @@ use iggy::prelude::{
     NonZeroIggyDuration, QuicClient, QuicClientConfig, QuicClientReconnectionConfig, SystemClient,
     TcpClient, TcpClientConfig, TcpClientReconnectionConfig,
 };
-use iggy_common::DiagnosticEvent;
+use iggy_common::{locking::IggyRwLockFn, BinaryTransport, ClientState};
 use rustok_iggy::{Error, ErrorKind, Result};
 use secrecy::SecretString;
-use tokio::{sync::OnceCell, task::JoinHandle};
+use tokio::sync::OnceCell;
 
 use crate::{backend::lock, config::Settings, error, url::TransportProtocol};
-
-/// What the SDK last said about a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LinkState {
-    /// Connected and logged in (or no event seen since the connect did both).
-    Up,
-    /// The SDK reported a disconnect and has not reconnected yet.
-    Down,
-    /// The client was shut down.
-    Shutdown,
-}
-
-impl LinkState {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => LinkState::Up,
-            1 => LinkState::Down,
-            _ => LinkState::Shutdown,
-        }
-    }
-    fn as_u8(self) -> u8 {
-        match self {
-            LinkState::Up => 0,
-            LinkState::Down => 1,
-            LinkState::Shutdown => 2,
-        }
-    }
-}
 
 /// One connected, logged-in SDK client.
 pub(crate) struct Connection {
     client: IggyClient,
     address: String,
-    state: Arc<AtomicU8>,
-    events: JoinHandle<()>,
     request_timeout: Duration,
 }
 
@@ -71,7 +41,6 @@ impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("address", &self.address)
-            .field("state", &self.state())
             .finish_non_exhaustive()
     }
 }
@@ -215,7 +184,7 @@ impl Connection {
             })
             .await;
             match attempt {
-                Ok(Ok(())) => return Ok(Self::watch(client, address.clone(), settings).await),
+                Ok(Ok(())) => return Ok(Self::new(client, address.clone(), settings)),
                 Ok(Err(e)) => {
                     let mapped = error::map(e, "connect").with_context("address", address);
                     shut_down(&client).await;
@@ -235,29 +204,10 @@ impl Connection {
         Err(last.unwrap_or_else(|| Error::config("plugins.remote.url", "no address to connect to")))
     }
 
-    async fn watch(client: IggyClient, address: String, settings: &Settings) -> Self {
-        let state = Arc::new(AtomicU8::new(LinkState::Up.as_u8()));
-        let events = {
-            let state = state.clone();
-            let mut events = client.subscribe_events().await;
-            tokio::spawn(async move {
-                while let Ok(event) = events.recv().await {
-                    let now = match event {
-                        DiagnosticEvent::Disconnected => LinkState::Down,
-                        DiagnosticEvent::Connected | DiagnosticEvent::SignedIn => LinkState::Up,
-                        DiagnosticEvent::Shutdown => LinkState::Shutdown,
-                        DiagnosticEvent::SignedOut => continue,
-                    };
-                    tracing::debug!(%event, "Iggy connection event");
-                    state.store(now.as_u8(), Ordering::Relaxed);
-                }
-            })
-        };
+    fn new(client: IggyClient, address: String, settings: &Settings) -> Self {
         Self {
             client,
             address,
-            state,
-            events,
             request_timeout: settings.config.request_timeout(),
         }
     }
@@ -272,9 +222,23 @@ impl Connection {
         &self.address
     }
 
-    /// What the SDK's diagnostic events last said.
-    pub(crate) fn state(&self) -> LinkState {
-        LinkState::from_u8(self.state.load(Ordering::Relaxed))
+    /// Whether the SDK lost this connection and has not signed in again
+    /// yet: it is dialling, signing in, or waiting for the next request to
+    /// redial. Read from the client's own state rather than its diagnostic
+    /// events: the SDK (0.11) raises no `Disconnected` when a request finds
+    /// the socket gone (it marks the client disconnected and redials
+    /// silently, its retries running as `Connecting`), only when a redial
+    /// gives up. A socket that died unseen counts once a request or the
+    /// heartbeat finds it; a shut-down client does not count.
+    pub(crate) async fn reconnecting(&self) -> bool {
+        let wrapper = self.client.client();
+        let state = match &*wrapper.read().await {
+            ClientWrapper::Tcp(client) => client.get_state().await,
+            ClientWrapper::Quic(client) => client.get_state().await,
+            // `sdk_client` builds only the two above.
+            _ => return false,
+        };
+        !matches!(state, ClientState::Authenticated | ClientState::Shutdown)
     }
 
     /// Runs one SDK request under the request timeout and maps its error.
@@ -341,9 +305,6 @@ impl Connection {
     /// Closes the connection (ends its server-side group memberships).
     pub(crate) async fn shutdown(&self) {
         shut_down(&self.client).await;
-        self.state
-            .store(LinkState::Shutdown.as_u8(), Ordering::Relaxed);
-        self.events.abort();
     }
 }
 
@@ -363,12 +324,6 @@ async fn shut_down(client: &IggyClient) {
             waited_ms = SHUTDOWN_WAIT.as_millis() as u64,
             "Iggy client shutdown did not finish in time; dropping the client"
         ),
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.events.abort();
     }
 }
 
@@ -481,11 +436,9 @@ impl<K: Eq + Hash + Clone> Connections<K> {
 
     /// How many are reconnecting (the SDK redials a lost connection by
     /// itself; health reports them meanwhile).
-    pub(crate) fn reconnecting(&self) -> usize {
-        lock(&self.open)
-            .values()
-            .filter(|conn| conn.state() == LinkState::Down)
-            .count()
+    pub(crate) async fn reconnecting(&self) -> usize {
+        let open: Vec<_> = lock(&self.open).values().cloned().collect();
+        count_reconnecting(&open).await
     }
 
     /// Closes every connection.
@@ -495,6 +448,15 @@ impl<K: Eq + Hash + Clone> Connections<K> {
             conn.shutdown().await;
         }
     }
+}
+
+/// How many of `connections` are reconnecting.
+pub(crate) async fn count_reconnecting(connections: &[Arc<Connection>]) -> usize {
+    let mut down = 0;
+    for conn in connections {
+        down += usize::from(conn.reconnecting().await);
+    }
+    down
 }
 
 #[cfg(test)]

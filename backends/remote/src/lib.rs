@@ -148,9 +148,9 @@
 //!   retryable); not found → `NotFound`; already exists → `AlreadyExists`;
 //!   authentication and credentials → `Config`; everything else → `Backend`.
 //! - **Health**: a ping (its round-trip time, `Degraded` above
-//!   `health_slow_ping_ms`, `Unhealthy` when it fails), the SDK's
-//!   diagnostic events of the member, send and waiting-poll connections
-//!   (`Degraded` while one is reconnecting), `Unhealthy` after shutdown. Lag is the transport's.
+//!   `health_slow_ping_ms`, `Unhealthy` when it fails), the SDK's state of
+//!   the member, send and waiting-poll connections (`Degraded` while one
+//!   is reconnecting), `Unhealthy` after shutdown. Lag is the transport's.
 //!
 //! ## Deduplication
 //!

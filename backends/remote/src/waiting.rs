@@ -101,8 +101,8 @@ impl WaitingPolls {
     }
 
     /// How many waiting-poll connections are reconnecting.
-    pub(crate) fn reconnecting(&self) -> usize {
-        self.connections.reconnecting()
+    pub(crate) async fn reconnecting(&self) -> usize {
+        self.connections.reconnecting().await
     }
 
     /// Closes every waiting-poll connection.
