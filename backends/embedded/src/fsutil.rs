@@ -13,6 +13,25 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Reserves disk space for `len` bytes of `file` from `offset` without
+/// changing its length (`fallocate` with `FALLOC_FL_KEEP_SIZE`), so that
+/// appends there skip the file system's block allocation: buffered writes
+/// into reserved space took 0.6x to 0.75x the time on ext4 here
+/// (docs/benchmarks.md). The file's length still counts only what was
+/// written, so recovery sees no difference. Elsewhere than Linux, does
+/// nothing.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn preallocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use rustix::fs::{fallocate, FallocateFlags};
+    Ok(fallocate(file, FallocateFlags::KEEP_SIZE, offset, len)?)
+}
+
+/// See the Linux version: other systems keep their own allocation.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn preallocate(_file: &File, _offset: u64, _len: u64) -> io::Result<()> {
+    Ok(())
+}
+
 /// Replaces `path` with `bytes` atomically: a temporary file beside it is
 /// written, fsynced (if `durable`), renamed over `path`, and the directory
 /// fsynced (if `durable`). A crash leaves either the old or the new content.

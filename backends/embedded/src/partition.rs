@@ -44,7 +44,7 @@ use crate::{
     dedup::{DedupSettings, Window},
     error::{io_error, join_error, NAME},
     frame,
-    fsutil::sync_dir,
+    fsutil::{preallocate, sync_dir},
     index::{self, IndexEntry, SparseIndex},
     segment::{log_name, read_records, ReadPlan, Segment},
 };
@@ -99,6 +99,10 @@ pub(crate) struct Appended {
 const KEEP_BUFFER: usize = 8 << 20;
 /// Batches from this many encoded bytes on are written on the blocking pool.
 pub(crate) const OFFLOAD_BYTES: usize = 4 << 20;
+/// How far past a write the active segment's disk space is reserved ahead
+/// of it (`fsutil::preallocate`). Never past `segment_bytes`, where the
+/// segment rolls, so a sealed segment holds no space beyond its records.
+const PREALLOCATE_AHEAD: u64 = 4 << 20;
 
 #[derive(Debug)]
 pub(crate) struct State {
@@ -462,7 +466,7 @@ impl Partition {
         if rolled {
             self.roll()?;
         }
-        let (file, path, position, first) = {
+        let (file, path, position, first, allocated) = {
             let state = self.state();
             let active = state.active();
             (
@@ -470,6 +474,7 @@ impl Partition {
                 active.path.clone(),
                 active.len,
                 active.next,
+                active.allocated,
             )
         };
         if messages.is_empty() {
@@ -483,6 +488,17 @@ impl Partition {
             frame::encode(&mut writer.buf, first + i as u64, timestamp, message);
             writer.lens.push((writer.buf.len() - before) as u64);
         }
+        let end = position + writer.buf.len() as u64;
+        let allocated = if end > allocated {
+            let to = end.max((end + PREALLOCATE_AHEAD).min(self.settings.segment_bytes));
+            if let Err(e) = preallocate(&file, position, to - position) {
+                // Not retried before the writes pass `to`; the write decides.
+                tracing::debug!(segment = %path.display(), error = %e, "cannot preallocate");
+            }
+            to
+        } else {
+            allocated
+        };
         if let Err(e) = file.write_all_at(&writer.buf, position) {
             let err = io_error("append", &path, e).with_context("partition", &self.label);
             // Cut what part of the batch reached the file, so stale frames never
@@ -507,6 +523,7 @@ impl Partition {
                 at += len;
             }
             active.len = at;
+            active.allocated = allocated;
             active.next = first + count;
             active.last_timestamp = timestamp;
             if self.settings.fsync == FsyncPolicy::Interval && state.unsynced_since.is_none() {
@@ -1001,6 +1018,7 @@ pub(crate) fn create_segment(dir: &Path, base: u64, settings: Settings) -> Resul
         path,
         file: Arc::new(file),
         len: 0,
+        allocated: 0,
         next: base,
         last_timestamp: 0,
         index: SparseIndex::new(settings.index_interval),
@@ -1048,6 +1066,7 @@ mod tests {
             path: PathBuf::from(device),
             file: Arc::new(file),
             len: 0,
+            allocated: 0,
             next: 0,
             last_timestamp: 0,
             index: SparseIndex::new(4096),

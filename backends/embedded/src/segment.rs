@@ -50,6 +50,9 @@ pub(crate) struct Segment {
     pub(crate) file: Arc<File>,
     /// Bytes of complete records.
     pub(crate) len: u64,
+    /// Where the disk space the writer preallocated ends (0 when it has
+    /// not yet, as after opening): see `fsutil::preallocate`.
+    pub(crate) allocated: u64,
     /// Offset after its last record.
     pub(crate) next: u64,
     /// Timestamp of its last record (0 when empty).
