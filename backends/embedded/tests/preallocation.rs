@@ -70,7 +70,7 @@ async fn the_active_segment_is_reserved_ahead_up_to_the_segment_size() {
     let backend = EmbeddedBackend::open(config(dir.path())).await.unwrap();
     assert_eq!(
         backend
-            .append(&topic(), 0, vec![message(n as u128 + 1)])
+            .append(&topic(), 0, vec![message(n + 1)])
             .await
             .unwrap()
             .first_offset,
