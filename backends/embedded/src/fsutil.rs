@@ -16,8 +16,8 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Reserves disk space for `len` bytes of `file` from `offset` without
 /// changing its length (`fallocate` with `FALLOC_FL_KEEP_SIZE`), so that
 /// appends there skip the file system's block allocation: buffered writes
-/// into reserved space took 0.6x to 0.75x the time on ext4 here
-/// (docs/benchmarks.md). The file's length still counts only what was
+/// into reserved space took 0.65x (1 MB writes) to 0.9x (4 KB writes) the
+/// time on ext4 here (docs/benchmarks.md). The file's length still counts only what was
 /// written, so recovery sees no difference. Elsewhere than Linux, does
 /// nothing.
 #[cfg(any(target_os = "linux", target_os = "android"))]
