@@ -35,6 +35,8 @@ pub(crate) struct Connection {
     client: IggyClient,
     address: String,
     request_timeout: Duration,
+    /// A redial [`Connection::reconnecting`] started is under way.
+    redialing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -209,6 +211,7 @@ impl Connection {
             client,
             address,
             request_timeout: settings.config.request_timeout(),
+            redialing: Arc::default(),
         }
     }
 
@@ -230,6 +233,15 @@ impl Connection {
     /// silently, its retries running as `Connecting`), only when a redial
     /// gives up. A socket that died unseen counts once a request or the
     /// heartbeat finds it; a shut-down client does not count.
+    ///
+    /// A client found anywhere but signed in also gets a `connect()`, in
+    /// the background: one left half signed in by a request
+    /// cancelled while the SDK redialled (see [`Connection::call`]; a
+    /// waiting poll of a subscription that stops during an outage) is never
+    /// redialled by the SDK itself, not even by its heartbeat, and a
+    /// connection nothing uses would stay so, and health degraded, for good.
+    /// The redial runs in its own task because a cancelled one would strand
+    /// the client again.
     pub(crate) async fn reconnecting(&self) -> bool {
         let wrapper = self.client.client();
         let state = match &*wrapper.read().await {
@@ -238,7 +250,21 @@ impl Connection {
             // `sdk_client` builds only the two above.
             _ => return false,
         };
-        !matches!(state, ClientState::Authenticated | ClientState::Shutdown)
+        if matches!(state, ClientState::Authenticated | ClientState::Shutdown) {
+            return false;
+        }
+        // A connect() joins one already under way, so this is harmless
+        // while the SDK redials by itself.
+        if !self.redialing.swap(true, Ordering::AcqRel) {
+            let (redialing, address) = (self.redialing.clone(), self.address.clone());
+            tokio::spawn(async move {
+                if let Err(e) = wrapper.read().await.connect().await {
+                    tracing::debug!(%address, error = %e, "Iggy redial failed");
+                }
+                redialing.store(false, Ordering::Release);
+            });
+        }
+        true
     }
 
     /// Runs one SDK request under the request timeout and maps its error.
