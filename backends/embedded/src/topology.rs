@@ -30,7 +30,7 @@ use std::{
     fs::{self, File, TryLockError},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, RwLock, Weak},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use rustok_iggy::{Error, ErrorKind, Result, TopicInfo, TopicRef, TopicRetention, MAX_PARTITIONS};
@@ -133,6 +133,11 @@ pub(crate) struct Engine {
     retention_task: std::sync::atomic::AtomicBool,
 }
 
+/// How long [`Engine::open`] waits for the data directory's lock.
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+/// How often it tries meanwhile.
+const LOCK_RETRY: Duration = Duration::from_millis(5);
+
 impl Engine {
     /// Opens (creating) `config.data_dir`, taking its lock and recovering
     /// every partition. Blocking; starts the background task if called
@@ -148,19 +153,30 @@ impl Engine {
             .write(true)
             .open(&lock_path)
             .map_err(|e| io_error("open", &lock_path, e))?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::new(
+        // A lock released a moment ago can still be held by a child process
+        // this one forked meanwhile: the child holds a copy of every
+        // descriptor until it executes its program (seen in a test binary
+        // whose other tests spawn processes). So wait a little before
+        // calling the directory in use.
+        let give_up = Instant::now() + LOCK_WAIT;
+        loop {
+            match lock_file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if Instant::now() < give_up => {
+                    std::thread::sleep(LOCK_RETRY);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::new(
                     ErrorKind::Unavailable,
                     format!(
                         "data_dir {} is already open (by another process or another backend in this one)",
                         root.display()
                     ),
                 )
-                .with_context("backend", NAME));
+                    .with_context("backend", NAME));
+                }
+                Err(TryLockError::Error(e)) => return Err(io_error("lock", &lock_path, e)),
             }
-            Err(TryLockError::Error(e)) => return Err(io_error("lock", &lock_path, e)),
         }
         let engine = Arc::new(Self {
             streams: RwLock::new(Streams::new()),
