@@ -109,7 +109,9 @@ impl EmbeddedBackend {
     /// of the layout before 0.1 into the DLQ's topics.
     ///
     /// Fails with [`ErrorKind::Unavailable`] if another process (or another
-    /// backend in this one) has it open, and with [`ErrorKind::Backend`]
+    /// backend in this one) has it open, after waiting half a second for
+    /// it to be released (a lock let go a moment ago can linger in a child
+    /// process forked meanwhile), and with [`ErrorKind::Backend`]
     /// naming the file and byte position if a sealed segment is damaged.
     pub async fn open(config: EmbeddedConfig) -> Result<Self> {
         let (engine, offsets) = tokio::task::spawn_blocking(move || {
