@@ -133,6 +133,18 @@ pub(crate) struct Engine {
     retention_task: std::sync::atomic::AtomicBool,
 }
 
+/// The error of a data directory another backend holds.
+fn in_use(root: &Path) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!(
+            "data_dir {} is already open (by another process or another backend in this one)",
+            root.display()
+        ),
+    )
+    .with_context("backend", NAME)
+}
+
 /// How long [`Engine::open`] waits for the data directory's lock.
 const LOCK_WAIT: Duration = Duration::from_millis(500);
 /// How often it tries meanwhile.
@@ -165,16 +177,7 @@ impl Engine {
                 Err(TryLockError::WouldBlock) if Instant::now() < give_up => {
                     std::thread::sleep(LOCK_RETRY);
                 }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(Error::new(
-                    ErrorKind::Unavailable,
-                    format!(
-                        "data_dir {} is already open (by another process or another backend in this one)",
-                        root.display()
-                    ),
-                )
-                    .with_context("backend", NAME));
-                }
+                Err(TryLockError::WouldBlock) => return Err(in_use(&root)),
                 Err(TryLockError::Error(e)) => return Err(io_error("lock", &lock_path, e)),
             }
         }
