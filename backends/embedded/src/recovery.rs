@@ -10,7 +10,9 @@
 //!   policies, fsynced) before the next one was created. Its index file is
 //!   trusted only if it describes the file's exact length; otherwise the
 //!   segment is scanned, and any invalid record is an error naming the file
-//!   and byte position. Data in a sealed segment is never dropped silently.
+//!   and byte position. Data in a sealed segment is never dropped silently;
+//!   zeros past its last record (which the writer keeps ahead of its
+//!   appends, and a roll cuts before sealing) are cut.
 //! - Segments must be contiguous: a gap in offsets between two segments is an
 //!   error too.
 
@@ -23,7 +25,7 @@ use crate::{
     fsutil::sync_dir,
     index::SparseIndex,
     partition::{create_segment, open_segment_file, GroupCommit, Partition, Settings},
-    segment::{parse_log_name, scan, Segment},
+    segment::{parse_log_name, scan, zero_filled, Ahead, Segment},
 };
 
 /// Opens (creating if needed) the partition stored in `dir`, fsynced under
@@ -116,13 +118,23 @@ fn open_active(dir: &Path, base: u64, settings: Settings) -> Result<Segment> {
     let mut index = SparseIndex::new(settings.index_interval);
     let result = scan(&file, &path, base, file_len, &mut index)?;
     if let Some((position, why)) = result.damage {
-        tracing::warn!(
-            segment = %path.display(),
-            position,
-            reason = why,
-            cut_bytes = file_len - position,
-            "truncating the torn tail of the active segment"
-        );
+        if zero_filled(&file, &path, position, file_len)? {
+            // What the writer keeps past its records (or a crash zeroed).
+            tracing::debug!(
+                segment = %path.display(),
+                position,
+                cut_bytes = file_len - position,
+                "cutting the zeros past the last record of the active segment"
+            );
+        } else {
+            tracing::warn!(
+                segment = %path.display(),
+                position,
+                reason = why,
+                cut_bytes = file_len - position,
+                "truncating the torn tail of the active segment"
+            );
+        }
         file.set_len(result.valid_len)
             .map_err(|e| io_error("truncate torn tail", &path, e))?;
     }
@@ -136,7 +148,7 @@ fn open_active(dir: &Path, base: u64, settings: Settings) -> Result<Segment> {
         path,
         file: Arc::new(file),
         len: result.valid_len,
-        allocated: 0,
+        ahead: Ahead::default(),
         next: result.next,
         last_timestamp: result.last_timestamp,
         index,
@@ -161,7 +173,7 @@ fn open_sealed(dir: &Path, base: u64, settings: Settings) -> Result<Segment> {
             path,
             file: Arc::new(file),
             len: summary.len,
-            allocated: 0,
+            ahead: Ahead::default(),
             next: summary.next_offset,
             last_timestamp: summary.last_timestamp,
             index,
@@ -170,21 +182,38 @@ fn open_sealed(dir: &Path, base: u64, settings: Settings) -> Result<Segment> {
     let mut index = SparseIndex::new(settings.index_interval);
     let result = scan(&file, &path, base, file_len, &mut index)?;
     if let Some((position, why)) = result.damage {
-        return Err(corrupt(
-            &path,
+        if !zero_filled(&file, &path, position, file_len)? {
+            return Err(corrupt(
+                &path,
+                position,
+                format!(
+                    "{why} in a sealed segment (after offset {}); restore the file or move it away",
+                    result.next
+                ),
+            ));
+        }
+        // Zeros the writer kept past the records, which the roll that sealed
+        // the segment did not get to cut: no data. A record lost with them
+        // would leave a gap before the next segment, which fails the open.
+        tracing::info!(
+            segment = %path.display(),
             position,
-            format!(
-                "{why} in a sealed segment (after offset {}); restore the file or move it away",
-                result.next
-            ),
-        ));
+            cut_bytes = file_len - position,
+            "cutting the zeros past the last record of a sealed segment"
+        );
+        file.set_len(result.valid_len)
+            .map_err(|e| io_error("cut zeros", &path, e))?;
+        if settings.durable() {
+            file.sync_data()
+                .map_err(|e| io_error("recover partition", &path, e))?;
+        }
     }
     let segment = Segment {
         base,
         path,
         file: Arc::new(file),
         len: result.valid_len,
-        allocated: 0,
+        ahead: Ahead::default(),
         next: result.next,
         last_timestamp: result.last_timestamp,
         index,

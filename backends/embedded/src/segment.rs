@@ -50,15 +50,27 @@ pub(crate) struct Segment {
     pub(crate) file: Arc<File>,
     /// Bytes of complete records.
     pub(crate) len: u64,
-    /// Where the disk space the writer preallocated ends (0 when it has
-    /// not yet, as after opening): see `fsutil::preallocate`.
-    pub(crate) allocated: u64,
+    /// What the writer prepared in the file past the records (nothing
+    /// after opening).
+    pub(crate) ahead: Ahead,
     /// Offset after its last record.
     pub(crate) next: u64,
     /// Timestamp of its last record (0 when empty).
     pub(crate) last_timestamp: u64,
     /// The sparse index of its records.
     pub(crate) index: SparseIndex,
+}
+
+/// What the writer prepared in the active segment's file past its records,
+/// so that appends there cost less: see `Partition::make_room`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Ahead {
+    /// Where the disk space reserved with `fsutil::preallocate` ends.
+    pub(crate) allocated: u64,
+    /// Where the zeros written past the records end (the file's length,
+    /// while it is above the records'). Recovery cuts them as it would a
+    /// torn tail, and a roll or a clean close cuts them first.
+    pub(crate) zeroed: u64,
 }
 
 impl Segment {
@@ -152,6 +164,22 @@ pub(crate) fn scan(
         }
     }
     Ok(result)
+}
+
+/// Whether `file` holds nothing but zero bytes from `from` to `to`: the
+/// zeros the writer keeps past its records, not a torn or damaged tail.
+pub(crate) fn zero_filled(file: &File, path: &Path, from: u64, to: u64) -> Result<bool> {
+    let mut at = from;
+    while at < to {
+        let want = usize::try_from(to - at)
+            .unwrap_or(usize::MAX)
+            .min(SCAN_CHUNK);
+        if read_at(file, path, at, want)?.iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += want as u64;
+    }
+    Ok(true)
 }
 
 /// `len` bytes of `file` from `position`, in a reused buffer where one is

@@ -739,7 +739,7 @@ impl Engine {
             Ok(())
         };
         for (_, _, partition) in self.partitions() {
-            partition.store_active_index();
+            partition.close_active().await;
         }
         lock(&self.lock_file).take();
         result
