@@ -138,6 +138,51 @@ async fn corruption_in_a_sealed_segment_fails_the_open_naming_file_and_position(
     assert!(logs[0].exists());
 }
 
+/// Appends `bytes` to the end of `path`.
+fn append_bytes(path: &std::path::Path, bytes: &[u8]) {
+    let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(bytes).unwrap();
+}
+
+#[tokio::test]
+async fn zeros_past_a_sealed_segments_records_are_cut_not_refused() {
+    // What a roll that did not get to cut the writer's zeros leaves.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_segments(dir.path()).await;
+    let len = fs::metadata(&logs[0]).unwrap().len();
+    append_bytes(&logs[0], &[0u8; 5000]);
+
+    let backend = reopen(dir.path()).await;
+    assert_dense(&poll_all(&backend, &topic(), 0).await, 120);
+    assert_eq!(
+        fs::metadata(&logs[0]).unwrap().len(),
+        len,
+        "the zeros were cut"
+    );
+    backend.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn zeros_then_anything_else_past_a_sealed_segments_records_fail_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_segments(dir.path()).await;
+    let len = fs::metadata(&logs[0]).unwrap().len();
+    let mut tail = vec![0u8; 5000];
+    tail[4000] = 1;
+    append_bytes(&logs[0], &tail);
+
+    let err = EmbeddedBackend::open(small(dir.path(), FsyncPolicy::Always))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend);
+    assert!(err.to_string().contains("sealed"), "{err}");
+    assert_eq!(
+        fs::metadata(&logs[0]).unwrap().len(),
+        len + 5000,
+        "nothing was cut"
+    );
+}
+
 #[tokio::test]
 async fn corruption_in_an_indexed_sealed_segment_fails_the_read_naming_file_and_position() {
     let dir = tempfile::tempdir().unwrap();

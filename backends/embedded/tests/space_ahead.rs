@@ -1,18 +1,25 @@
-//! The active segment's disk space is reserved ahead of its writes without
-//! changing the file's length, never past the segment size: a reopened log
-//! sees exactly what was appended, and a sealed segment holds no space
-//! beyond its records. Linux only (`fallocate`).
+//! What the writer prepares in the active segment's file past its records:
+//! disk space reserved up to the segment size (`fallocate`, the length
+//! unchanged) and zeros up to the next 64 KiB boundary. Neither is data: a
+//! sealed segment and a cleanly closed one are exactly as long as their
+//! records and hold no space beyond them, and a reopened log sees exactly
+//! what was appended. Linux only (`fallocate`).
 #![cfg(target_os = "linux")]
 
 mod common;
 
-use std::{os::unix::fs::MetadataExt, path::Path};
+use std::{
+    os::unix::fs::{FileExt, MetadataExt},
+    path::Path,
+};
 
 use common::*;
 use rustok_iggy::Backend;
 use rustok_iggy_embedded::{EmbeddedBackend, EmbeddedConfig, FsyncPolicy};
 
 const SEGMENT_BYTES: u64 = 256 << 10;
+/// How far the writer fills the file with zeros: to the next multiple of this.
+const ZERO_AHEAD: u64 = 64 << 10;
 /// The file system's block: allocation is counted in whole blocks.
 const BLOCK: u64 = 4096;
 
@@ -23,14 +30,19 @@ fn config(dir: &Path) -> EmbeddedConfig {
     }
 }
 
-/// A file's length and the bytes of disk it holds.
-fn sizes(path: &Path) -> (u64, u64) {
+/// A file's length, the bytes of disk it holds, and its last byte.
+fn sizes(path: &Path) -> (u64, u64, u8) {
     let meta = std::fs::metadata(path).unwrap();
-    (meta.len(), meta.blocks() * 512)
+    let mut last = [0u8];
+    std::fs::File::open(path)
+        .unwrap()
+        .read_exact_at(&mut last, meta.len() - 1)
+        .unwrap();
+    (meta.len(), meta.blocks() * 512, last[0])
 }
 
 #[tokio::test]
-async fn the_active_segment_is_reserved_ahead_up_to_the_segment_size() {
+async fn space_and_zeros_are_prepared_ahead_of_the_records_and_cut_behind_them() {
     let dir = tempfile::tempdir().unwrap();
     let backend = EmbeddedBackend::open(config(dir.path())).await.unwrap();
     backend.ensure_topic(&topic(), 1).await.unwrap();
@@ -40,8 +52,12 @@ async fn the_active_segment_is_reserved_ahead_up_to_the_segment_size() {
         .unwrap();
     let logs = segments(&partition_dir(dir.path(), 0));
     assert_eq!(logs.len(), 1);
-    let (len, held) = sizes(&logs[0]);
-    assert!(len > 0 && len < BLOCK, "ten records, {len} bytes");
+    let (len, held, last) = sizes(&logs[0]);
+    assert_eq!(
+        (len, last),
+        (ZERO_AHEAD, 0),
+        "ten records (under a block), then zeros to the 64 KiB boundary"
+    );
     assert!(
         held >= SEGMENT_BYTES,
         "the segment's whole size is reserved ahead of its first write: {held} bytes held"
@@ -57,16 +73,30 @@ async fn the_active_segment_is_reserved_ahead_up_to_the_segment_size() {
         n += 100;
     }
     let logs = segments(&partition_dir(dir.path(), 0));
-    let (sealed_len, sealed_held) = sizes(&logs[0]);
+    let (sealed_len, sealed_held, sealed_last) = sizes(&logs[0]);
     assert!(sealed_len >= SEGMENT_BYTES);
+    assert_ne!(sealed_last, 0, "a sealed segment ends with its last record");
     assert!(
         sealed_held <= sealed_len.div_ceil(BLOCK) * BLOCK,
         "a sealed segment of {sealed_len} bytes holds {sealed_held}"
     );
-    backend.shutdown().await.unwrap();
+    let (active_len, _, active_last) = sizes(&logs[1]);
+    assert_eq!((active_len % ZERO_AHEAD, active_last), (0, 0));
 
-    // The reserved space past the end is not data: reopened, the log holds
-    // every record appended and nothing else, and appends go on after them.
+    // A clean close cuts the zeros of the active segment too.
+    backend.shutdown().await.unwrap();
+    let (closed_len, _, closed_last) = sizes(&logs[1]);
+    assert!(
+        closed_len < active_len,
+        "{closed_len} bytes after the close"
+    );
+    assert_ne!(
+        closed_last, 0,
+        "the closed segment ends with its last record"
+    );
+
+    // Reopened, the log holds every record appended and nothing else, and
+    // appends go on after them.
     let backend = EmbeddedBackend::open(config(dir.path())).await.unwrap();
     assert_eq!(
         backend
