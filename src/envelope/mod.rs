@@ -4,18 +4,14 @@
 //! header), `trace` (W3C trace context), `rustok` (RusToK's header-less
 //! messages, read when `consumer.legacy_format` says so).
 
-use std::{
-    sync::Mutex,
-    time::{SystemTime, UNIX_EPOCH},
-};
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::{timestamp::context::ContextV7, Timestamp, Uuid};
+use uuid::Uuid;
 
 use crate::{Error, ErrorKind, Result};
 
 mod codec;
+mod id;
 mod rustok;
 mod time;
 pub(crate) mod trace;
@@ -77,36 +73,6 @@ pub struct EventEnvelope<E> {
     pub event: E,
 }
 
-/// A v7 id and the time it was taken, from one reading of the clock (a
-/// reading costs as much as the rest of the id, and an envelope is built
-/// per event).
-///
-/// Ids are ordered across the process as [`Uuid::now_v7`]'s are: one
-/// context, behind a lock, with the same counter and clock-regression
-/// handling (it is `now_v7`'s own context type; `uuid` keeps its shared
-/// instance private). So an id carries its reading's millisecond, or a
-/// later one when a thread that read the clock later took the context
-/// first: the timestamp is the reading, the id never goes back. Ids taken
-/// with `now_v7` elsewhere interleave with these only at millisecond
-/// granularity.
-fn fresh_id() -> (Uuid, DateTime<Utc>) {
-    static CONTEXT: Mutex<ContextV7> = Mutex::new(ContextV7::new());
-    let now = SystemTime::now();
-    // A clock set before 1970 (on which `now_v7` panics) gives the epoch,
-    // to the id and the timestamp: a valid, if early, envelope.
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (secs, nanos) = (since.as_secs(), since.subsec_nanos());
-    let id = Uuid::new_v7(Timestamp::from_unix(&CONTEXT, secs, nanos));
-    // From the reading already taken apart (`DateTime::from(SystemTime)`
-    // would take it apart again); a time past chrono's range (year
-    // 262,143) gives the epoch too.
-    let timestamp = i64::try_from(secs)
-        .ok()
-        .and_then(|secs| DateTime::from_timestamp(secs, nanos))
-        .unwrap_or_default();
-    (id, timestamp)
-}
-
 impl<E> EventEnvelope<E> {
     /// Starts an envelope with a fresh v7 id and the current time, both from
     /// one reading of the clock.
@@ -115,7 +81,7 @@ impl<E> EventEnvelope<E> {
         tenant_id: Uuid,
         event: E,
     ) -> EventEnvelopeBuilder<E> {
-        let (id, timestamp) = fresh_id();
+        let (id, timestamp) = id::fresh_id();
         EventEnvelopeBuilder {
             envelope: EventEnvelope {
                 id,
