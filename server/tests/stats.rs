@@ -28,7 +28,9 @@ fn now_micros() -> u64 {
     .unwrap()
 }
 
-/// `*.log` files (segments) under `dir` and their total size.
+/// `*.log` files (segments) under `dir` and the bytes of their records: a
+/// segment being written runs on in zeros past its records, which end at its
+/// last byte that is not zero (an `x` of a payload).
 fn segment_files(dir: &Path) -> (u32, u64) {
     let (mut count, mut bytes) = (0, 0);
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -40,7 +42,11 @@ fn segment_files(dir: &Path) -> (u32, u64) {
             bytes += b;
         } else if path.extension().is_some_and(|e| e == "log") {
             count += 1;
-            bytes += entry.metadata().unwrap().len();
+            let content = std::fs::read(&path).unwrap();
+            bytes += content
+                .iter()
+                .rposition(|&b| b != 0)
+                .map_or(0, |last| last + 1) as u64;
         }
     }
     (count, bytes)
