@@ -177,9 +177,12 @@ pub async fn publish(
             let mut left = mine;
             while left > 0 {
                 let n = left.min(batch);
-                let envelopes = (0..n)
-                    .map(|i| envelope(setup::EVENT, seq + i * producers, 0, &body))
-                    .collect::<Result<Vec<_>>>()?;
+                // Sized up front, as an application gathering a batch would
+                // (collecting `Result`s grows the vector as it goes).
+                let mut envelopes = Vec::with_capacity(n as usize);
+                for i in 0..n {
+                    envelopes.push(envelope(setup::EVENT, seq + i * producers, 0, &body)?);
+                }
                 transport.publish_batch(&envelopes).await?;
                 seq += n * producers;
                 left -= n;
