@@ -115,14 +115,19 @@
 //!
 //! ## Recovery
 //!
+//! While a segment is written, its file runs on in zeros to the next 64 KiB
+//! boundary past its records (appends into pages the page cache already
+//! holds cost half as much); a roll and a clean close cut them.
+//!
 //! On open, each partition's newest (active) segment is scanned: a torn,
 //! zero-filled or corrupt tail is truncated at the last valid record, whose
 //! offsets must also run densely. An empty active segment after older ones
 //! (a crash during a roll) is removed. Older (sealed) segments are trusted
 //! through their index when it matches the file's length, and scanned
-//! otherwise; damage in a sealed segment, or a gap between segments, fails
-//! the open with an error naming the file and byte position, and a read that
-//! meets damage fails the same way. Data is never dropped silently.
+//! otherwise; zeros past their last record are cut, but other damage in a
+//! sealed segment, or a gap between segments, fails the open with an error
+//! naming the file and byte position, and a read that meets damage fails
+//! the same way. Data is never dropped silently.
 //!
 //! ## Retention
 //!

@@ -606,7 +606,8 @@ impl Partition {
             )
         };
         if let Err(e) = file.set_len(len) {
-            // Recovery cuts them instead (and trusts the index only then).
+            // Recovery cuts them instead: the index no longer matches the
+            // file's length, so the segment is scanned at open.
             tracing::warn!(segment = %path.display(), error = %e, "cannot cut the zeros past the records");
         }
         if durable {

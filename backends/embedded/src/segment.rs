@@ -67,9 +67,10 @@ pub(crate) struct Segment {
 pub(crate) struct Ahead {
     /// Where the disk space reserved with `fsutil::preallocate` ends.
     pub(crate) allocated: u64,
-    /// Where the zeros written past the records end (the file's length,
-    /// while it is above the records'). Recovery cuts them as it would a
-    /// torn tail, and a roll or a clean close cuts them first.
+    /// How far the writer has filled the file with zeros past the records
+    /// (or tried to: a failed fill is not retried before the writes pass
+    /// it). A roll or a clean close cuts them; after a crash, recovery cuts
+    /// them as it would a torn tail.
     pub(crate) zeroed: u64,
 }
 
