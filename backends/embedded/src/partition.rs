@@ -2,7 +2,9 @@
 //!
 //! Appends are serialized by the writer lock; each one encodes the batch into
 //! one buffer and writes it with a single positional write at the end of the
-//! active segment. Only after the write completed does the partition's state
+//! active segment (into the zeros the writer keeps ahead of it, filled 64 KiB
+//! at a time by a write of their own: `Partition::make_room`). Only after the
+//! write completed does the partition's state
 //! (segment length, next offset, index) move, so a reader, which never reads
 //! past that length, never sees a partial record.
 //!
